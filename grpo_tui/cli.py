@@ -1,0 +1,105 @@
+"""`grpo-tui` entry point.
+
+With no subcommand it opens the app. Each subcommand lives in its own module
+under ``grpo_tui.commands`` exposing ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``; only the chosen one is imported, so `grpo-tui runs` never
+pays for Textual and the app never pays for torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# subcommand -> module under grpo_tui.commands
+COMMANDS: dict[str, str] = {
+    "run": "run",
+    "runs": "runs",
+    "attach": "attach",
+    "pause": "control",
+    "resume": "control",
+    "stop": "control",
+    "checkpoint": "control",
+    "doctor": "doctor",
+    "presets": "presets",
+    "plan": "plan",
+    "report": "report",
+    "eval": "eval",
+    "export": "export",
+}
+
+HELPS: dict[str, str] = {
+    "run": "start a training run (headless with --headless)",
+    "runs": "list runs",
+    "attach": "follow a run (the app, or a plain progress view with --headless)",
+    "pause": "pause a run at the next step boundary",
+    "resume": "resume a paused run",
+    "stop": "stop a run at the next step boundary, saving the adapter",
+    "checkpoint": "save a checkpoint at the next step boundary",
+    "doctor": "check the GPU and the training stack",
+    "presets": "list presets and whether they fit this GPU",
+    "plan": "memory breakdown of a preset on a GPU",
+    "report": "a run's report (markdown or json)",
+    "eval": "evaluate a run's adapter on the held-out split",
+    "export": "export a run's samples to JSONL or Markdown",
+}
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed on one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="grpo-tui",
+        description="Train a small reasoning model with GRPO and watch it live.",
+    )
+    parser.add_argument("--version", action="version", version=f"grpo-tui {_version()}")
+    parser.add_argument("--preset", help="preselect this preset in the app")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in COMMANDS.items():
+        p = sub.add_parser(name, help=HELPS.get(name, ""), description=HELPS.get(name, ""))
+        mod = _module(module)
+        if hasattr(mod, "add_arguments"):
+            mod.add_arguments(p, name)
+    return parser
+
+
+def _module(name: str):
+    return importlib.import_module(f"grpo_tui.commands.{name}")
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("grpo-tui")
+    except Exception:
+        return "0+unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Parse with only the chosen subcommand's module imported when possible.
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .core.config import ConfigError
+    from .core.rundir import RunNotFound
+
+    try:
+        if args.command is None:
+            from .tui.launch import run_app
+
+            return run_app(preset=args.preset)
+        mod = _module(COMMANDS[args.command])
+        return int(mod.run(args) or 0)
+    except (ConfigError, RunNotFound, UserError) as exc:
+        print(f"grpo-tui: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

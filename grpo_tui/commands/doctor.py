@@ -1,0 +1,11 @@
+"""`grpo-tui doctor` (not built yet)."""
+
+from __future__ import annotations
+
+
+def add_arguments(parser, name: str) -> None:
+    pass
+
+
+def run(args) -> int:
+    raise SystemExit("grpo-tui: 'doctor' is not built yet")

@@ -1,0 +1,259 @@
+"""The run configuration: one typed, flat record of every knob a run has.
+
+Field names are TRL's (GRPOConfig) and Unsloth's (FastLanguageModel /
+get_peft_model) own, so that ``--set num_generations=8`` means what a user of
+those libraries expects. Presets are TOML files whose tables ([model], [lora],
+[grpo], [data], [rewards]) are only for reading: keys are flattened into this
+record, and a key may appear in one table only.
+
+Validation here is what can be checked without importing the training stack;
+it runs before any run directory or model is made, and every failure is a
+``ConfigError`` naming the field and the fix (the CLI prints it on one line and
+exits 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, get_args, get_origin, get_type_hints
+
+BACKENDS = ("trl", "unsloth")
+LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the field it concerns and how to fix it."""
+
+    def __init__(self, field_name: str, reason: str, fix: str = ""):
+        self.field = field_name
+        self.reason = reason
+        self.fix = fix
+        msg = f"{field_name}: {reason}"
+        if fix:
+            msg += f" ({fix})"
+        super().__init__(msg)
+
+
+@dataclass
+class RunConfig:
+    # --- identity -----------------------------------------------------------------
+    name: str = "custom"  # preset name
+    description: str = ""
+    backend: str = "trl"  # trl | unsloth
+    device: str = "auto"  # auto | cpu | cuda
+    # --- model (Unsloth FastLanguageModel.from_pretrained names) --------------------
+    model: str = "builtin:tiny"  # hub id, local path, or builtin:tiny (built offline)
+    load_in_4bit: bool = False
+    max_seq_length: int = 256
+    dtype: str = "auto"  # auto | float32 | bfloat16 | float16
+    gpu_memory_utilization: float = 0.5  # vLLM's share of the GPU (unsloth / use_vllm)
+    fast_inference: bool = False  # Unsloth: colocated vLLM
+    vllm_standby: bool = True  # UNSLOTH_VLLM_STANDBY
+    # --- LoRA (peft / Unsloth get_peft_model names) -----------------------------------
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    target_modules: list[str] = field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    )
+    use_gradient_checkpointing: str = "unsloth"  # unsloth | true | false
+    # --- GRPO (TRL GRPOConfig names) ----------------------------------------------------
+    num_generations: int = 4
+    per_device_train_batch_size: int = 8  # counts completions, not prompts
+    gradient_accumulation_steps: int = 1
+    max_prompt_length: int = 128  # ours: prompts longer than this are filtered out of the dataset
+    max_completion_length: int = 32
+    learning_rate: float = 5e-6
+    lr_scheduler_type: str = "constant"
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    optim: str = "adamw_torch"
+    loss_type: str = "dapo"
+    beta: float = 0.0
+    epsilon: float = 0.2
+    num_iterations: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_steps: int = 100
+    save_steps: int = 50
+    logging_steps: int = 1
+    seed: int = 3407
+    mask_truncated_completions: bool = False
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"  # colocate | server
+    # --- data ---------------------------------------------------------------------------
+    dataset: str = "builtin:arith"  # builtin:<task>, hub name, or local .jsonl/.parquet
+    dataset_split: str = "train"
+    dataset_config: str = ""
+    eval_split: str = ""
+    eval_size: int = 0
+    system_prompt: str = ""
+    reasoning_start: str = "<think>"
+    reasoning_end: str = "</think>"
+    solution_start: str = "<answer>"
+    solution_end: str = "</answer>"
+    # --- rewards ------------------------------------------------------------------------
+    rewards: list[str] = field(default_factory=lambda: ["format", "correctness"])
+    reward_weights: list[float] = field(default_factory=list)  # empty = all 1.0
+    # --- tiny model only ------------------------------------------------------------------
+    warm_start_steps: int = 0  # supervised warm start before GRPO (shown as a phase)
+    tiny_hidden_size: int = 64
+    tiny_layers: int = 2
+    # --- capture ------------------------------------------------------------------------
+    capture_samples: bool = True
+
+    # ------------------------------------------------------------------------------------
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], *, source: str = "") -> "RunConfig":
+        """Build from a flat mapping, coercing types; unknown keys are errors."""
+        hints = get_type_hints(cls)
+        kwargs: dict[str, Any] = {}
+        known = set(cls.field_names())
+        for key, value in data.items():
+            if key not in known:
+                close = _closest(key, known)
+                hint = f"did you mean {close!r}?" if close else "see `grpo-tui presets` for the fields"
+                raise ConfigError(f"{source}{key}", "unknown field", hint)
+            kwargs[key] = coerce(key, value, hints[key])
+        cfg = cls(**kwargs)
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> "RunConfig":
+        data = self.to_dict()
+        hints = get_type_hints(type(self))
+        for key, value in overrides.items():
+            if key not in data:
+                close = _closest(key, set(data))
+                hint = f"did you mean {close!r}?" if close else "see `grpo-tui presets` for the fields"
+                raise ConfigError(key, "unknown field", hint)
+            data[key] = coerce(key, value, hints[key])
+        return type(self)(**data)
+
+    @property
+    def generation_batch_size(self) -> int:
+        """Completions generated per optimisation step (TRL's default)."""
+        return self.per_device_train_batch_size * self.gradient_accumulation_steps
+
+    def validate(self) -> "RunConfig":
+        """Check everything that can be checked without the training stack."""
+        if self.backend not in BACKENDS:
+            raise ConfigError("backend", f"{self.backend!r} is not a backend", f"use one of {', '.join(BACKENDS)}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError("device", f"{self.device!r} is not a device", "use auto, cpu or cuda")
+        if self.loss_type not in LOSS_TYPES:
+            raise ConfigError("loss_type", f"{self.loss_type!r} is not a TRL loss type", f"use one of {', '.join(LOSS_TYPES)}")
+        for name in ("max_seq_length", "lora_rank", "lora_alpha", "per_device_train_batch_size",
+                     "gradient_accumulation_steps", "max_prompt_length", "max_completion_length",
+                     "max_steps", "num_iterations", "logging_steps", "save_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, f"must be at least 1, got {getattr(self, name)}")
+        if self.num_generations < 2:
+            raise ConfigError("num_generations", f"must be at least 2, got {self.num_generations}",
+                              "GRPO compares completions within a group")
+        if self.generation_batch_size % self.num_generations:
+            raise ConfigError(
+                "num_generations",
+                f"{self.num_generations} does not divide the generation batch "
+                f"per_device_train_batch_size*gradient_accumulation_steps = {self.generation_batch_size}",
+                f"use a divisor of {self.generation_batch_size}, e.g. "
+                f"{_divisors(self.generation_batch_size)}, or change per_device_train_batch_size",
+            )
+        if not 0.0 < self.gpu_memory_utilization < 1.0:
+            raise ConfigError("gpu_memory_utilization", f"must be between 0 and 1, got {self.gpu_memory_utilization}")
+        if not self.learning_rate > 0:
+            raise ConfigError("learning_rate", f"must be positive, got {self.learning_rate}")
+        if self.temperature <= 0:
+            raise ConfigError("temperature", f"must be positive, got {self.temperature}")
+        if self.max_prompt_length + self.max_completion_length > self.max_seq_length:
+            raise ConfigError(
+                "max_completion_length",
+                f"max_prompt_length + max_completion_length = {self.max_prompt_length + self.max_completion_length}"
+                f" exceeds max_seq_length = {self.max_seq_length}",
+                "raise max_seq_length or shorten prompts/completions",
+            )
+        if not self.rewards:
+            raise ConfigError("rewards", "at least one reward function is needed")
+        if self.reward_weights and len(self.reward_weights) != len(self.rewards):
+            raise ConfigError("reward_weights", f"{len(self.reward_weights)} weights for {len(self.rewards)} rewards",
+                              "give one weight per reward function, or none")
+        return self
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """``["k=v", ...]`` -> ``{k: v}`` (values stay strings; coerce() types them)."""
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(item, "an override must look like key=value", "e.g. --set max_steps=50")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def coerce(key: str, value: Any, typ: Any) -> Any:
+    """Coerce a TOML value or an override string to the field's type."""
+    origin = get_origin(typ)
+    try:
+        if typ is bool:
+            if isinstance(value, bool):
+                return value
+            s = str(value).strip().lower()
+            if s in _TRUE:
+                return True
+            if s in _FALSE:
+                return False
+            raise ValueError
+        if typ is int:
+            if isinstance(value, bool):
+                raise ValueError
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            if isinstance(value, str):
+                f = float(value)  # accepts "1e3"; "2.5" is rejected below
+                if not f.is_integer():
+                    raise ValueError
+                return int(f)
+            return int(value)
+        if typ is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if typ is str:
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError
+            return str(value)
+        if origin is list:
+            (inner,) = get_args(typ)
+            if isinstance(value, str):
+                value = [v for v in (p.strip() for p in value.split(",")) if v]
+            if not isinstance(value, (list, tuple)):
+                raise ValueError
+            return [coerce(key, v, inner) for v in value]
+    except (TypeError, ValueError):
+        tname = getattr(typ, "__name__", str(typ))
+        raise ConfigError(key, f"{value!r} is not a valid {tname}") from None
+    return value
+
+
+def _divisors(n: int) -> str:
+    return ", ".join(str(d) for d in range(2, n + 1) if n % d == 0) or "none"
+
+
+def _closest(key: str, names: set[str]) -> str | None:
+    import difflib
+
+    match = difflib.get_close_matches(key, sorted(names), n=1, cutoff=0.6)
+    return match[0] if match else None

@@ -1,0 +1,291 @@
+"""The event log: grpo-tui's spine.
+
+A run directory holds two append-only JSON Lines streams written by the trainer:
+
+``events.jsonl``  the small stream: everything but completions. Attaching to a
+                  10,000-step run reads only this file.
+``samples.jsonl`` the big stream: one ``samples`` event per step with every
+                  completion of that step. Read on demand (sample browser,
+                  export, report).
+
+Every line is one JSON object with these keys:
+
+``v``     schema version (int). Readers accept ``v <= SCHEMA_VERSION``; a line from
+          a newer schema is skipped and counted in ``ReadStats.newer_schema``.
+``type``  one of ``EVENT_TYPES`` below. Unknown types are skipped and counted
+          (a newer trainer may add types without breaking older readers).
+``ts``    wall-clock time, seconds since the epoch (float).
+``step``  the trainer's global step when the event was written (int, 0 before
+          the first step).
+
+Payload keys per type (all optional keys may be absent):
+
+``run_started``  pid, pid_create_time, config (the resolved RunConfig dict),
+                 hardware (snapshot dict), resumed_from (checkpoint path or None),
+                 max_steps.
+``phase``        name (``loading_model``, ``building_model``, ``warm_start``,
+                 ``loading_dataset``, ``building_vllm``, ``training``, ``saving``,
+                 ``evaluating``...), message, progress (0..1 or None),
+                 current, total.
+``metrics``      metrics: {name: float} -- every scalar the trainer logged at this
+                 step under TRL's own names (reward, reward_std,
+                 rewards/<fn>/mean, completions/mean_length, kl, entropy, ...),
+                 plus step_time, and memory figures (memory/rss_mb,
+                 memory/cuda_allocated_mb, ...).
+``samples``      (samples.jsonl only) rows: list of dicts with keys
+                 prompt, completion, rewards ({fn: float|None}), reward,
+                 advantage, length (completion tokens), truncated (bool),
+                 group (index of the prompt group within the step), answer
+                 (gold answer, when the dataset has one).
+``control``      command (pause/resume/stop/checkpoint), id (the command file's
+                 id), state (the trainer state after honouring it: paused /
+                 training / stopping).
+``checkpoint``   path, kind (checkpoint / adapter).
+``eval``         name, accuracy, n, when (before / after / manual).
+``alert``        code, severity (warning / critical), message, hint, since_step.
+``log``          level, message (notable trainer log lines).
+``finished``     status (completed / stopped / failed), error, traceback,
+                 log_tail (last lines of trainer.log), adapter_path.
+
+Writers emit one ``os.write`` per line on an O_APPEND descriptor so concurrent
+readers never see interleaved bytes; a writer killed mid-line leaves a torn
+last line, which readers treat as "not yet written" (never as an error).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import orjson
+
+SCHEMA_VERSION = 1
+
+RUN_STARTED = "run_started"
+PHASE = "phase"
+METRICS = "metrics"
+SAMPLES = "samples"
+CONTROL = "control"
+CHECKPOINT = "checkpoint"
+EVAL = "eval"
+ALERT = "alert"
+LOG = "log"
+FINISHED = "finished"
+
+EVENT_TYPES = frozenset(
+    {RUN_STARTED, PHASE, METRICS, SAMPLES, CONTROL, CHECKPOINT, EVAL, ALERT, LOG, FINISHED}
+)
+
+# Final statuses carried by ``finished`` events.
+COMPLETED = "completed"
+STOPPED = "stopped"
+FAILED = "failed"
+
+READ_CHUNK = 64 * 1024
+
+Event = dict[str, Any]
+
+
+def make_event(type_: str, step: int = 0, **payload: Any) -> Event:
+    """Build an event dict with the envelope keys filled in."""
+    if type_ not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type_!r}")
+    return {"v": SCHEMA_VERSION, "type": type_, "ts": time.time(), "step": int(step), **payload}
+
+
+def encode(event: Event) -> bytes:
+    """One JSON line. Non-finite floats become null (JSON has no NaN)."""
+    return orjson.dumps(event, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS) + b"\n"
+
+
+class EventWriter:
+    """Appends events to a JSON Lines file, one write (and flush) per event."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def write(self, event: Event) -> None:
+        data = encode(event)
+        view = memoryview(data)
+        while view:  # os.write may be partial for very large lines
+            n = os.write(self._fd, view)
+            view = view[n:]
+
+    def emit(self, type_: str, step: int = 0, **payload: Any) -> Event:
+        event = make_event(type_, step, **payload)
+        self.write(event)
+        return event
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> "EventWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class ReadStats:
+    """What a reader skipped. ``first_error`` is reported once, not per line."""
+
+    lines: int = 0
+    unknown_types: int = 0
+    corrupt: int = 0
+    newer_schema: int = 0
+    oversized: int = 0
+    first_error: str | None = None
+    unknown_names: set[str] = field(default_factory=set)
+
+    def problems(self) -> str | None:
+        """A one-line summary of what was skipped, or None when nothing was."""
+        parts = []
+        if self.corrupt:
+            parts.append(f"{self.corrupt} corrupt line(s) skipped (first: {self.first_error})")
+        if self.newer_schema:
+            parts.append(
+                f"{self.newer_schema} event(s) from a newer schema than v{SCHEMA_VERSION} skipped"
+                " -- upgrade grpo-tui to read them"
+            )
+        if self.unknown_types:
+            names = ", ".join(sorted(self.unknown_names)[:5])
+            parts.append(f"{self.unknown_types} event(s) of unknown type skipped ({names})")
+        if self.oversized:
+            parts.append(f"{self.oversized} oversized line(s) skipped")
+        return "; ".join(parts) or None
+
+
+class EventReader:
+    """Incremental reader of a growing JSON Lines event file.
+
+    ``read_new()`` returns the complete events appended since the last call. A
+    trailing partial line is kept in a buffer until its newline arrives, so a
+    torn last line is never an error. Missing files read as empty (the trainer
+    may not have created them yet). Not thread-safe: one reader per consumer.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_line_bytes: int | None = None,
+        types: Iterable[str] | None = None,
+    ):
+        self.path = Path(path)
+        self.offset = 0
+        self.stats = ReadStats()
+        self._buf = b""
+        self._skipping = False  # inside an oversized line, discarding until newline
+        self._max_line = max_line_bytes
+        self._types = frozenset(types) if types is not None else None
+        self._inode: int | None = None
+
+    def read_new(self, max_bytes: int | None = None) -> list[Event]:
+        """Read what has been appended since the last call (at most ``max_bytes``)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return []
+        try:
+            st = os.fstat(fd)
+            if self._inode is not None and (st.st_ino != self._inode or st.st_size < self.offset):
+                # Replaced or truncated underneath us: start over.
+                self.offset, self._buf, self._skipping = 0, b"", False
+            self._inode = st.st_ino
+            budget = st.st_size - self.offset if max_bytes is None else max_bytes
+            chunks = []
+            while budget > 0:
+                data = os.pread(fd, min(READ_CHUNK * 16, budget), self.offset)
+                if not data:
+                    break
+                self.offset += len(data)
+                budget -= len(data)
+                chunks.append(data)
+        finally:
+            os.close(fd)
+        if not chunks:
+            return []
+        return self._parse(b"".join(chunks))
+
+    def _parse(self, data: bytes) -> list[Event]:
+        buf = self._buf + data if self._buf else data
+        out: list[Event] = []
+        start = 0
+        if self._skipping:
+            nl = buf.find(b"\n")
+            if nl < 0:
+                self._buf = b""
+                return out
+            self._skipping = False
+            start = nl + 1
+        end = buf.rfind(b"\n")
+        if end < start:
+            self._buf = buf[start:]
+            self._check_oversized()
+            return out
+        self._buf = buf[end + 1 :]
+        self._check_oversized()
+        for line in buf[start:end].split(b"\n"):
+            if not line.strip():
+                continue
+            event = self._decode(line)
+            if event is not None:
+                out.append(event)
+        return out
+
+    def _check_oversized(self) -> None:
+        if self._max_line is not None and len(self._buf) > self._max_line:
+            self.stats.oversized += 1
+            self._buf = b""
+            self._skipping = True
+
+    def _decode(self, line: bytes) -> Event | None:
+        st = self.stats
+        st.lines += 1
+        if self._max_line is not None and len(line) > self._max_line:
+            st.oversized += 1
+            return None
+        try:
+            event = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            return self._corrupt(f"invalid JSON at byte {self.offset}: {exc}")
+        if not isinstance(event, dict):
+            return self._corrupt("line is not a JSON object")
+        v = event.get("v")
+        type_ = event.get("type")
+        if not isinstance(v, int) or not isinstance(type_, str):
+            return self._corrupt("line has no schema version or type (not a grpo-tui event)")
+        if v > SCHEMA_VERSION:
+            st.newer_schema += 1
+            return None
+        if type_ not in EVENT_TYPES:
+            st.unknown_types += 1
+            st.unknown_names.add(type_[:40])
+            return None
+        if self._types is not None and type_ not in self._types:
+            return None
+        return event
+
+    def _corrupt(self, reason: str) -> None:
+        self.stats.corrupt += 1
+        if self.stats.first_error is None:
+            self.stats.first_error = reason
+        return None
+
+    def __iter__(self) -> Iterator[Event]:
+        """Everything currently in the file (complete lines only)."""
+        yield from self.read_new()
+
+
+def read_all(path: str | os.PathLike[str], **kwargs: Any) -> tuple[list[Event], ReadStats]:
+    """Read a whole event file once."""
+    reader = EventReader(path, **kwargs)
+    events = reader.read_new()
+    return events, reader.stats

@@ -1,0 +1,114 @@
+"""Presets: TOML files that resolve to a RunConfig.
+
+Shipped presets live in ``presets/`` at the top of the repository and are
+packaged into the wheel as ``grpo_tui/presets``; the user's own live in
+``<user config dir>/presets`` (``grpo-tui presets`` prints the path) and
+override a shipped preset of the same name. A broken file is reported with its
+path, field and reason, and the others still load.
+
+File layout: an optional ``[preset]`` table holds metadata that is not a run
+setting (description, ``vram_class_gb``, ``tested``); every other table
+(``[model]``, ``[lora]``, ``[grpo]``, ``[data]``, ``[rewards]``) is flattened into
+the RunConfig, so keys are TRL's / Unsloth's own names.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .config import ConfigError, RunConfig
+from .rundir import config_home
+
+META_TABLE = "preset"
+
+
+def shipped_dir() -> Path:
+    pkg = Path(__file__).resolve().parent.parent / "presets"  # inside an installed wheel
+    if pkg.is_dir():
+        return pkg
+    return Path(__file__).resolve().parent.parent.parent / "presets"  # source checkout
+
+
+def user_dir() -> Path:
+    return config_home() / "presets"
+
+
+@dataclass
+class Preset:
+    name: str
+    path: Path
+    source: str  # shipped | user
+    config: RunConfig | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.config is not None
+
+
+def parse_preset(path: Path, source: str = "shipped") -> Preset:
+    name = path.stem
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        return Preset(name, path, source, error=f"{path}: cannot read ({exc})")
+    except tomllib.TOMLDecodeError as exc:
+        return Preset(name, path, source, error=f"{path}: not valid TOML ({exc})")
+    meta = data.pop(META_TABLE, {})
+    if not isinstance(meta, dict):
+        return Preset(name, path, source, error=f"{path}: [{META_TABLE}] must be a table")
+    flat: dict[str, Any] = {}
+    try:
+        for key, value in data.items():
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    if k in flat:
+                        raise ConfigError(f"{key}.{k}", "set twice in this file")
+                    flat[k] = v
+            else:
+                if key in flat:
+                    raise ConfigError(key, "set twice in this file")
+                flat[key] = value
+        flat.setdefault("name", name)
+        flat.setdefault("description", str(meta.get("description", "")))
+        cfg = RunConfig.from_mapping(flat).validate()
+    except ConfigError as exc:
+        return Preset(name, path, source, meta=meta, error=f"{path}: {exc}")
+    return Preset(cfg.name, path, source, config=cfg, meta=meta)
+
+
+def discover() -> dict[str, Preset]:
+    """All presets by name (user presets override shipped ones), broken ones included."""
+    found: dict[str, Preset] = {}
+    for source, folder in (("shipped", shipped_dir()), ("user", user_dir())):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.toml")):
+            p = parse_preset(path, source)
+            found[p.name] = p
+    return found
+
+
+def load_preset(name_or_path: str) -> RunConfig:
+    """A preset's RunConfig by name or by .toml path; ConfigError when unusable."""
+    path = Path(name_or_path).expanduser()
+    if name_or_path.endswith(".toml") and path.is_file():
+        p = parse_preset(path, "user")
+    else:
+        presets = discover()
+        p = presets.get(name_or_path)
+        if p is None:
+            names = ", ".join(sorted(presets)) or "none found"
+            raise ConfigError("preset", f"unknown preset {name_or_path!r}", f"available: {names}")
+    if p.config is None:
+        raise ConfigError("preset", p.error or "broken preset")
+    return p.config

@@ -1,0 +1,430 @@
+"""Run directories: where a run lives, how it is created, steered and summarised.
+
+Layout of ``<runs root>/<run id>/`` (the directory and its files are private: 0700/0600)::
+
+    run.json        resolved RunConfig + hardware snapshot + launch info (written once)
+    events.jsonl    the small event stream (see core.events)
+    samples.jsonl   one ``samples`` event per step (big; read on demand)
+    trainer.log     the trainer's stdout/stderr
+    commands/       pending commands, one JSON file each (see send_command)
+    adapter/        the saved LoRA adapter (on stop / finish)
+    checkpoints/    trainer checkpoints (for --resume)
+    exports/        sample exports
+
+The runs root is ``$GRPO_TUI_HOME/runs`` when that variable is set (tests use it),
+else ``platformdirs.user_data_dir("grpo-tui")/runs``.
+
+A run directory is created under a dot-prefixed temporary name and renamed
+into place only once run.json is complete, so a failed launch never leaves a
+half-made directory that ``runs`` would list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import events as ev
+
+RUN_JSON = "run.json"
+EVENTS = "events.jsonl"
+SAMPLES = "samples.jsonl"
+TRAINER_LOG = "trainer.log"
+TRAINER_PID = "trainer.pid"
+COMMANDS = "commands"
+ADAPTER = "adapter"
+CHECKPOINTS = "checkpoints"
+EXPORTS = "exports"
+
+COMMAND_NAMES = ("pause", "resume", "stop", "checkpoint")
+
+# Run states shown to users.
+LAUNCHING = "launching"  # run.json written, trainer not started yet
+LOADING = "loading"
+TRAINING = "training"
+PAUSED = "paused"
+STOPPING = "stopping"
+COMPLETED = ev.COMPLETED
+STOPPED = ev.STOPPED
+FAILED = ev.FAILED
+CRASHED = "crashed"
+LIVE_STATES = (LAUNCHING, LOADING, TRAINING, PAUSED, STOPPING)
+
+
+def home() -> Path:
+    env = os.environ.get("GRPO_TUI_HOME")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("grpo-tui", appauthor=False))
+
+
+def config_home() -> Path:
+    env = os.environ.get("GRPO_TUI_HOME")
+    if env:
+        return Path(env).expanduser() / "config"
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("grpo-tui", appauthor=False))
+
+
+def cache_home() -> Path:
+    env = os.environ.get("GRPO_TUI_HOME")
+    if env:
+        return Path(env).expanduser() / "cache"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("grpo-tui", appauthor=False))
+
+
+def runs_root() -> Path:
+    return home() / "runs"
+
+
+def private_dir(path: Path) -> Path:
+    """mkdir -p with 0700 on the leaf (and on parents we create)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int = 0o600) -> None:
+    """Write via a temporary file in the same directory, then rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    raw = data.encode() if isinstance(data, str) else data
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class RunNotFound(LookupError):
+    pass
+
+
+@dataclass
+class RunDir:
+    path: Path
+
+    # -- paths -------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / RUN_JSON
+
+    @property
+    def events(self) -> Path:
+        return self.path / EVENTS
+
+    @property
+    def samples(self) -> Path:
+        return self.path / SAMPLES
+
+    @property
+    def trainer_log(self) -> Path:
+        return self.path / TRAINER_LOG
+
+    @property
+    def commands(self) -> Path:
+        return self.path / COMMANDS
+
+    @property
+    def adapter(self) -> Path:
+        return self.path / ADAPTER
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def exports(self) -> Path:
+        return self.path / EXPORTS
+
+    # -- contents --------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """run.json as a dict (config, hardware, created, ...)."""
+        return json.loads(self.run_json.read_text())
+
+    def config(self) -> dict[str, Any]:
+        return self.info().get("config", {})
+
+    def log_tail(self, lines: int = 20) -> list[str]:
+        try:
+            with open(self.trainer_log, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(0, size - 16384))
+                text = fh.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return []
+        return text.splitlines()[-lines:]
+
+    def latest_checkpoint(self) -> Path | None:
+        if not self.checkpoints.is_dir():
+            return None
+        cps = [p for p in self.checkpoints.glob("checkpoint-*") if p.is_dir()]
+        cps.sort(key=lambda p: int(p.name.rsplit("-", 1)[-1]) if p.name.rsplit("-", 1)[-1].isdigit() else -1)
+        return cps[-1] if cps else None
+
+    def launched_pid(self) -> tuple[int | None, float | None]:
+        """(pid, create_time) the launcher recorded in trainer.pid, if any."""
+        try:
+            data = json.loads((self.path / TRAINER_PID).read_text())
+            return int(data["pid"]), data.get("create_time")
+        except (OSError, ValueError, KeyError, TypeError):
+            return None, None
+
+    # -- commands --------------------------------------------------------------------
+    def send_command(self, command: str, **payload: Any) -> str:
+        """Queue a command for the trainer; returns its id. Any process may call this."""
+        if command not in COMMAND_NAMES:
+            raise ValueError(f"unknown command {command!r}; use one of {', '.join(COMMAND_NAMES)}")
+        private_dir(self.commands)
+        # Sortable, unique across processes: time_ns, then pid and randomness.
+        cid = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}"
+        body = json.dumps({"id": cid, "command": command, "ts": time.time(), **payload})
+        atomic_write(self.commands / f"{cid}.json", body)
+        return cid
+
+    def pending_commands(self) -> list[dict[str, Any]]:
+        """Commands not yet taken, oldest first (the trainer takes them)."""
+        if not self.commands.is_dir():
+            return []
+        out = []
+        for p in sorted(self.commands.glob("*.json")):
+            if p.name.startswith("."):
+                continue
+            try:
+                data = json.loads(p.read_text())
+            except (OSError, ValueError):
+                continue
+            data["_path"] = str(p)
+            out.append(data)
+        return out
+
+
+def resolve_run(ref: str | os.PathLike[str]) -> RunDir:
+    """A run from an id, a unique id prefix, ``latest``, or a path."""
+    ref_s = str(ref)
+    p = Path(ref_s).expanduser()
+    if (p / RUN_JSON).is_file():
+        return RunDir(p.resolve())
+    root = runs_root()
+    if ref_s == "latest":
+        runs = list_runs()
+        if not runs:
+            raise RunNotFound("there are no runs yet -- start one with `grpo-tui run`")
+        return runs[0]
+    if (root / ref_s / RUN_JSON).is_file():
+        return RunDir(root / ref_s)
+    matches = [d for d in list_runs() if d.id.startswith(ref_s) or d.id.endswith(ref_s)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise RunNotFound(f"{ref_s!r} matches {len(matches)} runs ({', '.join(m.id for m in matches[:3])}...)")
+    if p.exists():
+        raise RunNotFound(f"{ref_s} is not a grpo-tui run directory (no {RUN_JSON})")
+    raise RunNotFound(f"no run {ref_s!r} under {root} -- see `grpo-tui runs`")
+
+
+def list_runs() -> list[RunDir]:
+    """All runs, newest first (by id, which starts with the creation time)."""
+    root = runs_root()
+    if not root.is_dir():
+        return []
+    out = [RunDir(p) for p in root.iterdir() if not p.name.startswith(".") and (p / RUN_JSON).is_file()]
+    out.sort(key=lambda r: r.id, reverse=True)
+    return out
+
+
+def new_run_id(preset: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in preset)[:32] or "run"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}-{secrets.token_hex(2)}"
+
+
+def create_run(config: dict[str, Any], *, hardware: dict[str, Any] | None = None,
+               extra: dict[str, Any] | None = None, run_id: str | None = None) -> RunDir:
+    """Create a run directory atomically with its run.json."""
+    root = private_dir(runs_root())
+    rid = run_id or new_run_id(str(config.get("name", "run")))
+    tmp = root / f".{rid}.creating"
+    private_dir(tmp)
+    try:
+        for sub in (COMMANDS, CHECKPOINTS, EXPORTS):
+            private_dir(tmp / sub)
+        info = {"id": rid, "created": time.time(), "config": config, "hardware": hardware or {}, **(extra or {})}
+        atomic_write(tmp / RUN_JSON, json.dumps(info, indent=2))
+        final = root / rid
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return RunDir(final)
+
+
+# -- liveness ---------------------------------------------------------------------------
+def pid_alive(pid: int | None, create_time: float | None = None) -> bool:
+    """True when the process exists, is not a zombie, and (if given) started at create_time."""
+    if not pid:
+        return False
+    try:
+        import psutil
+
+        proc = psutil.Process(int(pid))
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if create_time is not None and abs(proc.create_time() - float(create_time)) > 1.0:
+            return False  # the pid was reused by another process
+        return True
+    except Exception:
+        return False
+
+
+@dataclass
+class RunSummary:
+    """What ``runs`` lists and headers show: folded from the event stream."""
+
+    id: str
+    path: Path
+    preset: str = ""
+    model: str = ""
+    backend: str = ""
+    state: str = LAUNCHING
+    step: int = 0
+    max_steps: int = 0
+    created: float = 0.0
+    started: float | None = None
+    ended: float | None = None
+    last_ts: float | None = None
+    pid: int | None = None
+    pid_create_time: float | None = None
+    phase: str = ""
+    phase_message: str = ""
+    best_reward: float | None = None
+    last_reward: float | None = None
+    first_window_reward: float | None = None
+    last_window_reward: float | None = None
+    error: str | None = None
+    log_tail: list[str] = field(default_factory=list)
+    eval: dict[str, Any] = field(default_factory=dict)
+    adapter_path: str | None = None
+    rewards_seen: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def live(self) -> bool:
+        return self.state in LIVE_STATES
+
+
+class RunFolder:
+    """Folds events into a RunSummary incrementally (used by `runs`, headless attach, the app)."""
+
+    WINDOW = 30
+
+    def __init__(self, run: RunDir):
+        self.run = run
+        info: dict[str, Any] = {}
+        try:
+            info = run.info()
+        except (OSError, ValueError):
+            pass
+        cfg = info.get("config", {})
+        self.summary = RunSummary(
+            id=run.id, path=run.path, preset=str(cfg.get("name", "")), model=str(cfg.get("model", "")),
+            backend=str(cfg.get("backend", "")), max_steps=int(cfg.get("max_steps", 0) or 0),
+            created=float(info.get("created", 0.0) or 0.0),
+        )
+        self.finished = False
+
+    def feed(self, events: list[ev.Event]) -> None:
+        s = self.summary
+        for e in events:
+            t = e["type"]
+            s.last_ts = e.get("ts", s.last_ts)
+            step = e.get("step", 0)
+            if isinstance(step, int) and step > s.step:
+                s.step = step
+            if t == ev.RUN_STARTED:
+                s.pid = e.get("pid")
+                s.pid_create_time = e.get("pid_create_time")
+                s.started = e.get("ts")
+                if e.get("max_steps"):
+                    s.max_steps = int(e["max_steps"])
+                if not self.finished:
+                    s.state = LOADING
+            elif t == ev.PHASE:
+                s.phase = str(e.get("name", ""))
+                s.phase_message = str(e.get("message", ""))
+                if not self.finished and s.state not in (PAUSED, STOPPING):
+                    s.state = TRAINING if s.phase == "training" else LOADING
+            elif t == ev.METRICS:
+                r = (e.get("metrics") or {}).get("reward")
+                if isinstance(r, (int, float)):
+                    s.last_reward = float(r)
+                    s.best_reward = r if s.best_reward is None else max(s.best_reward, r)
+                    s.rewards_seen.append(float(r))
+                if not self.finished and s.state in (LOADING, LAUNCHING):
+                    s.state = TRAINING
+            elif t == ev.CONTROL:
+                if not self.finished:
+                    st = e.get("state")
+                    if st in (PAUSED, TRAINING, STOPPING):
+                        s.state = st
+            elif t == ev.EVAL:
+                s.eval[str(e.get("when", "manual"))] = {
+                    "accuracy": e.get("accuracy"), "n": e.get("n"), "name": e.get("name")}
+            elif t == ev.FINISHED:
+                self.finished = True
+                s.state = str(e.get("status", FAILED))
+                s.ended = e.get("ts")
+                s.error = e.get("error")
+                s.log_tail = list(e.get("log_tail") or [])
+                s.adapter_path = e.get("adapter_path")
+        r = s.rewards_seen
+        if r:
+            w = min(self.WINDOW, len(r))
+            s.first_window_reward = sum(r[:w]) / w
+            s.last_window_reward = sum(r[-w:]) / w
+
+    def check_alive(self) -> RunSummary:
+        """Mark a live-looking run whose trainer is gone as crashed."""
+        s = self.summary
+        if not self.finished and s.state != LAUNCHING and not pid_alive(s.pid, s.pid_create_time):
+            s.state = CRASHED
+            s.log_tail = self.run.log_tail()
+        elif not self.finished and s.state == LAUNCHING:
+            # The launcher writes trainer.pid right after spawning; gone before
+            # run_started means the trainer died during start-up.
+            pid, ctime = self.run.launched_pid()
+            if pid and not pid_alive(pid, ctime):
+                s.state = CRASHED
+                s.log_tail = self.run.log_tail()
+        return s
+
+
+def summarize(run: RunDir) -> RunSummary:
+    folder = RunFolder(run)
+    events, _ = ev.read_all(run.events)
+    folder.feed(events)
+    return folder.check_alive()
+
+
+def iter_summaries() -> Iterator[RunSummary]:
+    for run in list_runs():
+        yield summarize(run)

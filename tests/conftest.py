@@ -1,0 +1,25 @@
+"""Shared fixtures. Every test gets its own GRPO_TUI_HOME so runs, presets and
+caches never touch the user's real directories."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def grpo_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "grpo-home"
+    monkeypatch.setenv("GRPO_TUI_HOME", str(home))
+    # The tiny model's build is cached across tests in one session (see trainer.tiny).
+    shared_cache = os.environ.get("GRPO_TUI_TEST_CACHE")
+    if shared_cache:
+        monkeypatch.setenv("GRPO_TUI_CACHE", shared_cache)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    return home
