@@ -1,0 +1,494 @@
+"""Live health alerts for a GRPO run, computed from the event stream.
+
+Headless (no torch, no textual). The trainer process runs one ``AlertEngine``
+and writes what it returns as ``alert`` events, so the app, ``attach`` and the
+report all see the same alerts; the report can also replay the engine over a
+run that recorded none.
+
+Usage (trainer side, once per emitted event)::
+
+    engine = AlertEngine.from_config(cfg.to_dict())
+    ...
+    for alert in engine.feed(metrics_event):          # or a samples event
+        writer.emit(events.ALERT, alert.step, **alert.to_event_payload())
+
+Every detector follows the same pattern: a per-step *condition* and a
+*debounce* -- the condition must hold for ``window`` consecutive observations
+before the alert fires, ``since_step`` is the first step of that streak, and
+the alert re-arms only after the condition has been false for ``rearm``
+observations (hysteresis, so a flapping signal does not spam the log).
+Spike detectors fire on one observation and then stay quiet for ``cooldown``
+observations.
+
+Where each threshold comes from is written next to it and in docs/alerts.md.
+They are defaults for small-model runs; ``AlertThresholds`` can override any.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections import deque
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable, Iterable
+
+from . import events as ev
+
+WARNING = "warning"
+CRITICAL = "critical"
+
+# Alert codes (stable: the app and the report key on them).
+NO_SIGNAL = "no_learning_signal"
+TRUNCATION = "truncation_collapse"
+LENGTH_EXPLOSION = "length_explosion"
+LENGTH_COLLAPSE = "length_collapse"
+FORMAT_NOT_TASK = "format_without_correctness"
+DEGENERATE_TEXT = "degenerate_text"
+KL_SPIKE = "kl_spike"
+GRAD_SPIKE = "grad_norm_spike"
+NONFINITE = "nonfinite_metric"
+ENTROPY_COLLAPSE = "entropy_collapse"
+
+ALL_CODES = (NO_SIGNAL, TRUNCATION, LENGTH_EXPLOSION, LENGTH_COLLAPSE, FORMAT_NOT_TASK, DEGENERATE_TEXT,
+             KL_SPIKE, GRAD_SPIKE, NONFINITE, ENTROPY_COLLAPSE)
+
+# Reward-function name patterns used to find the "format" and "correctness" components.
+FORMAT_PAT = re.compile(r"format|tag|struct", re.I)
+CORRECT_PAT = re.compile(r"correct|accura|answer|exact|verif|solution", re.I)
+
+
+@dataclass
+class Alert:
+    code: str
+    severity: str  # warning | critical
+    message: str  # what was seen
+    since_step: int  # first step of the pathology
+    hint: str  # what to try
+    step: int = 0  # the step at which it fired
+
+    def to_event_payload(self) -> dict[str, Any]:
+        """Keyword arguments for ``EventWriter.emit(events.ALERT, alert.step, **payload)``."""
+        return {"code": self.code, "severity": self.severity, "message": self.message,
+                "hint": self.hint, "since_step": int(self.since_step)}
+
+    def to_event(self) -> ev.Event:
+        return ev.make_event(ev.ALERT, self.step, **self.to_event_payload())
+
+    @classmethod
+    def from_event(cls, event: ev.Event) -> "Alert":
+        return cls(code=str(event.get("code", "")), severity=str(event.get("severity", WARNING)),
+                   message=str(event.get("message", "")), since_step=int(event.get("since_step") or 0),
+                   hint=str(event.get("hint", "")), step=int(event.get("step") or 0))
+
+
+@dataclass
+class AlertThresholds:
+    """Every number the detectors use. Sources: see docs/alerts.md."""
+
+    # No learning signal. A group whose rewards are all equal has zero advantage and adds
+    # nothing to the gradient (DeepSeekMath GRPO advantage; DAPO sec. 3.2 "dynamic sampling"
+    # filters exactly these groups; TRL logs their share as frac_reward_zero_std).
+    zero_std_frac: float = 0.9
+    zero_std_window: int = 5
+    # Truncation collapse: TRL's completions/clipped_ratio is the share of completions that hit
+    # max_completion_length; DAPO sec. 3.4 shows truncated samples inject reward noise.
+    clipped_ratio: float = 0.9
+    clipped_window: int = 3
+    terminated_len_floor: float = 1.0  # TRL logs 0 when no completion terminated
+    # Length drift against the run's own baseline (median of the first baseline_n observations).
+    # Dr GRPO (Liu et al. 2025) shows length growth driven by the loss, not by better answers;
+    # DAPO uses length as a stability signal. 2x / 0.4x are this project's heuristics.
+    length_baseline_n: int = 10
+    length_smooth: int = 5
+    length_explode_ratio: float = 2.0
+    length_collapse_ratio: float = 0.4
+    length_min_baseline: float = 4.0  # tokens; below this a ratio means nothing
+    length_window: int = 5
+    # Format learned, task not: the format component near the top of its observed range while the
+    # correctness component has not moved (a known reward-hacking mode; see docs/alerts.md).
+    format_window: int = 10
+    format_top_frac: float = 0.9  # of the observed format range
+    format_min_rise: float = 0.2  # the format mean must have risen at least this much
+    correct_flat_frac: float = 0.1  # correctness rise <= this share of the format rise
+    # Degenerate text: mean repeated-word-3-gram share of the sampled completions (the measure
+    # TRL's get_repetition_penalty_reward uses, from "Demystifying Long CoT", App. C.2).
+    repetition_ngram: int = 3
+    repetition_min_words: int = 8
+    repetition_abs: float = 0.5
+    repetition_rise: float = 0.25  # above the run's own baseline
+    repetition_baseline_n: int = 3
+    repetition_window: int = 3
+    # Spikes: value > rolling mean + k*sd over the previous spike_history observations.
+    spike_history: int = 20
+    spike_min_history: int = 10
+    spike_k: float = 4.0
+    spike_min_ratio: float = 1.5  # and at least this multiple of the rolling mean
+    spike_cooldown: int = 10
+    # Entropy collapse: mean token entropy below a share of its own early level (DAPO sec. 3.1,
+    # Cui et al. 2025 "The Entropy Mechanism of RL for Reasoning LMs").
+    entropy_baseline_n: int = 10
+    entropy_ratio: float = 0.2
+    entropy_abs: float = 0.05  # nats
+    entropy_window: int = 5
+    # Re-arm a fired debounced alert after its condition was false this many observations.
+    rearm: int = 5
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> "AlertThresholds":
+        known = {f.name for f in fields(cls)}
+        bad = sorted(set(data) - known)
+        if bad:
+            raise ValueError(f"unknown alert threshold(s): {', '.join(bad)}")
+        return cls(**{**asdict(cls()), **data})
+
+
+class _Streak:
+    """Consecutive-true counter with a latch (the debounce)."""
+
+    def __init__(self, window: int, rearm: int):
+        self.window, self.rearm = window, rearm
+        self.count = 0
+        self.since: int | None = None
+        self.fired = False
+        self.false_run = 0
+
+    def update(self, cond: bool, step: int) -> int | None:
+        """Feed one observation; returns since_step when the alert should fire now."""
+        if cond:
+            self.false_run = 0
+            if self.count == 0:
+                self.since = step
+            self.count += 1
+            if self.count >= self.window and not self.fired:
+                self.fired = True
+                return self.since
+            return None
+        self.count = 0
+        self.false_run += 1
+        if self.fired and self.false_run >= self.rearm:
+            self.fired = False
+        return None
+
+    @property
+    def active(self) -> bool:
+        return self.fired and self.count > 0
+
+
+class _Spike:
+    """Rolling mean + k*sd detector with a cooldown."""
+
+    def __init__(self, t: AlertThresholds):
+        self.t = t
+        self.hist: deque[float] = deque(maxlen=t.spike_history)
+        self.cool = 0
+
+    def update(self, x: float) -> tuple[float, float] | None:
+        """Returns (mean, sd) of the history when x is a spike."""
+        t = self.t
+        hit = None
+        if self.cool > 0:
+            self.cool -= 1
+        elif len(self.hist) >= t.spike_min_history:
+            mean = statistics.fmean(self.hist)
+            sd = statistics.pstdev(self.hist)
+            if x > mean + t.spike_k * sd and x > t.spike_min_ratio * mean and x > 0:
+                hit = (mean, sd)
+                self.cool = t.spike_cooldown
+        self.hist.append(x)
+        return hit
+
+
+def repetition_rate(text: str, n: int = 3, min_words: int = 8) -> float | None:
+    """Share of repeated word n-grams (1 - unique/total), or None for too-short text."""
+    words = text.split()
+    if len(words) < max(min_words, n):
+        return None
+    grams = list(zip(*(words[i:] for i in range(n))))
+    return 1.0 - len(set(grams)) / len(grams)
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+class AlertEngine:
+    """Feed it events (dicts from core.events); it returns the alerts that fire now."""
+
+    def __init__(self, thresholds: AlertThresholds | None = None, *, max_completion_length: int | None = None):
+        self.t = t = thresholds or AlertThresholds()
+        self.max_completion_length = max_completion_length
+        self.alerts: list[Alert] = []  # everything fired so far
+        w = lambda n: _Streak(n, t.rearm)  # noqa: E731
+        self._streaks = {
+            NO_SIGNAL: w(t.zero_std_window), TRUNCATION: w(t.clipped_window),
+            LENGTH_EXPLOSION: w(t.length_window), LENGTH_COLLAPSE: w(t.length_window),
+            FORMAT_NOT_TASK: w(1), DEGENERATE_TEXT: w(t.repetition_window),
+            ENTROPY_COLLAPSE: w(t.entropy_window), NONFINITE: w(1),
+        }
+        self._spikes = {"kl": _Spike(t), "grad_norm": _Spike(t)}
+        self._lengths: list[tuple[int, float]] = []
+        self._entropy: list[float] = []
+        self._rep: list[float] = []
+        self._series: dict[str, list[tuple[int, float]]] = {}
+        self._format_since: int | None = None
+        self._samples_seen_steps: set[int] = set()
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any] | None, thresholds: AlertThresholds | None = None) -> "AlertEngine":
+        cfg = config or {}
+        mcl = cfg.get("max_completion_length")
+        return cls(thresholds, max_completion_length=int(mcl) if isinstance(mcl, int) else None)
+
+    # -- public --------------------------------------------------------------------------
+    def feed(self, event: ev.Event) -> list[Alert]:
+        t = event.get("type")
+        step = int(event.get("step") or 0)
+        if t == ev.METRICS:
+            out = self._on_metrics(step, event.get("metrics") or {})
+        elif t == ev.SAMPLES:
+            out = self._on_samples(step, event.get("rows") or [])
+        else:
+            out = []
+        self.alerts.extend(out)
+        return out
+
+    def feed_many(self, events: Iterable[ev.Event]) -> list[Alert]:
+        out: list[Alert] = []
+        for e in events:
+            out.extend(self.feed(e))
+        return out
+
+    def active_codes(self) -> list[str]:
+        """Debounced alerts whose condition still holds at the latest observation."""
+        return [code for code, s in self._streaks.items() if s.active]
+
+    # -- metrics ---------------------------------------------------------------------------
+    def _on_metrics(self, step: int, m: dict[str, Any]) -> list[Alert]:
+        out: list[Alert] = []
+        fire = lambda *a: out.append(self._make(step, *a))  # noqa: E731
+        self._nonfinite(step, m, fire)
+        self._no_signal(step, m, fire)
+        self._truncation(step, m, fire)
+        self._length(step, m, fire)
+        self._format_vs_correct(step, m, fire)
+        self._spike_checks(step, m, fire)
+        self._entropy_check(step, m, fire)
+        return out
+
+    def _make(self, step: int, code: str, severity: str, since: int, message: str, hint: str) -> Alert:
+        return Alert(code=code, severity=severity, message=message, since_step=since, hint=hint, step=step)
+
+    def _nonfinite(self, step: int, m: dict[str, Any], fire: Callable) -> None:
+        # JSON has no NaN: the event writer turns NaN/inf into null, so a present-but-null
+        # loss or grad_norm means the numbers blew up.
+        bad = [k for k in ("loss", "grad_norm", "reward") if k in m and (
+            m[k] is None or (isinstance(m[k], float) and not math.isfinite(m[k])))]
+        since = self._streaks[NONFINITE].update(bool(bad), step)
+        if since is not None:
+            fire(NONFINITE, CRITICAL, since, f"{', '.join(bad)} became NaN/inf at step {step}",
+                 "lower learning_rate, keep max_grad_norm at 1.0, use bfloat16 rather than float16, "
+                 "and resume from the last checkpoint")
+
+    def _no_signal(self, step: int, m: dict[str, Any], fire: Callable) -> None:
+        f = _num(m.get("frac_reward_zero_std"))
+        if f is None:
+            return
+        t = self.t
+        since = self._streaks[NO_SIGNAL].update(f >= t.zero_std_frac, step)
+        if since is not None:
+            r = _num(m.get("reward"))
+            rtxt = f" (mean reward {_fmt(r)})" if r is not None else ""
+            fire(NO_SIGNAL, WARNING, since,
+                 f"{f:.0%} of prompt groups scored every completion the same for "
+                 f"{t.zero_std_window}+ logged steps{rtxt}: those groups give no gradient",
+                 "if all fail: make the task easier or add partial-credit rewards; if all pass: harder "
+                 "prompts; raise num_generations or temperature for more varied groups")
+
+    def _truncation(self, step: int, m: dict[str, Any], fire: Callable) -> None:
+        c = _num(m.get("completions/clipped_ratio"))
+        if c is None:
+            return
+        t = self.t
+        term = _num(m.get("completions/mean_terminated_length"))
+        cond = c >= t.clipped_ratio or (c >= 0.5 and term is not None and term <= t.terminated_len_floor)
+        since = self._streaks[TRUNCATION].update(cond, step)
+        if since is not None:
+            tt = f", mean terminated length {_fmt(term)}" if term is not None else ""
+            cap = f" (max_completion_length {self.max_completion_length})" if self.max_completion_length else ""
+            fire(TRUNCATION, CRITICAL, since,
+                 f"{c:.0%} of completions hit the length cap{cap}{tt}: answers are cut off before "
+                 "the answer tag",
+                 "raise max_completion_length, add the overlong penalty reward, set "
+                 "mask_truncated_completions=true, or ask for shorter reasoning in the system prompt")
+
+    def _length(self, step: int, m: dict[str, Any], fire: Callable) -> None:
+        L = _num(m.get("completions/mean_length"))
+        if L is None:
+            return
+        t = self.t
+        self._lengths.append((step, L))
+        if len(self._lengths) <= t.length_baseline_n:
+            return
+        base = statistics.median(x for _, x in self._lengths[: t.length_baseline_n])
+        if base < t.length_min_baseline:
+            return
+        cur = statistics.fmean(x for _, x in self._lengths[-t.length_smooth:])
+        ratio = cur / base
+        for code, cond, raw in (
+            (LENGTH_EXPLOSION, ratio >= t.length_explode_ratio, lambda x: x >= t.length_explode_ratio * base),
+            (LENGTH_COLLAPSE, ratio <= t.length_collapse_ratio, lambda x: x <= t.length_collapse_ratio * base),
+        ):
+            since = self._streaks[code].update(cond, step)
+            if since is None:
+                continue
+            since = self._raw_start(since, raw)
+            if code == LENGTH_EXPLOSION:
+                fire(code, WARNING, since,
+                     f"mean completion length {_fmt(cur)} tokens is {ratio:.1f}x the run's early "
+                     f"baseline {_fmt(base)}",
+                     "check that correctness rises with it; if not: loss_type=dr_grpo or dapo (no length "
+                     "bias), add the overlong penalty, lower the learning rate")
+            else:
+                fire(code, WARNING, since,
+                     f"mean completion length {_fmt(cur)} tokens fell to {ratio:.0%} of the run's early "
+                     f"baseline {_fmt(base)}",
+                     "the model may answer without reasoning: look at the samples; check for a length "
+                     "penalty that pays for brevity; lower the learning rate")
+
+    def _raw_start(self, since: int, raw: Callable[[float], bool]) -> int:
+        """The smoothed mean lags the raw series: walk back to where the raw values crossed."""
+        idx = next(i for i, (s, _) in enumerate(self._lengths) if s == since)
+        lo = max(0, idx - self.t.length_smooth + 1)
+        while idx > lo and raw(self._lengths[idx - 1][1]):
+            idx -= 1
+        return self._lengths[idx][0]
+
+    def _format_vs_correct(self, step: int, m: dict[str, Any], fire: Callable) -> None:
+        for k, v in m.items():
+            if k.startswith("rewards/") and k.endswith("/mean"):
+                x = _num(v)
+                if x is not None:
+                    self._series.setdefault(k[len("rewards/"):-len("/mean")], []).append((step, x))
+        fmt = [n for n in self._series if FORMAT_PAT.search(n)]
+        cor = [n for n in self._series if CORRECT_PAT.search(n) and not FORMAT_PAT.search(n)]
+        if not fmt or not cor:
+            return
+        t = self.t
+        W = t.format_window
+        cond = False
+        detail = ""
+        matched = fmt[0]
+        for fname in fmt:
+            fs = [x for _, x in self._series[fname]]
+            if len(fs) < 2 * W:
+                continue
+            first, last = statistics.fmean(fs[:W]), statistics.fmean(fs[-W:])
+            lo, hi = min(fs), max(fs)
+            rise = last - first
+            if rise < t.format_min_rise or hi <= lo:
+                continue
+            # saturated: every value of the last window sits in the top of the observed range
+            if min(fs[-W:]) < lo + t.format_top_frac * (hi - lo):
+                continue
+            for cname in cor:
+                cs = [x for _, x in self._series[cname]]
+                if len(cs) < 2 * W:
+                    continue
+                crise = statistics.fmean(cs[-W:]) - statistics.fmean(cs[:W])
+                if crise <= t.correct_flat_frac * rise:
+                    cond, matched = True, fname
+                    detail = (f"rewards/{fname} rose {first:.2f} -> {last:.2f} and has plateaued, while "
+                              f"rewards/{cname} moved {crise:+.2f} over the run")
+                    break
+            if cond:
+                break
+        since = self._streaks[FORMAT_NOT_TASK].update(cond, step)
+        if since is not None:
+            since = self._series[matched][-W][0]  # the saturation window began W observations ago
+            fire(FORMAT_NOT_TASK, WARNING, since, f"the model learned the format, not the task: {detail}",
+                 "lower the format reward's weight (reward_weights), use the strict format variant, "
+                 "check the correctness reward on a few samples, or use easier prompts first")
+
+    def _spike_checks(self, step: int, m: dict[str, Any], fire: Callable) -> None:
+        for key, code, hint in (
+            ("kl", KL_SPIKE, "the policy jumped away from the reference: lower learning_rate, raise beta, "
+                             "or reduce num_iterations; inspect the samples of this step"),
+            ("grad_norm", GRAD_SPIKE, "keep max_grad_norm (clipping) on, lower learning_rate; a few outlier "
+                                      "completions (very long or degenerate) are the usual cause"),
+        ):
+            x = _num(m.get(key))
+            if x is None or not math.isfinite(x):
+                continue
+            hit = self._spikes[key].update(x)
+            if hit is not None:
+                mean, sd = hit
+                fire(code, WARNING, step,
+                     f"{key} {_fmt(x)} at step {step}, above its rolling mean {_fmt(mean)} + "
+                     f"{self.t.spike_k:g} sd ({_fmt(sd)})", hint)
+
+    def _entropy_check(self, step: int, m: dict[str, Any], fire: Callable) -> None:
+        e = _num(m.get("entropy"))
+        if e is None:
+            return
+        t = self.t
+        self._entropy.append(e)
+        if len(self._entropy) <= t.entropy_baseline_n:
+            return
+        base = statistics.median(self._entropy[: t.entropy_baseline_n])
+        cond = e <= t.entropy_abs or (base > 0 and e <= t.entropy_ratio * base)
+        since = self._streaks[ENTROPY_COLLAPSE].update(cond, step)
+        if since is not None:
+            fire(ENTROPY_COLLAPSE, WARNING, since,
+                 f"token entropy {_fmt(e)} nats, down from an early {_fmt(base)}: sampling has become "
+                 "near-deterministic, groups stop differing",
+                 "raise temperature, use clip-higher (epsilon_high 0.28, DAPO), lower learning_rate "
+                 "or num_iterations")
+
+    # -- samples ---------------------------------------------------------------------------------
+    def _on_samples(self, step: int, rows: list[Any]) -> list[Alert]:
+        if step in self._samples_seen_steps:  # a repeated samples event must not count twice
+            return []
+        self._samples_seen_steps.add(step)
+        t = self.t
+        rates = []
+        for row in rows:
+            if not isinstance(row, dict):
+                continue
+            text = row.get("completion")
+            if isinstance(text, list):  # chat messages
+                text = " ".join(str(msg.get("content", "")) for msg in text if isinstance(msg, dict))
+            if not isinstance(text, str):
+                continue
+            r = repetition_rate(text, t.repetition_ngram, t.repetition_min_words)
+            if r is not None:
+                rates.append(r)
+        if not rates:
+            return []
+        cur = statistics.fmean(rates)
+        self._rep.append(cur)
+        out: list[Alert] = []
+        base = statistics.median(self._rep[: t.repetition_baseline_n])
+        warm = len(self._rep) > t.repetition_baseline_n
+        cond = cur >= t.repetition_abs or (warm and cur >= base + t.repetition_rise)
+        since = self._streaks[DEGENERATE_TEXT].update(cond, step)
+        if since is not None:
+            out.append(self._make(
+                step, DEGENERATE_TEXT, WARNING, since,
+                f"sampled completions repeat themselves: {cur:.0%} of their word 3-grams are repeats "
+                f"(early in the run: {base:.0%})",
+                "add the repetition penalty reward, lower the learning rate, check for a reward that pays "
+                "for length; look at the samples"))
+        return out
+
+
+def replay(events: Iterable[ev.Event], config: dict[str, Any] | None = None) -> list[Alert]:
+    """Run a fresh engine over recorded events (metrics and samples interleaved by step)."""
+    engine = AlertEngine.from_config(config)
+    return engine.feed_many(events)

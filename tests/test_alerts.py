@@ -1,0 +1,264 @@
+"""Alert detectors on synthetic metric streams: each pathology fires (with the step it
+began), healthy streams raise nothing, and alerts round-trip through the event log."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from grpo_tui.core import alerts as al
+from grpo_tui.core import events as ev
+
+
+def healthy(n: int = 120, seed: int = 0) -> list[dict]:
+    """A run that learns: rewards rise with noise, lengths stable, spikes absent."""
+    rng = random.Random(seed)
+    out = []
+    for s in range(1, n + 1):
+        p = s / n
+        fmt = min(1.0, 0.2 + 0.8 * p) + rng.gauss(0, 0.03)
+        cor = 0.1 + 0.6 * p + rng.gauss(0, 0.03)
+        out.append({
+            "reward": fmt + cor, "reward_std": 0.4 + rng.gauss(0, 0.02),
+            "frac_reward_zero_std": max(0.0, 0.3 + rng.gauss(0, 0.1)),
+            "completions/clipped_ratio": max(0.0, 0.05 + rng.gauss(0, 0.02)),
+            "completions/mean_length": 60 + rng.gauss(0, 4),
+            "completions/mean_terminated_length": 58 + rng.gauss(0, 4),
+            "rewards/format/mean": fmt, "rewards/correctness/mean": cor,
+            "kl": 0.01 + 0.02 * p + abs(rng.gauss(0, 0.002)),
+            "grad_norm": 0.5 + abs(rng.gauss(0, 0.08)),
+            "entropy": 1.2 - 0.4 * p + rng.gauss(0, 0.03),
+            "loss": rng.gauss(0, 0.01),
+        })
+    return out
+
+
+def metric_events(rows: list[dict], start: int = 1) -> list[dict]:
+    return [ev.make_event(ev.METRICS, start + i, metrics=m) for i, m in enumerate(rows)]
+
+
+def run(rows: list[dict], engine: al.AlertEngine | None = None) -> list[al.Alert]:
+    engine = engine or al.AlertEngine(max_completion_length=128)
+    return engine.feed_many(metric_events(rows))
+
+
+def codes(alerts):
+    return [a.code for a in alerts]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_healthy_stream_raises_nothing(seed):
+    assert run(healthy(seed=seed)) == []
+
+
+def test_healthy_samples_raise_nothing():
+    rng = random.Random(5)
+    words = "add the two numbers carry one then write the sum we get so answer is".split()
+    engine = al.AlertEngine()
+    out = []
+    for s in range(1, 40):
+        rows = [{"completion": " ".join(rng.choice(words) for _ in range(30))} for _ in range(8)]
+        out += engine.feed(ev.make_event(ev.SAMPLES, s, rows=rows))
+    assert out == []
+
+
+def test_no_learning_signal_fires_with_since_step():
+    rows = healthy(60)
+    for i in range(30, 60):  # steps 31.. every group identical
+        rows[i]["frac_reward_zero_std"] = 1.0
+    alerts = run(rows)
+    assert codes(alerts) == [al.NO_SIGNAL]
+    a = alerts[0]
+    assert a.since_step == 31
+    assert a.step == 31 + al.AlertThresholds().zero_std_window - 1
+    assert a.severity == al.WARNING and "100%" in a.message and a.hint
+
+
+def test_no_signal_debounce_ignores_short_blips_and_rearms():
+    rows = healthy(80)
+    for i in (10, 11, 12, 13):  # 4 < window 5: no alert
+        rows[i]["frac_reward_zero_std"] = 1.0
+    for i in range(30, 40):  # fires once, not 6 times
+        rows[i]["frac_reward_zero_std"] = 0.95
+    for i in range(60, 70):  # after >= rearm healthy steps, fires again
+        rows[i]["frac_reward_zero_std"] = 0.95
+    alerts = run(rows)
+    assert [(a.code, a.since_step) for a in alerts] == [(al.NO_SIGNAL, 31), (al.NO_SIGNAL, 61)]
+
+
+def test_truncation_collapse():
+    rows = healthy(50)
+    for i in range(20, 50):
+        rows[i]["completions/clipped_ratio"] = 0.97
+        rows[i]["completions/mean_terminated_length"] = 0.0
+        rows[i]["completions/mean_length"] = 62  # at the cap but no length alert wanted here
+    alerts = run(rows)
+    assert codes(alerts) == [al.TRUNCATION]
+    assert alerts[0].since_step == 21 and alerts[0].severity == al.CRITICAL
+    assert "128" in alerts[0].message
+
+
+def test_truncation_half_clipped_with_nothing_terminating():
+    rows = healthy(30)
+    for i in range(10, 30):
+        rows[i]["completions/clipped_ratio"] = 0.6
+        rows[i]["completions/mean_terminated_length"] = 0.0
+    assert [(a.code, a.since_step) for a in run(rows)] == [(al.TRUNCATION, 11)]
+
+
+def test_length_explosion_against_own_baseline():
+    rows = healthy(60)
+    for i in range(30, 60):
+        rows[i]["completions/mean_length"] = 200.0
+    alerts = run(rows)
+    assert codes(alerts) == [al.LENGTH_EXPLOSION]
+    # the 5-step smoothed mean crosses 2x baseline on step 33; since_step walks back to the jump
+    assert alerts[0].since_step == 31 and alerts[0].step == 37
+
+
+def test_length_collapse():
+    rows = healthy(60)
+    for i in range(30, 60):
+        rows[i]["completions/mean_length"] = 5.0
+    alerts = run(rows)
+    assert codes(alerts) == [al.LENGTH_COLLAPSE]
+    assert alerts[0].since_step == 31 and alerts[0].step == 38
+
+
+def test_gradual_length_growth_within_bounds_is_fine():
+    rows = healthy(100)
+    for i, r in enumerate(rows):
+        r["completions/mean_length"] = 60 + 0.5 * i  # ends at 1.8x
+    assert run(rows) == []
+
+
+def test_format_saturates_while_correctness_flat():
+    rng = random.Random(1)
+    rows = healthy(60)
+    for i, r in enumerate(rows):
+        r["rewards/format/mean"] = min(1.0, 0.1 + 0.09 * i) + rng.gauss(0, 0.01)
+        r["rewards/correctness/mean"] = 0.05 + rng.gauss(0, 0.01)
+    alerts = run(rows)
+    assert codes(alerts) == [al.FORMAT_NOT_TASK]
+    a = alerts[0]
+    # format reaches its plateau at ~step 11; fires once 2 windows exist (step 20), since = window start
+    assert a.step == 20 and a.since_step == 11
+    assert "rewards/format" in a.message and "rewards/correctness" in a.message
+
+
+def test_format_and_correctness_rising_together_is_fine():
+    rows = healthy(60)
+    for i, r in enumerate(rows):
+        r["rewards/format/mean"] = min(1.0, 0.1 + 0.09 * i)
+        r["rewards/correctness/mean"] = min(0.8, 0.05 + 0.03 * i)
+    assert run(rows) == []
+
+
+def test_degenerate_text_from_samples():
+    rng = random.Random(2)
+    words = "first add the units then carry the tens digit and write down the result as".split()
+    engine = al.AlertEngine()
+    out = []
+    for s in range(1, 21):
+        rows = []
+        for _ in range(8):
+            if s >= 12:
+                text = "\n".join(["the answer is the answer is"] * 6)  # repeated lines
+            else:
+                text = " ".join(rng.choice(words) for _ in range(30))
+            rows.append({"completion": text})
+        out += engine.feed(ev.make_event(ev.SAMPLES, s, rows=rows))
+    assert codes(out) == [al.DEGENERATE_TEXT]
+    assert out[0].since_step == 12 and out[0].step == 14
+
+
+def test_degenerate_text_reads_chat_message_completions():
+    engine = al.AlertEngine()
+    out = []
+    for s in range(1, 6):
+        rows = [{"completion": [{"role": "assistant", "content": "go go go go go go go go go go go go"}]}]
+        out += engine.feed(ev.make_event(ev.SAMPLES, s, rows=rows))
+    assert codes(out) == [al.DEGENERATE_TEXT] and out[0].since_step == 1
+
+
+def test_kl_spike():
+    rows = healthy(60)
+    rows[40]["kl"] = 0.5
+    alerts = run(rows)
+    assert codes(alerts) == [al.KL_SPIKE]
+    assert alerts[0].since_step == 41 and alerts[0].step == 41
+
+
+def test_grad_norm_spike_with_cooldown():
+    rows = healthy(60)
+    rows[30]["grad_norm"] = 9.0
+    rows[32]["grad_norm"] = 9.0  # inside the cooldown: one alert for the burst
+    rows[55]["grad_norm"] = 9.0  # after the cooldown: a second alert
+    alerts = run(rows)
+    assert [(a.code, a.step) for a in alerts] == [(al.GRAD_SPIKE, 31), (al.GRAD_SPIKE, 56)]
+
+
+def test_no_spike_before_enough_history():
+    rows = healthy(30)
+    rows[3]["grad_norm"] = 50.0
+    assert run(rows) == []
+
+
+def test_nonfinite_grad_norm_is_critical():
+    rows = healthy(20)
+    rows[12]["grad_norm"] = None  # how NaN arrives after a JSON round trip
+    alerts = run(rows)
+    assert codes(alerts) == [al.NONFINITE]
+    assert alerts[0].since_step == 13 and alerts[0].severity == al.CRITICAL
+
+
+def test_entropy_collapse():
+    rows = healthy(60)
+    for i in range(35, 60):
+        rows[i]["entropy"] = 0.02
+    alerts = run(rows)
+    assert codes(alerts) == [al.ENTROPY_COLLAPSE]
+    assert alerts[0].since_step == 36
+
+
+def test_missing_metrics_raise_nothing():
+    """A run that logs only reward (e.g. an older trainer) must not trip anything."""
+    assert run([{"reward": 0.1 * i} for i in range(50)]) == []
+
+
+def test_alert_event_round_trip(tmp_path):
+    rows = healthy(40)
+    for i in range(10, 40):
+        rows[i]["frac_reward_zero_std"] = 1.0
+    engine = al.AlertEngine()
+    path = tmp_path / "events.jsonl"
+    with ev.EventWriter(path) as w:
+        for e in metric_events(rows):
+            w.write(e)
+            for a in engine.feed(e):
+                w.emit(ev.ALERT, a.step, **a.to_event_payload())
+    events, stats = ev.read_all(path, types=[ev.ALERT])
+    assert stats.problems() is None and len(events) == 1
+    back = al.Alert.from_event(events[0])
+    assert back == engine.alerts[0]
+    # replaying the metrics from the file gives the same alert
+    metrics, _ = ev.read_all(path, types=[ev.METRICS])
+    assert al.replay(metrics) == engine.alerts
+
+
+def test_thresholds_are_overridable():
+    rows = healthy(40)
+    for i in range(10, 40):
+        rows[i]["frac_reward_zero_std"] = 0.7
+    assert run(rows) == []
+    engine = al.AlertEngine(al.AlertThresholds.from_mapping({"zero_std_frac": 0.6}))
+    assert codes(run(rows, engine)) == [al.NO_SIGNAL]
+    with pytest.raises(ValueError, match="nope"):
+        al.AlertThresholds.from_mapping({"nope": 1})
+
+
+def test_repetition_rate():
+    assert al.repetition_rate("a b c d e f g h i j") == 0.0
+    assert al.repetition_rate("x " * 20) == pytest.approx(1 - 1 / 18)
+    assert al.repetition_rate("too short") is None
