@@ -20,8 +20,8 @@ def test_controls_and_bidi_made_visible():
 
 def test_md_inline_escapes_markdown_and_html():
     out = sz.md_inline("**bold** <script>alert(1)</script> | [x](http://e) `c`\nline2 &amp;")
-    assert "<script" not in out and "&lt;script\\>" in out
-    assert "\\*\\*bold\\*\\*" in out and "\\|" in out and "\\[x\\]\\(http://e\\)" in out
+    assert "<script" not in out and "&lt;script>" in out
+    assert "\\*\\*bold\\*\\*" in out and "\\|" in out and "\\[x\\](http://e)" in out
     assert "\n" not in out and "&amp;amp;" in out
 
 
@@ -36,3 +36,10 @@ def test_md_block_fence_cannot_be_closed_from_inside():
 def test_truncate_and_html():
     assert sz.truncate("abcdef", 4) == "abc\u2026" and sz.truncate("ab", 4) == "ab"
     assert sz.html('<a href="x">\x1b[1m') == "&lt;a href=&quot;x&quot;&gt;"
+
+
+def test_md_inline_escapes_line_starts_only_where_needed():
+    assert sz.md_inline("# title") == "\\# title"
+    assert sz.md_inline("- item") == "\\- item" and sz.md_inline("1. item") == "\\1. item"
+    assert sz.md_inline("> quote") == "\\> quote"
+    assert sz.md_inline("a-b 1.5 (x) #3") == "a-b 1.5 (x) #3"

@@ -43,7 +43,10 @@ _ESCAPES = re.compile(
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff") | BIDI_CONTROLS
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+# Characters that start emphasis, code, links, tables or strikethrough anywhere in a line.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+# Characters that only matter at the start of a line (headings, lists, quotes).
+_MD_LEADING = re.compile(r"^(\s*)([#>+\-=]|\d+[.)])")
 
 
 def strip_escapes(text: str) -> str:
@@ -90,6 +93,7 @@ def md_inline(text: object, limit: int | None = None) -> str:
         s = truncate(s, limit)
     s = s.replace("\t", " ").replace("\n", " \u23ce ")
     s = _MD_SPECIAL.sub(r"\\\1", s)
+    s = _MD_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), s)
     return s.replace("&", "&amp;").replace("<", "&lt;")
 
 

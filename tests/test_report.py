@@ -1,0 +1,177 @@
+"""The run report on synthetic event logs (written with the real EventWriter) for every
+run state, and the CLI around it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import psutil
+import pytest
+
+from grpo_tui import cli
+from grpo_tui.core import events as ev
+from grpo_tui.core import report as rp
+from grpo_tui.core import rundir as rd
+
+EVIL = "\x1b]0;pwned\x07\x1b[31m<script>alert(1)</script> **bold** \u202egnp.exe ``` # heading"
+
+
+def make_run(*, finished: str | None = "completed", steps: int = 30, pid: int | None = None,
+             ctime: float | None = None, alerts: bool = True, samples: bool = True, plan: dict | None = None):
+    cfg = {"name": "cpu-tiny", "backend": "trl", "model": "builtin:tiny", "max_steps": steps,
+           "num_generations": 4, "rewards": ["format", "correctness"], "max_completion_length": 16}
+    extra = {"plan": plan} if plan else None
+    run = rd.create_run(cfg, hardware={"gpu": {"name": "none"}, "cpu_count": 2}, extra=extra)
+    t0 = 1_700_000_000.0
+    with ev.EventWriter(run.events) as w, ev.EventWriter(run.samples) as ws:
+        w.write({**ev.make_event(ev.RUN_STARTED, 0, pid=pid or 999_999, pid_create_time=ctime,
+                                 config=cfg, max_steps=steps), "ts": t0})
+        w.write({**ev.make_event(ev.PHASE, 0, name="training"), "ts": t0 + 1})
+        for s in range(1, steps + 1):
+            p = s / steps
+            m = {"reward": 0.2 + p, "reward_std": 0.3, "frac_reward_zero_std": 1.0 if s > 20 else 0.2,
+                 "rewards/format/mean": min(1.0, 0.1 + p), "rewards/correctness/mean": 0.1 + 0.5 * p,
+                 "completions/mean_length": 10 + s % 3, "completions/clipped_ratio": 0.1,
+                 "completions/max_length": 16, "step_time": 0.5, "memory/rss_mb": 900 + s,
+                 "memory/cuda_max_allocated_mb": 4000 + 10 * s}
+            w.write({**ev.make_event(ev.METRICS, s, metrics=m), "ts": t0 + 1 + s})
+            if samples:
+                rows = []
+                for g in range(2):
+                    for k in range(4):
+                        good = (s == 7 and g == 1)
+                        rows.append({"prompt": f"{s}+{g}=", "completion": EVIL if (s == 3 and g == 0) else
+                                     f"<answer>{s + g}</answer>", "reward": 2.0 if good else 0.1 * k,
+                                     "rewards": {"format": 1.0, "correctness": 1.0 if good else 0.0},
+                                     "advantage": 0.0, "length": 4 + k, "truncated": k == 3,
+                                     "group": g, "answer": str(s + g)})
+                ws.write({**ev.make_event(ev.SAMPLES, s, rows=rows), "ts": t0 + 1 + s})
+            if alerts and s == 25:
+                w.write({**ev.make_event(ev.ALERT, 25, code="no_learning_signal", severity="warning",
+                                         message="100% of groups " + EVIL, hint="make it easier",
+                                         since_step=21), "ts": t0 + 26})
+        w.write({**ev.make_event(ev.EVAL, steps, name="arith", accuracy=0.75, n=40, when="after"),
+                 "ts": t0 + steps + 2})
+        if finished:
+            w.write({**ev.make_event(ev.FINISHED, steps, status=finished,
+                                     error="RuntimeError: boom" if finished == "failed" else None,
+                                     traceback="Traceback...\nRuntimeError: boom" if finished == "failed" else None,
+                                     log_tail=["line 1", "RuntimeError: boom " + EVIL]), "ts": t0 + steps + 5})
+    return run
+
+
+def test_completed_run_report_contents():
+    run = make_run()
+    r = rp.build_report(run)
+    assert r["run"]["state"] == "completed" and r["run"]["step"] == 30
+    assert r["run"]["duration_s"] == 35.0 and r["run"]["mean_step_time_s"] == 0.5
+    fmt = r["rewards"]["format"]
+    assert fmt["first"] == pytest.approx(sum(min(1.0, 0.1 + s / 30) for s in range(1, 11)) / 10, abs=1e-4)
+    assert fmt["last"] == pytest.approx(sum(min(1.0, 0.1 + s / 30) for s in range(21, 31)) / 10, abs=1e-4)
+    assert fmt["max"] == 1.0 and fmt["first_steps"] == [1, 10] and fmt["last_steps"] == [21, 30]
+    assert r["reward_totals"]["reward"]["delta"] == pytest.approx(20 / 30, abs=1e-4)
+    assert r["lengths"]["mean_length"]["n"] == 30
+    assert r["samples"]["rows"] == 240 and r["samples"]["truncated_share"] == 0.25
+    assert r["samples"]["length"] == {"mean": 5.5, "p50": 5.5, "p90": 7.0, "max": 7.0}
+    best = r["samples"]["best_groups"][0]
+    assert (best["step"], best["group"], best["mean_reward"]) == (7, 1, 2.0)
+    assert best["completions"][0]["reward"] == 2.0 and best["answer"] == "8"
+    assert all(g["mean_reward"] == pytest.approx(0.15) for g in r["samples"]["worst_groups"])
+    assert r["eval"] == [{"name": "arith", "when": "after", "accuracy": 0.75, "n": 40, "step": 30}]
+    assert r["alerts"]["source"] == "recorded"
+    assert [(a["code"], a["step"], a["since_step"]) for a in r["alerts"]["items"]] == [("no_learning_signal", 25, 21)]
+    assert r["memory"]["peak_mb"] == {"memory/cuda_max_allocated_mb": 4300.0, "memory/rss_mb": 930.0}
+    assert r["memory"]["peak_gpu_mb"] == 4300.0 and r["memory"]["planned_total_mb"] is None
+    assert r["hardware"]["cpu_count"] == 2 and r["config"]["name"] == "cpu-tiny"
+    json.loads(rp.to_json(r))
+
+
+def test_markdown_renders_model_text_literally():
+    md = rp.to_markdown(rp.build_report(make_run(finished="failed")))
+    assert "\x1b" not in md and "\x07" not in md and "\u202e" not in md
+    assert "<script>" not in _outside_code(md)
+    assert "<U+202E>" in md
+    # every fence that opens also closes: the evil ``` inside a completion did not break out
+    assert re.search(r"^\s*#+ heading", _outside_code(md), re.M) is None
+    for section in ("## Config", "## Hardware", "## Rewards", "## Completion lengths", "## Evaluation",
+                    "## Alerts", "## Memory", "## Sampled groups", "### Best", "### Worst", "## What went wrong"):
+        assert section in md
+    assert "| format |" in md and "75.0%" in md and "no\\_learning\\_signal" in md
+    assert "**failed**" in md and "RuntimeError: boom" in md
+
+
+def _outside_code(md: str) -> str:
+    """The Markdown with fenced code blocks removed (what a renderer would interpret)."""
+    out, fence = [], None
+    for line in md.splitlines():
+        m = re.match(r"^(`{3,})", line)
+        if fence is None and m:
+            fence = m.group(1)
+            continue
+        if fence is not None:
+            if line.strip() == fence:
+                fence = None
+            continue
+        out.append(line)
+    assert fence is None, "a code fence was left open"
+    return "\n".join(out)
+
+
+def test_crashed_run_is_reported_with_log_tail():
+    run = make_run(finished=None)
+    run.trainer_log.write_text("loading\nKilled\n")
+    r = rp.build_report(run)
+    assert r["run"]["state"] == "crashed" and r["run"]["log_tail"][-1] == "Killed"
+    assert "Killed" in rp.to_markdown(r)
+
+
+def test_running_run_is_reported_live():
+    me = psutil.Process(os.getpid())
+    run = make_run(finished=None, pid=me.pid, ctime=me.create_time(), steps=12, samples=False)
+    r = rp.build_report(run)
+    assert r["run"]["state"] == "training" and r["run"]["step"] == 12
+    assert r["samples"]["best_groups"] == [] and "No samples recorded." in rp.to_markdown(r)
+
+
+def test_alerts_replayed_when_none_recorded():
+    r = rp.build_report(make_run(alerts=False))
+    assert r["alerts"]["source"] != "recorded"
+    items = [(a["code"], a["since_step"]) for a in r["alerts"]["items"]]
+    assert ("no_learning_signal", 21) in items
+    assert "replayed" in rp.to_markdown(r)
+
+
+def test_empty_run_and_torn_last_line():
+    run = rd.create_run({"name": "x"})
+    with open(run.events, "wb") as fh:
+        fh.write(ev.encode(ev.make_event(ev.RUN_STARTED, 0, pid=999_999)) + b'{"v": 1, "type": "metr')
+    r = rp.build_report(run)
+    assert r["rewards"] == {} and r["samples"]["rows"] == 0
+    md = rp.to_markdown(r)
+    assert "No metrics logged yet." in md and "No samples recorded." in md
+
+
+def test_planned_memory_from_run_json():
+    r = rp.build_report(make_run(plan={"total_gb": 8.0}))
+    assert r["memory"]["planned_total_mb"] == 8192.0
+    assert "of plan" in rp.to_markdown(r)
+
+
+def test_cli_report_json_and_output(tmp_path, capsys):
+    run = make_run()
+    assert cli.main(["report", run.id, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["run"]["id"] == run.id
+    out = tmp_path / "r.md"
+    assert cli.main(["report", "latest", "--output", str(out)]) == 0
+    assert out.read_text().startswith("# grpo-tui run report")
+
+
+def test_cli_report_bad_input(tmp_path, capsys):
+    assert cli.main(["report", "no-such-run"]) == 2
+    assert "no run" in capsys.readouterr().err
+    make_run()
+    assert cli.main(["report", "latest", "--output", str(tmp_path / "missing" / "r.md")]) == 2
+    assert cli.main(["report", "latest", "--window", "0"]) == 2
