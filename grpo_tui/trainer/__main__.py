@@ -1,0 +1,152 @@
+"""``python -m grpo_tui.trainer RUN_DIR``: the background training process.
+
+Reads ``run.json``, writes ``run_started`` (pid + psutil create time, so
+readers can tell a dead trainer from a reused pid), runs the configured
+backend, and always ends with a ``finished`` event: completed, stopped, or
+failed with the traceback and the last lines of trainer.log. A SIGKILL leaves
+no ``finished`` event; readers then see the pid gone and show "crashed".
+
+SIGTERM / SIGHUP / SIGINT ask for a graceful stop at the next step boundary
+(adapter saved); a second one exits at once. The launcher starts this process
+in its own session, so closing the terminal does not reach it.
+
+Environment: ``GRPO_TUI_RESUME`` = checkpoint path to resume from (set by
+``grpo-tui run --resume``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+from ..core import events as ev
+from ..core.config import RunConfig
+from ..core.rundir import RunDir
+
+# Test hook: raise inside the trainer after N steps (tests/test_failures.py).
+FAIL_ENV = "GRPO_TUI_TEST_FAIL_AT_STEP"
+
+
+def hardware_snapshot() -> dict:
+    import platform
+
+    hw: dict = {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    try:
+        import psutil
+
+        hw["ram_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
+    except Exception:
+        pass
+    try:
+        import torch
+
+        hw["torch"] = torch.__version__
+        if torch.cuda.is_available():
+            hw["cuda"] = [
+                {"name": torch.cuda.get_device_name(i),
+                 "memory_gb": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)}
+                for i in range(torch.cuda.device_count())
+            ]
+    except Exception:
+        pass
+    return hw
+
+
+def _install_signal_handlers(ctx) -> None:
+    def handler(signum, frame):
+        if ctx.stop_requested.is_set():
+            raise KeyboardInterrupt(f"signal {signum}")
+        ctx.request_stop(f"signal {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        try:
+            signal.signal(sig, handler)
+        except (ValueError, OSError):
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m grpo_tui.trainer RUN_DIR", file=sys.stderr)
+        return 2
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    run = RunDir(Path(argv[0]).resolve())
+    info = run.info()
+    cfg = RunConfig.from_mapping(info.get("config", {}))
+    resume = os.environ.get("GRPO_TUI_RESUME") or None
+    events = ev.EventWriter(run.events)
+    samples = ev.EventWriter(run.samples)
+
+    from .context import TrainerContext
+
+    ctx = TrainerContext(run=run, cfg=cfg, events=events, samples=samples,
+                         resume_from=Path(resume) if resume else None)
+    if resume:
+        try:
+            ctx.step = int(Path(resume).name.rsplit("-", 1)[-1])
+        except ValueError:
+            pass
+    try:
+        import psutil
+
+        create_time = psutil.Process(os.getpid()).create_time()
+    except Exception:
+        create_time = None
+    ctx.emit(ev.RUN_STARTED, pid=os.getpid(), pid_create_time=create_time, config=cfg.to_dict(),
+             hardware=hardware_snapshot(), resumed_from=resume, max_steps=cfg.max_steps)
+    _install_signal_handlers(ctx)
+    status, error, tb = ev.FAILED, None, None
+    try:
+        from .backends import get_backend
+
+        fail_at = os.environ.get(FAIL_ENV)
+        if fail_at:
+            _arm_failure(ctx, int(fail_at))
+        backend = get_backend(cfg.backend)
+        backend.check(ctx)
+        status = backend.run(ctx)
+    except BaseException as exc:  # noqa: BLE001 - every failure must end in a finished event
+        status = ev.FAILED
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500] if str(exc) else type(exc).__name__
+        tb = traceback.format_exc()
+        print(tb, file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    ctx.emit(ev.FINISHED, status=status, error=error, traceback=tb,
+             log_tail=run.log_tail(40) if status == ev.FAILED else [],
+             adapter_path=ctx.extras.get("adapter_path"), stop_reason=ctx.stop_reason or None)
+    events.close()
+    samples.close()
+    return 0 if status in (ev.COMPLETED, ev.STOPPED) else 1
+
+
+def _arm_failure(ctx, step: int) -> None:
+    """Make the reward computation raise once the trainer reaches ``step`` (test hook)."""
+    from .rewards import registry
+
+    original = registry.build_reward_funcs
+
+    def build(cfg):
+        funcs, weights = original(cfg)
+        inner = funcs[0]
+
+        def failing(prompts, completions, completion_ids=None, **kwargs):
+            state = kwargs.get("trainer_state")
+            if state is not None and state.global_step >= step:
+                raise RuntimeError(f"injected failure at step {state.global_step}")
+            return inner(prompts, completions, completion_ids, **kwargs)
+
+        failing.__name__ = inner.__name__
+        return [failing, *funcs[1:]], weights
+
+    import grpo_tui.trainer.rewards as rewards_pkg
+
+    rewards_pkg.build_reward_funcs = build
+
+
+if __name__ == "__main__":
+    sys.exit(main())

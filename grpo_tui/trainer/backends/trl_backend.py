@@ -1,0 +1,109 @@
+"""The ``trl`` backend: TRL's GRPOTrainer on transformers (+ peft LoRA), CPU or CUDA.
+
+``model`` is ``builtin:tiny`` (built offline by trainer.tiny), a local folder,
+or a hub id. Hub ids are loaded with the normal ``from_pretrained`` code; with
+no network they fail fast with one line naming the model (HF_HUB_OFFLINE is
+set when the hub is unreachable so nothing hangs on retries).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ...core.config import RunConfig
+from ..context import Throttle, TrainerContext
+from .base import Backend, attach_events, lora_config, train_and_save
+
+
+class ModelUnavailable(RuntimeError):
+    """A hub model could not be loaded; the message is one line."""
+
+
+def is_hub_id(model: str) -> bool:
+    return not model.startswith("builtin:") and not Path(model).expanduser().exists()
+
+
+def load_model_and_tokenizer(cfg: RunConfig, device: str, ctx: TrainerContext | None = None) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..grpo_args import resolve_dtype
+    from ..tiny import TINY_MODEL, ensure_tiny
+
+    dtype = resolve_dtype(cfg, device)
+    if cfg.model == TINY_MODEL:
+        if ctx:
+            ctx.phase("building_model", "building the tiny model offline (cached)")
+        source = str(ensure_tiny(cfg))
+    else:
+        source = str(Path(cfg.model).expanduser()) if not is_hub_id(cfg.model) else cfg.model
+        if is_hub_id(cfg.model):
+            from ..datasets import _hub_reachable
+
+            if not _hub_reachable():
+                os.environ["HF_HUB_OFFLINE"] = "1"
+    if ctx:
+        ctx.phase("loading_model", f"loading {cfg.model}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
+    except OSError as exc:
+        if is_hub_id(cfg.model):
+            first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise ModelUnavailable(
+                f"model {cfg.model!r} could not be loaded from the Hugging Face hub or its cache ({first})"
+            ) from None
+        raise
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    model.to(device)
+    return model, tokenizer
+
+
+class TrlBackend(Backend):
+    name = "trl"
+
+    def run(self, ctx: TrainerContext) -> str:
+        from ..compat import install_cpu_logprob_fallback
+        from ..datasets import build_dataset
+        from ..grpo_args import build_grpo_config, resolve_device
+        from ..rewards import build_reward_funcs
+
+        cfg = ctx.cfg
+        device = resolve_device(cfg)
+        install_cpu_logprob_fallback()
+        from trl import GRPOTrainer
+
+        model, tokenizer = load_model_and_tokenizer(cfg, device, ctx)
+        if cfg.warm_start_steps > 0 and ctx.resume_from is None:
+            if not cfg.dataset.startswith("builtin:"):
+                ctx.log("warm_start_steps is only used with built-in tasks; skipped", "warning")
+            else:
+                from ..warmstart import warm_start
+
+                throttle = Throttle(0.3)
+
+                def progress(step: int, total: int, loss: float) -> None:
+                    if throttle.ready(step == total):
+                        ctx.phase("warm_start", f"supervised warm start (format only), loss {loss:.3f}",
+                                  progress=step / total, current=step, total=total)
+
+                ctx.phase("warm_start", "supervised warm start (format only)", progress=0.0,
+                          current=0, total=cfg.warm_start_steps)
+                warm_start(model, tokenizer, cfg, progress)
+        ctx.phase("loading_dataset", f"loading {cfg.dataset}")
+        dataset = build_dataset(cfg, tokenizer)
+        funcs, weights = build_reward_funcs(cfg)
+        args = build_grpo_config(cfg, ctx.output_dir, device, reward_weights=weights)
+        peft_config = lora_config(cfg) if cfg.lora_rank > 0 and not _full_finetune(cfg) else None
+        ctx.phase("building_trainer", "building the GRPO trainer")
+        trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args,
+                              train_dataset=dataset, peft_config=peft_config)
+        attach_events(trainer, ctx)
+        return train_and_save(trainer, ctx, tokenizer)
+
+
+def _full_finetune(cfg: RunConfig) -> bool:
+    return list(cfg.target_modules) == ["all"] or "full" in cfg.target_modules

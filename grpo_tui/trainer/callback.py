@@ -1,0 +1,131 @@
+"""The TrainerCallback that turns a training loop into events.
+
+* ``on_log``: a ``metrics`` event with every scalar the trainer logged, under
+  TRL's own names, plus ``memory/rss_mb`` and, on CUDA, torch's allocator
+  figures (``memory/cuda_allocated_mb``, ``memory/cuda_reserved_mb``,
+  ``memory/cuda_max_allocated_mb``). TRL logs its own ``step_time``; when a
+  trainer does not, we add the wall time between step ends.
+* ``on_step_end``: the step's completion rows (``samples`` event, via
+  ``SampleCapture``), then the pending control commands (pause blocks here).
+* ``on_save``: a ``checkpoint`` event.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+from transformers import TrainerCallback
+
+from ..core import events as ev
+from .context import TrainerContext
+from .control import Controller
+
+SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_second", "train_loss")
+
+
+def _scalar(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, (int, float)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    item = getattr(v, "item", None)
+    if callable(item):
+        try:
+            return _scalar(item())
+        except Exception:
+            return None
+    return None
+
+
+class EventCallback(TrainerCallback):
+    def __init__(self, ctx: TrainerContext, capture: Any = None):
+        self.ctx = ctx
+        self.capture = capture
+        self.controller = Controller(ctx)
+        self._last_step_end: float | None = None
+        self._step_time: float | None = None
+        self._proc = None
+        self._cuda = None
+        try:
+            import psutil
+
+            self._proc = psutil.Process(os.getpid())
+        except Exception:
+            pass
+
+    # -- memory ------------------------------------------------------------------------
+    def memory(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self._proc is not None:
+            out["memory/rss_mb"] = self._proc.memory_info().rss / 2**20
+        if self._cuda is None:
+            import torch
+
+            self._cuda = torch.cuda if torch.cuda.is_available() else False
+        if self._cuda:
+            out["memory/cuda_allocated_mb"] = self._cuda.memory_allocated() / 2**20
+            out["memory/cuda_reserved_mb"] = self._cuda.memory_reserved() / 2**20
+            out["memory/cuda_max_allocated_mb"] = self._cuda.max_memory_allocated() / 2**20
+        return out
+
+    # -- hooks --------------------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.ctx.step = int(state.global_step)
+        self.ctx.phase("training", f"training to step {state.max_steps}", current=state.global_step,
+                       total=state.max_steps)
+        self._last_step_end = time.perf_counter()
+        self._apply(self.controller.poll(), control, args, state)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs:
+            return
+        if any(k in logs for k in SUMMARY_KEYS):
+            summary = {k: _scalar(v) for k, v in logs.items()}
+            self.ctx.emit(ev.LOG, level="info", message="training summary", summary=summary)
+            return
+        metrics = {}
+        for k, v in logs.items():
+            f = _scalar(v)
+            if f is not None:
+                metrics[k] = f
+        if "step_time" not in metrics and self._step_time is not None:
+            metrics["step_time"] = self._step_time
+        metrics.update(self.memory())
+        self.ctx.step = int(state.global_step)
+        self.ctx.emit(ev.METRICS, metrics=metrics)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = time.perf_counter()
+        if self._last_step_end is not None:
+            self._step_time = now - self._last_step_end
+        self._last_step_end = now
+        self.ctx.step = int(state.global_step)
+        if self.capture is not None:
+            self.capture.flush(state.global_step)
+        self._apply(self.controller.poll(save_now=self._save_now), control, args, state)
+        # Time spent paused is not step time.
+        self._last_step_end = time.perf_counter()
+
+    def on_save(self, args, state, control, **kwargs):
+        path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        self.ctx.emit(ev.CHECKPOINT, path=path, kind="checkpoint")
+
+    # -- control -----------------------------------------------------------------------------
+    def _apply(self, decision, control, args, state) -> None:
+        if decision.save_checkpoint:
+            control.should_save = True
+        if decision.stop:
+            control.should_training_stop = True
+
+    def _save_now(self) -> None:
+        trainer = getattr(self.capture, "trainer", None) or self.ctx.extras.get("trainer")
+        if trainer is None:
+            self.ctx.log("checkpoint while paused needs the trainer; saved at the next step instead", "warning")
+            return
+        trainer._save_checkpoint(trainer.model, trial=None)
+        path = os.path.join(trainer.args.output_dir, f"checkpoint-{trainer.state.global_step}")
+        self.ctx.emit(ev.CHECKPOINT, path=path, kind="checkpoint")

@@ -1,0 +1,114 @@
+"""Per-completion rows for the ``samples`` stream: the thinnest hook we could find.
+
+TRL keeps the latest generation batch in ``trainer._logs`` (prompt, completion,
+rewards per function, advantages), written at the end of
+``_generate_and_score_completions``. Those deques are never cleared, so reading
+them per step would repeat rows whenever a generation is reused
+(``num_iterations > 1``). Instead we wrap that one method on the trainer
+*instance*: after each real generation we slice the rows it just appended and
+add what ``_logs`` lacks (token length, truncation, group, gold answer). Rows
+are queued and written by the callback at the next step end, so each
+completion is written exactly once.
+
+Works for any GRPOTrainer subclass (Unsloth's included) since it only wraps
+the instance attribute.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .rewards import completion_text
+
+
+def prompt_text(prompt: Any) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, list):
+        parts = []
+        for msg in prompt:
+            if isinstance(msg, dict):
+                content = msg.get("content")
+                if isinstance(content, list):
+                    content = "".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
+                parts.append(f"{msg.get('role', '')}: {content}")
+        return "\n".join(parts)
+    return str(prompt)
+
+
+def _num(x: Any) -> float | None:
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) or math.isinf(f) else f
+
+
+class SampleCapture:
+    def __init__(self, trainer: Any, ctx: Any):
+        self.trainer = trainer
+        self.ctx = ctx
+        self.pending: list[dict[str, Any]] = []
+        self.enabled = True
+        self._original = trainer._generate_and_score_completions
+        trainer._generate_and_score_completions = self._wrapped
+
+    def _wrapped(self, inputs, *args, **kwargs):
+        output = self._original(inputs, *args, **kwargs)
+        if self.enabled and self.trainer.model.training:
+            try:
+                self._collect(inputs, output)
+            except Exception as exc:  # capture must never break training
+                self.ctx.log(f"sample capture failed: {type(exc).__name__}: {exc}", level="warning")
+                self.enabled = False
+        return output
+
+    def _collect(self, inputs: list[dict[str, Any]], output: dict[str, Any]) -> None:
+        tr = self.trainer
+        logs = tr._logs
+        n = len(output["completion_ids"]) * tr.accelerator.num_processes
+        prompts = list(logs["prompt"])[-n:]
+        completions = list(logs["completion"])[-n:]
+        advantages = list(logs["advantages"])[-n:]
+        names = list(tr.reward_func_names)
+        per_fn = {name: list(logs["rewards"][name])[-n:] for name in names}
+        weights = [float(w) for w in tr.reward_weights.tolist()]
+        ids = output["completion_ids"].tolist()
+        mask = output["completion_mask"].tolist()
+        eos_ids = set(getattr(tr, "eos_token_ids", None) or [tr._tokenizer.eos_token_id])
+        pad_id = tr._tokenizer.pad_token_id
+        max_len = tr.max_completion_length
+        G = tr.num_generations
+        rows = []
+        for i in range(min(len(prompts), len(ids))):
+            length = int(sum(mask[i]))
+            if length == 0:  # masked as truncated (mask_truncated_completions): count the real tokens
+                length = sum(1 for t in ids[i] if t != pad_id)
+            toks = ids[i][:length]
+            truncated = bool(toks) and toks[-1] not in eos_ids and length >= max_len
+            scores = {name: _num(per_fn[name][i]) for name in names}
+            valid = [(s, w) for s, w in zip(scores.values(), weights) if s is not None]
+            total = sum(s * w for s, w in valid) if valid else None
+            row = {
+                "prompt": prompt_text(prompts[i]),
+                "completion": completion_text(completions[i]),
+                "rewards": scores,
+                "reward": total,
+                "advantage": _num(advantages[i]),
+                "length": length,
+                "truncated": truncated,
+                "group": i // G,
+            }
+            if i < len(inputs) and "answer" in inputs[i]:
+                row["answer"] = inputs[i]["answer"]
+            rows.append(row)
+        self.pending.extend(rows)
+
+    def flush(self, step: int) -> int:
+        """Write the queued rows as one ``samples`` event; returns the row count."""
+        if not self.pending:
+            return 0
+        rows, self.pending = self.pending, []
+        self.ctx.samples.emit("samples", step, rows=rows)
+        return len(rows)

@@ -1,0 +1,71 @@
+"""What a backend is handed: the run, its config, the event writers, control.
+
+One ``TrainerContext`` per trainer process. Backends call ``phase()`` while
+loading, hand ``ctx`` to the shared callback (``trainer.callback``) and read
+``stop_requested`` / ``resume_from`` from it; the process entry point
+(``trainer.__main__``) writes ``run_started`` and ``finished``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..core import events as ev
+from ..core.config import RunConfig
+from ..core.rundir import RunDir
+
+
+@dataclass
+class TrainerContext:
+    run: RunDir
+    cfg: RunConfig
+    events: ev.EventWriter
+    samples: ev.EventWriter
+    resume_from: Path | None = None
+    step: int = 0
+    # Set by the control handler (stop command) or SIGTERM; the callback ends training at the next step boundary.
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    stop_reason: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def emit(self, type_: str, **payload: Any) -> ev.Event:
+        return self.events.emit(type_, self.step, **payload)
+
+    def phase(self, name: str, message: str = "", *, progress: float | None = None,
+              current: int | None = None, total: int | None = None) -> None:
+        self.emit(ev.PHASE, name=name, message=message, progress=progress, current=current, total=total)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.emit(ev.LOG, level=level, message=message)
+
+    def request_stop(self, reason: str) -> None:
+        self.stop_reason = reason
+        self.stop_requested.set()
+
+    @property
+    def output_dir(self) -> Path:
+        """Where trainer checkpoints go (``checkpoints/checkpoint-<step>``)."""
+        return self.run.checkpoints
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.run.adapter
+
+
+class Throttle:
+    """Calls at most every ``interval`` seconds (for phase progress events)."""
+
+    def __init__(self, interval: float = 0.5):
+        self.interval = interval
+        self._last = 0.0
+
+    def ready(self, force: bool = False) -> bool:
+        now = time.monotonic()
+        if force or now - self._last >= self.interval:
+            self._last = now
+            return True
+        return False

@@ -1,0 +1,207 @@
+"""Training data: built-in synthetic tasks and the loader for real datasets.
+
+``dataset`` in a preset is one of
+  * ``builtin:<task>`` -- generated here, deterministic from the seed (``TASKS``);
+  * a local ``.jsonl`` / ``.json`` / ``.parquet`` / ``.csv`` file;
+  * a hub dataset name (``openai/gsm8k``), loaded with ``datasets.load_dataset``.
+
+Every dataset ends up with a ``prompt`` column (plain text for a tokenizer
+without a chat template, else a message list) and an ``answer`` column (the
+gold answer the correctness reward compares with). Hub/local rows are mapped
+from common column names (question/problem/prompt, answer/solution); GSM8K's
+``#### 42`` answers are reduced to the number.
+
+``check_dataset_source`` is the light pre-flight used by the launcher (no
+``datasets`` import): missing files are reported before any run directory
+exists. Without network, hub names fail fast with one line naming the dataset.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from ..core.config import ConfigError, RunConfig
+
+LOCAL_SUFFIXES = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+PROMPT_COLUMNS = ("prompt", "question", "problem", "input", "query")
+ANSWER_COLUMNS = ("answer", "solution", "target", "output", "label")
+
+
+# -- built-in tasks ------------------------------------------------------------------
+def _arith(rng: random.Random, n: int, lo: int = 0, hi: int = 4) -> list[dict[str, Any]]:
+    """Single-digit addition over a small range: 5x5 = 25 facts, sums 0..8."""
+    return [
+        {"question": f"{a}+{b}=", "answer": str(a + b)}
+        for a, b in ((rng.randint(lo, hi), rng.randint(lo, hi)) for _ in range(n))
+    ]
+
+
+def _arith_full(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    return _arith(rng, n, 0, 9)
+
+
+def _reverse(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """Reverse a 3-letter string (letters a..e)."""
+    out = []
+    for _ in range(n):
+        s = "".join(rng.choice("abcde") for _ in range(3))
+        out.append({"question": f"{s}:", "answer": s[::-1]})
+    return out
+
+
+TASKS: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {
+    "arith": _arith,
+    "arith10": _arith_full,
+    "reverse": _reverse,
+}
+TASK_HELP = {
+    "arith": "a+b= with a, b in 0..4 (25 facts); answer in the solution tags",
+    "arith10": "a+b= with a, b in 0..9 (100 facts)",
+    "reverse": "reverse a 3-letter string",
+}
+
+
+def builtin_rows(task: str, n: int, seed: int) -> list[dict[str, Any]]:
+    return TASKS[task](random.Random(seed), n)
+
+
+# -- pre-flight (no heavy imports) ---------------------------------------------------
+def classify(source: str) -> str:
+    """builtin | local | hub."""
+    if source.startswith("builtin:"):
+        return "builtin"
+    p = Path(source).expanduser()
+    if p.suffix.lower() in LOCAL_SUFFIXES or source.startswith((".", "/", "~")) or p.exists():
+        return "local"
+    return "hub"
+
+
+def check_dataset_source(cfg: RunConfig) -> None:
+    kind = classify(cfg.dataset)
+    if kind == "builtin":
+        task = cfg.dataset.split(":", 1)[1]
+        if task not in TASKS:
+            raise ConfigError("dataset", f"unknown built-in task {task!r}",
+                              f"use one of {', '.join('builtin:' + t for t in TASKS)}")
+    elif kind == "local":
+        p = Path(cfg.dataset).expanduser()
+        if not p.exists():
+            raise ConfigError("dataset", f"file {cfg.dataset} does not exist",
+                              "give an existing .jsonl/.parquet path, a hub name, or builtin:arith")
+        if p.is_file() and p.suffix.lower() not in LOCAL_SUFFIXES:
+            raise ConfigError("dataset", f"{cfg.dataset}: unsupported file type {p.suffix!r}",
+                              "use .jsonl, .json, .parquet or .csv")
+
+
+# -- loading (trainer process) ---------------------------------------------------------
+class DatasetUnavailable(RuntimeError):
+    """A hub dataset could not be reached; the message is one line."""
+
+
+def system_prompt(cfg: RunConfig) -> str:
+    if cfg.system_prompt:
+        return cfg.system_prompt
+    return (f"Think about the problem between {cfg.reasoning_start} and {cfg.reasoning_end}, then give "
+            f"only the final answer between {cfg.solution_start} and {cfg.solution_end}.")
+
+
+def _gold(value: Any) -> str:
+    s = str(value)
+    m = re.search(r"####\s*(.+)$", s.strip())  # GSM8K style
+    return m.group(1).strip().replace(",", "") if m else s.strip()
+
+
+def to_prompt(question: str, cfg: RunConfig, chat: bool) -> Any:
+    if not chat:
+        return question
+    return [{"role": "system", "content": system_prompt(cfg)}, {"role": "user", "content": question}]
+
+
+def load_rows_hub_or_local(cfg: RunConfig):
+    """A ``datasets.Dataset`` for a local file or hub name (the real loading code)."""
+    import datasets
+
+    kind = classify(cfg.dataset)
+    split = cfg.dataset_split or "train"
+    if kind == "local":
+        p = Path(cfg.dataset).expanduser()
+        if p.is_dir():
+            return datasets.load_dataset(str(p), split=split)
+        return datasets.load_dataset(LOCAL_SUFFIXES[p.suffix.lower()], data_files=str(p), split="train")
+    if not _hub_reachable():
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
+    try:
+        return datasets.load_dataset(cfg.dataset, cfg.dataset_config or None, split=split)
+    except Exception as exc:  # offline, missing, gated...
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DatasetUnavailable(
+            f"dataset {cfg.dataset!r} could not be loaded from the Hugging Face hub or its cache ({reason})"
+        ) from None
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True") or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        return False
+    import socket
+    from urllib.parse import urlparse
+
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def build_dataset(cfg: RunConfig, tokenizer, n_builtin: int | None = None):
+    """The training dataset with ``prompt`` and ``answer`` columns."""
+    import datasets
+
+    chat = bool(getattr(tokenizer, "chat_template", None))
+    if classify(cfg.dataset) == "builtin":
+        task = cfg.dataset.split(":", 1)[1]
+        n = n_builtin or max(256, cfg.max_steps * cfg.generation_batch_size // max(1, cfg.num_generations) + 64)
+        rows = builtin_rows(task, n, cfg.seed)
+        return datasets.Dataset.from_list(
+            [{"prompt": to_prompt(r["question"], cfg, chat), "answer": r["answer"]} for r in rows])
+    ds = load_rows_hub_or_local(cfg)
+    cols = ds.column_names
+    q_col = next((c for c in PROMPT_COLUMNS if c in cols), None)
+    a_col = next((c for c in ANSWER_COLUMNS if c in cols), None)
+    if q_col is None:
+        raise ConfigError("dataset", f"{cfg.dataset} has no prompt column (columns: {', '.join(cols)})",
+                          f"name one of {', '.join(PROMPT_COLUMNS)}")
+
+    def convert(row):
+        q = row[q_col]
+        prompt = q if isinstance(q, list) else to_prompt(str(q), cfg, chat)
+        return {"prompt": prompt, "answer": _gold(row[a_col]) if a_col else None}
+
+    ds = ds.map(convert, remove_columns=[c for c in cols if c not in ("prompt",)])
+    # max_prompt_length is no longer a GRPOConfig field: drop long prompts here.
+    def short_enough(row):
+        if isinstance(row["prompt"], list):
+            ids = tokenizer.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True)
+            if isinstance(ids, dict):
+                ids = ids["input_ids"]
+        else:
+            ids = tokenizer(row["prompt"], add_special_tokens=False)["input_ids"]
+        return len(ids) <= cfg.max_prompt_length
+
+    return ds.filter(short_enough)
+
+
+def warm_start_texts(cfg: RunConfig, n: int, seed: int) -> list[tuple[str, str]]:
+    """(prompt, completion) pairs teaching the format only: the answer inside the
+    tags is a random one of the task's possible answers, so correctness starts
+    near chance and GRPO has to lift it."""
+    task = cfg.dataset.split(":", 1)[1]
+    rng = random.Random(seed + 1)
+    rows = builtin_rows(task, n, seed + 2)
+    answers = sorted({r["answer"] for r in builtin_rows(task, 2000, seed + 3)})
+    return [(r["question"], f"{cfg.solution_start}{rng.choice(answers)}{cfg.solution_end}") for r in rows]
