@@ -97,6 +97,8 @@ class RunConfig:
     # --- rewards ------------------------------------------------------------------------
     rewards: list[str] = field(default_factory=lambda: ["format", "correctness"])
     reward_weights: list[float] = field(default_factory=list)  # empty = all 1.0
+    zero_truncated_reward: bool = False  # completions cut off at max_completion_length score 0 on every reward
+    overlong_buffer: int = 0  # DAPO L_cache for the overlong_penalty reward; 0 = max_completion_length // 5
     # --- tiny model only ------------------------------------------------------------------
     warm_start_steps: int = 0  # supervised warm start before GRPO (shown as a phase)
     tiny_hidden_size: int = 64
@@ -182,6 +184,10 @@ class RunConfig:
             )
         if not self.rewards:
             raise ConfigError("rewards", "at least one reward function is needed")
+        if self.overlong_buffer < 0 or self.overlong_buffer > self.max_completion_length:
+            raise ConfigError("overlong_buffer", f"must be between 0 and max_completion_length "
+                              f"({self.max_completion_length}), got {self.overlong_buffer}",
+                              "0 picks a fifth of max_completion_length")
         if self.reward_weights and len(self.reward_weights) != len(self.rewards):
             raise ConfigError("reward_weights", f"{len(self.reward_weights)} weights for {len(self.rewards)} rewards",
                               "give one weight per reward function, or none")
