@@ -361,13 +361,15 @@ class RunFolder:
             if isinstance(step, int) and step > s.step:
                 s.step = step
             if t == ev.RUN_STARTED:
+                # A resumed run appends a new run_started after an earlier finished event.
+                self.finished = False
+                s.error, s.log_tail = None, []
                 s.pid = e.get("pid")
                 s.pid_create_time = e.get("pid_create_time")
                 s.started = e.get("ts")
                 if e.get("max_steps"):
                     s.max_steps = int(e["max_steps"])
-                if not self.finished:
-                    s.state = LOADING
+                s.state = LOADING
             elif t == ev.PHASE:
                 s.phase = str(e.get("name", ""))
                 s.phase_message = str(e.get("message", ""))
