@@ -27,7 +27,9 @@ from .registry import (
     build_reward_funcs,
     completion_text,
     load_user_reward,
+    format_dominance_warning,
     max_total_reward,
+    probe_reward,
     validate_reward_specs,
 )
 
@@ -37,6 +39,8 @@ __all__ = [
     "build_reward_funcs",
     "completion_text",
     "load_user_reward",
+    "format_dominance_warning",
     "max_total_reward",
+    "probe_reward",
     "validate_reward_specs",
 ]

@@ -1,7 +1,9 @@
 """Built-in reward components. Pure Python (no torch): cheap and testable.
 
-Each ``make_*`` takes the RunConfig (for the tags) and returns a function with
-TRL's reward signature.
+Each ``make_*`` takes the RunConfig (for the tags and lengths) and returns a
+function with TRL's reward signature. The rules themselves (and their
+adversarial tests) live in ``grpo_tui.trainer.reward_rules``; ``format`` is the
+lenient original kept for the cpu-tiny preset, whose tuning relies on it.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import re
 from typing import Any
 
 from ...core.config import RunConfig
+from .. import reward_rules as rules
 
 FORMAT_MAX = 1.0
-CORRECTNESS_MAX = 1.0
+CORRECTNESS_MAX = rules.CORRECTNESS_MAX
 
 
 def completion_text(completion: Any) -> str:
@@ -31,16 +34,6 @@ def completion_text(completion: Any) -> str:
                 parts.append(str(content or ""))
         return "".join(parts)
     return str(completion)
-
-
-def solution_pattern(cfg: RunConfig) -> re.Pattern[str]:
-    return re.compile(re.escape(cfg.solution_start) + r"(.*?)" + re.escape(cfg.solution_end), re.DOTALL)
-
-
-def extract_answer(text: str, cfg: RunConfig) -> str | None:
-    """The text inside the last solution block, stripped; None without one."""
-    found = solution_pattern(cfg).findall(text)
-    return found[-1].strip() if found else None
 
 
 def make_format(cfg: RunConfig):
@@ -66,27 +59,23 @@ def make_format(cfg: RunConfig):
     return format
 
 
-def _normalise(ans: str) -> str:
-    s = ans.strip().replace(",", "")
-    try:
-        f = float(s)
-        return str(int(f)) if f.is_integer() else repr(f)
-    except ValueError:
-        return s.lower()
-
-
 def make_correctness(cfg: RunConfig):
-    def correctness(prompts, completions, completion_ids=None, answer=None, **kwargs):
-        """1.0 when the solution block's text equals the gold ``answer`` column, else 0.0.
-        None (unscored) for rows without a gold answer."""
-        out: list[float | None] = []
-        golds = answer if answer is not None else [None] * len(completions)
-        for c, gold in zip(completions, golds):
-            if gold is None:
-                out.append(None)
-                continue
-            got = extract_answer(completion_text(c), cfg)
-            out.append(CORRECTNESS_MAX if got is not None and _normalise(got) == _normalise(str(gold)) else 0.0)
-        return out
+    """The single solution block equals the gold ``answer`` (numbers by value, LaTeX via
+    math-verify, words case-insensitively); None for rows without a gold. See reward_rules."""
+    return rules.make_correctness(rules.Tags.from_config(cfg))
 
-    return correctness
+
+def make_format_strict(cfg: RunConfig):
+    return rules.make_format_strict(rules.Tags.from_config(cfg))
+
+
+def make_format_soft(cfg: RunConfig):
+    return rules.make_format_soft(rules.Tags.from_config(cfg))
+
+
+def make_overlong_penalty(cfg: RunConfig):
+    return rules.make_overlong_penalty(cfg.max_completion_length, cfg.overlong_buffer or None)
+
+
+def make_repetition_penalty(cfg: RunConfig):
+    return rules.make_repetition_penalty(ngram_size=3, max_penalty=-1.0)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...core.config import ConfigError, RunConfig
+from .. import reward_rules as rules
 from . import builtin
 
 RewardFunc = Callable[..., list]
@@ -34,8 +35,20 @@ BUILTINS: dict[str, RewardSpec] = {
     "format": RewardSpec("format", builtin.make_format, builtin.FORMAT_MAX,
                          "1.0 when the completion is exactly one solution block, partial credit for its parts"),
     "correctness": RewardSpec("correctness", builtin.make_correctness, builtin.CORRECTNESS_MAX,
-                              "1.0 when the text inside the solution tags equals the gold answer"),
+                              "1.0 when the single solution block equals the gold answer (numbers by value)"),
+    "format_strict": RewardSpec("format_strict", builtin.make_format_strict, rules.FORMAT_STRICT_MAX,
+                                f"{rules.FORMAT_STRICT_MAX} for exactly a reasoning block then a solution block"),
+    "format_soft": RewardSpec("format_soft", builtin.make_format_soft, rules.FORMAT_SOFT_MAX,
+                              f"{rules.FORMAT_SOFT_MAX / 4} per tag present exactly once"),
+    "overlong_penalty": RewardSpec("overlong_penalty", builtin.make_overlong_penalty, 0.0,
+                                   "DAPO soft overlong punishment: 0 .. -1 over the last overlong_buffer tokens"),
+    "repetition_penalty": RewardSpec("repetition_penalty", builtin.make_repetition_penalty, 0.0,
+                                     "minus the share of repeated token 3-grams (0 .. -1)"),
 }
+
+# Components that pay for the layout rather than the answer (see format_dominance_warning).
+FORMAT_COMPONENTS = ("format", "format_strict", "format_soft")
+CORRECTNESS_COMPONENTS = ("correctness",)
 
 
 def completion_text(completion: Any) -> str:
@@ -68,7 +81,7 @@ def load_user_reward(spec: str) -> RewardFunc:
             module = importlib.import_module(target)
     except ConfigError:
         raise
-    except Exception as exc:  # the user's module failed to import
+    except (Exception, SystemExit) as exc:  # the user's module failed to import
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise ConfigError("rewards", f"cannot import {target}: {type(exc).__name__}: {first}",
                           "fix the module or the path") from None
@@ -102,7 +115,7 @@ def validate_reward_specs(cfg: RunConfig) -> None:
     seen: set[str] = set()
     for name in cfg.rewards:
         if _is_user_spec(name):
-            load_user_reward(name)
+            probe_reward(load_user_reward(name), name, cfg)
         elif name not in BUILTINS:
             raise ConfigError("rewards", f"unknown reward function {name!r}",
                               f"use one of {', '.join(sorted(BUILTINS))}, or path/file.py:func")
@@ -122,6 +135,8 @@ def build_reward_funcs(cfg: RunConfig) -> tuple[list[RewardFunc], list[float]]:
             funcs.append(_named(user, component_name(name)))
         else:
             funcs.append(_named(BUILTINS[name].factory(cfg), name))
+    if cfg.zero_truncated_reward:
+        funcs = [rules.zero_if_truncated(f, cfg.max_completion_length) for f in funcs]
     weights = list(cfg.reward_weights) if cfg.reward_weights else [1.0] * len(funcs)
     return funcs, [float(w) for w in weights]
 
@@ -147,3 +162,87 @@ def _named(func: RewardFunc, name: str) -> RewardFunc:
     reward.__qualname__ = name
     reward.__doc__ = func.__doc__
     return reward
+
+
+# -- launch-time checks -----------------------------------------------------------------------------
+PROBE_TIMEOUT_S = 20
+
+
+def probe_batch(cfg: RunConfig) -> dict[str, Any]:
+    """A small batch shaped like what TRL passes: a well-formed right answer, a wrong one,
+    an empty completion; token ids; the gold ``answer`` column; TRL's extra kwargs."""
+    import types
+
+    right = f"{cfg.reasoning_start}2+2 is 4{cfg.reasoning_end}{cfg.solution_start}4{cfg.solution_end}"
+    completions = [right, f"{cfg.solution_start}5{cfg.solution_end}", ""]
+    return {
+        "prompts": ["What is 2+2?"] * 3,
+        "completions": completions,
+        "completion_ids": [list(range(1, len(c.split()) + 2)) for c in completions],
+        "answer": ["4"] * 3,
+        "trainer_state": types.SimpleNamespace(global_step=0, max_steps=cfg.max_steps, epoch=0.0),
+        "log_extra": lambda *a, **k: None,
+        "log_metric": lambda *a, **k: None,
+    }
+
+
+def probe_reward(func: RewardFunc, spec: str, cfg: RunConfig) -> list:
+    """Call a reward function on probe_batch(); ConfigError unless it returns one number
+    (or None) per completion."""
+    import math
+    import signal
+    import threading
+
+    batch = probe_batch(cfg)
+    n = len(batch["completions"])
+    use_alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGALRM")
+
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"no answer within {PROBE_TIMEOUT_S} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm) if use_alarm else None
+    if use_alarm:
+        signal.alarm(PROBE_TIMEOUT_S)
+    try:
+        out = func(**batch)  # TRL passes everything by keyword
+    except (Exception, SystemExit) as exc:
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise ConfigError("rewards", f"{spec} failed on a probe batch of {n} completions: "
+                          f"{type(exc).__name__}: {first}",
+                          "it is called as f(prompts, completions, completion_ids, answer=..., **kwargs)") from None
+    finally:
+        if use_alarm:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, old)
+    try:
+        values = list(out)
+    except TypeError:
+        raise ConfigError("rewards", f"{spec} returned {type(out).__name__}, not a list",
+                          f"return one float per completion ({n} here)") from None
+    if len(values) != n:
+        raise ConfigError("rewards", f"{spec} returned {len(values)} value(s) for {n} completions",
+                          "return one float (or None) per completion")
+    for v in values:
+        if v is None:
+            continue
+        item = getattr(v, "item", None)  # numpy / torch scalars
+        x = item() if callable(item) and not isinstance(v, (int, float)) else v
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise ConfigError("rewards", f"{spec} returned {type(v).__name__} {str(v)[:40]!r} for a completion",
+                              "return a float (or None to skip) per completion")
+        if math.isinf(x):
+            raise ConfigError("rewards", f"{spec} returned an infinite reward", "return finite floats")
+    return values
+
+
+def format_dominance_warning(cfg: RunConfig) -> str | None:
+    """A warning when the format components' weighted maximum reaches the correctness
+    components' -- then a model can earn as much from the layout as from the answer."""
+    weights = list(cfg.reward_weights) if cfg.reward_weights else [1.0] * len(cfg.rewards)
+    fmt = sum(max(0.0, w) * BUILTINS[n].max_value for n, w in zip(cfg.rewards, weights) if n in FORMAT_COMPONENTS)
+    cor = sum(max(0.0, w) * BUILTINS[n].max_value for n, w in zip(cfg.rewards, weights)
+              if n in CORRECTNESS_COMPONENTS)
+    if fmt and cor and fmt > cor:
+        return (f"format rewards can pay {fmt:g} but correctness only {cor:g}: the model can profit more from "
+                "the layout than from the answer -- lower the format weights in reward_weights")
+    return None
