@@ -1,11 +1,53 @@
-"""`grpo-tui run` (not built yet)."""
+"""`grpo-tui run`: start a training run (or resume one) and follow it.
+
+    grpo-tui run --preset cpu-tiny --headless --set max_steps=50 --set learning_rate=1e-3
+    grpo-tui run --resume RUN [--headless]
+    grpo-tui run --preset cpu-tiny --reward my_rewards.py:brevity
+
+Everything is validated before a run directory exists; bad input is one line
+and exit code 2. The trainer runs detached: Ctrl-C (or closing the terminal)
+leaves it training.
+"""
 
 from __future__ import annotations
 
 
 def add_arguments(parser, name: str) -> None:
-    pass
+    parser.add_argument("--preset", help="preset name or .toml path (see `grpo-tui presets`)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a preset field (TRL/Unsloth names), repeatable")
+    parser.add_argument("--reward", dest="rewards", action="append", default=[], metavar="FILE.py:FUNC",
+                        help="add a reward function (path/file.py:func or module:func), repeatable")
+    parser.add_argument("--resume", metavar="RUN", help="continue RUN from its latest checkpoint")
+    parser.add_argument("--headless", action="store_true", help="plain progress view instead of the app")
+    parser.add_argument("--detach", action="store_true", help="start the run and return at once")
 
 
 def run(args) -> int:
-    raise SystemExit("grpo-tui: 'run' is not built yet")
+    from ..cli import UserError
+    from ..core import launch
+    from ..core.config import parse_overrides
+    from ..core.presets import load_preset
+    from ..core.rundir import resolve_run
+
+    if args.resume:
+        if args.preset or args.overrides or args.rewards:
+            raise UserError("--resume continues a run with its own config; drop --preset/--set/--reward")
+        launched = launch.resume(resolve_run(args.resume))
+    else:
+        if not args.preset:
+            raise UserError("run needs --preset NAME (see `grpo-tui presets`) or --resume RUN")
+        cfg = load_preset(args.preset)
+        overrides = parse_overrides(args.overrides)
+        if overrides:
+            cfg = cfg.with_overrides(overrides)
+        launched = launch.launch(cfg, extra_rewards=args.rewards)
+    run_dir = launched.run
+    print(f"run {run_dir.id} started (pid {launched.proc.pid if launched.proc else '?'}); "
+          f"files in {run_dir.path}")
+    if args.detach:
+        print(f"follow it with: grpo-tui attach {run_dir.id}")
+        return 0
+    from .attach import follow_run
+
+    return follow_run(run_dir, headless=args.headless)

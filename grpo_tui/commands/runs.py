@@ -1,11 +1,43 @@
-"""`grpo-tui runs` (not built yet)."""
+"""`grpo-tui runs`: list runs, newest first."""
 
 from __future__ import annotations
 
+import time
+
 
 def add_arguments(parser, name: str) -> None:
-    pass
+    parser.add_argument("--limit", type=int, default=50, help="show at most this many runs (default 50)")
+
+
+def _r(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def run(args) -> int:
-    raise SystemExit("grpo-tui: 'runs' is not built yet")
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..core.rundir import iter_summaries, runs_root
+
+    table = Table(title=None, box=None, header_style="bold")
+    for col in ("id", "preset", "model", "state", "step", "started", "best reward", "first-30 -> last-30"):
+        table.add_column(col, no_wrap=True)
+    n = 0
+    for s in iter_summaries():
+        if n >= args.limit:
+            break
+        n += 1
+        started = s.started or s.created
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "-"
+        style = {"completed": "green", "training": "cyan", "paused": "yellow", "stopped": "yellow",
+                 "failed": "red", "crashed": "red"}.get(s.state, "")
+        window = "-" if s.first_window_reward is None else f"{_r(s.first_window_reward)} -> {_r(s.last_window_reward)}"
+        table.add_row(Text(s.id), Text(s.preset), Text(s.model), Text(s.state, style=style),
+                      f"{s.step}/{s.max_steps or '?'}", when, _r(s.best_reward), window)
+    console = Console()
+    if n == 0:
+        console.print(f"no runs yet under {runs_root()} -- start one with `grpo-tui run --preset cpu-tiny`")
+        return 0
+    console.print(table)
+    return 0
