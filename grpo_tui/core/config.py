@@ -58,6 +58,7 @@ class RunConfig:
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
     use_gradient_checkpointing: str = "unsloth"  # unsloth | true | false
+    full_finetuning: bool = False  # Unsloth's name: train all weights, no LoRA (the tiny model uses it)
     # --- GRPO (TRL GRPOConfig names) ----------------------------------------------------
     num_generations: int = 4
     per_device_train_batch_size: int = 8  # counts completions, not prompts
