@@ -97,13 +97,9 @@ class TrlBackend(Backend):
         dataset = build_dataset(cfg, tokenizer)
         funcs, weights = build_reward_funcs(cfg)
         args = build_grpo_config(cfg, ctx.output_dir, device, reward_weights=weights)
-        peft_config = lora_config(cfg) if cfg.lora_rank > 0 and not _full_finetune(cfg) else None
+        peft_config = None if cfg.full_finetuning else lora_config(cfg)
         ctx.phase("building_trainer", "building the GRPO trainer")
         trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args,
                               train_dataset=dataset, peft_config=peft_config)
         attach_events(trainer, ctx)
         return train_and_save(trainer, ctx, tokenizer)
-
-
-def _full_finetune(cfg: RunConfig) -> bool:
-    return list(cfg.target_modules) == ["all"] or "full" in cfg.target_modules
