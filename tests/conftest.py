@@ -11,8 +11,16 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _shared_tiny_cache(tmp_path_factory):
+    """One tiny-model cache for the whole session (built once, reused by every trainer test)."""
+    if not os.environ.get("GRPO_TUI_TEST_CACHE"):
+        os.environ["GRPO_TUI_TEST_CACHE"] = str(tmp_path_factory.mktemp("tiny-cache"))
+    yield
+
+
 @pytest.fixture(autouse=True)
-def grpo_home(tmp_path, monkeypatch) -> Path:
+def grpo_home(tmp_path, monkeypatch, _shared_tiny_cache) -> Path:
     home = tmp_path / "grpo-home"
     monkeypatch.setenv("GRPO_TUI_HOME", str(home))
     # The tiny model's build is cached across tests in one session (see trainer.tiny).
