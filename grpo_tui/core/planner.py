@@ -1,0 +1,619 @@
+"""The memory planner: will this GRPO configuration fit this GPU, and why (not)?
+
+It models what will actually run, not what was asked. Units: GiB (2**30 bytes,
+what nvidia-smi's MiB/1024 and torch report). ``vram`` is the card's NVML total.
+
+Formulas (see docs/planner.md for the derivations and the published figures):
+
+* Architecture: a table of known models (``MODELS``: layers, hidden size,
+  heads, KV heads, head dim, MLP size, vocab, tied embeddings, from each
+  model's config.json on the Hugging Face Hub), else a fallback that parses the
+  size from the id ("Qwen3-4B" -> 4e9) and scales a Llama-shaped architecture.
+  Linear parameters per layer P_l = h*(q+2kv) + q*h + 3*h*I, with q = heads*head_dim,
+  kv = kv_heads*head_dim; embeddings E = V*h (twice if untied).
+* Weights: 16-bit: 2 bytes/param. 4-bit (bitsandbytes NF4, Unsloth's dynamic
+  quants): 4.5 bits per linear parameter (the figure Unsloth's own estimator
+  names, ``approximate_vllm_memory_usage``) + 16-bit embeddings / lm_head.
+* LoRA: rank r on every target module: r*(in+out) parameters per module per
+  layer. Adapters are float32 (PEFT's default): 4 (weights) + 4 (grads) +
+  optimizer bytes (adamw_torch*: 8, *8bit: 2, adafactor: 4, sgd: 0) per param.
+* Activations with gradient checkpointing, per micro-batch of B completions of
+  L = prompt + completion tokens: B*L*h*(2*n_ckpt + 34) bytes, where 34*B*L*h is
+  one transformer layer's 16-bit activations recomputed in backward (Korthikanti
+  et al. 2022, flash attention so no L^2 term) and n_ckpt the layers whose
+  checkpoint stays on the GPU: all layers for ``true``, 2 for ``unsloth`` (it
+  offloads checkpoints to CPU RAM), and with no checkpointing 34*B*L*h per layer.
+* GRPO logits/loss buffers: B*C*V*k bytes, C = completion tokens, k = 4 with
+  Unsloth (16-bit logits + their gradient; log-softmax is chunked) and 6 with
+  plain TRL (plus the temperature-scaled copy).
+  B is per_device_train_batch_size, raised to num_generations by Unsloth.
+* vLLM colocated: it reserves u * device_total where device_total = 0.985*vram
+  (the part CUDA lets a process have) and u is, with Unsloth standby on,
+  Unsloth's own tier (``standby_utilization``), whatever was requested;
+  otherwise the requested ``gpu_memory_utilization``. Inside that reservation:
+  the weights (Unsloth shares them with training; TRL's colocate mode loads a
+  second copy outside), vLLM's LoRA slot (16-bit, rank rounded up to a vLLM
+  rank), vLLM's activation peak + CUDA graphs (0.6 GiB + clamp(172*h*layers*4
+  bytes, 0.15, 1.0) GiB, the graph term is Unsloth's estimator), and the KV
+  cache gets the rest: 2*layers*kv_heads*head_dim*2 bytes per token.
+* Without vLLM, generation runs in the training process: its KV cache for the
+  whole generation batch, 16-bit, at the phase peak (max with the backward).
+* Overhead: CUDA context 0.5 GiB (outside torch, per process) + 0.75 GiB runtime
+  (cuBLAS workspaces, allocator rounding, dequantisation buffers), calibrated
+  on Unsloth's measured T4 run.
+
+Verdict: headroom = vram - total. ``fits`` when headroom >= max(0.75 GiB,
+7.5% of vram); ``tight`` when 0 <= headroom < that; ``no`` when negative or the
+KV cache cannot hold one full sequence.
+
+API:
+    plan(cfg, vram_gb) -> Plan              .parts (GiB), .total, .verdict, .vram, .groups()
+    check_launch(cfg, hw_or_vram) -> Plan   raises ConfigError with the breakdown when it cannot fit
+    recommend(presets, hw_or_vram) -> Recommendation (.name, .reason, .plans)
+    model_spec(model_id) -> ModelSpec
+    standby_utilization(device_total_gb) -> float
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from .config import ConfigError, RunConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .hardware import Hardware
+    from .presets import Preset
+
+GIB = 1024**3
+
+# --- constants (each one's source is in docs/planner.md) -------------------------------
+DEVICE_FRACTION = 0.985  # device_total / NVML total (T4: 15.0 -> 14.78, Colab reports 14.74)
+CUDA_CONTEXT_GB = 0.5
+RUNTIME_GB = 0.75
+VLLM_ACTIVATION_GB = 0.6
+FOUR_BIT_BYTES = 4.5 / 8
+FIT_MARGIN_GB = 0.75
+FIT_MARGIN_FRACTION = 0.075
+VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # unsloth_zoo get_lora_supported_ranks
+OPTIMIZER_BYTES = {"sgd": 0, "adafactor": 4, "lion_8bit": 1, "lion": 4}  # else: *8bit -> 2, adam* -> 8
+
+
+# --------------------------------------------------------------------------------------
+# Model architectures
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    intermediate: int
+    vocab: int
+    tied: bool
+    params_b: float  # published parameter count, billions
+    source: str = ""
+    estimated: bool = False  # True: parsed from the id, not from a config.json
+
+    @property
+    def q_dim(self) -> int:
+        return self.heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.kv_heads * self.head_dim
+
+    @property
+    def linear_params(self) -> int:
+        h = self.hidden
+        per_layer = h * (self.q_dim + 2 * self.kv_dim) + self.q_dim * h + 3 * h * self.intermediate
+        return per_layer * self.layers
+
+    @property
+    def embedding_params(self) -> int:
+        return self.vocab * self.hidden * (1 if self.tied else 2)
+
+    @property
+    def total_params(self) -> int:
+        return self.linear_params + self.embedding_params + self.layers * 2 * self.hidden + self.hidden
+
+    def module_shapes(self) -> dict[str, tuple[int, int]]:
+        """(in, out) of each LoRA-targetable module."""
+        h, q, kv, i = self.hidden, self.q_dim, self.kv_dim, self.intermediate
+        return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
+                "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+
+    def lora_params(self, rank: int, targets: Iterable[str]) -> int:
+        shapes = self.module_shapes()
+        per_layer = sum(rank * (a + b) for t in targets if t in shapes for a, b in [shapes[t]])
+        return per_layer * self.layers
+
+    def kv_bytes_per_token(self, dtype_bytes: int = 2) -> int:
+        return 2 * self.layers * self.kv_dim * dtype_bytes
+
+
+_HUB = "config.json on huggingface.co/"
+
+
+def _m(id_: str, layers: int, hidden: int, heads: int, kv: int, hd: int, inter: int, vocab: int,
+       tied: bool, params_b: float) -> ModelSpec:
+    return ModelSpec(id_, layers, hidden, heads, kv, hd, inter, vocab, tied, params_b, _HUB + id_)
+
+
+# Architectures from each model's config.json; params_b from its model card.
+MODELS: dict[str, ModelSpec] = {m.id.lower(): m for m in (
+    _m("Qwen/Qwen2.5-0.5B-Instruct", 24, 896, 14, 2, 64, 4864, 151936, True, 0.49),
+    _m("Qwen/Qwen2.5-1.5B-Instruct", 28, 1536, 12, 2, 128, 8960, 151936, True, 1.54),
+    _m("Qwen/Qwen2.5-3B-Instruct", 36, 2048, 16, 2, 128, 11008, 151936, True, 3.09),
+    _m("Qwen/Qwen2.5-7B-Instruct", 28, 3584, 28, 4, 128, 18944, 152064, False, 7.61),
+    _m("Qwen/Qwen2.5-14B-Instruct", 48, 5120, 40, 8, 128, 13824, 152064, False, 14.7),
+    _m("Qwen/Qwen3-0.6B", 28, 1024, 16, 8, 128, 3072, 151936, True, 0.6),
+    _m("Qwen/Qwen3-1.7B", 28, 2048, 16, 8, 128, 6144, 151936, True, 1.7),
+    _m("Qwen/Qwen3-4B", 36, 2560, 32, 8, 128, 9728, 151936, True, 4.0),
+    _m("Qwen/Qwen3-8B", 36, 4096, 32, 8, 128, 12288, 151936, False, 8.2),
+    _m("Qwen/Qwen3-14B", 40, 5120, 40, 8, 128, 17408, 151936, False, 14.8),
+    _m("Qwen/Qwen3-32B", 64, 5120, 64, 8, 128, 25600, 151936, False, 32.8),
+    _m("meta-llama/Llama-3.2-1B-Instruct", 16, 2048, 32, 8, 64, 8192, 128256, True, 1.24),
+    _m("meta-llama/Llama-3.2-3B-Instruct", 28, 3072, 24, 8, 128, 8192, 128256, True, 3.21),
+    _m("meta-llama/Llama-3.1-8B-Instruct", 32, 4096, 32, 8, 128, 14336, 128256, False, 8.03),
+    _m("google/gemma-3-1b-it", 26, 1152, 4, 1, 256, 6912, 262144, True, 1.0),
+    _m("microsoft/phi-4", 40, 5120, 40, 10, 128, 17920, 100352, False, 14.7),
+)}
+
+# Hub ids that name the same weights (Unsloth mirrors, base/instruct, pre-quantized).
+_SUFFIXES = ("-unsloth-bnb-4bit", "-bnb-4bit", "-instruct", "-it", "-base")
+
+
+def _key(model_id: str) -> str:
+    name = model_id.strip().lower().rsplit("/", 1)[-1]
+    name = name.replace("meta-llama-", "llama-")
+    changed = True
+    while changed:
+        changed = False
+        for suf in _SUFFIXES:
+            if name.endswith(suf):
+                name, changed = name[: -len(suf)], True
+    return name
+
+
+_BY_KEY = {_key(k): v for k, v in MODELS.items()}
+
+_SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", re.I)
+
+
+def parse_size_b(model_id: str) -> float | None:
+    """"Qwen3-4B" -> 4.0, "SmolLM2-360M" -> 0.36; None when the id names no size."""
+    hits = _SIZE.findall(model_id.rsplit("/", 1)[-1])
+    if not hits:
+        return None
+    num, unit = hits[-1]
+    return float(num) / (1000 if unit.lower() == "m" else 1)
+
+
+def model_spec(model_id: str) -> ModelSpec:
+    """The architecture of ``model_id``: from the table, else estimated from its size."""
+    hit = MODELS.get(model_id.lower()) or _BY_KEY.get(_key(model_id))
+    if hit is not None:
+        return hit
+    if model_id.startswith("builtin:"):
+        return ModelSpec(model_id, 2, 64, 4, 4, 16, 256, 512, True, 0.0002, "built in", False)
+    size = parse_size_b(model_id)
+    if size is None:
+        raise ConfigError("model", f"cannot tell the size of {model_id!r}",
+                          "use a model id that names its size (e.g. ...-4B) or one of: "
+                          + ", ".join(m.id for m in MODELS.values()))
+    return _scaled(model_id, size)
+
+
+def _scaled(model_id: str, size_b: float) -> ModelSpec:
+    """A Llama/Qwen-shaped architecture with ``size_b`` billion parameters.
+
+    Shape rules fitted to the table: layers ~ 28 at 1-8B (wider, not deeper),
+    MLP = 3.5*h, GQA with 8 KV heads of 128, vocab 152k; hidden solved from size.
+    """
+    vocab = 151936
+    layers = 24 if size_b < 1 else 28 if size_b < 10 else 48 if size_b < 40 else 80
+    head_dim = 128
+    # params = layers*(h*(h + 2*1024) + h*h + 3*h*3.5h) + vocab*h  (untied above 5B)
+    tied = size_b < 5
+    a = layers * (2 + 10.5)
+    b = layers * 2 * 1024 + vocab * (1 if tied else 2)
+    c = -size_b * 1e9
+    h = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
+    h = max(256, int(round(h / 128)) * 128)
+    heads = max(1, h // head_dim)
+    return ModelSpec(model_id, layers, h, heads, min(8, heads), head_dim, int(3.5 * h) // 128 * 128, vocab,
+                     tied, size_b, f"estimated from the size in the id ({size_b:g}B)", True)
+
+
+# --------------------------------------------------------------------------------------
+# Unsloth's standby tier
+# --------------------------------------------------------------------------------------
+def standby_utilization(device_total_gb: float, vllm_at_least_0_11: bool = True) -> float:
+    """gpu_memory_utilization Unsloth forces when UNSLOTH_VLLM_STANDBY is on.
+
+    unsloth_zoo/vllm_utils.py ``load_vllm`` (unslothai/unsloth-zoo @ ce232d6,
+    2026-08-20): ten_percent = total_GiB * 0.1 (torch's total), a tier by
+    ten_percent, times 0.95 for vLLM >= 0.11; a request above or below the tier
+    is replaced by it (unless UNSLOTH_VLLM_STANDBY_UTIL_OVERRIDE is set).
+    """
+    ten = device_total_gb * 0.1
+    if vllm_at_least_0_11:
+        tiers = ((4.0, 0.925), (2.5, 0.9), (2.0, 0.825), (1.4, 0.8), (1.0, 0.775))
+        base = next((u for lim, u in tiers if ten >= lim), 0.75)
+        return round(base * 0.95, 6)
+    tiers = ((9.0, 0.9), (4.0, 0.875), (2.5, 0.85), (2.0, 0.825), (1.4, 0.8), (1.0, 0.75))
+    return next((u for lim, u in tiers if ten >= lim), 0.7)
+
+
+def vllm_lora_rank(rank: int) -> int:
+    return next((r for r in VLLM_LORA_RANKS if r >= rank), rank)
+
+
+def optimizer_bytes(optim: str) -> int:
+    o = optim.lower()
+    if o in OPTIMIZER_BYTES:
+        return OPTIMIZER_BYTES[o]
+    if "8bit" in o:
+        return 2
+    if "sgd" in o:
+        return 0
+    return 8
+
+
+# --------------------------------------------------------------------------------------
+# The plan
+# --------------------------------------------------------------------------------------
+PART_LABELS = {
+    "weights": "model weights",
+    "lora": "LoRA params + grads + optimizer",
+    "activations": "activations (gradient checkpointing)",
+    "logits": "GRPO logits / loss buffers",
+    "generation_kv": "generation KV cache (no vLLM)",
+    "vllm": "vLLM share (KV cache, LoRA slot, graphs)",
+    "overhead": "CUDA context + runtime",
+}
+GROUPS = {  # the start screen's memory bar
+    "weights": ("weights",),
+    "training": ("lora", "activations", "logits", "generation_kv"),
+    "vllm_kv": ("vllm",),
+    "overhead": ("overhead",),
+}
+
+FITS, TIGHT, NO, CPU, NO_GPU = "fits", "tight", "no", "cpu", "no-gpu"
+
+
+@dataclass
+class Plan:
+    name: str
+    model: str
+    spec: ModelSpec
+    device: str  # cuda | cpu
+    vram: float | None  # GiB the plan was made for (NVML total), None: no GPU given
+    parts: dict[str, float]  # GiB, in PART_LABELS order
+    total: float
+    verdict: str  # fits | tight | no | cpu | no-gpu
+    headroom: float | None = None
+    margin: float = 0.0  # headroom needed for "fits"
+    gpu_memory_utilization: float | None = None  # what vLLM will actually get
+    requested_utilization: float | None = None
+    vllm_reserved: float | None = None
+    kv_cache: float | None = None
+    kv_tokens: int | None = None
+    micro_batch: int = 0
+    reasons: list[str] = field(default_factory=list)  # why not / why tight
+    notes: list[str] = field(default_factory=list)  # what the planner changed or assumed
+
+    @property
+    def total_gb(self) -> float:
+        return self.total
+
+    @property
+    def fits(self) -> bool:
+        return self.verdict in (FITS, TIGHT, CPU)
+
+    def groups(self) -> dict[str, float]:
+        """weights / training / vllm_kv / overhead / headroom, for a memory bar (GiB)."""
+        out = {g: round(sum(self.parts.get(p, 0.0) for p in ps), 3) for g, ps in GROUPS.items()}
+        out["headroom"] = round(max(0.0, self.headroom or 0.0), 3)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "model": self.model, "device": self.device, "vram_gb": self.vram,
+            "parts_gb": {k: round(v, 3) for k, v in self.parts.items()}, "total_gb": round(self.total, 3),
+            "headroom_gb": None if self.headroom is None else round(self.headroom, 3),
+            "verdict": self.verdict, "margin_gb": round(self.margin, 3),
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "requested_gpu_memory_utilization": self.requested_utilization,
+            "vllm_reserved_gb": None if self.vllm_reserved is None else round(self.vllm_reserved, 3),
+            "kv_cache_gb": None if self.kv_cache is None else round(self.kv_cache, 3),
+            "kv_cache_tokens": self.kv_tokens, "micro_batch": self.micro_batch,
+            "groups_gb": self.groups(), "reasons": list(self.reasons), "notes": list(self.notes),
+            "model_params_b": round(self.spec.total_params / 1e9, 3), "model_source": self.spec.source,
+        }
+
+    def explain(self) -> str:
+        """A plain-text breakdown (used in launch refusals)."""
+        where = "CPU RAM" if self.device == "cpu" else f"{self.vram:.1f} GiB GPU" if self.vram else "GPU"
+        lines = [f"{self.name}: {self.model} on {where}"]
+        for k, v in self.parts.items():
+            if v:
+                lines.append(f"  {PART_LABELS[k]:<42} {v:6.2f} GiB")
+        lines.append(f"  {'total':<42} {self.total:6.2f} GiB")
+        if self.headroom is not None:
+            lines.append(f"  {'headroom':<42} {self.headroom:6.2f} GiB -> {self.verdict}")
+        lines += [f"  - {r}" for r in self.reasons + self.notes]
+        return "\n".join(lines)
+
+
+def device_total(vram: float) -> float:
+    return vram * DEVICE_FRACTION
+
+
+def _uses_colocated_vllm(cfg: RunConfig) -> bool:
+    if cfg.backend == "unsloth":
+        return bool(cfg.fast_inference) or (cfg.use_vllm and cfg.vllm_mode == "colocate")
+    return cfg.use_vllm and cfg.vllm_mode == "colocate"
+
+
+def plan(cfg: RunConfig, vram_gb: float | None = None, *, ram_gb: float | None = None) -> Plan:
+    """Estimate peak memory of ``cfg`` on a GPU with ``vram_gb`` GiB (NVML total).
+
+    A CPU config (device == "cpu") is planned against ``ram_gb`` (host RAM, if
+    given). A GPU config with ``vram_gb=None`` gets the verdict ``no-gpu``.
+    """
+    spec = model_spec(cfg.model)
+    on_cpu = cfg.device == "cpu"
+    notes: list[str] = []
+    reasons: list[str] = []
+    h = spec.hidden
+    G = cfg.num_generations
+    B = cfg.per_device_train_batch_size
+    if cfg.backend == "unsloth" and B < G:
+        notes.append(f"Unsloth raises per_device_train_batch_size {B} -> num_generations {G}")
+        B = G
+    C = cfg.max_completion_length
+    L = min(cfg.max_seq_length, cfg.max_prompt_length + C)
+    vocab = spec.vocab
+
+    # weights
+    if on_cpu:
+        wbytes = 4 if cfg.dtype in ("auto", "float32") else 2
+        weights = spec.total_params * wbytes
+    elif cfg.load_in_4bit:
+        weights = spec.linear_params * FOUR_BIT_BYTES + (spec.total_params - spec.linear_params) * 2
+    else:
+        weights = spec.total_params * 2
+    # LoRA
+    p_lora = spec.lora_params(cfg.lora_rank, cfg.target_modules)
+    lora = p_lora * (4 + 4 + optimizer_bytes(cfg.optim))
+    # activations
+    act_bytes = 4 if on_cpu else 2
+    gc = str(cfg.use_gradient_checkpointing).lower()
+    per_layer = B * L * h * 17 * act_bytes  # 34 bytes at 16-bit
+    if gc in ("false", "0", "no", "off"):
+        activations = per_layer * spec.layers
+    else:
+        n_ckpt = 2 if gc == "unsloth" and not on_cpu else spec.layers
+        activations = B * L * h * act_bytes * n_ckpt + per_layer
+    # logits
+    k = (4 if cfg.backend == "unsloth" else 6) * (2 if on_cpu else 1)
+    logits = B * C * vocab * k
+
+    parts = {"weights": weights / GIB, "lora": lora / GIB, "activations": activations / GIB,
+             "logits": logits / GIB, "generation_kv": 0.0, "vllm": 0.0, "overhead": 0.0}
+    result = Plan(cfg.name, cfg.model, spec, "cpu" if on_cpu else "cuda", vram_gb, parts, 0.0, NO,
+                  micro_batch=B, notes=notes, reasons=reasons)
+    if spec.estimated:
+        notes.append(f"architecture {spec.source}")
+
+    if on_cpu:
+        gen_batch = cfg.generation_batch_size
+        parts["generation_kv"] = gen_batch * L * spec.kv_bytes_per_token(4) / GIB
+        train_peak = parts["activations"] + parts["logits"]
+        if parts["generation_kv"] > train_peak:  # phases do not overlap
+            parts["activations"] = parts["logits"] = 0.0
+        else:
+            parts["generation_kv"] = 0.0
+        parts["overhead"] = 0.3  # python + torch CPU runtime
+        result.total = sum(parts.values())
+        result.vram = None
+        if ram_gb:
+            result.headroom = ram_gb - result.total
+            result.verdict = CPU if result.headroom >= 0 else NO
+            if result.headroom < 0:
+                reasons.append(f"needs {result.total:.1f} GiB of RAM, {ram_gb:.1f} GiB available")
+        else:
+            result.verdict = CPU
+        return result
+
+    parts["overhead"] = CUDA_CONTEXT_GB + RUNTIME_GB
+    if _uses_colocated_vllm(cfg):
+        shared = cfg.backend == "unsloth"
+        result.requested_utilization = cfg.gpu_memory_utilization
+        vllm_lora = spec.lora_params(vllm_lora_rank(cfg.lora_rank), cfg.target_modules) * 2 / GIB
+        graphs = min(1.0, max(0.15, 172 * h * spec.layers * 4 / GIB))
+        vllm_runtime = VLLM_ACTIVATION_GB + graphs
+        if vram_gb is not None:
+            dt = device_total(vram_gb)
+            if cfg.backend == "unsloth" and cfg.vllm_standby:
+                u = standby_utilization(dt)
+                if abs(u - cfg.gpu_memory_utilization) > 1e-9:
+                    notes.append(f"Unsloth standby replaces gpu_memory_utilization {cfg.gpu_memory_utilization:g}"
+                                 f" with {u:.4g} on a {dt:.1f} GiB device")
+            else:
+                u = cfg.gpu_memory_utilization
+            reserved = u * dt
+            result.gpu_memory_utilization = round(u, 6)
+            result.vllm_reserved = reserved
+            inside = parts["weights"] if shared else 0.0
+            kv = reserved - inside - vllm_lora - vllm_runtime
+            result.kv_cache = max(0.0, kv)
+            result.kv_tokens = int(max(0.0, kv) * GIB // spec.kv_bytes_per_token(2))
+            parts["vllm"] = reserved - inside
+            if not shared:
+                notes.append("TRL colocate: vLLM loads its own copy of the weights inside its share")
+                parts["vllm"] = reserved
+            if result.kv_tokens < cfg.max_seq_length:
+                reasons.append(
+                    f"vLLM's share ({reserved:.1f} GiB at gpu_memory_utilization {u:.3g}) leaves "
+                    f"{max(0.0, kv):.2f} GiB of KV cache = {result.kv_tokens} tokens, less than one "
+                    f"sequence of max_seq_length {cfg.max_seq_length}")
+            elif result.kv_tokens < G * L:
+                notes.append(f"KV cache holds {result.kv_tokens} tokens: vLLM generates the {G} completions "
+                             f"of a group in more than one pass")
+        else:
+            parts["vllm"] = vllm_lora + vllm_runtime  # at least this; the rest depends on the card
+    else:
+        gen_batch = cfg.generation_batch_size
+        parts["generation_kv"] = gen_batch * L * spec.kv_bytes_per_token(2) / GIB
+        train_peak = parts["activations"] + parts["logits"]
+        if parts["generation_kv"] > train_peak:
+            parts["activations"] = parts["logits"] = 0.0
+        else:
+            parts["generation_kv"] = 0.0
+        if cfg.use_vllm and cfg.vllm_mode == "server":
+            notes.append("vLLM server mode: generation runs on another GPU (`trl vllm-serve`), not counted")
+
+    result.total = sum(parts.values())
+    if vram_gb is None:
+        result.verdict = NO_GPU
+        reasons.append("no GPU to plan for (give --vram or --gpu)")
+        return result
+    result.headroom = vram_gb - result.total
+    result.margin = max(FIT_MARGIN_GB, FIT_MARGIN_FRACTION * vram_gb)
+    if result.headroom < 0:
+        result.verdict = NO
+        reasons.append(f"needs about {result.total:.1f} GiB, the GPU has {vram_gb:.1f} GiB")
+    elif reasons:
+        result.verdict = NO
+    elif result.headroom < result.margin:
+        result.verdict = TIGHT
+        reasons.append(f"only {result.headroom:.2f} GiB spare (fits wants {result.margin:.2f})")
+    else:
+        result.verdict = FITS
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# Launch check and suggestions
+# --------------------------------------------------------------------------------------
+def _vram_of(target: "Hardware | float | None") -> tuple[float | None, str]:
+    if target is None:
+        return None, ""
+    if isinstance(target, (int, float)):
+        return float(target), f"{float(target):.1f} GiB"
+    vram = target.vram_gb
+    return vram, (target.no_gpu_reason if vram is None else target.summary())
+
+
+def suggest(cfg: RunConfig, vram_gb: float) -> list[tuple[str, Plan]]:
+    """Single-knob changes that make ``cfg`` fit, best first: [("key=value", plan), ...]."""
+    tries: list[dict[str, Any]] = []
+    if not cfg.load_in_4bit:
+        tries.append({"load_in_4bit": True})
+    if cfg.backend == "unsloth" and cfg.vllm_standby:
+        tries.append({"vllm_standby": False, "gpu_memory_utilization": 0.5})
+    if cfg.num_generations > 2:
+        g = max(2, cfg.num_generations // 2)
+        tries.append({"num_generations": g, "per_device_train_batch_size": max(g, cfg.per_device_train_batch_size // 2)})
+    if cfg.max_completion_length > 64:
+        c = cfg.max_completion_length // 2
+        tries.append({"max_completion_length": c, "max_seq_length": max(cfg.max_prompt_length + c, cfg.max_seq_length // 2)})
+    if cfg.lora_rank > 8:
+        tries.append({"lora_rank": cfg.lora_rank // 2, "lora_alpha": max(1, cfg.lora_alpha // 2)})
+    out = []
+    for t in tries:
+        try:
+            c2 = cfg.with_overrides(t)
+            p = plan(c2, vram_gb)
+        except ConfigError:
+            continue
+        if p.verdict in (FITS, TIGHT):
+            out.append((" ".join(f"{k}={v}" for k, v in t.items()), p))
+    out.sort(key=lambda kp: (kp[1].verdict != FITS, kp[1].total))
+    return out
+
+
+def check_launch(cfg: RunConfig, target: "Hardware | float | None") -> Plan:
+    """Refuse (ConfigError, with the breakdown) a configuration that cannot fit.
+
+    ``target``: the detected Hardware, or a VRAM figure in GiB. CPU configs and
+    GPU configs on "fits"/"tight" pass and return their Plan.
+    """
+    vram, what = _vram_of(target)
+    if cfg.device == "cpu":
+        return plan(cfg)
+    if vram is None:
+        if cfg.backend == "unsloth" or cfg.device == "cuda":
+            raise ConfigError("device", f"{cfg.name} needs an NVIDIA GPU and none is usable ({what or 'no GPU'})",
+                              "use a CPU preset (grpo-tui presets) or run on the GPU machine")
+        return plan(cfg)  # device auto, trl backend: trains on the CPU
+    p = plan(cfg, vram)
+    if p.verdict == NO:
+        fixes = suggest(cfg, vram)
+        fix = f"try --set {fixes[0][0]} (about {fixes[0][1].total:.1f} GiB, {fixes[0][1].verdict})" if fixes \
+            else "pick a smaller preset: grpo-tui presets"
+        field_name = "gpu_memory_utilization" if p.kv_tokens is not None and p.kv_tokens < cfg.max_seq_length \
+            else _biggest_knob(p)
+        raise ConfigError(field_name, f"will not fit on {what}:\n{p.explain()}\n", fix)
+    return p
+
+
+def _biggest_knob(p: Plan) -> str:
+    train = {"logits": "max_completion_length", "activations": "per_device_train_batch_size",
+             "lora": "lora_rank", "weights": "load_in_4bit", "vllm": "gpu_memory_utilization",
+             "generation_kv": "num_generations"}
+    key = max(train, key=lambda k: p.parts.get(k, 0.0))
+    return train[key]
+
+
+# --------------------------------------------------------------------------------------
+# Selection
+# --------------------------------------------------------------------------------------
+@dataclass
+class Recommendation:
+    name: str | None
+    reason: str
+    plans: dict[str, Plan] = field(default_factory=dict)
+
+
+CPU_FALLBACK = "cpu-tiny"
+
+
+def recommend(presets: Mapping[str, "Preset"] | Iterable["Preset"], target: "Hardware | float | None",
+              *, ram_gb: float | None = None) -> Recommendation:
+    """Largest model that fits with headroom; better-tested preset on ties; CPU preset without a GPU."""
+    items = list(presets.values()) if isinstance(presets, Mapping) else list(presets)
+    vram, what = _vram_of(target)
+    plans: dict[str, Plan] = {}
+    for p in items:
+        if p.config is None:
+            continue
+        try:
+            plans[p.name] = plan(p.config, vram, ram_gb=ram_gb)
+        except ConfigError:
+            continue
+    names = {p.name for p in items if p.config is not None}
+    fallback = CPU_FALLBACK if CPU_FALLBACK in names else next(
+        (p.name for p in items if p.config is not None and p.config.device == "cpu"), None)
+    if vram is None:
+        return Recommendation(fallback, f"no usable GPU ({what or 'none given'}): the CPU preset", plans)
+    gpu = [p for p in items if p.name in plans and p.config.device != "cpu" and plans[p.name].verdict == FITS]
+    if not gpu:
+        return Recommendation(fallback, f"no GPU preset fits {vram:.1f} GiB with headroom: the CPU preset", plans)
+
+    def key(p: "Preset") -> tuple:
+        pl = plans[p.name]
+        return (round(pl.spec.total_params / 1e8), bool(p.meta.get("tested", False)),
+                float(p.meta.get("vram_class_gb", 0) or 0), -pl.total)
+
+    best = max(gpu, key=key)
+    pl = plans[best.name]
+    return Recommendation(best.name, f"largest model that fits {vram:.1f} GiB with headroom "
+                          f"({pl.total:.1f} GiB planned, {pl.headroom:.1f} GiB spare)", plans)
