@@ -43,3 +43,5 @@ def test_md_inline_escapes_line_starts_only_where_needed():
     assert sz.md_inline("- item") == "\\- item" and sz.md_inline("1. item") == "\\1. item"
     assert sz.md_inline("> quote") == "\\> quote"
     assert sz.md_inline("a-b 1.5 (x) #3") == "a-b 1.5 (x) #3"
+    assert sz.md_inline("0.5") == "0.5" and sz.md_inline("-0.1") == "-0.1" and sz.md_inline("#3") == "#3"
+    assert sz.md_inline("===") == "\\==="

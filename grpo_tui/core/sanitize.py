@@ -46,7 +46,7 @@ _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff") | BIDI_CONTROLS
 # Characters that start emphasis, code, links, tables or strikethrough anywhere in a line.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 # Characters that only matter at the start of a line (headings, lists, quotes).
-_MD_LEADING = re.compile(r"^(\s*)([#>+\-=]|\d+[.)])")
+_MD_LEADING = re.compile(r"^(\s*)(#{1,6}(?=\s|$)|>|[+\-*](?=\s|$)|=+\s*$|\d{1,9}[.)](?=\s|$))")
 
 
 def strip_escapes(text: str) -> str:
