@@ -6,7 +6,12 @@
   ``memory/cuda_max_allocated_mb``). TRL logs its own ``step_time``; when a
   trainer does not, we add the wall time between step ends.
 * ``on_step_end``: the step's completion rows (``samples`` event, via
-  ``SampleCapture``), then the pending control commands (pause blocks here).
+  ``SampleCapture``).
+* Control commands are taken right after the step's ``metrics`` event (in
+  ``on_log``; in ``on_step_end`` for steps that do not log), so the Trainer's
+  own log/save for the step has happened or is next, and a pause blocks
+  before the next step starts. A stop sets ``should_training_stop``; the loop
+  ends after this step.
 * ``on_save``: a ``checkpoint`` event.
 """
 
@@ -97,6 +102,8 @@ class EventCallback(TrainerCallback):
         metrics.update(self.memory())
         self.ctx.step = int(state.global_step)
         self.ctx.emit(ev.METRICS, metrics=metrics)
+        # Commands are taken after the step's metrics are out, so a paused run shows its last step.
+        self._apply(self.controller.poll(save_now=self._save_now), control, args, state)
 
     def on_step_end(self, args, state, control, **kwargs):
         now = time.perf_counter()
@@ -106,9 +113,9 @@ class EventCallback(TrainerCallback):
         self.ctx.step = int(state.global_step)
         if self.capture is not None:
             self.capture.flush(state.global_step)
-        self._apply(self.controller.poll(save_now=self._save_now), control, args, state)
-        # Time spent paused is not step time.
-        self._last_step_end = time.perf_counter()
+        logs_this_step = args.logging_steps and state.global_step % int(args.logging_steps) == 0
+        if not logs_this_step:  # otherwise on_log takes the commands, after the metrics
+            self._apply(self.controller.poll(save_now=self._save_now), control, args, state)
 
     def on_save(self, args, state, control, **kwargs):
         path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
@@ -116,6 +123,7 @@ class EventCallback(TrainerCallback):
 
     # -- control -----------------------------------------------------------------------------
     def _apply(self, decision, control, args, state) -> None:
+        self._last_step_end = time.perf_counter()  # time spent paused is not step time
         if decision.save_checkpoint:
             control.should_save = True
         if decision.stop:

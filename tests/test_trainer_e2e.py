@@ -1,0 +1,139 @@
+"""End to end: the real trainer process on the tiny preset (CPU, offline)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+import time
+
+import psutil
+import pytest
+
+from grpo_tui.core import events as ev
+from grpo_tui.core import launch
+from grpo_tui.core.rundir import summarize
+
+from trainer_helpers import events, kill, start, wait_exit, wait_for
+
+
+def test_short_run_writes_metrics_samples_and_adapter():
+    launched = start(max_steps=3)
+    run, proc = launched.run, launched.proc
+    try:
+        assert wait_exit(proc) == 0, run.log_tail(40)
+    finally:
+        kill(proc)
+    evs = events(run)
+    types = [e["type"] for e in evs]
+    assert types[0] == ev.RUN_STARTED
+    started = evs[0]
+    assert started["pid"] == proc.pid
+    assert abs(started["pid_create_time"] - psutil.Process().create_time()) < 1e9  # a real timestamp
+    phases = [e["name"] for e in evs if e["type"] == ev.PHASE]
+    for name in ("building_model", "loading_model", "warm_start", "loading_dataset", "training", "saving"):
+        assert name in phases
+    metrics = [e for e in evs if e["type"] == ev.METRICS]
+    assert [m["step"] for m in metrics] == [1, 2, 3]
+    for m in metrics:
+        keys = m["metrics"]
+        for k in ("reward", "reward_std", "rewards/format/mean", "rewards/format/std",
+                  "rewards/correctness/mean", "completions/mean_length", "completions/clipped_ratio",
+                  "loss", "grad_norm", "learning_rate", "step_time", "entropy", "memory/rss_mb"):
+            assert k in keys, k
+        assert all(isinstance(v, float) and math.isfinite(v) for v in keys.values())
+        assert keys["memory/rss_mb"] > 10
+    finished = evs[-1]
+    assert finished["type"] == ev.FINISHED and finished["status"] == ev.COMPLETED
+    assert finished["adapter_path"] == str(run.adapter)
+    assert any(p.name.endswith(".safetensors") for p in run.adapter.iterdir())
+
+    samples, stats = ev.read_all(run.samples)
+    assert stats.problems() is None
+    assert [s["step"] for s in samples] == [1, 2, 3]
+    for s in samples:
+        rows = s["rows"]
+        assert len(rows) == 8  # per_device_train_batch_size completions
+        assert sorted({r["group"] for r in rows}) == [0, 1]
+        for r in rows:
+            assert set(r["rewards"]) == {"format", "correctness"}
+            assert r["reward"] == pytest.approx(sum(v for v in r["rewards"].values() if v is not None))
+            assert isinstance(r["advantage"], float)
+            assert isinstance(r["length"], int) and 1 <= r["length"] <= 8
+            assert isinstance(r["truncated"], bool)
+            assert r["prompt"].endswith("=") and r["answer"].isdigit()
+        for g in (0, 1):  # group-normalised advantages sum to ~0 within a group
+            assert abs(sum(r["advantage"] for r in rows if r["group"] == g)) < 1e-3
+    # Private run directory; small stream holds no completions.
+    assert stat.S_IMODE(os.stat(run.path).st_mode) == 0o700
+    assert all(e["type"] != ev.SAMPLES for e in evs)
+    s = summarize(run)
+    assert s.state == "completed" and s.step == 3 and s.best_reward is not None
+
+
+def test_pause_resume_checkpoint_stop_then_resume_from_checkpoint():
+    launched = start(max_steps=14)
+    run, proc = launched.run, launched.proc
+    try:
+        wait_for(run, lambda e: e["type"] == ev.METRICS, proc=proc)
+        pause_id = run.send_command("pause")
+        ack = wait_for(run, lambda e: e["type"] == ev.CONTROL and e.get("id") == pause_id, proc=proc)
+        assert ack["state"] == "paused" and ack["command"] == "pause"
+        assert not list(run.commands.glob("*.json"))  # taken and deleted
+        assert summarize(run).state == "paused"
+        paused_step = ack["step"]
+        p = psutil.Process(proc.pid)
+        p.cpu_percent(None)
+        time.sleep(1.5)
+        assert p.cpu_percent(None) < 25  # sleeping, not spinning
+        steps = [e["step"] for e in events(run) if e["type"] == ev.METRICS]
+        assert max(steps) == paused_step  # no step while paused
+
+        cp_id = run.send_command("checkpoint")  # while paused: saved at once
+        wait_for(run, lambda e: e["type"] == ev.CONTROL and e.get("id") == cp_id, proc=proc)
+        cp = wait_for(run, lambda e: e["type"] == ev.CHECKPOINT and e.get("kind") == "checkpoint", proc=proc)
+        assert cp["path"].endswith(f"checkpoint-{paused_step}")
+
+        resume_id = run.send_command("resume")
+        ack = wait_for(run, lambda e: e["type"] == ev.CONTROL and e.get("id") == resume_id, proc=proc)
+        assert ack["state"] == "training"
+        wait_for(run, lambda e: e["type"] == ev.METRICS and e["step"] > paused_step + 1, proc=proc)
+        stop_id = run.send_command("stop")
+        assert wait_exit(proc) == 0
+    finally:
+        kill(proc)
+    evs = events(run)
+    assert any(e["type"] == ev.CONTROL and e.get("id") == stop_id and e["state"] == "stopping" for e in evs)
+    fin = evs[-1]
+    assert fin["type"] == ev.FINISHED and fin["status"] == ev.STOPPED
+    stopped_at = fin["step"]
+    assert stopped_at < 14
+    assert any(p.suffix == ".safetensors" for p in run.adapter.iterdir())
+    assert run.latest_checkpoint().name == f"checkpoint-{paused_step}"
+
+    # --resume continues from the checkpoint and the step count goes on to max_steps.
+    again = launch.resume(run)
+    try:
+        assert wait_exit(again.proc) == 0, run.log_tail(40)
+    finally:
+        kill(again.proc)
+    evs = events(run)
+    starts = [i for i, e in enumerate(evs) if e["type"] == ev.RUN_STARTED]
+    assert len(starts) == 2
+    second = evs[starts[1]:]
+    assert second[0]["resumed_from"].endswith(f"checkpoint-{paused_step}")
+    steps = [e["step"] for e in second if e["type"] == ev.METRICS]
+    assert steps[0] == paused_step + 1 and steps[-1] == 14
+    assert second[-1]["type"] == ev.FINISHED and second[-1]["status"] == ev.COMPLETED
+    s = summarize(run)
+    assert s.state == "completed" and s.step == 14
+
+
+def test_run_json_records_max_reward_and_resolved_config():
+    launched = launch.launch(
+        __import__("grpo_tui.core.presets", fromlist=["load_preset"]).load_preset("cpu-tiny"),
+        spawn_trainer=False)
+    info = json.loads(launched.run.run_json.read_text())
+    assert info["max_reward"] == 2.0
+    assert info["config"]["name"] == "cpu-tiny"
