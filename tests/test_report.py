@@ -83,7 +83,9 @@ def test_completed_run_report_contents():
     assert r["alerts"]["source"] == "recorded"
     assert [(a["code"], a["step"], a["since_step"]) for a in r["alerts"]["items"]] == [("no_learning_signal", 25, 21)]
     assert r["memory"]["peak_mb"] == {"memory/cuda_max_allocated_mb": 4300.0, "memory/rss_mb": 930.0}
-    assert r["memory"]["peak_gpu_mb"] == 4300.0 and r["memory"]["planned_total_mb"] is None
+    assert r["memory"]["peak_gpu_mb"] == 4300.0
+    # no plan in run.json: the planner is re-run on the recorded config
+    assert r["memory"]["planned"]["model"] == "builtin:tiny" and r["memory"]["planned_total_mb"] > 0
     assert r["hardware"]["cpu_count"] == 2 and r["config"]["name"] == "cpu-tiny"
     json.loads(rp.to_json(r))
 
@@ -175,3 +177,62 @@ def test_cli_report_bad_input(tmp_path, capsys):
     make_run()
     assert cli.main(["report", "latest", "--output", str(tmp_path / "missing" / "r.md")]) == 2
     assert cli.main(["report", "latest", "--window", "0"]) == 2
+
+
+def test_planned_memory_recomputed_for_a_gpu_run():
+    from grpo_tui.core import planner
+    from grpo_tui.core.config import RunConfig
+
+    cfg = {"name": "gpu-run", "model": "Qwen/Qwen2.5-1.5B-Instruct", "device": "cuda", "backend": "trl"}
+    run = rd.create_run(cfg, hardware={"gpus": [{"name": "RTX 4090", "total_gb": 24.0, "plannable_gb": 24.0}],
+                                       "host": {"ram_total_gb": 64.0}})
+    r = rp.build_report(run)
+    expected = planner.plan(RunConfig.from_mapping(cfg), 24.0, ram_gb=64.0).to_dict()
+    assert r["memory"]["planned"] == expected
+    assert r["memory"]["planned_total_mb"] == pytest.approx(expected["total_gb"] * 1024, abs=0.1)
+    md = rp.to_markdown(r)
+    assert "RTX 4090, 24.0 GiB" in md and "Planned by the memory planner" in md
+
+
+def test_report_survives_an_unplannable_config():
+    run = rd.create_run({"name": "odd", "model": "builtin:tiny", "num_generations": "many"})
+    assert rp.build_report(run)["memory"]["planned"] is None
+
+
+# -- real tiny runs (the trl backend on CPU, offline) --------------------------------------------------
+def test_report_on_a_real_tiny_run_with_every_reward_component():
+    from trainer_helpers import kill, start, wait_exit
+
+    comps = ["format", "format_strict", "format_soft", "correctness", "overlong_penalty", "repetition_penalty"]
+    launched = start(max_steps=3, rewards=comps, reward_weights=[1, 0.5, 0.5, 2, 1, 0.5])
+    try:
+        assert wait_exit(launched.proc) == 0, launched.run.log_tail(40)
+    finally:
+        kill(launched.proc)
+    r = rp.build_report(launched.run, window=2)
+    assert r["run"]["state"] == "completed" and r["run"]["step"] == 3
+    assert sorted(r["rewards"]) == sorted(comps)
+    assert r["rewards"]["correctness"]["n"] == 3 and r["rewards"]["correctness"]["first_steps"] == [1, 2]
+    assert r["lengths"]["mean_length"]["n"] == 3
+    assert r["samples"]["rows"] == 3 * 8 and r["samples"]["length"]["max"] <= 8
+    best, worst = r["samples"]["best_groups"][0], r["samples"]["worst_groups"][0]
+    assert best["mean_reward"] >= worst["mean_reward"]
+    assert set(best["completions"][0]["rewards"]) == set(comps)
+    assert r["memory"]["peak_mb"]["memory/rss_mb"] > 10
+    md = rp.to_markdown(r)
+    assert "| overlong\\_penalty |" in md and "### Worst" in md
+    _outside_code(md)  # every fence closed
+
+
+def test_report_on_a_real_crashed_run():
+    from trainer_helpers import kill, start, wait_for
+
+    launched = start(max_steps=200)
+    try:
+        wait_for(launched.run, lambda e: e["type"] == ev.METRICS and e["step"] >= 2, proc=launched.proc)
+    finally:
+        kill(launched.proc)  # SIGKILL: no finished event
+    r = rp.build_report(launched.run)
+    assert r["run"]["state"] == "crashed" and r["run"]["step"] >= 2
+    assert r["rewards"]["correctness"]["n"] >= 2
+    assert "**crashed**" in rp.to_markdown(r)

@@ -162,24 +162,26 @@ def _scan_samples(run: RunDir, groups_shown: int) -> dict[str, Any]:
 
 
 def _planned_memory(info: dict[str, Any]) -> dict[str, Any] | None:
-    """The planner's estimate: run.json's ``plan`` (written at launch), else core.planner if present."""
+    """The memory planner's estimate: run.json's ``plan`` when the launcher stored one, else
+    core.planner re-run on the recorded config and hardware; None when neither works."""
     plan = info.get("plan")
     if isinstance(plan, dict):
         return plan
     try:
-        from . import planner  # written by another part of the project; optional here
-    except Exception:
+        from . import planner
+        from .config import RunConfig
+
+        cfg = info.get("config") or {}
+        known = set(RunConfig.field_names())
+        rc = RunConfig.from_mapping({k: v for k, v in cfg.items() if k in known})
+        hw = info.get("hardware") or {}
+        vram = max((g.get("plannable_gb") or g.get("total_gb") or 0 for g in hw.get("gpus") or []
+                    if isinstance(g, dict)), default=0) or None
+        ram = (hw.get("host") or {}).get("ram_total_gb")
+        out = planner.plan(rc, vram, ram_gb=ram)
+        return out.to_dict() if hasattr(out, "to_dict") else None
+    except Exception:  # no planner, an unknown model, an old run.json: the report goes on without
         return None
-    fn = getattr(planner, "plan_for_run_info", None)
-    if not callable(fn):
-        return None
-    try:
-        out = fn(info)
-    except Exception:
-        return None
-    if hasattr(out, "to_dict"):
-        out = out.to_dict()
-    return out if isinstance(out, dict) else None
 
 
 def _planned_total_mb(plan: dict[str, Any] | None) -> float | None:
@@ -340,6 +342,34 @@ def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
+def _hardware_rows(hw: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The parts of a hardware snapshot a reader wants; the full dict is in the JSON report."""
+    if "gpus" not in hw and "host" not in hw:
+        return _flat(hw)
+    rows: list[tuple[str, Any]] = []
+    for i, g in enumerate(hw.get("gpus") or []):
+        if isinstance(g, dict):
+            mem = g.get("total_gb")
+            rows.append((f"GPU {i}", f"{g.get('name', '?')}" + (f", {mem:.1f} GiB" if isinstance(mem, (int, float))
+                                                              else "")))
+    if not hw.get("gpus"):
+        rows.append(("GPU", f"none ({hw.get('nvml_error') or 'NVML reports no GPU'})"))
+    for key in ("driver_version", "cuda_driver_version"):
+        if hw.get(key):
+            rows.append((key, hw[key]))
+    host = hw.get("host") or {}
+    if host.get("cpu_name") or host.get("cpu_count"):
+        rows.append(("CPU", f"{host.get('cpu_name') or '?'} ({host.get('cpu_count') or '?'} cores)"))
+    if isinstance(host.get("ram_total_gb"), (int, float)):
+        rows.append(("RAM", f"{host['ram_total_gb']:.1f} GiB"))
+    for key in ("os", "python"):
+        if host.get(key):
+            rows.append((key, host[key]))
+    if hw.get("fake"):
+        rows.append(("note", "stand-in NVML backend (test data)"))
+    return rows
+
+
 def _group_md(g: dict[str, Any]) -> list[str]:
     out = [f"**step {g['step']}, group {sz.md_inline(g['group'])}** — mean reward {_f(g.get('mean_reward'))}"
            + (f", gold answer: {sz.md_inline(g.get('answer'), 80)}" if g.get("answer") is not None else ""), ""]
@@ -395,7 +425,7 @@ def to_markdown(r: dict[str, Any]) -> str:
     L += _table(["field", "value"], [[sz.md_inline(k), sz.md_inline(
         ", ".join(map(str, v)) if isinstance(v, list) else v, 120)] for k, v in r["config"].items()])
     L += ["## Hardware", ""]
-    hw = _flat(r["hardware"]) if isinstance(r["hardware"], dict) else []
+    hw = _hardware_rows(r["hardware"]) if isinstance(r["hardware"], dict) else []
     L += _table(["", ""], [[sz.md_inline(k), sz.md_inline(v, 120)] for k, v in hw[:40]]) if hw else [
         "Not recorded.", ""]
 
@@ -445,7 +475,9 @@ def to_markdown(r: dict[str, Any]) -> str:
     else:
         L += ["No memory figures recorded.", ""]
     if mem.get("planned_total_mb") is not None:
-        line = f"Planned by the memory planner: {_f(mem['planned_total_mb'], 6)} MB"
+        where = (mem.get("planned") or {}).get("device")
+        line = f"Planned by the memory planner: {_f(mem['planned_total_mb'], 6)} MB" + (
+            f" on {sz.md_inline(where)}" if where else "")
         if mem.get("peak_gpu_mb") is not None:
             line += f"; peak GPU use {_f(mem['peak_gpu_mb'], 6)} MB " \
                     f"({mem['peak_gpu_mb'] / mem['planned_total_mb']:.0%} of plan)"
