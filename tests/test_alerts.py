@@ -262,3 +262,18 @@ def test_repetition_rate():
     assert al.repetition_rate("a b c d e f g h i j") == 0.0
     assert al.repetition_rate("x " * 20) == pytest.approx(1 - 1 / 18)
     assert al.repetition_rate("too short") is None
+
+
+def test_real_trainer_writes_alert_events(tmp_path):
+    """The trainer's callback runs the engine: a constant reward gives every group zero std,
+    so the real tiny run must record no_learning_signal from step 1, fired at step 5."""
+    from trainer_helpers import kill, start, wait_exit
+
+    (tmp_path / "flat.py").write_text("def flat(completions, **kw):\n    return [0.5] * len(completions)\n")
+    launched = start(max_steps=6, rewards=[f"{tmp_path / 'flat.py'}:flat"])
+    try:
+        assert wait_exit(launched.proc) == 0, launched.run.log_tail(40)
+    finally:
+        kill(launched.proc)
+    alerts = [al.Alert.from_event(e) for e in ev.read_all(launched.run.events, types=[ev.ALERT])[0]]
+    assert [(a.code, a.since_step, a.step) for a in alerts if a.code == al.NO_SIGNAL] == [(al.NO_SIGNAL, 1, 5)]

@@ -25,6 +25,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ..core import events as ev
+from ..core.alerts import AlertEngine
 from .context import TrainerContext
 from .control import Controller
 
@@ -51,6 +52,7 @@ class EventCallback(TrainerCallback):
         self.ctx = ctx
         self.capture = capture
         self.controller = Controller(ctx)
+        self.alerts = AlertEngine.from_config(ctx.cfg.to_dict())  # run-health checks -> alert events
         self._last_step_end: float | None = None
         self._step_time: float | None = None
         self._proc = None
@@ -101,7 +103,10 @@ class EventCallback(TrainerCallback):
             metrics["step_time"] = self._step_time
         metrics.update(self.memory())
         self.ctx.step = int(state.global_step)
-        self.ctx.emit(ev.METRICS, metrics=metrics)
+        event = self.ctx.emit(ev.METRICS, metrics=metrics)
+        # The alert engine also sees NaN/inf values (dropped from the event) as None.
+        bad = {k: None for k, v in logs.items() if k not in metrics and isinstance(v, (int, float))}
+        self._check_health({**event, "metrics": {**metrics, **bad}})
         # Commands are taken after the step's metrics are out, so a paused run shows its last step.
         self._apply(self.controller.poll(save_now=self._save_now), control, args, state)
 
@@ -112,7 +117,9 @@ class EventCallback(TrainerCallback):
         self._last_step_end = now
         self.ctx.step = int(state.global_step)
         if self.capture is not None:
-            self.capture.flush(state.global_step)
+            rows = list(self.capture.pending)
+            if self.capture.flush(state.global_step):
+                self._check_health({"type": ev.SAMPLES, "step": int(state.global_step), "rows": rows})
         logs_this_step = args.logging_steps and state.global_step % int(args.logging_steps) == 0
         if not logs_this_step:  # otherwise on_log takes the commands, after the metrics
             self._apply(self.controller.poll(save_now=self._save_now), control, args, state)
@@ -120,6 +127,13 @@ class EventCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         self.ctx.emit(ev.CHECKPOINT, path=path, kind="checkpoint")
+
+    def _check_health(self, event: dict) -> None:
+        try:
+            for alert in self.alerts.feed(event):
+                self.ctx.emit(ev.ALERT, **alert.to_event_payload())
+        except Exception as exc:  # health checks must never break training
+            self.ctx.log(f"alert check failed: {type(exc).__name__}: {exc}", "warning")
 
     # -- control -----------------------------------------------------------------------------
     def _apply(self, decision, control, args, state) -> None:
