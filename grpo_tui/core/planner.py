@@ -26,7 +26,9 @@ Formulas (see docs/planner.md for the derivations and the published figures):
 * GRPO logits/loss buffers: B*C*V*k bytes, C = completion tokens, k = 4 with
   Unsloth (16-bit logits + their gradient; log-softmax is chunked) and 6 with
   plain TRL (plus the temperature-scaled copy).
-  B is per_device_train_batch_size, raised to num_generations by Unsloth.
+  B is per_device_train_batch_size (Unsloth raises it to num_generations only
+  when per_device_train_batch_size*gradient_accumulation_steps does not divide
+  by num_generations, which validation already refuses).
 * vLLM colocated: it reserves u * device_total where device_total = 0.985*vram
   (the part CUDA lets a process have) and u is, with Unsloth standby on,
   Unsloth's own tier (``standby_utilization``), whatever was requested;
@@ -42,9 +44,10 @@ Formulas (see docs/planner.md for the derivations and the published figures):
   (cuBLAS workspaces, allocator rounding, dequantisation buffers), calibrated
   on Unsloth's measured T4 run.
 
-Verdict: headroom = vram - total. ``fits`` when headroom >= max(0.75 GiB,
-7.5% of vram); ``tight`` when 0 <= headroom < that; ``no`` when negative or the
-KV cache cannot hold one full sequence.
+Verdict: headroom = vram - total. ``fits`` when headroom >= max(1.25 GiB,
+5% of vram) and vLLM's KV cache holds two groups (2 * num_generations * L
+tokens); ``tight`` when 0 <= headroom < that margin or the KV cache is smaller;
+``no`` when headroom is negative or the KV cache cannot hold one full sequence.
 
 API:
     plan(cfg, vram_gb) -> Plan              .parts (GiB), .total, .verdict, .vram, .groups()
@@ -75,8 +78,8 @@ CUDA_CONTEXT_GB = 0.5
 RUNTIME_GB = 0.75
 VLLM_ACTIVATION_GB = 0.6
 FOUR_BIT_BYTES = 4.5 / 8
-FIT_MARGIN_GB = 0.75
-FIT_MARGIN_FRACTION = 0.075
+FIT_MARGIN_GB = 1.25
+FIT_MARGIN_FRACTION = 0.05
 VLLM_LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # unsloth_zoo get_lora_supported_ranks
 OPTIMIZER_BYTES = {"sgd": 0, "adafactor": 4, "lion_8bit": 1, "lion": 4}  # else: *8bit -> 2, adam* -> 8
 
@@ -369,12 +372,14 @@ def plan(cfg: RunConfig, vram_gb: float | None = None, *, ram_gb: float | None =
     """
     spec = model_spec(cfg.model)
     on_cpu = cfg.device == "cpu"
+    kv_short = ""
     notes: list[str] = []
     reasons: list[str] = []
     h = spec.hidden
     G = cfg.num_generations
     B = cfg.per_device_train_batch_size
-    if cfg.backend == "unsloth" and B < G:
+    if cfg.backend == "unsloth" and (B * cfg.gradient_accumulation_steps) % G:
+        # unsloth/models/rl.py: only when the generation batch does not divide by G
         notes.append(f"Unsloth raises per_device_train_batch_size {B} -> num_generations {G}")
         B = G
     C = cfg.max_completion_length
@@ -455,7 +460,7 @@ def plan(cfg: RunConfig, vram_gb: float | None = None, *, ram_gb: float | None =
             kv = reserved - inside - vllm_lora - vllm_runtime
             result.kv_cache = max(0.0, kv)
             result.kv_tokens = int(max(0.0, kv) * GIB // spec.kv_bytes_per_token(2))
-            parts["vllm"] = reserved - inside
+            parts["vllm"] = max(0.0, reserved - inside)
             if not shared:
                 notes.append("TRL colocate: vLLM loads its own copy of the weights inside its share")
                 parts["vllm"] = reserved
@@ -464,9 +469,9 @@ def plan(cfg: RunConfig, vram_gb: float | None = None, *, ram_gb: float | None =
                     f"vLLM's share ({reserved:.1f} GiB at gpu_memory_utilization {u:.3g}) leaves "
                     f"{max(0.0, kv):.2f} GiB of KV cache = {result.kv_tokens} tokens, less than one "
                     f"sequence of max_seq_length {cfg.max_seq_length}")
-            elif result.kv_tokens < G * L:
-                notes.append(f"KV cache holds {result.kv_tokens} tokens: vLLM generates the {G} completions "
-                             f"of a group in more than one pass")
+            elif result.kv_tokens < 2 * G * L:
+                kv_short = (f"vLLM's KV cache holds {result.kv_tokens} tokens, less than two groups of "
+                            f"{G} x {L}: generation runs in several passes")
         else:
             parts["vllm"] = vllm_lora + vllm_runtime  # at least this; the rest depends on the card
     else:
@@ -495,6 +500,9 @@ def plan(cfg: RunConfig, vram_gb: float | None = None, *, ram_gb: float | None =
     elif result.headroom < result.margin:
         result.verdict = TIGHT
         reasons.append(f"only {result.headroom:.2f} GiB spare (fits wants {result.margin:.2f})")
+    elif kv_short:
+        result.verdict = TIGHT
+        reasons.append(kv_short)
     else:
         result.verdict = FITS
     return result
