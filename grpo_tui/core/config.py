@@ -84,6 +84,9 @@ class RunConfig:
     mask_truncated_completions: bool = False
     use_vllm: bool = False
     vllm_mode: str = "colocate"  # colocate | server
+    vllm_server_port: int = 8000  # server mode: `trl vllm-serve` on its own GPU, loopback only
+    num_processes: int = 1  # accelerate launch: training processes (one GPU each)
+    merge_16bit: bool = False  # also save the model merged to 16-bit (Unsloth save_pretrained_merged)
     # --- data ---------------------------------------------------------------------------
     dataset: str = "builtin:arith"  # builtin:<task>, hub name, or local .jsonl/.parquet
     dataset_split: str = "train"
@@ -183,6 +186,10 @@ class RunConfig:
                 f" exceeds max_seq_length = {self.max_seq_length}",
                 "raise max_seq_length or shorten prompts/completions",
             )
+        if self.vllm_mode not in ("colocate", "server"):
+            raise ConfigError("vllm_mode", f"{self.vllm_mode!r} is not a vLLM mode", "use colocate or server")
+        if self.num_processes < 1:
+            raise ConfigError("num_processes", f"must be at least 1, got {self.num_processes}")
         if not self.rewards:
             raise ConfigError("rewards", "at least one reward function is needed")
         if self.overlong_buffer < 0 or self.overlong_buffer > self.max_completion_length:
