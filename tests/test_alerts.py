@@ -87,6 +87,23 @@ def test_no_signal_debounce_ignores_short_blips_and_rearms():
     assert [(a.code, a.since_step) for a in alerts] == [(al.NO_SIGNAL, 31), (al.NO_SIGNAL, 61)]
 
 
+def test_no_correct_answers_while_format_still_varies():
+    rows = healthy(60)
+    for i in range(15, 60):
+        rows[i]["rewards/correctness/mean"] = 0.0
+        rows[i]["rewards/correctness/std"] = 0.0
+    alerts = run(rows)
+    assert [(a.code, a.since_step, a.step) for a in alerts] == [(al.NO_CORRECT, 16, 35)]
+
+
+def test_some_correct_answers_are_enough():
+    rows = healthy(60)
+    for i in range(0, 60):
+        rows[i]["rewards/correctness/mean"] = 0.0 if i % 10 else 0.05
+        rows[i]["rewards/correctness/std"] = 0.0 if i % 10 else 0.2
+    assert al.NO_CORRECT not in codes(run(rows))
+
+
 def test_truncation_collapse():
     rows = healthy(50)
     for i in range(20, 50):

@@ -40,6 +40,7 @@ CRITICAL = "critical"
 
 # Alert codes (stable: the app and the report key on them).
 NO_SIGNAL = "no_learning_signal"
+NO_CORRECT = "no_correct_answers"
 TRUNCATION = "truncation_collapse"
 LENGTH_EXPLOSION = "length_explosion"
 LENGTH_COLLAPSE = "length_collapse"
@@ -50,7 +51,7 @@ GRAD_SPIKE = "grad_norm_spike"
 NONFINITE = "nonfinite_metric"
 ENTROPY_COLLAPSE = "entropy_collapse"
 
-ALL_CODES = (NO_SIGNAL, TRUNCATION, LENGTH_EXPLOSION, LENGTH_COLLAPSE, FORMAT_NOT_TASK, DEGENERATE_TEXT,
+ALL_CODES = (NO_SIGNAL, NO_CORRECT, TRUNCATION, LENGTH_EXPLOSION, LENGTH_COLLAPSE, FORMAT_NOT_TASK, DEGENERATE_TEXT,
              KL_SPIKE, GRAD_SPIKE, NONFINITE, ENTROPY_COLLAPSE)
 
 # Reward-function name patterns used to find the "format" and "correctness" components.
@@ -91,6 +92,10 @@ class AlertThresholds:
     # filters exactly these groups; TRL logs their share as frac_reward_zero_std).
     zero_std_frac: float = 0.9
     zero_std_window: int = 5
+    # A correctness component that scores 0 on every completion (mean 0 and std 0) gives GRPO
+    # nothing to reinforce, even when other components (format) still vary. 20 logged steps:
+    # early in a run a small model may need a few steps to land its first right answer.
+    zero_correct_window: int = 20
     # Truncation collapse: TRL's completions/clipped_ratio is the share of completions that hit
     # max_completion_length; DAPO sec. 3.4 shows truncated samples inject reward noise.
     clipped_ratio: float = 0.9
@@ -227,7 +232,7 @@ class AlertEngine:
         self.alerts: list[Alert] = []  # everything fired so far
         w = lambda n: _Streak(n, t.rearm)  # noqa: E731
         self._streaks = {
-            NO_SIGNAL: w(t.zero_std_window), TRUNCATION: w(t.clipped_window),
+            NO_SIGNAL: w(t.zero_std_window), NO_CORRECT: w(t.zero_correct_window), TRUNCATION: w(t.clipped_window),
             LENGTH_EXPLOSION: w(t.length_window), LENGTH_COLLAPSE: w(t.length_window),
             FORMAT_NOT_TASK: w(1), DEGENERATE_TEXT: w(t.repetition_window),
             ENTROPY_COLLAPSE: w(t.entropy_window), NONFINITE: w(1),
@@ -275,6 +280,7 @@ class AlertEngine:
         fire = lambda *a: out.append(self._make(step, *a))  # noqa: E731
         self._nonfinite(step, m, fire)
         self._no_signal(step, m, fire)
+        self._no_correct(step, m, fire)
         self._truncation(step, m, fire)
         self._length(step, m, fire)
         self._format_vs_correct(step, m, fire)
@@ -310,6 +316,24 @@ class AlertEngine:
                  f"{t.zero_std_window}+ logged steps{rtxt}: those groups give no gradient",
                  "if all fail: make the task easier or add partial-credit rewards; if all pass: harder "
                  "prompts; raise num_generations or temperature for more varied groups")
+
+    def _no_correct(self, step: int, m: dict[str, Any], fire: Callable) -> None:
+        names = [k[len("rewards/"):-len("/mean")] for k in m if k.startswith("rewards/") and k.endswith("/mean")]
+        names = [n for n in names if CORRECT_PAT.search(n) and not FORMAT_PAT.search(n)]
+        if not names:
+            return
+        zero = []
+        for n in names:
+            mean, sd = _num(m.get(f"rewards/{n}/mean")), _num(m.get(f"rewards/{n}/std"))
+            if mean is not None and abs(mean) <= 1e-9 and (sd is None or sd <= 1e-9):
+                zero.append(n)
+        since = self._streaks[NO_CORRECT].update(len(zero) == len(names), step)
+        if since is not None:
+            fire(NO_CORRECT, WARNING, since,
+                 f"rewards/{names[0]} has been 0 for every completion for {self.t.zero_correct_window}+ "
+                 "logged steps: no right answer to reinforce",
+                 "look at the samples: is the answer in the solution tags? Use an easier dataset or a warm "
+                 "start, raise num_generations, or add a partial-credit reward")
 
     def _truncation(self, step: int, m: dict[str, Any], fire: Callable) -> None:
         c = _num(m.get("completions/clipped_ratio"))
