@@ -1,0 +1,152 @@
+"""The app shell: screens, global keys, theme, quitting without stopping a run.
+
+Import-light on purpose: the first frame must come in about a second over SSH,
+so nothing here (or in the start screen) imports the training stack, and slow
+work (NVML, scanning run directories, launching) runs in workers that only post
+typed messages back.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+from rich.text import Text
+from textual.app import App
+from textual.binding import Binding
+
+from . import settings as settings_mod
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..core.hardware import Hardware
+    from ..core.presets import Preset
+    from ..core.rundir import RunDir
+
+
+class GrpoApp(App[int]):
+    """``grpo-tui``: start screen -> dashboard (-> sample browser, viewer, export)."""
+
+    TITLE = "grpo-tui"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = False  # every action has a key; keeps ctrl+p free and the footer honest
+
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("question_mark", "help", "Keys", key_display="?"),
+        Binding("t", "toggle_theme", "Light/dark", show=False),
+    ]
+
+    def __init__(
+        self,
+        *,
+        preset: str | None = None,
+        attach: "RunDir | None" = None,
+        detect_hardware: "Callable[[], Hardware] | None" = None,
+        load_presets: "Callable[[], dict[str, Preset]] | None" = None,
+    ) -> None:
+        super().__init__()
+        self.preset = preset
+        self.attach_to = attach
+        self.current_run: RunDir | None = None
+        self.settings = settings_mod.AppSettings.load()
+        # Injectable so tests and screenshots can present fixed hardware and presets.
+        self.detect_hardware = detect_hardware or _detect_hardware
+        self.load_presets = load_presets or _load_presets
+
+    # -- start-up ---------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self._apply_theme(self.settings.theme)
+        from .screens.start import StartScreen
+
+        self.push_screen(StartScreen(preset=self.preset))
+        if self.attach_to is not None:
+            self.open_run(self.attach_to)
+
+    # -- runs -------------------------------------------------------------------------
+    def open_run(self, run: "RunDir") -> None:
+        """Show a run's dashboard (its own screen; Esc there comes back here)."""
+        try:
+            from .screens.dashboard import DashboardScreen
+        except ImportError as exc:
+            self.notify(f"the dashboard is not available in this build ({exc})", title=f"run {run.id}",
+                        severity="warning")
+            self.current_run = run
+            return
+        self.current_run = run
+        self.push_screen(DashboardScreen(run))
+
+    def run_is_live(self) -> bool:
+        if self.current_run is None:
+            return False
+        from ..core.rundir import summarize
+
+        try:
+            return summarize(self.current_run).live
+        except OSError:
+            return False
+
+    # -- quitting ---------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """Quit; when a live run is on screen, confirm that it goes on without us."""
+        if self.current_run is not None and self.run_is_live():
+            from .screens.confirm import QuitScreen
+
+            def done(confirmed: bool | None) -> None:
+                if confirmed:
+                    self.exit(0, message=self.detach_message())
+
+            if not isinstance(self.screen, QuitScreen):
+                self.push_screen(QuitScreen(self.current_run.id), done)
+            return
+        self.exit(0, message=self.detach_message())
+
+    def detach_message(self) -> Text | None:
+        run = self.current_run
+        if run is None:
+            return None
+        if self.run_is_live():
+            return Text.assemble(f"run {run.id} keeps training in the background. Come back with: ",
+                                 (f"grpo-tui attach {run.id}", "bold"))
+        return Text.assemble(f"run {run.id}: open it again with ", (f"grpo-tui attach {run.id}", "bold"),
+                             " or see `grpo-tui runs`")
+
+    # -- help -------------------------------------------------------------------------
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.pop_screen()
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    # -- theme ------------------------------------------------------------------------
+    @property
+    def sixteen_colours(self) -> bool:
+        return self.console.color_system in ("standard", "windows")
+
+    def _apply_theme(self, choice: str) -> None:
+        name = settings_mod.resolve_theme(choice, sixteen_colours=self.sixteen_colours)
+        if name not in self.available_themes:
+            self.notify(f"unknown theme {choice!r}; using the default", severity="warning")
+            name = settings_mod.resolve_theme("auto", sixteen_colours=self.sixteen_colours)
+        self.theme = name
+
+    def action_toggle_theme(self) -> None:
+        self.theme = settings_mod.toggled(self.theme)
+        self.settings.theme = self.theme
+        try:
+            self.settings.save()
+        except OSError as exc:
+            self.notify(f"theme not saved: {exc}", severity="warning")
+
+
+def _detect_hardware() -> "Hardware":
+    from ..core.hardware import detect
+
+    return detect(processes=False)
+
+
+def _load_presets() -> "dict[str, Preset]":
+    from ..core.presets import discover
+
+    return discover()

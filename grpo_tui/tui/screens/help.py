@@ -1,0 +1,76 @@
+"""`?`: the keys of the screen underneath, then the app's, then how screens connect."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+GUIDE = (
+    ("Start", "pick a preset (arrows), edit knobs in place, Enter/s starts the run; r lists runs to attach"),
+    ("Dashboard", "live run: p pause, r resume, s samples, e export, c checkpoint, x stop, Esc back"),
+    ("Samples", "browse captured steps and groups; Enter opens a completion"),
+    ("Quit", "q leaves the app; the run keeps training. Come back: grpo-tui attach RUN"),
+)
+
+
+def _key_label(app, binding: Binding) -> str:
+    try:
+        return app.get_key_display(binding)
+    except Exception:  # pragma: no cover - display names are cosmetic
+        return binding.key_display or binding.key
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    HelpScreen .help-title { text-style: bold; color: $text-accent; margin-top: 1; }
+    """
+
+    def __init__(self, under: Screen) -> None:
+        super().__init__()
+        # Read now: once this modal is on top, the screen below has no active bindings.
+        self.rows = self._rows(under)
+        self.under_name = getattr(under, "HELP_NAME", type(under).__name__.removesuffix("Screen"))
+
+    def _rows(self, under: Screen) -> list[tuple[str, str, bool]]:
+        rows: list[tuple[str, str, bool]] = []
+        seen: set[str] = set()
+        for key, active in under.active_bindings.items():
+            b = active.binding
+            if not b.description or (b.action, b.description) in seen:
+                continue
+            seen.add((b.action, b.description))
+            rows.append((_key_label(self.app, b), b.description, active.enabled))
+        return rows
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(f"Keys on the {self.under_name.lower()} screen", classes="help-title")
+            keys = Table.grid(padding=(0, 2))
+            keys.add_column(style="bold", min_width=8)
+            keys.add_column()
+            for key, desc, enabled in self.rows:
+                keys.add_row(key, Text(desc, style="" if enabled else "dim"))
+            yield Static(keys)
+            yield Static("Screens", classes="help-title")
+            guide = Table.grid(padding=(0, 2))
+            guide.add_column(style="bold", min_width=10)
+            guide.add_column()
+            for name, text in GUIDE:
+                guide.add_row(name, text)
+            yield Static(guide)
+            yield Static("Other keys", classes="help-title")
+            yield Static(Text("t  light / dark theme (saved)    Tab  next panel    Esc/?  close this help"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

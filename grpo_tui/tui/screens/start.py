@@ -1,0 +1,487 @@
+"""The start screen: hardware, presets with the planner's verdicts, knobs, recent runs.
+
+Everything slow happens in thread workers that post the typed messages below
+(``Surveyed``, ``RunsScanned``, ``Launched``, ``LaunchFailed``); handlers only
+update widgets. The planner runs on every keystroke in a knob: it is arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, get_type_hints
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.validation import ValidationResult, Validator
+from textual.widgets import DataTable, Footer, Input, Label, Static
+
+from ...core.config import ConfigError, RunConfig, coerce
+from ..widgets.memory_bar import BarData, MemoryBar
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...core.hardware import Hardware
+    from ...core.planner import Plan
+    from ...core.presets import Preset
+    from ...core.rundir import RunDir, RunSummary
+
+# (RunConfig field, label, Input type)
+KNOBS: tuple[tuple[str, str, str], ...] = (
+    ("model", "model", "text"),
+    ("max_steps", "max steps", "integer"),
+    ("num_generations", "generations", "integer"),
+    ("max_completion_length", "completion len", "integer"),
+    ("lora_rank", "LoRA rank", "integer"),
+    ("gpu_memory_utilization", "vLLM share", "number"),
+)
+KNOB_NAMES = tuple(k for k, _, _ in KNOBS)
+VERDICT_TEXT = {"fits": ("fits", "green"), "tight": ("tight", "yellow"), "no": ("no", "red"),
+                "cpu": ("fits CPU", "green"), "no-gpu": ("no GPU", "red")}
+RUNS_SHOWN = 50
+RUNS_REFRESH_S = 5.0
+
+
+def _short_model(model: str) -> str:
+    return model.split("/", 1)[1] if model.startswith("unsloth/") else model
+
+
+def verdict_text(verdict: str) -> Text:
+    word, colour = VERDICT_TEXT.get(verdict, (verdict, "red"))
+    return Text(word, style=colour)
+
+
+# -- messages from workers ----------------------------------------------------------------
+@dataclass
+class Surveyed(Message):
+    """Hardware detected, presets loaded and planned."""
+
+    hardware: "Hardware"
+    presets: "dict[str, Preset]"
+    plans: "dict[str, Plan]"
+    recommended: str | None
+    reason: str
+
+
+@dataclass
+class RunsScanned(Message):
+    summaries: "list[RunSummary]"
+
+
+@dataclass
+class Launched(Message):
+    run: "RunDir"
+
+
+@dataclass
+class LaunchFailed(Message):
+    error: str
+    field: str = ""
+
+
+class KnobValidator(Validator):
+    """Per-field check (type, non-empty) as you type; cross-field rules come from RunConfig.validate."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.hint = get_type_hints(RunConfig)[name]
+
+    def validate(self, value: str) -> ValidationResult:
+        if not value.strip():
+            return self.failure(f"{self.name}: needs a value")
+        try:
+            coerce(self.name, value, self.hint)
+        except ConfigError as exc:
+            return self.failure(str(exc))
+        return self.success()
+
+
+@dataclass
+class Current:
+    """What the knobs say right now."""
+
+    config: RunConfig | None = None
+    plan: "Plan | None" = None
+    error: ConfigError | None = None
+    edited: dict[str, Any] = field(default_factory=dict)
+
+
+class StartScreen(Screen):
+    HELP_NAME = "Start"
+    BINDINGS = [
+        Binding("enter", "start", "Start run", priority=True),
+        Binding("enter", "attach", "Attach", priority=True),
+        Binding("r", "runs", "Runs"),
+        Binding("r,escape", "new_run", "Presets"),
+        Binding("f5", "rescan", "Refresh", show=False),
+    ]
+    # Below 32 rows the run list and the new-run panel share the space: `r` flips between them.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+
+    def __init__(self, preset: str | None = None) -> None:
+        super().__init__()
+        self.requested_preset = preset
+        self.hardware: Hardware | None = None
+        self.presets: dict[str, Preset] = {}
+        self.plans: dict[str, Plan] = {}
+        self.recommended: str | None = None
+        self.selected: str | None = None
+        self.current = Current()
+        self.summaries: list[RunSummary] = []
+        self.launching = False
+        self._filling = False
+
+    # -- layout -----------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Static("detecting hardware…", id="hw")
+        with Vertical(id="new-run"):
+            yield Label("Presets  [dim](↑↓ pick · ★ recommended · Enter starts)[/]", classes="section")
+            table: DataTable = DataTable(id="presets", cursor_type="row", zebra_stripes=False)
+            table.add_column("", key="mark", width=1)
+            table.add_column("preset", key="preset")
+            table.add_column("model", key="model")
+            table.add_column("r", key="lora")
+            table.add_column("G", key="G")
+            table.add_column("len", key="len")
+            table.add_column("GiB", key="gib")
+            table.add_column("verdict", key="verdict")
+            yield table
+            yield MemoryBar(id="bar")
+            with Grid(id="knobs"):
+                for name, label, typ in KNOBS:
+                    with Horizontal(classes="knob"):
+                        yield Label(label, classes=f"knob-label knob-{name}")
+                        yield Input(id=f"knob-{name}", type=typ, compact=True, validators=[KnobValidator(name)],
+                                    validate_on=["changed"], select_on_focus=False)
+            yield Static("", id="knob-error")
+        with Vertical(id="runs-panel"):
+            yield Label("Recent runs  [dim](live first · Enter attaches)[/]", classes="section")
+            yield Static("scanning runs…", id="runs-empty")
+            runs: DataTable = DataTable(id="runs", cursor_type="row")
+            runs.add_column("run", key="run")
+            runs.add_column("state", key="state")
+            runs.add_column("step", key="step")
+            runs.add_column("reward", key="reward")
+            runs.add_column("model", key="model")
+            yield runs
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#bar", MemoryBar).message = "planning…"
+        self.query_one("#presets", DataTable).focus()
+        self.survey()
+        self.scan_runs()
+        self.set_interval(RUNS_REFRESH_S, self.scan_runs, name="runs-refresh")
+
+    def on_screen_resume(self) -> None:
+        self.scan_runs()
+
+    # -- workers ----------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="survey")
+    def survey(self) -> None:
+        from ...core import planner
+
+        app = self.app
+        hw = app.detect_hardware()
+        presets = app.load_presets()
+        ok = {n: p for n, p in presets.items() if p.ok}
+        ram = hw.host.ram_available_gb
+        rec = planner.recommend(ok, hw, ram_gb=ram)
+        self.post_message(Surveyed(hw, presets, dict(rec.plans), rec.name, rec.reason))
+
+    @work(thread=True, exclusive=True, group="runs")
+    def scan_runs(self) -> None:
+        from ...core.rundir import iter_summaries
+
+        summaries = []
+        for s in iter_summaries():
+            summaries.append(s)
+        # live first, then newest (list_runs is newest first; sort is stable)
+        summaries.sort(key=lambda s: not s.live)
+        self.post_message(RunsScanned(summaries[:RUNS_SHOWN]))
+
+    # -- hardware + presets -----------------------------------------------------------
+    def on_surveyed(self, msg: Surveyed) -> None:
+        self.hardware, self.presets, self.plans = msg.hardware, msg.presets, msg.plans
+        self.recommended = msg.recommended
+        self.query_one("#hw", Static).update(self._hardware_text(msg))
+        table = self.query_one("#presets", DataTable)
+        table.clear()
+        broken = []
+        for name, preset in self.presets.items():
+            if not preset.ok:
+                broken.append(preset.error or name)
+                continue
+            cfg = preset.config
+            plan = self.plans.get(name)
+            table.add_row(
+                Text("★", style="bold") if name == self.recommended else "",
+                name, _short_model(cfg.model), str(cfg.lora_rank), str(cfg.num_generations),
+                str(cfg.max_completion_length), f"{plan.total:.1f}" if plan else "?",
+                verdict_text(plan.verdict) if plan else Text("?"), key=name,
+            )
+        if broken:
+            self.notify("\n".join(broken[:3]), title="presets that could not load", severity="warning")
+        want = self.requested_preset or self.recommended
+        if self.requested_preset and self.requested_preset not in self.plans:
+            self.notify(f"no preset {self.requested_preset!r}; showing the recommended one", severity="warning")
+            want = self.recommended
+        if want is None and table.row_count:
+            want = next(iter(self.plans), None)
+        if want is not None and want in self.plans:
+            idx = table.get_row_index(want)
+            table.move_cursor(row=idx)
+            self.select_preset(want)
+        elif not table.row_count:
+            self.query_one("#bar", MemoryBar).message = "no presets found (see `grpo-tui presets`)"
+
+    def _hardware_text(self, msg: Surveyed) -> Text:
+        """Two lines, each cut with an ellipsis rather than wrapped: the GPU, then the recommendation."""
+        hw = msg.hardware
+        gpu = Text(no_wrap=True, overflow="ellipsis")
+        g = hw.best_gpu
+        if g is None:
+            gpu.append("no NVIDIA GPU — CPU preset", style="bold")
+            gpu.append(f"  ({hw.no_gpu_reason})", style="dim")
+        else:
+            gpu.append("GPU ", style="dim")
+            gpu.append(g.name, style="bold")
+            mem = f"{g.total_gb:.1f} GiB" if g.total_gb is not None else f"memory N/A ({g.reason('memory')})"
+            gpu.append(f" · {mem}")
+            if g.mig_enabled and g.plannable_gb:
+                gpu.append(f" · MIG (plans for {g.plannable_gb:.1f} GiB)")
+            if hw.driver_version:
+                gpu.append(f" · driver {hw.driver_version}")
+            if hw.cuda_driver_version:
+                gpu.append(f" · CUDA {hw.cuda_driver_version}")
+            if len(hw.gpus) > 1:
+                gpu.append(f" · +{len(hw.gpus) - 1} more")
+            if hw.fake:
+                gpu.append(" (simulated)", style="dim italic")
+        rec = Text(no_wrap=True, overflow="ellipsis")
+        rec.append("★ ", style="bold")
+        rec.append(f"{msg.recommended or 'no preset'}: ", style="bold")
+        rec.append(msg.reason or "", style="dim")
+        width = max(20, self.size.width - 2)
+        gpu.truncate(width, overflow="ellipsis")
+        rec.truncate(width, overflow="ellipsis")
+        return Text("\n").join([gpu, rec])
+
+    @on(DataTable.RowHighlighted, "#presets")
+    def _preset_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = event.row_key.value
+        if name and name != self.selected:
+            self.select_preset(name)
+
+    def select_preset(self, name: str) -> None:
+        """Fill the knobs with the preset's values (discarding edits of another preset)."""
+        self.selected = name
+        cfg = self.presets[name].config
+        self._filling = True
+        try:
+            for knob in KNOB_NAMES:
+                inp = self.query_one(f"#knob-{knob}", Input)
+                inp.value = str(getattr(cfg, knob))
+                inp.cursor_position = len(inp.value)
+        finally:
+            self._filling = False
+        self.recompute()
+
+    # -- knobs ------------------------------------------------------------------------
+    @on(Input.Changed, "#knobs Input")
+    def _knob_changed(self, event: Input.Changed) -> None:
+        self.recompute()
+
+    def knob_values(self) -> dict[str, str]:
+        return {k: self.query_one(f"#knob-{k}", Input).value for k in KNOB_NAMES}
+
+    def recompute(self) -> Current:
+        """Config from preset + knobs -> validate -> plan -> bar, verdict, error line."""
+        from ...core import planner
+
+        if self.selected is None:
+            return self.current
+        base = self.presets[self.selected].config
+        values = self.knob_values()
+        cur = Current(edited={k: v for k, v in values.items() if v != str(getattr(base, k))})
+        for knob in KNOB_NAMES:
+            self.query_one(f"#knob-{knob}", Input).remove_class("-invalid-config")
+        try:
+            for k, v in values.items():
+                if not v.strip():
+                    raise ConfigError(k, "needs a value")
+            cfg = base.with_overrides(values).validate()
+            cur.config = cfg
+            hw = self.hardware
+            cur.plan = planner.plan(cfg, hw.vram_gb if hw else None,
+                                    ram_gb=hw.host.ram_available_gb if hw else None)
+        except ConfigError as exc:
+            cur.error = exc
+        self.current = cur
+        self._show_current()
+        return cur
+
+    def _show_current(self) -> None:
+        cur, name = self.current, self.selected
+        err = self.query_one("#knob-error", Static)
+        bar = self.query_one("#bar", MemoryBar)
+        table = self.query_one("#presets", DataTable)
+        if cur.error is not None:
+            field_name = cur.error.field.split(".")[-1]
+            if field_name in KNOB_NAMES:
+                self.query_one(f"#knob-{field_name}", Input).add_class("-invalid-config")
+            msg = Text("✗ ", style="bold red")
+            msg.append(str(cur.error).splitlines()[0])
+            err.update(msg)
+            err.add_class("-error")
+        else:
+            err.remove_class("-error")
+            if cur.plan is not None and cur.plan.reasons:
+                err.update(Text(cur.plan.reasons[0], style="yellow"))
+            elif cur.plan is not None and cur.plan.notes:
+                err.update(Text(cur.plan.notes[0], style="dim"))
+            else:
+                err.update("")
+        plan = cur.plan if cur.error is None else None
+        if plan is not None:
+            hw = self.hardware
+            if plan.device == "cpu":
+                cap = hw.host.ram_available_gb if hw else None
+                bar.data = BarData(plan.groups() if cap else {**plan.groups(), "headroom": 0.0}, cap, plan.verdict,
+                                   where="RAM free" if cap else "RAM")
+            else:
+                bar.data = BarData(plan.groups(), plan.vram, plan.verdict, where="GPU")
+            if name is not None:
+                table.update_cell(name, "gib", f"{plan.total:.1f}")
+                table.update_cell(name, "verdict", verdict_text(plan.verdict))
+        else:
+            bar.data = None
+            bar.message = "fix the knob above to see the memory plan" if cur.error else "no plan"
+            if name is not None:
+                table.update_cell(name, "verdict", Text("invalid", style="red"))
+        if name is not None:
+            cfg = self.presets[name].config
+            table.update_cell(name, "preset", f"{name}*" if cur.edited else name)
+            for col, knob in (("model", "model"), ("lora", "lora_rank"), ("G", "num_generations"),
+                              ("len", "max_completion_length")):
+                value = self.current.config and getattr(self.current.config, knob)
+                shown = value if value is not None else getattr(cfg, knob)
+                table.update_cell(name, col, _short_model(str(shown)) if knob == "model" else str(shown))
+        self.refresh_bindings()
+
+    # -- runs list --------------------------------------------------------------------
+    def on_runs_scanned(self, msg: RunsScanned) -> None:
+        self.summaries = msg.summaries
+        table = self.query_one("#runs", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for s in msg.summaries:
+            state = Text(s.state, style="bold green" if s.live else ("red" if s.state in ("failed", "crashed")
+                                                                       else ""))
+            step = f"{s.step}/{s.max_steps}" if s.max_steps else str(s.step)
+            reward = f"{s.last_reward:.3f}" if s.last_reward is not None else "–"
+            table.add_row(s.id, state, step, reward, _short_model(s.model), key=s.id)
+        empty = self.query_one("#runs-empty", Static)
+        empty.display = not msg.summaries
+        empty.update("no runs yet — pick a preset and press Enter")
+        if table.row_count:
+            table.move_cursor(row=min(keep, table.row_count - 1))
+        self.refresh_bindings()
+
+    # -- actions ----------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        runs_focused = self.focused is not None and self.focused.id == "runs"
+        if action == "start":
+            return not runs_focused
+        if action == "attach":
+            return runs_focused and bool(self.summaries)
+        if action == "runs":
+            return not (runs_focused or self.has_class("-show-runs"))
+        if action == "new_run":
+            return runs_focused or self.has_class("-show-runs")
+        return True
+
+    def action_start(self) -> None:
+        if self.launching:
+            self.notify("a run is already starting…")
+            return
+        if self.selected is None:
+            self.notify("still detecting hardware and presets…")
+            return
+        cur = self.recompute()
+        if cur.error is not None or cur.config is None:
+            field_name = cur.error.field if cur.error else ""
+            if field_name in KNOB_NAMES:
+                self.query_one(f"#knob-{field_name}", Input).focus()
+            self.notify(str(cur.error), title="cannot start", severity="error")
+            return
+        try:
+            from ...core import planner
+
+            planner.check_launch(cur.config, self.hardware)
+        except ConfigError as exc:
+            first = str(exc.reason).splitlines()[0]
+            self.notify(f"{exc.field}: {first}" + (f"\n{exc.fix}" if exc.fix else ""), title="will not fit",
+                        severity="error", timeout=10)
+            return
+        self.launching = True
+        self.notify(f"starting {cur.config.name}…", title="new run")
+        self.launch(cur.config)
+
+    @work(thread=True, exclusive=True, group="launch")
+    def launch(self, cfg: RunConfig) -> None:
+        try:
+            from ...core import launch as launcher
+        except ImportError as exc:  # pragma: no cover - the launcher ships with core
+            self.post_message(LaunchFailed(f"the launcher is not available ({exc})"))
+            return
+        try:
+            launched = launcher.launch(cfg)
+        except ConfigError as exc:
+            self.post_message(LaunchFailed(str(exc), exc.field))
+            return
+        except Exception as exc:  # a launch failure must not kill the app
+            self.post_message(LaunchFailed(f"{type(exc).__name__}: {exc}"))
+            return
+        self.post_message(Launched(launched.run))
+
+    def on_launched(self, msg: Launched) -> None:
+        self.launching = False
+        self.scan_runs()
+        self.app.open_run(msg.run)
+
+    def on_launch_failed(self, msg: LaunchFailed) -> None:
+        self.launching = False
+        self.notify(msg.error, title="the run did not start", severity="error", timeout=15)
+
+    def action_attach(self) -> None:
+        table = self.query_one("#runs", DataTable)
+        if not table.row_count:
+            return
+        from ...core.rundir import RunDir
+
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        match = next((s for s in self.summaries if s.id == key), None)
+        if match is not None:
+            self.app.open_run(RunDir(match.path))
+
+    def action_runs(self) -> None:
+        """Show / focus the run list (on short terminals it replaces the new-run panel)."""
+        self.add_class("-show-runs")
+        self.query_one("#runs", DataTable).focus()
+
+    def action_new_run(self) -> None:
+        self.remove_class("-show-runs")
+        self.query_one("#presets", DataTable).focus()
+        self.refresh_bindings()
+
+    def action_rescan(self) -> None:
+        self.survey()
+        self.scan_runs()
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
