@@ -195,13 +195,42 @@ class _Spike:
         if self.cool > 0:
             self.cool -= 1
         elif len(self.hist) >= t.spike_min_history:
-            mean = statistics.fmean(self.hist)
-            sd = statistics.pstdev(self.hist)
+            n = len(self.hist)  # plain float maths: statistics.pstdev is exact but ~50x slower
+            mean = sum(self.hist) / n
+            sd = math.sqrt(sum((v - mean) ** 2 for v in self.hist) / n)
             if x > mean + t.spike_k * sd and x > t.spike_min_ratio * mean and x > 0:
                 hit = (mean, sd)
                 self.cool = t.spike_cooldown
         self.hist.append(x)
         return hit
+
+
+class _Series:
+    """First-window mean, last-window values and the running range of one metric, in O(1) per
+    observation (the report replays whole runs through the engine)."""
+
+    def __init__(self, window: int):
+        self.window = window
+        self.n = 0
+        self.first: list[float] = []
+        self.last: deque[tuple[int, float]] = deque(maxlen=window)
+        self.lo = math.inf
+        self.hi = -math.inf
+
+    def add(self, step: int, x: float) -> None:
+        self.n += 1
+        if len(self.first) < self.window:
+            self.first.append(x)
+        self.last.append((step, x))
+        self.lo, self.hi = min(self.lo, x), max(self.hi, x)
+
+    @property
+    def first_mean(self) -> float:
+        return statistics.fmean(self.first)
+
+    @property
+    def last_mean(self) -> float:
+        return statistics.fmean(x for _, x in self.last)
 
 
 def repetition_rate(text: str, n: int = 3, min_words: int = 8) -> float | None:
@@ -241,7 +270,8 @@ class AlertEngine:
         self._lengths: list[tuple[int, float]] = []
         self._entropy: list[float] = []
         self._rep: list[float] = []
-        self._series: dict[str, list[tuple[int, float]]] = {}
+        self._series: dict[str, _Series] = {}
+        self._baselines: dict[str, float] = {}
         self._format_since: int | None = None
         self._samples_seen_steps: set[int] = set()
 
@@ -360,7 +390,7 @@ class AlertEngine:
         self._lengths.append((step, L))
         if len(self._lengths) <= t.length_baseline_n:
             return
-        base = statistics.median(x for _, x in self._lengths[: t.length_baseline_n])
+        base = self._baseline("length", [x for _, x in self._lengths[: t.length_baseline_n]])
         if base < t.length_min_baseline:
             return
         cur = statistics.fmean(x for _, x in self._lengths[-t.length_smooth:])
@@ -395,37 +425,37 @@ class AlertEngine:
         return self._lengths[idx][0]
 
     def _format_vs_correct(self, step: int, m: dict[str, Any], fire: Callable) -> None:
+        W = self.t.format_window
         for k, v in m.items():
             if k.startswith("rewards/") and k.endswith("/mean"):
                 x = _num(v)
                 if x is not None:
-                    self._series.setdefault(k[len("rewards/"):-len("/mean")], []).append((step, x))
+                    name = k[len("rewards/"):-len("/mean")]
+                    self._series.setdefault(name, _Series(W)).add(step, x)
         fmt = [n for n in self._series if FORMAT_PAT.search(n)]
         cor = [n for n in self._series if CORRECT_PAT.search(n) and not FORMAT_PAT.search(n)]
         if not fmt or not cor:
             return
         t = self.t
-        W = t.format_window
         cond = False
         detail = ""
         matched = fmt[0]
         for fname in fmt:
-            fs = [x for _, x in self._series[fname]]
-            if len(fs) < 2 * W:
+            fs = self._series[fname]
+            if fs.n < 2 * W:
                 continue
-            first, last = statistics.fmean(fs[:W]), statistics.fmean(fs[-W:])
-            lo, hi = min(fs), max(fs)
+            first, last = fs.first_mean, fs.last_mean
             rise = last - first
-            if rise < t.format_min_rise or hi <= lo:
+            if rise < t.format_min_rise or fs.hi <= fs.lo:
                 continue
             # saturated: every value of the last window sits in the top of the observed range
-            if min(fs[-W:]) < lo + t.format_top_frac * (hi - lo):
+            if min(x for _, x in fs.last) < fs.lo + t.format_top_frac * (fs.hi - fs.lo):
                 continue
             for cname in cor:
-                cs = [x for _, x in self._series[cname]]
-                if len(cs) < 2 * W:
+                cs = self._series[cname]
+                if cs.n < 2 * W:
                     continue
-                crise = statistics.fmean(cs[-W:]) - statistics.fmean(cs[:W])
+                crise = cs.last_mean - cs.first_mean
                 if crise <= t.correct_flat_frac * rise:
                     cond, matched = True, fname
                     detail = (f"rewards/{fname} rose {first:.2f} -> {last:.2f} and has plateaued, while "
@@ -435,7 +465,7 @@ class AlertEngine:
                 break
         since = self._streaks[FORMAT_NOT_TASK].update(cond, step)
         if since is not None:
-            since = self._series[matched][-W][0]  # the saturation window began W observations ago
+            since = self._series[matched].last[0][0]  # the saturation window's first step
             fire(FORMAT_NOT_TASK, WARNING, since, f"the model learned the format, not the task: {detail}",
                  "lower the format reward's weight (reward_weights), use the strict format variant, "
                  "check the correctness reward on a few samples, or use easier prompts first")
@@ -465,7 +495,7 @@ class AlertEngine:
         self._entropy.append(e)
         if len(self._entropy) <= t.entropy_baseline_n:
             return
-        base = statistics.median(self._entropy[: t.entropy_baseline_n])
+        base = self._baseline("entropy", self._entropy[: t.entropy_baseline_n])
         cond = e <= t.entropy_abs or (base > 0 and e <= t.entropy_ratio * base)
         since = self._streaks[ENTROPY_COLLAPSE].update(cond, step)
         if since is not None:
@@ -474,6 +504,12 @@ class AlertEngine:
                  "near-deterministic, groups stop differing",
                  "raise temperature, use clip-higher (epsilon_high 0.28, DAPO), lower learning_rate "
                  "or num_iterations")
+
+    def _baseline(self, key: str, early: list[float]) -> float:
+        """Median of the early window, computed once (the window is complete when called)."""
+        if key not in self._baselines:
+            self._baselines[key] = statistics.median(early)
+        return self._baselines[key]
 
     # -- samples ---------------------------------------------------------------------------------
     def _on_samples(self, step: int, rows: list[Any]) -> list[Alert]:
