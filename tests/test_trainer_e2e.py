@@ -11,6 +11,7 @@ import time
 import psutil
 import pytest
 
+from grpo_tui.cli import main
 from grpo_tui.core import events as ev
 from grpo_tui.core import launch
 from grpo_tui.core.rundir import summarize
@@ -72,7 +73,7 @@ def test_short_run_writes_metrics_samples_and_adapter():
     assert s.state == "completed" and s.step == 3 and s.best_reward is not None
 
 
-def test_pause_resume_checkpoint_stop_then_resume_from_checkpoint():
+def test_pause_resume_checkpoint_stop_then_resume_from_checkpoint(capsys):
     launched = start(max_steps=14)
     run, proc = launched.run, launched.proc
     try:
@@ -95,9 +96,13 @@ def test_pause_resume_checkpoint_stop_then_resume_from_checkpoint():
         cp = wait_for(run, lambda e: e["type"] == ev.CHECKPOINT and e.get("kind") == "checkpoint", proc=proc)
         assert cp["path"].endswith(f"checkpoint-{paused_step}")
 
-        resume_id = run.send_command("resume")
-        ack = wait_for(run, lambda e: e["type"] == ev.CONTROL and e.get("id") == resume_id, proc=proc)
-        assert ack["state"] == "training"
+        # The CLI: prints the command id, --wait waits for the trainer's acknowledgement.
+        assert main(["resume", run.id, "--wait", "--timeout", "60"]) == 0
+        out = capsys.readouterr().out.splitlines()
+        resume_id = out[0].strip()
+        assert "resume acknowledged" in out[1] and "training" in out[1]
+        assert any(e["type"] == ev.CONTROL and e.get("id") == resume_id and e["state"] == "training"
+                   for e in events(run))
         wait_for(run, lambda e: e["type"] == ev.METRICS and e["step"] > paused_step + 1, proc=proc)
         stop_id = run.send_command("stop")
         assert wait_exit(proc) == 0
@@ -128,6 +133,13 @@ def test_pause_resume_checkpoint_stop_then_resume_from_checkpoint():
     assert second[-1]["type"] == ev.FINISHED and second[-1]["status"] == ev.COMPLETED
     s = summarize(run)
     assert s.state == "completed" and s.step == 14
+    # `grpo-tui runs` lists it; steering a finished run is a one-line error.
+    capsys.readouterr()
+    assert main(["runs"]) == 0
+    table = capsys.readouterr().out
+    assert run.id in table and "completed" in table and "14/14" in table
+    assert main(["stop", run.id]) == 2
+    assert "completed" in capsys.readouterr().err
 
 
 def test_run_json_records_max_reward_and_resolved_config():

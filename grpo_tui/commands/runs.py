@@ -35,7 +35,10 @@ def run(args) -> int:
         window = "-" if s.first_window_reward is None else f"{_r(s.first_window_reward)} -> {_r(s.last_window_reward)}"
         table.add_row(Text(s.id), Text(s.preset), Text(s.model), Text(s.state, style=style),
                       f"{s.step}/{s.max_steps or '?'}", when, _r(s.best_reward), window)
-    console = Console()
+    import sys
+
+    # Piped output (scripts, tests) is not cut to 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=220)
     if n == 0:
         console.print(f"no runs yet under {runs_root()} -- start one with `grpo-tui run --preset cpu-tiny`")
         return 0
