@@ -127,7 +127,7 @@ def _init_reason(exc: BaseException) -> str:
     text = _err_text(exc)
     low = text.lower()
     if "library not found" in low or "shared library" in low:
-        return f"NVIDIA driver library not found ({text}): no NVIDIA driver on this machine"
+        return "no NVIDIA driver on this machine (NVML library not found)"
     if "driver not loaded" in low:
         return f"NVIDIA driver not loaded ({text})"
     if "mismatch" in low:

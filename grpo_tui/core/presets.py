@@ -49,10 +49,19 @@ class Preset:
     config: RunConfig | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    overrides: Path | None = None  # the shipped file a user preset of the same name replaces
 
     @property
     def ok(self) -> bool:
         return self.config is not None
+
+    @property
+    def tested(self) -> bool:
+        return bool(self.meta.get("tested", False))
+
+    @property
+    def vram_class_gb(self) -> float:
+        return float(self.meta.get("vram_class_gb", 0) or 0)
 
 
 def parse_preset(path: Path, source: str = "shipped") -> Preset:
@@ -66,6 +75,9 @@ def parse_preset(path: Path, source: str = "shipped") -> Preset:
     meta = data.pop(META_TABLE, {})
     if not isinstance(meta, dict):
         return Preset(name, path, source, error=f"{path}: [{META_TABLE}] must be a table")
+    meta_error = _check_meta(meta)
+    if meta_error:
+        return Preset(name, path, source, meta={}, error=f"{path}: {meta_error}")
     flat: dict[str, Any] = {}
     try:
         for key, value in data.items():
@@ -86,14 +98,37 @@ def parse_preset(path: Path, source: str = "shipped") -> Preset:
     return Preset(cfg.name, path, source, config=cfg, meta=meta)
 
 
+_META_TYPES = {"description": (str,), "vram_class_gb": (int, float), "tested": (bool,)}
+
+
+def _check_meta(meta: dict[str, Any]) -> str | None:
+    for key, value in meta.items():
+        want = _META_TYPES.get(key)
+        if want is None:
+            return f"{META_TABLE}.{key}: unknown field (use {', '.join(_META_TYPES)})"
+        if not isinstance(value, want) or (want != (bool,) and isinstance(value, bool)):
+            return f"{META_TABLE}.{key}: {value!r} is not a {want[0].__name__}"
+        if key == "vram_class_gb" and value < 0:
+            return f"{META_TABLE}.{key}: must be 0 (CPU) or a positive number of GB"
+    return None
+
+
 def discover() -> dict[str, Preset]:
-    """All presets by name (user presets override shipped ones), broken ones included."""
+    """All presets by name (user presets override shipped ones), broken ones included.
+
+    A user file named like a shipped preset replaces it even when the user file
+    is broken: running the shipped one instead would silently ignore the edit.
+    """
     found: dict[str, Preset] = {}
     for source, folder in (("shipped", shipped_dir()), ("user", user_dir())):
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.toml")):
             p = parse_preset(path, source)
+            prev = found.get(p.name) or found.get(path.stem)
+            if source == "user" and prev is not None and prev.source == "shipped":
+                p.overrides = prev.path
+                found.pop(prev.name, None)
             found[p.name] = p
     return found
 

@@ -47,15 +47,25 @@ CONSTRAINTS: dict[str, str] = {
 GPU_PIECES = ("unsloth", "unsloth_zoo", "vllm", "bitsandbytes")
 CORE_PIECES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets")
 
-# How to install each piece of the GPU path (the [gpu] extra when it exists).
+# How to install each piece of the GPU path. The [gpu] extra (pinned to the
+# tested set) when this install of grpo-tui provides it, else the plain names.
 TORCH_CUDA_INDEX = "https://download.pytorch.org/whl/cu128"
 INSTALL: dict[str, str] = {
     "torch-cuda": f'pip install --force-reinstall --index-url {TORCH_CUDA_INDEX} "torch=={TESTED_SET["torch"]}"',
-    "unsloth": 'pip install "grpo-tui[gpu]"   # or: pip install unsloth unsloth_zoo',
-    "unsloth_zoo": 'pip install "grpo-tui[gpu]"   # or: pip install unsloth_zoo',
-    "vllm": 'pip install "grpo-tui[gpu]"   # or: pip install vllm',
-    "bitsandbytes": 'pip install "grpo-tui[gpu]"   # or: pip install bitsandbytes',
+    "unsloth": "pip install unsloth",
+    "unsloth_zoo": "pip install unsloth_zoo",
+    "vllm": "pip install vllm",
+    "bitsandbytes": "pip install bitsandbytes",
 }
+GPU_EXTRA_INSTALL = 'pip install "grpo-tui[gpu]"'
+
+
+def has_gpu_extra() -> bool:
+    try:
+        extras = metadata.metadata("grpo-tui").get_all("Provides-Extra") or []
+    except Exception:
+        return False
+    return "gpu" in extras
 
 
 @dataclass
@@ -176,8 +186,9 @@ def detect(tested: dict[str, str | None] | None = None, versions: dict[str, str 
         stack.gpu_missing.append(("torch with CUDA (this torch is a CPU build)", INSTALL["torch-cuda"]))
     elif torch_pkg is not None and torch_pkg.version is None:
         stack.gpu_missing.append(("torch", INSTALL["torch-cuda"]))
-    for name in GPU_PIECES:
-        p = stack.get(name)
-        if p is not None and p.version is None:
-            stack.gpu_missing.append((name, INSTALL.get(name, f"pip install {name}")))
+    missing = [n for n in GPU_PIECES if (p := stack.get(n)) is not None and p.version is None]
+    if missing and has_gpu_extra():
+        stack.gpu_missing.append((", ".join(missing), GPU_EXTRA_INSTALL))
+    elif missing:
+        stack.gpu_missing.append((", ".join(missing), "pip install " + " ".join(missing)))
     return stack
