@@ -186,7 +186,11 @@ def test_planned_memory_recomputed_for_a_gpu_run():
     cfg = {"name": "gpu-run", "model": "Qwen/Qwen2.5-1.5B-Instruct", "device": "cuda", "backend": "trl"}
     run = rd.create_run(cfg, hardware={"gpus": [{"name": "RTX 4090", "total_gb": 24.0, "plannable_gb": 24.0}],
                                        "host": {"ram_total_gb": 64.0}})
+    with ev.EventWriter(run.events) as w:
+        w.emit(ev.METRICS, 1, metrics={"memory/cuda_reserved_mb": 5000.0, "memory/cuda_max_allocated_mb": 4500.0,
+                                       "memory/vllm_reserved_mb": 8000.0, "memory/rss_mb": 3000.0})
     r = rp.build_report(run)
+    assert r["memory"]["peak_gpu_mb"] == 13000.0
     expected = planner.plan(RunConfig.from_mapping(cfg), 24.0, ram_gb=64.0).to_dict()
     assert r["memory"]["planned"] == expected
     assert r["memory"]["planned_total_mb"] == pytest.approx(expected["total_gb"] * 1024, abs=0.1)

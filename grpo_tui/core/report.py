@@ -194,6 +194,17 @@ def _planned_total_mb(plan: dict[str, Any] | None) -> float | None:
     return None
 
 
+def _peak_gpu_mb(peaks: dict[str, float]) -> float | None:
+    """Peak GPU memory the run held: torch's peak (reserved >= allocated) plus vLLM's pool when
+    it has its own (Unsloth fast_inference reports memory/vllm_reserved_mb)."""
+    torch_peak = max((peaks[k] for k in ("memory/cuda_reserved_mb", "memory/cuda_max_allocated_mb",
+                                         "memory/cuda_allocated_mb") if k in peaks), default=None)
+    vllm = peaks.get("memory/vllm_reserved_mb")
+    if torch_peak is None and vllm is None:
+        return None
+    return (torch_peak or 0.0) + (vllm or 0.0)
+
+
 def build_report(run: RunDir, *, window: int = WINDOW, groups_shown: int = GROUPS_SHOWN) -> dict[str, Any]:
     try:
         info = run.info()
@@ -254,8 +265,7 @@ def build_report(run: RunDir, *, window: int = WINDOW, groups_shown: int = GROUP
 
     plan = _planned_memory(info)
     planned_mb = _planned_total_mb(plan)
-    peak_gpu = max((v for k, v in memory_peak.items() if any(w in k for w in ("cuda", "nvml", "gpu", "vram"))),
-                   default=None)
+    peak_gpu = _peak_gpu_mb(memory_peak)
 
     return {
         "schema": 1,
@@ -479,7 +489,7 @@ def to_markdown(r: dict[str, Any]) -> str:
         line = f"Planned by the memory planner: {_f(mem['planned_total_mb'], 6)} MB" + (
             f" on {sz.md_inline(where)}" if where else "")
         if mem.get("peak_gpu_mb") is not None:
-            line += f"; peak GPU use {_f(mem['peak_gpu_mb'], 6)} MB " \
+            line += f"; peak GPU use (torch + vLLM pool) {_f(mem['peak_gpu_mb'], 6)} MB " \
                     f"({mem['peak_gpu_mb'] / mem['planned_total_mb']:.0%} of plan)"
         L += [line + ".", ""]
     else:
