@@ -1,0 +1,237 @@
+"""The GPU path's pre-flight checks and failure messages: one line each, with the fix.
+
+Everything here is import-light (torch / vLLM only inside functions) and the
+checks are pure functions of what was probed, so tests feed them probes of GPUs
+this machine does not have.
+
+* ``preflight(devices, ...)``: no GPU; a GPU too old for Unsloth (compute
+  capability < 7.0); vLLM missing, or built for another torch than the one
+  installed (vLLM pins an exact torch).
+* ``explain_failure(exc, cfg, where, vram_gb)``: turns a load/step exception into
+  a ``GpuFailure`` whose message names the fix: CUDA out of memory (the knob and
+  the new value come from the memory planner, ``core.planner.suggest``), a gated
+  model without a token, an unreachable hub.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Iterable
+
+from ..core.config import RunConfig
+
+MIN_CAPABILITY = (7, 0)  # Unsloth's Triton kernels and vLLM need Volta or newer
+
+# The [gpu] extra as resolved and tested with pip's resolver (docs/gpu.md); `grpo-tui doctor` compares
+# an installed set against it.
+TESTED_GPU_SET: dict[str, str] = {
+    "torch": "2.13.0",
+    "transformers": "5.17.0",
+    "trl": "1.15.0",
+    "peft": "0.21.2",
+    "accelerate": "1.15.0",
+    "datasets": "4.8.5",
+    "unsloth": "2026.10.9",
+    "unsloth_zoo": "2026.10.9",
+    "vllm": "0.31.0",
+    "bitsandbytes": "0.50.2",
+    "xformers": "0.0.35",
+    "triton": "3.9.0",
+}
+GPU_INSTALL = "pip install 'grpo-tui[gpu]'"
+
+
+class GpuUnavailable(RuntimeError):
+    """This machine cannot run the GPU path; the message is one line with the fix."""
+
+
+class GpuFailure(RuntimeError):
+    """A classified failure during load or training; the message is one line with the fix."""
+
+    def __init__(self, kind: str, message: str):
+        self.kind = kind
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class CudaDevice:
+    index: int
+    name: str
+    capability: tuple[int, int]
+    total_gb: float
+
+
+def probe_cuda() -> list[CudaDevice]:
+    """The CUDA devices torch sees (empty without a GPU or with a CPU build of torch)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    out = []
+    for i in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(i)
+        out.append(CudaDevice(i, props.name, (props.major, props.minor), props.total_memory / 2**30))
+    return out
+
+
+def installed_version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _base(version: str | None) -> str | None:
+    return None if version is None else version.split("+", 1)[0]
+
+
+def vllm_torch_pin(requires: Iterable[str] | None) -> str | None:
+    """The exact torch version a vLLM wheel's metadata pins (``torch==2.13.0``), if any."""
+    for req in requires or ():
+        m = re.match(r"^torch\s*==\s*([0-9][^;,\s]*)", req.strip())
+        if m:
+            return m.group(1)
+    return None
+
+
+def vllm_problem(vllm_version: str | None, vllm_requires: Iterable[str] | None, torch_version: str | None) -> str | None:
+    """Why vLLM cannot be used with this torch, or None when it can."""
+    if vllm_version is None:
+        return (f"vLLM is not installed and fast_inference needs it: {GPU_INSTALL} "
+                "(or --set fast_inference=false to generate with transformers, much slower)")
+    pin = vllm_torch_pin(vllm_requires)
+    if pin and torch_version and _base(torch_version) != pin:
+        return (f"vLLM {vllm_version} is built for torch {pin} but torch {torch_version} is installed: "
+                f"{GPU_INSTALL} installs a matching set (vllm {TESTED_GPU_SET['vllm']} with torch "
+                f"{TESTED_GPU_SET['torch']})")
+    return None
+
+
+def preflight(devices: list[CudaDevice], *, fast_inference: bool, torch_version: str | None,
+              vllm_version: str | None = None, vllm_requires: Iterable[str] | None = None) -> CudaDevice:
+    """Raise GpuUnavailable (one line) unless the first GPU can run Unsloth; return it."""
+    if not devices:
+        build = f" (torch {torch_version})" if torch_version else ""
+        hint = " -- this torch is a CPU build" if torch_version and "+cpu" in torch_version else ""
+        raise GpuUnavailable(
+            f"no CUDA GPU: the unsloth backend needs an NVIDIA GPU and torch sees none{build}{hint}; "
+            "train on the CPU with --preset cpu-tiny, or check nvidia-smi and CUDA_VISIBLE_DEVICES")
+    dev = devices[0]
+    if tuple(dev.capability) < MIN_CAPABILITY:
+        raise GpuUnavailable(
+            f"GPU {dev.index} ({dev.name}) has compute capability {dev.capability[0]}.{dev.capability[1]}; "
+            f"Unsloth needs {MIN_CAPABILITY[0]}.{MIN_CAPABILITY[1]} or newer (Volta, Turing, Ampere...): "
+            "use --set backend=trl fast_inference=false on this GPU")
+    if fast_inference:
+        problem = vllm_problem(vllm_version, vllm_requires, torch_version)
+        if problem:
+            raise GpuUnavailable(problem)
+    return dev
+
+
+def preflight_here(cfg: RunConfig) -> CudaDevice:
+    """``preflight`` with this machine's probes."""
+    import torch
+
+    version = installed_version("vllm") if cfg.fast_inference else None
+    requires = None
+    if version is not None:
+        try:
+            requires = metadata.requires("vllm")
+        except metadata.PackageNotFoundError:
+            requires = None
+    return preflight(probe_cuda(), fast_inference=cfg.fast_inference, torch_version=torch.__version__,
+                     vllm_version=version, vllm_requires=requires)
+
+
+# -- failures during load / training -----------------------------------------------------------
+LOAD_KNOBS = ("load_in_4bit", "gpu_memory_utilization", "vllm_standby", "max_seq_length", "lora_rank")
+STEP_KNOBS = ("num_generations", "per_device_train_batch_size", "max_completion_length", "max_seq_length",
+              "lora_rank", "load_in_4bit")
+
+
+def is_oom(exc: BaseException) -> bool:
+    name = type(exc).__name__
+    text = str(exc)
+    return name == "OutOfMemoryError" or "CUDA out of memory" in text or "CUDA error: out of memory" in text \
+        or ("No available memory for the cache blocks" in text)
+
+
+def oom_advice(cfg: RunConfig, where: str, vram_gb: float | None) -> str:
+    """Which knob to turn and to what, from the planner (single-knob changes that fit)."""
+    knobs = LOAD_KNOBS if where == "load" else STEP_KNOBS
+    if vram_gb:
+        try:
+            from ..core import planner
+
+            current = planner.plan(cfg, vram_gb).total
+            for change, p in planner.suggest(cfg, vram_gb):
+                keys = {kv.split("=", 1)[0] for kv in change.split()}
+                if keys & set(knobs) and p.total < current:
+                    return f"--set {change} (planner: {current:.1f} -> {p.total:.1f} GiB of {vram_gb:.1f})"
+        except Exception:  # the planner does not know this model: fall back to the plain rule
+            pass
+    if where == "load":
+        if not cfg.load_in_4bit:
+            return "--set load_in_4bit=true (weights at about a quarter of their 16-bit size)"
+        if cfg.fast_inference and cfg.vllm_standby:
+            return "--set vllm_standby=false gpu_memory_utilization=0.5 (Unsloth's standby tier overrides the share)"
+        u = max(0.1, round(cfg.gpu_memory_utilization - 0.1, 2))
+        return f"--set gpu_memory_utilization={u} (was {cfg.gpu_memory_utilization}: vLLM's share of the GPU)"
+    if cfg.num_generations > 2:
+        g = max(2, cfg.num_generations // 2)
+        return (f"--set num_generations={g} per_device_train_batch_size="
+                f"{max(g, cfg.per_device_train_batch_size // 2)} (was {cfg.num_generations})")
+    c = max(16, cfg.max_completion_length // 2)
+    return f"--set max_completion_length={c} (was {cfg.max_completion_length})"
+
+
+def _is_gated(exc: BaseException, text: str) -> bool:
+    names = {t.__name__ for t in type(exc).__mro__}
+    return bool({"GatedRepoError"} & names) or "gated repo" in text.lower() or "is gated" in text.lower() \
+        or ("401" in text and "huggingface" in text.lower()) or "access to model" in text.lower()
+
+
+def _is_unreachable(exc: BaseException, text: str) -> bool:
+    names = {t.__name__ for t in type(exc).__mro__}
+    low = text.lower()
+    return bool({"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectionError", "ConnectTimeout"} & names) \
+        or "couldn't connect" in low or "offline mode" in low or "failed to resolve" in low \
+        or "max retries exceeded" in low or "cannot find the requested files in the local cache" in low
+
+
+def explain_failure(exc: BaseException, cfg: RunConfig, where: str, vram_gb: float | None = None,
+                    gpu_name: str = "") -> GpuFailure | None:
+    """A one-line GpuFailure for a known failure, else None (the caller re-raises as is).
+
+    ``where``: "load" (model / vLLM engine) or "step" (a training step)."""
+    if isinstance(exc, GpuFailure):
+        return exc
+    text = str(exc)
+    if is_oom(exc):
+        on = f" on {gpu_name}" if gpu_name else ""
+        size = f" ({vram_gb:.0f} GiB)" if vram_gb else ""
+        while_ = "loading the model / building the vLLM engine" if where == "load" else "a training step"
+        return GpuFailure("oom", f"CUDA out of memory during {while_}{on}{size}: try "
+                                 f"{oom_advice(cfg, where, vram_gb)}")
+    if where == "load" and _is_gated(exc, text):
+        has_token = bool(os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN"))
+        fix = ("your token has no access: accept the licence on the model's hub page with that account"
+               if has_token else
+               "accept its licence on the model's hub page, then export HF_TOKEN=... (or `hf auth login`)")
+        return GpuFailure("gated", f"model {cfg.model!r} is gated on the Hugging Face hub: {fix}")
+    if where == "load" and _is_unreachable(exc, text):
+        return GpuFailure("offline", f"model {cfg.model!r} is not in the local cache and the Hugging Face hub is "
+                                     "unreachable: connect to the hub once, or --set model=/path/to/local/folder")
+    return None
+
+
+def hf_token() -> str | None:
+    return os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None
+
+
+def describe(dev: CudaDevice | Any) -> str:
+    return f"GPU {dev.index} {dev.name} ({dev.total_gb:.0f} GiB, compute {dev.capability[0]}.{dev.capability[1]})"

@@ -1,0 +1,6 @@
+"""Stand-in (tests only)."""
+
+
+class StructuredOutputsParams:
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
