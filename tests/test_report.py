@@ -87,7 +87,9 @@ def test_completed_run_report_contents():
     # no plan in run.json: the planner is re-run on the recorded config
     assert r["memory"]["planned"]["model"] == "builtin:tiny" and r["memory"]["planned_total_mb"] > 0
     assert r["hardware"]["cpu_count"] == 2 and r["config"]["name"] == "cpu-tiny"
-    json.loads(rp.to_json(r))
+    text = rp.to_json(r)
+    assert text.isascii() and "\\u202e" in text  # the evil sample is kept exactly, but inert
+    assert json.loads(text)["samples"]["rows"] == 240
 
 
 def test_markdown_renders_model_text_literally():

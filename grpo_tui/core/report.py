@@ -251,7 +251,7 @@ def build_report(run: RunDir, *, window: int = WINDOW, groups_shown: int = GROUP
         alerts = engine.feed_many(e for e in events if e["type"] == ev.METRICS)
 
     start = s.started or s.created or None
-    end = s.ended or s.last_ts or (time.time() if s.live else None)
+    end = s.ended or (time.time() if s.live else s.last_ts)
     duration = (end - start) if start and end and end >= start else None
 
     rewards = {k[len("rewards/"):-len("/mean")]: _window_stats(v, window)
@@ -295,7 +295,9 @@ def build_report(run: RunDir, *, window: int = WINDOW, groups_shown: int = GROUP
 
 
 def to_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n"
+    # ASCII only: model text may hold C1 controls or bidi overrides that a terminal showing the
+    # JSON would act on; as \u escapes they are inert and the data stays exact.
+    return json.dumps(report, indent=2, ensure_ascii=True, default=str) + "\n"
 
 
 # -- Markdown ---------------------------------------------------------------------------------------
