@@ -1,0 +1,335 @@
+"""The start screen and the app shell, driven with Textual's Pilot."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from textual.widgets import DataTable, Input, Static
+
+from grpo_tui.core import planner
+from grpo_tui.core.rundir import list_runs, summarize
+from grpo_tui.tui.screens.start import StartScreen
+from grpo_tui.tui.widgets.memory_bar import MemoryBar, split_cells
+
+from tui_helpers import fixed_presets, make_app, synthetic_run
+
+
+async def until(pilot, cond, timeout: float = 10.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def ready(pilot) -> StartScreen:
+    """The start screen once the hardware survey and the runs scan have landed."""
+    await until(pilot, lambda: isinstance(pilot.app.screen, StartScreen) and pilot.app.screen.selected is not None,
+                what="the survey")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    return pilot.app.screen
+
+
+def text_of(widget: Static) -> str:
+    return str(widget.render())
+
+
+async def set_knob(pilot, screen: StartScreen, name: str, value: str) -> None:
+    inp = screen.query_one(f"#knob-{name}", Input)
+    inp.focus()
+    await pilot.pause()
+    inp.value = ""
+    await pilot.press(*list(value))
+    await pilot.pause()
+
+
+# -- hardware and presets ---------------------------------------------------------------------
+async def test_gpu_detected_and_recommended_preset_selected():
+    app = make_app("RTX 4090")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        hw_text = text_of(screen.query_one("#hw", Static))
+        assert "RTX 4090" in hw_text and "24.0 GiB" in hw_text and "driver" in hw_text
+        expected = planner.recommend(fixed_presets(), app.detect_hardware())
+        assert screen.recommended == expected.name
+        table = screen.query_one("#presets", DataTable)
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        assert row_key == expected.name == screen.selected
+        # every row carries the planner's verdict
+        for name, plan in expected.plans.items():
+            cell = str(table.get_cell(name, "verdict"))
+            assert cell.split()[0] in ("fits", "tight", "no"), (name, cell)
+            assert (plan.verdict in ("fits", "cpu")) == cell.startswith("fits")
+        # the knobs hold the selected preset's values
+        cfg = fixed_presets()[expected.name].config
+        assert screen.query_one("#knob-lora_rank", Input).value == str(cfg.lora_rank)
+        assert screen.query_one("#bar", MemoryBar).data.capacity == pytest.approx(24.0, abs=0.1)
+
+
+async def test_no_gpu_says_so_and_picks_the_cpu_preset():
+    app = make_app("none")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await ready(pilot)
+        assert "no NVIDIA GPU — CPU preset" in text_of(screen.query_one("#hw", Static))
+        assert screen.selected == "demo-cpu"
+        bar = screen.query_one("#bar", MemoryBar)
+        assert bar.data.where.startswith("RAM")
+        # GPU presets are marked as not runnable here
+        table = screen.query_one("#presets", DataTable)
+        assert str(table.get_cell("demo-24gb", "verdict")).startswith("no")
+
+
+async def test_moving_the_cursor_selects_another_preset():
+    app = make_app("RTX 4090")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        table = screen.query_one("#presets", DataTable)
+        table.focus()
+        table.move_cursor(row=table.get_row_index("demo-16gb"))
+        await pilot.pause()
+        assert screen.selected == "demo-16gb"
+        assert screen.query_one("#knob-model", Input).value == "Qwen/Qwen3-4B"
+        assert screen.current.plan.total == pytest.approx(
+            planner.plan(fixed_presets()["demo-16gb"].config, app.detect_hardware().vram_gb,
+                         ram_gb=24.0).total)
+
+
+# -- knobs: validation as you type, live plan ---------------------------------------------------
+async def test_invalid_knob_shows_error_valid_one_updates_bar_and_verdict():
+    app = make_app("RTX 4090")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        table = screen.query_one("#presets", DataTable)
+        table.move_cursor(row=table.get_row_index("demo-16gb"))
+        await pilot.pause()
+        before = screen.query_one("#bar", MemoryBar).data
+        assert before is not None and before.verdict == "fits"
+
+        # 3 does not divide the generation batch of 4 -> inline error, input marked, no plan
+        await set_knob(pilot, screen, "num_generations", "3")
+        err = text_of(screen.query_one("#knob-error", Static))
+        assert "num_generations" in err and "divide" in err
+        assert screen.query_one("#knob-num_generations", Input).has_class("-invalid-config")
+        assert screen.query_one("#bar", MemoryBar).data is None
+        assert str(table.get_cell("demo-16gb", "verdict")) == "invalid"
+        # Enter with an invalid config starts nothing
+        await pilot.press("enter")
+        await pilot.pause()
+        assert list_runs() == []
+
+        # valid again
+        await set_knob(pilot, screen, "num_generations", "4")
+        assert not screen.query_one("#knob-num_generations", Input).has_class("-invalid-config")
+        assert screen.query_one("#bar", MemoryBar).data == before
+
+        # a range error on another knob, then an empty model (the Input's own validator flags it)
+        await set_knob(pilot, screen, "gpu_memory_utilization", "1.5")
+        assert "gpu_memory_utilization" in text_of(screen.query_one("#knob-error", Static))
+        await set_knob(pilot, screen, "gpu_memory_utilization", "0.5")
+        await set_knob(pilot, screen, "model", "")
+        model = screen.query_one("#knob-model", Input)
+        assert model.has_class("-invalid") and "model" in text_of(screen.query_one("#knob-error", Static))
+
+        # a bigger model: the bar and the row's verdict follow
+        await set_knob(pilot, screen, "model", "Qwen/Qwen3-32B")
+        after = screen.query_one("#bar", MemoryBar).data
+        assert after is not None and after.used > before.used
+        assert after.verdict == "no"
+        assert str(table.get_cell("demo-16gb", "verdict")) == "no"
+        assert str(table.get_cell("demo-16gb", "preset")) == "demo-16gb*"  # edited mark
+        expected = planner.plan(
+            fixed_presets()["demo-16gb"].config.with_overrides({"model": "Qwen/Qwen3-32B"}), 24.0)
+        assert after.used == pytest.approx(sum(v for k, v in expected.groups().items() if k != "headroom"), abs=0.01)
+
+
+async def test_starting_a_config_that_does_not_fit_is_refused():
+    app = make_app("T4")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        table = screen.query_one("#presets", DataTable)
+        table.move_cursor(row=table.get_row_index("demo-24gb"))
+        await pilot.pause()
+        await set_knob(pilot, screen, "model", "Qwen/Qwen3-32B")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert list_runs() == []
+        assert any("will not fit" in (n.title or "") for n in app._notifications)
+
+
+# -- recent runs ---------------------------------------------------------------------------------
+async def test_recent_runs_live_first_and_enter_attaches(monkeypatch):
+    synthetic_run("20260101-000000-old-done", state="completed")
+    live = synthetic_run("20260102-000000-live", state="live", steps=7, max_steps=50)
+    synthetic_run("20260103-000000-new-failed", state="failed")
+    opened = []
+    app = make_app("RTX 4090")
+    monkeypatch.setattr(app, "open_run", lambda run: opened.append(run.id))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        table = screen.query_one("#runs", DataTable)
+        order = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert order == ["20260102-000000-live", "20260103-000000-new-failed", "20260101-000000-old-done"]
+        assert str(table.get_cell(live.id, "state")) == "training"
+        assert str(table.get_cell(live.id, "step")) == "7/50"
+        assert str(table.get_cell("20260103-000000-new-failed", "state")) == "failed"
+        await pilot.press("r")  # focus the run list
+        assert app.focused is table
+        await pilot.press("down", "enter")
+        assert opened == ["20260103-000000-new-failed"]
+
+
+async def test_short_terminal_flips_between_new_run_and_runs():
+    synthetic_run("20260101-000000-done", state="completed")
+    app = make_app("RTX 4090")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await ready(pilot)
+        assert screen.has_class("-short")
+        assert not screen.query_one("#runs-panel").display or not screen.query_one("#runs-panel").region
+        await pilot.press("r")
+        assert screen.query_one("#runs-panel").region.height > 0
+        assert screen.query_one("#new-run").region.height == 0
+        await pilot.press("escape")
+        assert screen.query_one("#new-run").region.height > 0
+        assert app.focused.id == "presets"
+
+
+# -- shell: help, theme, quit ------------------------------------------------------------------
+async def test_help_lists_this_screens_keys_and_closes():
+    from grpo_tui.tui.screens.help import HelpScreen
+
+    app = make_app("RTX 4090")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        descriptions = {d for _, d, _ in app.screen.rows}
+        assert {"Start run", "Runs", "Quit", "Keys"} <= descriptions
+        await pilot.press("escape")
+        assert isinstance(app.screen, StartScreen)
+
+
+async def test_theme_toggle_is_saved_and_reloaded(monkeypatch):
+    from grpo_tui.tui.settings import AppSettings
+
+    monkeypatch.delenv("GRPO_TUI_THEME", raising=False)
+    app = make_app("RTX 4090")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        dark = app.theme
+        await pilot.press("t")
+        assert app.theme != dark and not app.current_theme.dark
+    assert AppSettings.load().theme == app.theme
+    app2 = make_app("RTX 4090")
+    async with app2.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        assert app2.theme == app.theme
+    monkeypatch.setenv("GRPO_TUI_THEME", "ansi")  # the 16-colour theme on request
+    app3 = make_app("RTX 4090")
+    async with app3.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        assert app3.current_theme.ansi
+
+
+async def test_quit_on_a_live_run_confirms_and_says_how_to_come_back():
+    from grpo_tui.tui.screens.confirm import QuitScreen
+
+    live = synthetic_run("20260102-000000-live", state="live")
+    app = make_app("RTX 4090")
+    app.open_run = lambda run: setattr(app, "current_run", run)  # watch it without the dashboard
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        app.open_run(live)
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("escape")  # stay
+        assert isinstance(app.screen, StartScreen)
+        await pilot.press("q")
+        await pilot.press("q")  # confirm
+        await pilot.pause()
+    message = str(app.detach_message())
+    assert f"grpo-tui attach {live.id}" in message and "keeps training" in message
+    assert app.return_code == 0
+
+
+async def test_quit_without_a_run_exits_at_once():
+    app = make_app("RTX 4090")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app._exit
+    assert app.detach_message() is None
+
+
+# -- run_app: bad input before any screen ------------------------------------------------------
+def test_run_app_bad_attach_is_one_line_exit_2(tmp_path, capsys):
+    from grpo_tui.tui.launch import run_app
+
+    assert run_app(attach="no-such-run") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("grpo-tui: error:") and "no-such-run" in err and "\n" not in err
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    assert run_app(attach=str(foreign)) == 2
+    assert "not a grpo-tui run directory" in capsys.readouterr().err
+
+    broken = synthetic_run("20260101-000000-broken")
+    broken.run_json.write_text("{not json")
+    assert run_app(attach=str(broken.path)) == 2
+    assert "run.json" in capsys.readouterr().err
+
+    assert run_app(preset="no-such-preset") == 2
+    assert "unknown preset" in capsys.readouterr().err
+
+
+# -- Enter starts a real tiny run -----------------------------------------------------------------
+async def test_enter_starts_a_real_tiny_run_and_opens_it(monkeypatch):
+    """cpu-tiny with max_steps=2 through the real launcher; the trainer really trains."""
+    from grpo_tui.core.presets import discover
+
+    # the shipped cpu-tiny preset (not a fixture copy): this is what a user starts
+    app = make_app("none")
+    app.load_presets = lambda: {"cpu-tiny": discover()["cpu-tiny"]}
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        assert screen.selected == "cpu-tiny"
+        await set_knob(pilot, screen, "max_steps", "2")
+        await set_knob(pilot, screen, "max_completion_length", "8")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.current_run is not None, timeout=60, what="the launch")
+        run = app.current_run
+        try:
+            cfg = run.config()
+            assert cfg["max_steps"] == 2 and cfg["max_completion_length"] == 8 and cfg["name"] == "cpu-tiny"
+            try:
+                from grpo_tui.tui.screens.dashboard import DashboardScreen
+            except ImportError:
+                DashboardScreen = None
+            if DashboardScreen is not None:
+                assert isinstance(app.screen, DashboardScreen)
+            else:
+                assert any("dashboard" in n.message for n in app._notifications)
+            # the trainer runs detached and finishes on its own
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and summarize(run).live:
+                await pilot.pause(0.5)
+            s = summarize(run)
+            assert s.state == "completed", (s.state, run.log_tail(30))
+            assert s.step == 2
+        finally:
+            pid, _ = run.launched_pid()
+            if pid and summarize(run).live:
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_split_cells_keeps_every_part_and_the_width():
+    assert split_cells([1.0, 1.0, 2.0], 4.0, 8) == [2, 2, 4]
+    cells = split_cells([10.0, 0.01, 5.0], 20.0, 40)
+    assert cells[1] == 1 and sum(cells) <= 40
+    assert sum(split_cells([30.0, 10.0], 24.0, 20)) == 20  # over capacity: clipped to the width
