@@ -163,10 +163,24 @@ def _cached_on_disk(repo_id: str) -> bool:
         return False
 
 
+def _hub_online() -> bool:
+    """Probe the hub once (trainer.hub); when unreachable, switch the HF libraries offline."""
+    try:
+        from ..hub import go_offline, hub_reachable
+    except ImportError:  # older tree without trainer.hub
+        from ..datasets import _hub_reachable as hub_reachable  # type: ignore[attr-defined]
+
+        def go_offline() -> None:
+            os.environ["HF_HUB_OFFLINE"] = "1"
+    if hub_reachable():
+        return True
+    go_offline()
+    return False
+
+
 def resolve_model_source(cfg: RunConfig, ctx: TrainerContext) -> str:
     """builtin:tiny -> its cached folder; a local folder -> its path; a hub id -> itself, after a
     ``downloading`` phase when it is not cached yet (Unsloth downloads inside from_pretrained)."""
-    from ..datasets import _hub_reachable
     from ..gpu_checks import GpuFailure
     from ..tiny import TINY_MODEL, ensure_tiny
     from .trl_backend import is_hub_id
@@ -178,8 +192,7 @@ def resolve_model_source(cfg: RunConfig, ctx: TrainerContext) -> str:
         return str(Path(cfg.model).expanduser())
     if _cached_on_disk(cfg.model):
         return cfg.model
-    if not _hub_reachable():
-        os.environ["HF_HUB_OFFLINE"] = "1"
+    if not _hub_online():
         raise GpuFailure("offline", f"model {cfg.model!r} is not in the local cache and the Hugging Face hub is "
                                     "unreachable: connect to the hub once, or --set model=/path/to/local/folder")
     ctx.phase("downloading", f"downloading {cfg.model} from the Hugging Face hub (first run only)")

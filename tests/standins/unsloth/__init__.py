@@ -18,7 +18,9 @@ record(
     loaded_before=[m for m in ("trl", "transformers", "peft") if m in sys.modules],
 )
 
-FAIL = os.environ.get("GRPO_TUI_STANDIN_FAIL", "")
+
+def _fail() -> str:
+    return os.environ.get("GRPO_TUI_STANDIN_FAIL", "")
 
 
 class GatedRepoError(OSError):
@@ -93,11 +95,11 @@ class FastLanguageModel:
                load_in_4bit=load_in_4bit, fast_inference=fast_inference,
                gpu_memory_utilization=gpu_memory_utilization, max_lora_rank=max_lora_rank,
                random_state=random_state, **kwargs)
-        if FAIL == "load_oom":
+        if _fail() == "load_oom":
             raise _oom()
-        if FAIL == "gated":
+        if _fail() == "gated":
             raise GatedRepoError(f"You are trying to access a gated repo. Access to model {model_name} is restricted.")
-        if FAIL == "offline":
+        if _fail() == "offline":
             raise OSError(f"We couldn't connect to 'https://huggingface.co' to load the files of {model_name}, "
                           "and couldn't find them in the cached files.")
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -140,7 +142,7 @@ class FastLanguageModel:
         peft_model.save_pretrained_merged = save_pretrained_merged
         if fast:
             _attach_fast_inference(peft_model, tokenizer, util)
-        if FAIL == "step_oom":
+        if _fail() == "step_oom":
             def boom(module, args):
                 if torch.is_grad_enabled():  # a training forward, not generation
                     raise _oom()
