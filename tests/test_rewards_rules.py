@@ -130,6 +130,25 @@ def test_huge_numbers_are_fast():
     assert time.perf_counter() - t < 5
 
 
+def test_nested_answer_tags_are_not_an_answer():
+    assert score(correct, ["<answer><answer>12</answer></answer>", "<answer>12<think></answer>"]) == [0.0, 0.0]
+
+
+def test_long_near_misses_stay_linear():
+    """A regex with lazy bodies took 17 s on a 2,000-word near miss; every rule must stay fast."""
+    import time
+
+    n = 50_000
+    texts = ["<think>" + "a " * n + "</think><answer>" + "1 " * n + "</answer>x",
+             "<think>" + "a " * n + "<answer>" * 50 + "</answer>x" * 50,
+             "<answer>" + "9" * n + "</answer>"]
+    fns = (fmt_strict, fmt_soft, correct, rr.make_repetition_penalty())
+    t = time.perf_counter()
+    for f in fns:
+        f(None, texts, answer=["1"] * 3)
+    assert time.perf_counter() - t < 2.0
+
+
 def test_no_gold_is_unscored():
     assert correct(["q"], [GOOD], answer=[None]) == [None]
     assert correct(["q"], [GOOD]) == [None]

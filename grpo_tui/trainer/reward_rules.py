@@ -93,19 +93,33 @@ def extract_answer(completion: Any, tags: Tags) -> str | None:
     blocks = answer_blocks(content, tags)
     if len(blocks) != 1:
         return None
+    if any(t in blocks[0] for t in (tags.solution_start, tags.reasoning_start, tags.reasoning_end)):
+        return None  # "<answer><answer>12</answer></answer>": nested tags are not an answer
     return blocks[0].strip()
 
 
 # -- format -------------------------------------------------------------------------------------
 def make_format_strict(tags: Tags, *, require_reasoning: bool = True) -> RewardFunc:
-    R0, R1, S0, S1 = (re.escape(t) for t in (tags.reasoning_start, tags.reasoning_end,
-                                            tags.solution_start, tags.solution_end))
-    any_tag = "|".join((R0, R1, S0, S1))
-    body = rf"(?:(?!{any_tag}).)*?\S(?:(?!{any_tag}).)*?"  # non-empty, no nested tags
-    reasoning = rf"{R0}{body}{R1}\s*"
-    layout = re.compile(rf"\s*{reasoning if require_reasoning else f'(?:{reasoning})?'}{S0}{body}{S1}\s*",
-                        re.DOTALL)
     all_tags = (tags.reasoning_start, tags.reasoning_end, tags.solution_start, tags.solution_end)
+
+    def layout_ok(text: str) -> bool:
+        # Procedural on purpose: a regex with lazy bodies around the tags backtracks
+        # quadratically on long near-misses (seconds per completion at a few thousand tokens).
+        if any(text.count(t) != 1 for t in all_tags if require_reasoning or t in text):
+            return False
+        s = text.strip()
+        if tags.reasoning_start in s:
+            if not s.startswith(tags.reasoning_start):
+                return False
+            r_end = s.find(tags.reasoning_end)
+            if r_end < 0 or not s[len(tags.reasoning_start):r_end].strip():
+                return False
+            s = s[r_end + len(tags.reasoning_end):].lstrip()
+        elif tags.reasoning_end in s:
+            return False
+        if not (s.startswith(tags.solution_start) and s.endswith(tags.solution_end)):
+            return False
+        return bool(s[len(tags.solution_start):len(s) - len(tags.solution_end)].strip())
 
     def format_strict(prompts, completions, completion_ids=None, **kwargs):
         out = []
@@ -115,8 +129,7 @@ def make_format_strict(tags: Tags, *, require_reasoning: bool = True) -> RewardF
             if reasoning.strip() and tags.reasoning_start not in content:
                 # the chat template moved the reasoning out of the content: it counts as the block
                 text = f"{tags.reasoning_start}{reasoning}{tags.reasoning_end}{content}"
-            ok = layout.fullmatch(text) is not None and all(text.count(t) == 1 for t in all_tags)
-            out.append(FORMAT_STRICT_MAX if ok else 0.0)
+            out.append(FORMAT_STRICT_MAX if layout_ok(text) else 0.0)
         return out
 
     format_strict.__doc__ = (f"{FORMAT_STRICT_MAX} for exactly {tags.reasoning_start}...{tags.reasoning_end}"
