@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     run = RunDir(Path(argv[0]).resolve())
     info = run.info()
     cfg = RunConfig.from_mapping(info.get("config", {}))
+    from .hub import prepare_offline
+
+    prepare_offline(cfg)  # before transformers/datasets are imported
     resume = os.environ.get("GRPO_TUI_RESUME") or None
     events = ev.EventWriter(run.events)
     samples = ev.EventWriter(run.samples)

@@ -44,6 +44,16 @@ def _arith_full(rng: random.Random, n: int) -> list[dict[str, Any]]:
     return _arith(rng, n, 0, 9)
 
 
+def _max(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """The larger of two different digits: the answer is in the prompt, so copying
+    one of them already scores half the time and GRPO has to learn which."""
+    out = []
+    for _ in range(n):
+        a, b = rng.sample(range(10), 2)
+        out.append({"question": f"max {a} {b}=", "answer": str(max(a, b))})
+    return out
+
+
 def _reverse(rng: random.Random, n: int) -> list[dict[str, Any]]:
     """Reverse a 3-letter string (letters a..e)."""
     out = []
@@ -56,11 +66,13 @@ def _reverse(rng: random.Random, n: int) -> list[dict[str, Any]]:
 TASKS: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {
     "arith": _arith,
     "arith10": _arith_full,
+    "max": _max,
     "reverse": _reverse,
 }
 TASK_HELP = {
     "arith": "a+b= with a, b in 0..4 (25 facts); answer in the solution tags",
     "arith10": "a+b= with a, b in 0..9 (100 facts)",
+    "max": "max a b= -- the larger of two digits",
     "reverse": "reverse a 3-letter string",
 }
 
@@ -123,6 +135,10 @@ def to_prompt(question: str, cfg: RunConfig, chat: bool) -> Any:
 
 def load_rows_hub_or_local(cfg: RunConfig):
     """A ``datasets.Dataset`` for a local file or hub name (the real loading code)."""
+    from .hub import go_offline, hub_reachable
+
+    if classify(cfg.dataset) == "hub" and not hub_reachable():
+        go_offline()
     import datasets
 
     kind = classify(cfg.dataset)
@@ -132,9 +148,6 @@ def load_rows_hub_or_local(cfg: RunConfig):
         if p.is_dir():
             return datasets.load_dataset(str(p), split=split)
         return datasets.load_dataset(LOCAL_SUFFIXES[p.suffix.lower()], data_files=str(p), split="train")
-    if not _hub_reachable():
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["HF_DATASETS_OFFLINE"] = "1"
     try:
         return datasets.load_dataset(cfg.dataset, cfg.dataset_config or None, split=split)
     except Exception as exc:  # offline, missing, gated...
@@ -142,20 +155,6 @@ def load_rows_hub_or_local(cfg: RunConfig):
         raise DatasetUnavailable(
             f"dataset {cfg.dataset!r} could not be loaded from the Hugging Face hub or its cache ({reason})"
         ) from None
-
-
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True") or os.environ.get("HF_DATASETS_OFFLINE") == "1":
-        return False
-    import socket
-    from urllib.parse import urlparse
-
-    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def build_dataset(cfg: RunConfig, tokenizer, n_builtin: int | None = None):
@@ -204,4 +203,5 @@ def warm_start_texts(cfg: RunConfig, n: int, seed: int) -> list[tuple[str, str]]
     rng = random.Random(seed + 1)
     rows = builtin_rows(task, n, seed + 2)
     answers = sorted({r["answer"] for r in builtin_rows(task, 2000, seed + 3)})
-    return [(r["question"], f"{cfg.solution_start}{rng.choice(answers)}{cfg.solution_end}") for r in rows]
+    frac = float(os.environ.get("GRPO_TUI_WS_CORRECT", "0"))
+    return [(r["question"], f"{cfg.solution_start}{r['answer'] if rng.random() < frac else rng.choice(answers)}{cfg.solution_end}") for r in rows]

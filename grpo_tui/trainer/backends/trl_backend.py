@@ -39,10 +39,10 @@ def load_model_and_tokenizer(cfg: RunConfig, device: str, ctx: TrainerContext | 
     else:
         source = str(Path(cfg.model).expanduser()) if not is_hub_id(cfg.model) else cfg.model
         if is_hub_id(cfg.model):
-            from ..datasets import _hub_reachable
+            from ..hub import go_offline, hub_reachable
 
-            if not _hub_reachable():
-                os.environ["HF_HUB_OFFLINE"] = "1"
+            if not hub_reachable():
+                go_offline()
     if ctx:
         ctx.phase("loading_model", f"loading {cfg.model}")
     try:
