@@ -1,0 +1,331 @@
+"""The live dashboard of one run: ``DashboardScreen(run)``.
+
+Layout (120x40 and up: two columns; narrower or shorter: one column that scrolls,
+keys 1-5 jump to a panel)::
+
+    header: run, preset, model, STATE, step/total, elapsed, ETA, steps/s, tok/s, command ack
+    banner: crash / failure (traceback tail + trainer.log path), reader problems
+    loading: phase name, message, progress bar (while the model / engine loads)
+    [ rewards chart + legend + reward_std ] [ memory: VRAM per GPU or RAM ]
+    [ completion lengths + histogram      ] [ health trends + alerts       ]
+    [ latest samples: the newest group, reasoning and answer, rewards per row ]
+
+Data flow: ``RunWatcher`` (a thread) tails the run directory into a ``RunMonitor``
+and posts coalescing ``RunChanged`` messages; this screen redraws from one
+``snapshot()`` at most ``MAX_FPS`` times a second, charts only when metrics
+changed and never while the run is paused (they freeze). Commands go through
+``RunDir.send_command``; the trainer's ``control`` event is the acknowledgement
+shown in the header.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Static
+
+from ...core.monitor import RunMonitor, Snapshot
+from ...core.rundir import LIVE_STATES, PAUSED, STOPPING, TRAINING, RunDir
+from ..watcher import ResourcesSampled, ResourceSampler, RunChanged, RunWatcher
+from ..widgets.literal import visible
+from ..widgets.panels import (HealthPanel, LengthsPanel, LoadingPanel, MemoryPanel, RewardsPanel, RunHeader,
+                              SamplesPanel, StatusBanner)
+
+MAX_FPS = 4.0
+CHART_KEYS = ("reward", "reward_std", "completions/mean_length", "completions/min_length",
+              "completions/max_length", "completions/clipped_ratio", "kl", "entropy", "grad_norm",
+              "frac_reward_zero_std", "memory/rss_mb")
+
+
+class StopConfirm(ModalScreen[bool]):
+    """Stopping ends training at the next step boundary and saves the adapter: confirm first."""
+
+    BINDINGS = [Binding("y", "confirm", "Stop the run"), Binding("n,escape", "cancel", "Keep training")]
+    DEFAULT_CSS = """
+    StopConfirm { align: center middle; }
+    StopConfirm > Vertical { width: 60; max-width: 100%; height: auto; border: thick $error;
+                             background: $surface; padding: 1 2; }
+    StopConfirm Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    StopConfirm Button { margin-left: 2; }
+    """
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Text.assemble(("Stop this run?\n\n", "bold"),
+                                       f"{visible(self.run_id, one_line=True)} stops at the next step boundary; "
+                                       "the adapter is saved. This cannot be undone (resume needs a checkpoint)."))
+            with Horizontal():
+                yield Button("Keep training (n)", id="keep")
+                yield Button("Stop (y)", id="stop", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "stop")
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class DashboardScreen(Screen):
+    BINDINGS = [
+        Binding("p", "pause", "Pause"),
+        Binding("r", "resume", "Resume"),
+        Binding("c", "checkpoint", "Checkpoint"),
+        Binding("x", "stop", "Stop"),
+        Binding("s", "samples", "Samples"),
+        Binding("e", "export", "Export"),
+        Binding("escape", "back", "Runs"),
+        Binding("1", "jump('rewards-panel')", "Rewards", show=False),
+        Binding("2", "jump('lengths-panel')", "Lengths", show=False),
+        Binding("3", "jump('health-panel')", "Health", show=False),
+        Binding("4", "jump('memory-panel')", "Memory", show=False),
+        Binding("5", "jump('samples-panel')", "Samples", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    DashboardScreen { layout: vertical; }
+    DashboardScreen #body { height: 1fr; scrollbar-size-vertical: 1; }
+    DashboardScreen #panels { grid-size: 2; grid-columns: 3fr 2fr; grid-rows: 14 13; height: auto;
+                              grid-gutter: 0 0; }
+    DashboardScreen #rewards-panel { row-span: 1; }
+    DashboardScreen.narrow #panels { grid-size: 1; grid-columns: 1fr; grid-rows: 13; }
+    DashboardScreen #lengths-hist { height: 4; }
+    DashboardScreen #memory-trend { height: 2; margin-top: 1; }
+    DashboardScreen #samples-panel { height: auto; }
+    """
+
+    NARROW_WIDTH = 110
+    NARROW_HEIGHT = 34
+
+    def __init__(self, run: RunDir, *, clock: Callable[[], float] = time.time, resources: bool = True,
+                 poll_interval: float = 0.25, open_browser_on_pause: bool = True) -> None:
+        super().__init__()
+        self.run = run
+        self.monitor = RunMonitor(run, clock=clock)
+        self.clock = clock
+        self.watcher = RunWatcher(self.monitor, self, interval=poll_interval)
+        self.sampler = ResourceSampler(self) if resources else None
+        self.open_browser_on_pause = open_browser_on_pause
+        self.snap: Snapshot | None = None
+        self.rendered_version = -1
+        self._charts_version = -1
+        self._last_render = 0.0
+        self._render_timer: Any = None
+        self._pending: dict[str, str] = {}  # command id -> command, sent from here, not yet acknowledged
+        self._ack: Text | None = None
+        self._seen_control: str | None = None
+        self._alerts_seen: int | None = None
+        self._state: str | None = None
+
+    # -- layout ---------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        yield StatusBanner(id="banner")
+        yield LoadingPanel(id="loading")
+        with VerticalScroll(id="body"):
+            with Grid(id="panels"):
+                yield RewardsPanel()
+                yield MemoryPanel()
+                yield LengthsPanel()
+                yield HealthPanel()
+            yield SamplesPanel()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(SamplesPanel).set_tags(self.monitor.info.get("config") or {})
+        self._apply_size()
+        self.query_one("#body").focus()
+        self.watcher.start()
+        if self.sampler is not None:
+            self.sampler.start()
+        self.set_interval(1.0, self._tick)
+
+    def on_unmount(self) -> None:
+        self.watcher.stop()
+        if self.sampler is not None:
+            self.sampler.stop()
+
+    def on_resize(self) -> None:
+        self._apply_size()
+
+    def _apply_size(self) -> None:
+        w, h = self.app.size
+        self.set_class(w < self.NARROW_WIDTH or h < self.NARROW_HEIGHT, "narrow")
+
+    # -- updates ----------------------------------------------------------------------------
+    @on(RunChanged)
+    def _on_run_changed(self, message: RunChanged) -> None:
+        self._schedule_render()
+
+    @on(ResourcesSampled)
+    def _on_resources(self, message: ResourcesSampled) -> None:
+        if self.snap is not None:
+            self.query_one(MemoryPanel).show(self.snap, self.sampler.readings() if self.sampler else None)
+
+    def _schedule_render(self) -> None:
+        if self._render_timer is not None:
+            return  # a render is already due; it will read the newest snapshot
+        delay = max(0.0, self._last_render + 1.0 / MAX_FPS - time.monotonic())
+        if delay == 0.0:
+            self._render_now()
+        else:
+            self._render_timer = self.set_timer(delay, self._render_now)
+
+    def _tick(self) -> None:
+        """Once a second: the elapsed clock and ETA move while a run is live."""
+        if self.snap is not None and self.snap.live and self.snap.state != PAUSED:
+            self._render_now(header_only=True)
+
+    def _render_now(self, header_only: bool = False) -> None:
+        self._render_timer = None
+        self._last_render = time.monotonic()
+        m = self.monitor
+        wanted = list(CHART_KEYS) + [f"rewards/{c}/mean" for c in m.reward_components]
+        snap = m.snapshot(series=tuple(wanted))
+        self.snap = snap
+        self._track_commands(snap)
+        self.query_one(RunHeader).show(snap, self._ack)
+        if header_only:
+            return
+        self.query_one(StatusBanner).show(snap, str(self.run.trainer_log), self.watcher.error)
+        self.query_one(LoadingPanel).show(snap)
+        paused = snap.state == PAUSED
+        if snap.metrics_version != self._charts_version and not paused:  # charts freeze while paused
+            self._charts_version = snap.metrics_version
+            self.query_one(RewardsPanel).show(snap)
+            self.query_one(LengthsPanel).show(snap)
+            self.query_one(HealthPanel).show(snap)
+        elif snap.alert_count != (self._alerts_seen or 0):
+            self.query_one(HealthPanel).show(snap)
+        self.query_one(MemoryPanel).show(snap, self.sampler.readings() if self.sampler else None)
+        if not paused or self.rendered_version < 0:
+            self.query_one(SamplesPanel).show(snap)
+        if self.sampler is not None:
+            self.sampler.watch(snap.summary.pid if snap.live else None)
+        self._notify_alerts(snap)
+        if snap.state != self._state:
+            self._state = snap.state
+            self.refresh_bindings()
+        self.rendered_version = snap.version
+
+    def _track_commands(self, snap: Snapshot) -> None:
+        ctl = snap.last_control
+        if not ctl or ctl.get("id") == self._seen_control:
+            return
+        first = self._seen_control is None and not self.watcher.caught_up.is_set()
+        self._seen_control = ctl.get("id")
+        cmd, state = ctl.get("command"), ctl.get("state")
+        ours = self._pending.pop(str(ctl.get("id")), None) is not None
+        if first and not ours:
+            return
+        if ctl.get("error"):
+            self._ack = Text(f"{visible(cmd, one_line=True)} refused: {visible(ctl['error'], one_line=True)}",
+                             style="bold red")
+            return
+        self._ack = Text(f"✓ {visible(cmd, one_line=True)} acknowledged at step {ctl.get('step')}"
+                         f" ({visible(state, one_line=True)})", style="bold green" if ours else "green")
+        if (cmd == "pause" and state == PAUSED and self.open_browser_on_pause and self.watcher.caught_up.is_set()
+                and self.is_current):
+            self.call_later(self.action_samples)
+
+    def _notify_alerts(self, snap: Snapshot) -> None:
+        if not self.watcher.caught_up.is_set():
+            return
+        if self._alerts_seen is None:  # attaching: what fired before is on the panel, not in toasts
+            self._alerts_seen = snap.alert_count
+            return
+        new = snap.alert_count - self._alerts_seen
+        self._alerts_seen = snap.alert_count
+        for a in snap.alerts[-min(new, 3):] if new > 0 else []:
+            crit = a.get("severity") == "critical"
+            self.notify(visible(a.get("message") or "", one_line=True, limit=200),
+                        title=visible(a.get("code") or "alert", one_line=True, limit=40),
+                        severity="error" if crit else "warning", markup=False, timeout=8)
+
+    # -- actions -----------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        state = self.snap.state if self.snap is not None else None
+        live = state in LIVE_STATES
+        if action == "pause":
+            return live and state not in (PAUSED, STOPPING)
+        if action == "resume":
+            return state == PAUSED
+        if action == "checkpoint":
+            return state in (TRAINING, PAUSED)
+        if action == "stop":
+            return live and state != STOPPING
+        return True
+
+    def _send(self, command: str) -> None:
+        try:
+            cid = self.run.send_command(command)
+        except (OSError, ValueError) as exc:
+            self.notify(f"could not send {command}: {exc}", severity="error", markup=False)
+            return
+        self._pending[cid] = command
+        self._ack = Text(f"{command} sent — waiting for the step boundary…", style="italic yellow")
+        if self.snap is not None:
+            self.query_one(RunHeader).show(self.snap, self._ack)
+
+    def action_pause(self) -> None:
+        self._send("pause")
+
+    def action_resume(self) -> None:
+        self._send("resume")
+
+    def action_checkpoint(self) -> None:
+        self._send("checkpoint")
+
+    def action_stop(self) -> None:
+        def done(confirmed: bool | None) -> None:
+            if confirmed:
+                self._send("stop")
+
+        self.app.push_screen(StopConfirm(self.run.id), done)
+
+    def action_samples(self) -> None:
+        try:
+            from .samples import SampleBrowserScreen
+        except ImportError as exc:
+            self.notify(f"the sample browser is not available ({exc})", severity="warning", markup=False)
+            return
+        if isinstance(self.app.screen, SampleBrowserScreen):
+            return
+        self.app.push_screen(SampleBrowserScreen(self.run))
+
+    def action_export(self) -> None:
+        try:
+            from .export import ExportScreen
+        except ImportError as exc:
+            self.notify(f"export is not available ({exc})", severity="warning", markup=False)
+            return
+        self.app.push_screen(ExportScreen(self.run))
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
+
+    def action_jump(self, panel_id: str) -> None:
+        self.query_one("#body", VerticalScroll).scroll_to_widget(self.query_one(f"#{panel_id}"), top=True)
+
+    # -- for tests ----------------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        """The log is read to its end and the newest snapshot is on screen."""
+        return self.watcher.caught_up.is_set() and self.rendered_version == self.monitor.version

@@ -1,0 +1,175 @@
+"""Chart widgets for the dashboard: line charts (textual-plot), a histogram, trend rows.
+
+``LineChart`` is textual-plot's ``PlotWidget`` made passive: not focusable and no
+pan/zoom (its keys -- ``r``, arrows, ``+``/``-`` -- would shadow the dashboard's),
+compact margins, and one call (``set_lines``) that replaces every series. It is
+fed downsampled points (``core.monitor.Series``), so a 100,000-step run draws a
+few hundred points.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Sparkline, Static
+from textual_hires_canvas import HiResMode
+from textual_plot import PlotWidget
+
+from .literal import visible
+
+# Distinct in 16-colour terminals and readable on light and dark backgrounds.
+PALETTE = ("cyan", "magenta", "yellow", "green", "blue", "red", "bright_cyan", "bright_magenta")
+
+
+class LineChart(PlotWidget, can_focus=False):
+    DEFAULT_CSS = """
+    LineChart { height: 1fr; min-height: 5; }
+    """
+
+    # compact margins: no title row, one tick row under the axis, narrow y labels
+    margin_top = reactive(0)
+    margin_bottom = reactive(2)
+    margin_left = reactive(7)
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes, allow_pan_and_zoom=False)
+
+    def on_resize(self) -> None:
+        # PlotWidget recomputes its canvas geometry only on a layout refresh; without this a
+        # panel that changes size (scrollbar, narrow mode) draws past its axes.
+        self.refresh(layout=True)
+
+    def set_lines(self, lines: Sequence[tuple[Sequence[float], Sequence[float], str]],
+                  hlines: Sequence[tuple[float, str]] = (), ylimits: tuple[float | None, float | None] = (None, None)
+                  ) -> None:
+        """Replace every series: ``lines`` = (xs, ys, style); ``hlines`` = (y, style) across the x range."""
+        self.clear()
+        xs_all = [x for xs, _, _ in lines for x in (xs[:1] + xs[-1:] if len(xs) else [])]
+        for xs, ys, style in lines:
+            if len(xs):
+                self.plot(list(xs), list(ys), line_style=style, hires_mode=HiResMode.BRAILLE)
+        if xs_all:
+            x0, x1 = min(xs_all), max(xs_all)
+            for y, style in hlines:
+                self.plot([x0, x1], [y, y], line_style=style, hires_mode=HiResMode.BRAILLE)
+        self.set_ylimits(*ylimits)
+
+
+class Histogram(Static):
+    """Counts of values in equal-width bins, drawn as vertical bars (block characters)."""
+
+    BARS = " ▁▂▃▄▅▆▇█"
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("", id=id, classes=classes)
+        self.values: list[float] = []
+        self.cap: float | None = None
+
+    def set_values(self, values: Sequence[float], cap: float | None = None) -> None:
+        self.values = [float(v) for v in values]
+        self.cap = cap
+        self.update(self._render_bars())
+
+    def on_resize(self) -> None:
+        self.update(self._render_bars())
+
+    def _render_bars(self) -> Text:
+        width = max(4, self.size.width or 40)
+        height = max(1, (self.size.height or 3) - 1)
+        vals = self.values
+        if not vals:
+            return Text("no samples yet", style="dim")
+        lo = 0.0
+        hi = max(max(vals), self.cap or 0.0, 1.0)
+        bins = min(width, 40)
+        counts = [0] * bins
+        for v in vals:
+            i = min(bins - 1, int((v - lo) / (hi - lo) * bins)) if hi > lo else 0
+            counts[max(0, i)] += 1
+        top = max(counts)
+        lines = []
+        for row in range(height, 0, -1):
+            line = Text()
+            for c in counts:
+                level = c / top * height if top else 0
+                frac = max(0.0, min(1.0, level - (row - 1)))
+                ch = self.BARS[int(round(frac * 8))]
+                line.append(ch, style="green")
+            lines.append(line)
+        axis = Text(f"0{' ' * max(1, bins - len(str(int(hi))) - 1)}{int(hi)}", style="dim")
+        return Text("\n").join(lines + [axis])
+
+
+class TrendRow(Horizontal):
+    """``label  ▁▂▃▅▇  value``: one metric's recent trend with its latest value."""
+
+    DEFAULT_CSS = """
+    TrendRow { height: 1; }
+    TrendRow > .trend-label { width: 14; }
+    TrendRow > Sparkline { width: 1fr; height: 1; }
+    TrendRow > .trend-value { width: 10; text-align: right; }
+    """
+
+    def __init__(self, label: str, *, fmt: str = "{:.3g}", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.label = label
+        self.fmt = fmt
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text(visible(self.label, one_line=True)), classes="trend-label")
+        yield Sparkline([], summary_function=max)
+        yield Static(Text("–", style="dim"), classes="trend-value")
+
+    def set_data(self, values: Sequence[float], latest: float | None, style: str = "") -> None:
+        self.query_one(Sparkline).data = list(values)
+        text = Text("–", style="dim") if latest is None else Text(self.fmt.format(latest), style=style)
+        self.query_one(".trend-value", Static).update(text)
+
+
+class Legend(Static):
+    """A one-line legend: coloured marks and (literal) names."""
+
+    def set_items(self, items: Sequence[tuple[str, str]]) -> None:
+        t = Text()
+        for i, (name, style) in enumerate(items):
+            if i:
+                t.append("  ")
+            t.append("━━ ", style=style)
+            t.append(visible(name, one_line=True, limit=40))
+        self.update(t)
+
+
+class Bar(Widget):
+    """A horizontal used/total bar with an optional marker (e.g. the planner's prediction)."""
+
+    DEFAULT_CSS = "Bar { height: 1; }"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.fraction = 0.0
+        self.marker: float | None = None
+        self.style = "green"
+
+    def set(self, fraction: float, marker: float | None = None) -> None:
+        self.fraction = max(0.0, min(1.0, fraction))
+        self.marker = None if marker is None else max(0.0, min(1.0, marker))
+        self.style = "red" if self.fraction > 0.95 else "yellow" if self.fraction > 0.85 else "green"
+        self.refresh()
+
+    def render(self) -> Text:
+        w = max(1, self.size.width)
+        filled = int(round(self.fraction * w))
+        chars = ["█"] * filled + ["░"] * (w - filled)
+        t = Text()
+        m = None if self.marker is None else min(w - 1, int(round(self.marker * w)))
+        for i, ch in enumerate(chars):
+            if i == m:
+                t.append("┃", style="bold bright_white on blue")
+            else:
+                t.append(ch, style=self.style if ch == "█" else "dim")
+        return t

@@ -1,0 +1,479 @@
+"""The dashboard's panels. Each takes a ``core.monitor.Snapshot`` in ``show(snap)``.
+
+Text that comes from the run (completions, prompts, reward names, alert messages,
+tracebacks, log lines) goes through ``literal`` / ``visible``: never markup, never
+an escape sequence that reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import ProgressBar, Sparkline, Static
+
+from ...core.monitor import Snapshot
+from ..watcher import Readings
+from .charts import PALETTE, Histogram, Legend, LineChart, TrendRow
+from .literal import literal, visible
+
+GIB = 2**30
+
+STATE_STYLES = {
+    "launching": "cyan", "loading": "cyan", "training": "bold green", "paused": "bold yellow",
+    "stopping": "yellow", "completed": "bold green", "stopped": "bold blue", "failed": "bold red",
+    "crashed": "bold red",
+}
+
+
+def fmt_duration(s: float | None) -> str:
+    if s is None or not math.isfinite(s):
+        return "–"
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    if h >= 24:
+        d, h = divmod(h, 24)
+        return f"{d}d{h:02d}h"
+    return f"{h}h{m:02d}m" if h else f"{m}m{sec:02d}s"
+
+
+def fmt_rate(v: float | None, unit: str) -> str:
+    if v is None or not math.isfinite(v):
+        return f"– {unit}"
+    if v >= 1000:
+        return f"{v / 1000:.1f}k {unit}"
+    if v >= 10:
+        return f"{v:.0f} {unit}"
+    return f"{v:.2f} {unit}"
+
+
+def fmt_num(v: float | None) -> str:
+    if v is None:
+        return "–"
+    if v == 0:
+        return "0"
+    a = abs(v)
+    if a >= 1000 or a < 0.001:
+        return f"{v:.2e}"
+    return f"{v:.3g}" if a < 10 else f"{v:.1f}"
+
+
+class Panel(Vertical):
+    DEFAULT_CSS = """
+    Panel { border: round $primary 60%; border-title-color: $text; padding: 0 1; height: 100%; }
+    """
+
+    def __init__(self, title: str, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes="panel")
+        self.border_title = title
+
+
+# -- header ------------------------------------------------------------------------------
+class RunHeader(Static):
+    DEFAULT_CSS = """
+    RunHeader { height: 2; padding: 0 1; background: $panel; }
+    """
+
+    def show(self, snap: Snapshot, ack: Text | None = None) -> None:
+        s = snap.summary
+        line1 = Text()
+        line1.append(visible(s.id, one_line=True, limit=48), style="bold")
+        line1.append("  preset ", style="dim")
+        line1.append(visible(s.preset or "–", one_line=True, limit=24))
+        line1.append("  model ", style="dim")
+        line1.append(visible(s.model or "–", one_line=True, limit=40))
+        if s.backend:
+            line1.append(f"  [{visible(s.backend, one_line=True, limit=12)}]", style="dim")
+        line2 = Text()
+        state = s.state
+        line2.append(f"● {state.upper()}", style=STATE_STYLES.get(state, "bold"))
+        if state in ("loading", "launching") and snap.phase and snap.phase.get("name"):
+            line2.append(f" ({visible(snap.phase['name'], one_line=True, limit=24)})", style="cyan")
+        total = s.max_steps
+        pct = f" ({100 * s.step / total:.0f}%)" if total else ""
+        line2.append(f"  step {s.step}/{total or '?'}{pct}")
+        line2.append(f"  elapsed {fmt_duration(snap.elapsed)}", style="")
+        if snap.eta is not None:
+            line2.append(f"  ETA {fmt_duration(snap.eta)}")
+        line2.append(f"  {fmt_rate(snap.steps_per_s, 'steps/s')}  {fmt_rate(snap.tokens_per_s, 'tok/s')}",
+                     style="dim")
+        if snap.history < 1.0:
+            line2.append(f"  reading history {100 * snap.history:.0f}%", style="italic cyan")
+        if ack is not None:
+            line2.append("  ")
+            line2.append_text(ack)
+        self.update(Text("\n").join([line1, line2]))
+
+
+# -- status: loading / errors / problems -----------------------------------------------------
+class StatusBanner(Static):
+    DEFAULT_CSS = """
+    StatusBanner { height: auto; max-height: 14; padding: 0 1; display: none; }
+    StatusBanner.-error { display: block; background: $error 15%; border-left: thick $error; }
+    StatusBanner.-warning { display: block; background: $warning 12%; border-left: thick $warning; }
+    """
+
+    def show(self, snap: Snapshot, log_path: str, watcher_error: str | None = None) -> None:
+        s = snap.summary
+        t = Text()
+        level = None
+        if snap.gone:
+            t.append(f"The run directory was deleted: {visible(str(s.path), one_line=True)}\n", style="bold red")
+            level = "error"
+        if s.state in ("crashed", "failed"):
+            level = "error"
+            if s.state == "crashed":
+                t.append(f"CRASHED: the trainer (pid {s.pid or '?'}) is gone without finishing the run.\n",
+                         style="bold red")
+            else:
+                t.append("FAILED: ", style="bold red")
+                t.append_text(literal(s.error or "the trainer reported a failure", one_line=True, limit=300))
+                t.append("\n")
+            lines = _last_lines(snap.traceback, 6) if snap.traceback else list(s.log_tail)[-6:]
+            for line in lines:
+                t.append_text(literal(line, one_line=True, limit=200, style="dim"))
+                t.append("\n")
+            t.append("Full log: ", style="bold")
+            t.append(visible(log_path, one_line=True))
+            t.append("\n")
+        if snap.problems:
+            level = level or "warning"
+            t.append("⚠ ", style="bold yellow")
+            t.append_text(literal(snap.problems, one_line=True, limit=400))
+            t.append("\n")
+        if watcher_error:
+            level = "error"
+            t.append(f"The log reader stopped: {visible(watcher_error, one_line=True)}\n", style="bold red")
+        self.set_class(level == "error", "-error")
+        self.set_class(level == "warning", "-warning")
+        t.rstrip()
+        self.update(t)
+
+
+def _last_lines(text: str, n: int) -> list[str]:
+    return [ln for ln in text.splitlines() if ln.strip()][-n:]
+
+
+class LoadingPanel(Vertical):
+    """The trainer's loading phases: name, message and a progress bar (when it reports one)."""
+
+    DEFAULT_CSS = """
+    LoadingPanel { height: auto; display: none; padding: 0 1; border: round $accent; }
+    LoadingPanel.-show { display: block; }
+    LoadingPanel ProgressBar { width: 100%; }
+    LoadingPanel Bar { width: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="loading-text")
+        yield ProgressBar(total=100, show_eta=False, id="loading-bar")
+
+    def show(self, snap: Snapshot) -> None:
+        live_loading = snap.state in ("launching", "loading")
+        self.set_class(live_loading, "-show")
+        if not live_loading:
+            return
+        ph = snap.phase or {}
+        t = Text()
+        if snap.state == "launching":
+            t.append("Starting the trainer…", style="bold cyan")
+        else:
+            t.append(f"{visible(ph.get('name') or 'loading', one_line=True, limit=40)}", style="bold cyan")
+            if ph.get("message"):
+                t.append("  ")
+                t.append_text(literal(ph["message"], one_line=True, limit=160))
+            if ph.get("current") is not None and ph.get("total"):
+                t.append(f"  ({ph['current']}/{ph['total']})", style="dim")
+        self.query_one("#loading-text", Static).update(t)
+        bar = self.query_one("#loading-bar", ProgressBar)
+        progress = ph.get("progress")
+        if progress is None and ph.get("current") is not None and ph.get("total"):
+            try:
+                progress = float(ph["current"]) / float(ph["total"])
+            except (TypeError, ValueError, ZeroDivisionError):
+                progress = None
+        bar.display = isinstance(progress, (int, float))
+        if isinstance(progress, (int, float)):
+            bar.update(total=100, progress=100 * max(0.0, min(1.0, float(progress))))
+
+
+# -- rewards ---------------------------------------------------------------------------------
+class RewardsPanel(Panel):
+    def __init__(self) -> None:
+        super().__init__("Rewards", id="rewards-panel")
+
+    def compose(self) -> ComposeResult:
+        yield Legend(id="rewards-legend")
+        yield LineChart(id="rewards-chart")
+        yield TrendRow("reward_std", id="reward-std")
+
+    def series_needed(self, snap_components: list[str]) -> list[str]:
+        return ["reward", "reward_std"] + [f"rewards/{c}/mean" for c in snap_components]
+
+    def show(self, snap: Snapshot) -> None:
+        lines, legend = [], []
+        for i, comp in enumerate(snap.reward_components):
+            pts = snap.series.get(f"rewards/{comp}/mean")
+            style = PALETTE[i % len(PALETTE)]
+            legend.append((f"{comp} {fmt_num(snap.latest.get(f'rewards/{comp}/mean'))}", style))
+            if pts:
+                lines.append((pts[0], pts[1], style))
+        total = snap.series.get("reward")
+        if total:
+            lines.append((total[0], total[1], "bold white"))
+        legend.append((f"total {fmt_num(snap.latest.get('reward'))}", "bold white"))
+        self.query_one(Legend).set_items(legend)
+        self.query_one(LineChart).set_lines(lines)
+        std = snap.series.get("reward_std")
+        self.query_one("#reward-std", TrendRow).set_data(std[1][-120:] if std else [],
+                                                         snap.latest.get("reward_std"))
+
+
+# -- completion lengths ----------------------------------------------------------------------
+class LengthsPanel(Panel):
+    KEYS = ("completions/mean_length", "completions/min_length", "completions/max_length",
+            "completions/clipped_ratio")
+
+    def __init__(self) -> None:
+        super().__init__("Completion lengths", id="lengths-panel")
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="lengths-info")
+        yield LineChart(id="lengths-chart")
+        yield Histogram(id="lengths-hist")
+
+    def show(self, snap: Snapshot) -> None:
+        cap = snap.max_completion_length
+        lat = snap.latest
+        info = Text()
+        info.append("mean ", style="dim")
+        info.append(fmt_num(lat.get("completions/mean_length")), style="cyan")
+        info.append(" min ", style="dim")
+        info.append(fmt_num(lat.get("completions/min_length")), style="green")
+        info.append(" max ", style="dim")
+        info.append(fmt_num(lat.get("completions/max_length")), style="magenta")
+        info.append(f"  cap {cap if cap else '?'}", style="red")
+        clipped = lat.get("completions/clipped_ratio")
+        info.append("  clipped ", style="dim")
+        info.append("–" if clipped is None else f"{100 * clipped:.0f}%",
+                    style="bold red" if clipped and clipped > 0.2 else "")
+        self.query_one("#lengths-info", Static).update(info)
+        lines = []
+        for key, style in (("completions/max_length", "magenta"), ("completions/mean_length", "cyan"),
+                           ("completions/min_length", "green")):
+            pts = snap.series.get(key)
+            if pts:
+                lines.append((pts[0], pts[1], style))
+        self.query_one(LineChart).set_lines(lines, hlines=[(float(cap), "red")] if cap else [])
+        lengths = [r.get("length") for r in snap.samples if isinstance(r.get("length"), (int, float))]
+        if snap.samples_step is not None:
+            info.append(f"  histogram: step {snap.samples_step}", style="dim")
+        self.query_one("#lengths-info", Static).update(info)
+        hist = self.query_one(Histogram)
+        hist.set_values(lengths, float(cap) if cap else None)
+
+
+# -- health ----------------------------------------------------------------------------------
+class HealthPanel(Panel):
+    TRENDS = (("kl", "kl", "{:.2e}"), ("entropy", "entropy", "{:.3f}"), ("grad_norm", "grad_norm", "{:.3f}"),
+              ("frac_reward_zero_std", "zero-std frac", "{:.2f}"),
+              ("completions/clipped_ratio", "clipped", "{:.2f}"))
+
+    def __init__(self) -> None:
+        super().__init__("Health", id="health-panel")
+
+    def compose(self) -> ComposeResult:
+        for key, label, fmt in self.TRENDS:
+            yield TrendRow(label, fmt=fmt, id="trend-" + key.replace("/", "-").replace("_", "-"))
+        yield Static(id="alerts")
+
+    def show(self, snap: Snapshot) -> None:
+        for key, _label, _fmt in self.TRENDS:
+            row = self.query_one("#trend-" + key.replace("/", "-").replace("_", "-"), TrendRow)
+            pts = snap.series.get(key)
+            row.set_data(pts[1][-120:] if pts else [], snap.latest.get(key))
+        t = Text()
+        if not snap.alerts:
+            t.append("no alerts", style="dim")
+        else:
+            t.append(f"alerts ({snap.alert_count})\n", style="bold")
+            for a in snap.alerts[-4:][::-1]:
+                crit = a.get("severity") == "critical"
+                t.append("✖ " if crit else "▲ ", style="bold red" if crit else "bold yellow")
+                t.append(f"s{a.get('step')} ", style="dim")
+                t.append_text(literal(a.get("code") or "alert", one_line=True, limit=30, style="bold"))
+                t.append(": ")
+                t.append_text(literal(a.get("message") or "", one_line=True, limit=160))
+                t.append("\n")
+            t.rstrip()
+        self.query_one("#alerts", Static).update(t)
+
+
+# -- memory ----------------------------------------------------------------------------------
+class MemoryPanel(Panel):
+    def __init__(self) -> None:
+        super().__init__("Memory", id="memory-panel")
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="memory-text")
+        yield Sparkline([], summary_function=max, id="memory-trend")
+        yield Static(id="memory-plan")
+
+    def show(self, snap: Snapshot, res: Readings | None) -> None:
+        t = Text()
+        trend: list[float] = []
+        plan = snap.plan or {}
+        predicted = plan.get("total_gb")
+        measured_peak: float | None = None
+        if res is not None and res.gpus:
+            self.border_title = "VRAM"
+            for g in res.gpus:
+                t.append(f"GPU{g.index} ", style="bold")
+                t.append(visible(g.name, one_line=True, limit=28) + "\n", style="dim")
+                if g.used is not None and g.total:
+                    frac = g.used / g.total
+                    t.append_text(_bar(frac, 24, None if predicted is None else predicted * GIB / g.total))
+                    t.append(f" {g.used / GIB:.1f}/{g.total / GIB:.1f} GiB\n")
+                else:
+                    t.append("memory N/A\n", style="dim")
+                if g.own is not None:
+                    t.append(f"  trainer's share {g.own / GIB:.1f} GiB\n", style="cyan")
+            trend = res.used_history.get(res.gpus[0].index, [])
+            if res.own_peak is not None:
+                measured_peak = res.own_peak / GIB
+        else:
+            self.border_title = "RAM (no GPU)" if res is None or not res.gpus else "Memory"
+            rss_mb = snap.latest.get("memory/rss_mb")
+            live_rss = res.rss if res is not None else None
+            cur = live_rss / 2**20 if live_rss else rss_mb
+            t.append("trainer RAM ", style="bold")
+            t.append("–\n" if cur is None else f"{cur / 1024:.2f} GiB\n")
+            if res is not None and res.ram_total and cur:
+                t.append_text(_bar(cur * 2**20 / res.ram_total, 24, None))
+                t.append(f" of {res.ram_total / GIB:.0f} GiB host\n")
+            peak = snap.peaks.get("memory/rss_mb")
+            if peak:
+                t.append(f"peak {peak / 1024:.2f} GiB", style="dim")
+                t.append("\n")
+            pts = snap.series.get("memory/rss_mb")
+            trend = res.rss_history if res is not None and res.rss_history else (pts[1][-120:] if pts else [])
+            if res is not None and res.gpu_error:
+                t.append_text(literal(res.gpu_error, one_line=True, limit=80, style="dim italic"))
+                t.append("\n")
+        cuda_peak = snap.peaks.get("memory/cuda_max_allocated_mb")
+        if cuda_peak:
+            t.append(f"torch peak allocated {cuda_peak / 1024:.2f} GiB\n", style="dim")
+        t.rstrip()
+        self.query_one("#memory-text", Static).update(t)
+        self.query_one("#memory-trend", Sparkline).data = list(trend)
+        p = Text()
+        if predicted is not None:
+            p.append("planner ", style="dim")
+            p.append(f"{float(predicted):.1f} GiB", style="bold")
+            if plan.get("verdict"):
+                p.append(f" ({visible(plan['verdict'], one_line=True, limit=10)})", style="dim")
+            p.append("  measured peak ", style="dim")
+            p.append("–" if measured_peak is None else f"{measured_peak:.1f} GiB", style="bold")
+        self.query_one("#memory-plan", Static).update(p)
+
+
+def _bar(frac: float, width: int, marker: float | None) -> Text:
+    frac = max(0.0, min(1.0, frac))
+    filled = int(round(frac * width))
+    style = "red" if frac > 0.95 else "yellow" if frac > 0.85 else "green"
+    t = Text()
+    m = None if marker is None else min(width - 1, max(0, int(round(marker * width))))
+    for i in range(width):
+        if i == m:
+            t.append("┃", style="bold blue")
+        elif i < filled:
+            t.append("█", style=style)
+        else:
+            t.append("░", style="dim")
+    return t
+
+
+# -- samples ----------------------------------------------------------------------------------
+class SamplesPanel(Panel):
+    DEFAULT_CSS = """
+    SamplesPanel { height: auto; min-height: 6; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__("Latest samples", id="samples-panel")
+        self.tags = ("<think>", "</think>", "<answer>", "</answer>")
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="samples-text")
+
+    def set_tags(self, cfg: dict[str, Any]) -> None:
+        self.tags = (str(cfg.get("reasoning_start") or "<think>"), str(cfg.get("reasoning_end") or "</think>"),
+                     str(cfg.get("solution_start") or "<answer>"), str(cfg.get("solution_end") or "</answer>"))
+
+    def show(self, snap: Snapshot) -> None:
+        rows = snap.samples
+        t = Text()
+        if not rows:
+            t.append("no samples yet", style="dim")
+            self.query_one("#samples-text", Static).update(t)
+            return
+        groups = [r.get("group") for r in rows if isinstance(r.get("group"), int)]
+        g = max(groups) if groups else None
+        group = [r for r in rows if r.get("group") == g] if g is not None else rows
+        self.border_title = f"Latest samples · step {snap.samples_step} · group {g} of {len(set(groups)) or 1}"
+        t.append("prompt ", style="bold")
+        t.append_text(literal(group[0].get("prompt", ""), one_line=True, limit=300))
+        if group[0].get("answer") is not None:
+            t.append("  gold ", style="dim")
+            t.append_text(literal(group[0].get("answer"), one_line=True, limit=40, style="bold"))
+        t.append("\n")
+        for i, r in enumerate(group):
+            t.append(f"#{i} ", style="bold")
+            reward = r.get("reward")
+            t.append(f"reward {fmt_num(reward)}", style="bold")
+            parts = r.get("rewards") if isinstance(r.get("rewards"), dict) else {}
+            if parts:
+                t.append(" (")
+                for j, (name, v) in enumerate(parts.items()):
+                    if j:
+                        t.append(" · ")
+                    t.append(visible(name, one_line=True, limit=24), style="dim")
+                    t.append(f" {fmt_num(v) if isinstance(v, (int, float)) else '–'}")
+                t.append(")")
+            adv = r.get("advantage")
+            if isinstance(adv, (int, float)):
+                t.append(f"  adv {adv:+.2f}", style="green" if adv > 0 else "red" if adv < 0 else "dim")
+            t.append(f"  len {r.get('length', '?')}", style="dim")
+            if r.get("truncated"):
+                t.append("  TRUNCATED", style="bold red")
+            t.append("\n")
+            t.append_text(self._completion(r.get("completion", "")))
+            if r.get("completion_cut"):
+                t.append(f" … ({r['completion_cut']} chars in all)", style="dim")
+            t.append("\n")
+        t.rstrip()
+        self.query_one("#samples-text", Static).update(t)
+
+    def _completion(self, text: Any) -> Text:
+        """Reasoning dim, the answer bold; every part literal."""
+        s = text if isinstance(text, str) else str(text)
+        rs, re_, as_, ae = self.tags
+        out = Text("  ")
+        i = 0
+        while i < len(s):
+            if s.startswith(rs, i) and (j := s.find(re_, i + len(rs))) >= 0:
+                out.append_text(literal(s[i:j + len(re_)], style="italic"))
+                i = j + len(re_)
+            elif s.startswith(as_, i) and (j := s.find(ae, i + len(as_))) >= 0:
+                out.append_text(literal(s[i:j + len(ae)], style="bold"))
+                i = j + len(ae)
+            else:
+                nxt = [k for k in (s.find(rs, i + 1), s.find(as_, i + 1)) if k > 0]
+                k = min(nxt) if nxt else len(s)
+                out.append_text(literal(s[i:k]))
+                i = k
+        return out
