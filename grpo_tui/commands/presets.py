@@ -141,7 +141,7 @@ def run(args) -> int:
         peak = f"{pl.total:.1f}" if pl else "-"
         name = Text(p.name)
         if p.source == "user":
-            name.append(" (user, overrides)" if p.overrides else " (user)", style="dim")
+            name.append(" (user)", style="dim")
         model = c.model.rsplit("/", 1)[-1] if not c.model.startswith("builtin:") else c.model
         table.add_row(mark, name, Text(model), "yes" if c.load_in_4bit else "no",
                       str(c.max_seq_length), str(c.lora_rank), str(c.num_generations),
@@ -155,6 +155,9 @@ def run(args) -> int:
                            "its own tier (shown); `grpo-tui plan PRESET` explains", style="dim"))
     if rec.name:
         console.print(Text.assemble("* recommended: ", (rec.name, "bold green"), f" -- {rec.reason}"))
+    over = [p.name for p, _ in rows if p.overrides]
+    if over:
+        console.print(Text(f"your presets replace shipped ones: {', '.join(over)}", style="dim"))
     for p in broken:
         console.print(Text(f"broken preset {p.name}: {p.error}", style="red"))
     console.print(Text(f"your presets: {user_dir()} (a .toml there with a shipped preset's name overrides it; "
