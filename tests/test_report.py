@@ -242,3 +242,19 @@ def test_report_on_a_real_crashed_run():
     assert r["run"]["state"] == "crashed" and r["run"]["step"] >= 2
     assert r["rewards"]["correctness"]["n"] >= 2
     assert "**crashed**" in rp.to_markdown(r)
+
+
+def test_report_on_a_real_failed_run(monkeypatch):
+    from trainer_helpers import kill, start, wait_exit
+
+    monkeypatch.setenv("GRPO_TUI_TEST_FAIL_AT_STEP", "2")  # the trainer's failure-injection hook
+    launched = start(max_steps=10)
+    try:
+        assert wait_exit(launched.proc) != 0
+    finally:
+        kill(launched.proc)
+    r = rp.build_report(launched.run)
+    assert r["run"]["state"] == "failed" and "injected failure" in r["run"]["error"]
+    md = rp.to_markdown(r)
+    assert "## What went wrong" in md and "injected failure" in md
+    _outside_code(md)
