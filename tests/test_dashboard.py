@@ -1,0 +1,218 @@
+"""The dashboard screen, driven by Pilot over synthetic run directories (core.synthetic).
+
+A tiny App pushes ``DashboardScreen(run)`` on its own, so these tests need nothing
+from the app shell. Live runs name this test process as their trainer (its pid is
+alive); a crashed run names a reaped child's pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import orjson
+from rich.style import Style
+from textual.app import App
+from textual.geometry import Region
+from textual.widgets import Static
+
+from grpo_tui.core.synthetic import T0, SyntheticWriter, dead_pid, make_run
+from grpo_tui.tui.screens.dashboard import DashboardScreen, StopConfirm
+from grpo_tui.tui.widgets.panels import RunHeader, StatusBanner
+
+
+class DashApp(App):
+    def __init__(self, run, **kw):
+        super().__init__()
+        self.run_dir = run
+        self.kw = {"resources": False, "poll_interval": 0.05, **kw}
+
+    def on_mount(self) -> None:
+        self.push_screen(DashboardScreen(self.run_dir, **self.kw))
+
+
+def rendered(widget) -> tuple[str, list[tuple[str, Style]]]:
+    """The widget's rendered text (lines joined) and its (text, style) segments."""
+    width, height = widget.outer_size  # border and padding included (these widgets have no margin)
+    strips = widget.render_lines(Region(0, 0, width, height))
+    segs = [(seg.text, seg.style or Style()) for strip in strips for seg in strip]
+    lines = ["".join(seg.text for seg in strip).rstrip() for strip in strips]
+    return "\n".join(lines), segs
+
+
+async def until(pilot, cond, timeout: float = 10.0, what: str = "condition"):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if cond():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def header_text(app) -> str:
+    return rendered(app.screen.query_one(RunHeader))[0]
+
+
+async def loaded(pilot):
+    await until(pilot, lambda: isinstance(pilot.app.screen, DashboardScreen) and pilot.app.screen.loaded,
+                what="dashboard loaded")
+
+
+def live_writer(max_steps=50, **kw) -> SyntheticWriter:
+    w = SyntheticWriter.create(max_steps=max_steps, **kw)
+    w.start(pid=os.getpid())
+    return w
+
+
+async def test_steps_arrive_as_the_log_grows_and_state_follows_events():
+    w = live_writer(max_steps=50)
+    w.steps(3)
+    app = DashApp(w.run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        assert "TRAINING" in header_text(app) and "step 3/50" in header_text(app)
+        w.steps(4)
+        await until(pilot, lambda: "step 7/50" in header_text(app), what="step 7")
+        w.control("pause", "paused")
+        await until(pilot, lambda: "PAUSED" in header_text(app), what="paused")
+        # footer bindings follow the state: resume applies now, pause does not
+        assert app.screen.check_action("resume", ()) and not app.screen.check_action("pause", ())
+        w.control("resume", "training")
+        w.steps(1)
+        await until(pilot, lambda: "TRAINING" in header_text(app) and "step 8/50" in header_text(app))
+        w.finish("completed")
+        await until(pilot, lambda: "COMPLETED" in header_text(app), what="completed")
+        assert not app.screen.check_action("stop", ()) and app.screen.check_action("samples", ())
+    w.close()
+
+
+async def test_crashed_run_shows_status_log_tail_and_log_path():
+    run = make_run(4, state="training", pid=dead_pid(),
+                   trainer_log="step 4\nRuntimeError: CUDA error: out of memory\nKilled\n")
+    app = DashApp(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "CRASHED" in header_text(app), what="crashed")
+        await pilot.pause(0.3)
+        banner = rendered(app.screen.query_one(StatusBanner))[0]
+        assert "CRASHED" in banner and "out of memory" in banner and "Killed" in banner
+        unwrapped = "".join(line[2:] if line.startswith("\u2588 ") else line for line in banner.splitlines())
+        assert str(run.trainer_log) in unwrapped  # where the full log is
+
+
+async def test_failed_run_shows_traceback_tail():
+    run = make_run(3, state="failed")
+    app = DashApp(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        banner = rendered(app.screen.query_one(StatusBanner))[0]
+        assert "FAILED" in banner and "injected failure" in banner and "Full log" in banner
+
+
+async def test_pause_key_writes_a_command_and_the_ack_shows():
+    w = live_writer()
+    w.steps(2)
+    app = DashApp(w.run, open_browser_on_pause=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("p")
+        pending = w.run.pending_commands()
+        assert [c["command"] for c in pending] == ["pause"]
+        assert "pause sent" in header_text(app)
+        # the trainer takes it at the step boundary and acknowledges with the same id
+        os.unlink(pending[0]["_path"])
+        w.control("pause", "paused", cid=pending[0]["id"])
+        await until(pilot, lambda: "pause acknowledged" in header_text(app), what="ack")
+        assert "PAUSED" in header_text(app)
+        await pilot.press("r")
+        assert [c["command"] for c in w.run.pending_commands()] == ["resume"]
+    w.close()
+
+
+async def test_stop_asks_for_confirmation_first():
+    w = live_writer()
+    w.steps(1)
+    app = DashApp(w.run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("x")
+        assert isinstance(app.screen, StopConfirm)
+        await pilot.press("n")
+        assert w.run.pending_commands() == []
+        await pilot.press("x", "y")
+        assert [c["command"] for c in w.run.pending_commands()] == ["stop"]
+    w.close()
+
+
+async def test_loading_phase_shows_progress():
+    w = SyntheticWriter.create(max_steps=10)
+    w.start(pid=os.getpid(), training=False)
+    w.phase("building_vllm", "capturing CUDA graphs", progress=0.4)
+    app = DashApp(w.run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        assert "LOADING" in header_text(app)
+        text = rendered(app.screen.query_one("#loading-text", Static))[0]
+        assert "building_vllm" in text and "capturing CUDA graphs" in text
+        assert app.screen.query_one("#loading-bar").progress == 40
+    w.close()
+
+
+async def test_newer_schema_and_corrupt_lines_get_a_clear_message():
+    w = live_writer()
+    w.steps(2)
+    w.raw(orjson.dumps({"v": 7, "type": "metrics", "ts": T0, "step": 3, "metrics": {"reward": 1}}) + b"\n")
+    app = DashApp(w.run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        banner = rendered(app.screen.query_one(StatusBanner))[0]
+        assert "newer schema" in banner and "upgrade grpo-tui" in banner
+        assert "step 2/" in header_text(app)
+    w.close()
+
+
+HOSTILE = "[bold red]BOLD[/] [link=https://evil.example]click[/link] \x1b[31mRED\x1b[0m \x1b]0;pwned\x07 \u202eabc"
+
+
+async def test_markup_and_escapes_in_completions_render_literally():
+    run = make_run(3, completion_hook=lambda s, g, i, t: HOSTILE if (g, i) == (1, 0) else t)
+    app = DashApp(run)
+    async with app.run_test(size=(160, 60)) as pilot:
+        await loaded(pilot)
+        text, segs = rendered(app.screen.query_one("#samples-text", Static))
+        flat = text.replace("\n", "")
+        assert "[bold red]BOLD[/]" in flat
+        assert "[link=https://evil.example]click[/link]" in flat
+        assert "\u241b[31mRED\u241b[0m" in flat  # ESC shown as a visible symbol, the rest as text
+        assert "\u241b]0;pwned\u2407" in flat
+        assert "<U+202E>abc" in flat
+        for seg_text, style in segs:
+            assert "\x1b" not in seg_text and "\x07" not in seg_text and "\u202e" not in seg_text
+            assert style.link is None
+            if "BOLD" in seg_text or "RED" in seg_text:
+                assert not (style.color and style.color.name in ("red", "bright_red"))
+                assert style.bold is not True
+
+
+async def test_alert_appears_on_the_panel_and_as_a_notification():
+    w = live_writer()
+    w.steps(2)
+    app = DashApp(w.run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        w.alert("no_signal", "every group has zero reward std [b]x[/b]")
+        await until(pilot, lambda: any(n.title == "no_signal" for n in app._notifications), what="toast")
+        alerts = rendered(app.screen.query_one("#alerts", Static))[0]
+        assert "no_signal" in alerts and "[b]x[/b]" in alerts
+    w.close()
+
+
+async def test_narrow_terminal_collapses_to_one_column():
+    run = make_run(10)
+    app = DashApp(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        assert app.screen.has_class("narrow")
+        body = app.screen.query_one("#body")
+        await pilot.press("5")
+        await until(pilot, lambda: body.scroll_y > 0, what="jump to samples")
