@@ -379,8 +379,8 @@ class AlertEngine:
             fire(TRUNCATION, CRITICAL, since,
                  f"{c:.0%} of completions hit the length cap{cap}{tt}: answers are cut off before "
                  "the answer tag",
-                 "raise max_completion_length, add the overlong penalty reward, set "
-                 "mask_truncated_completions=true, or ask for shorter reasoning in the system prompt")
+                 "raise max_completion_length, add overlong_penalty to rewards, set zero_truncated_reward=true "
+                 "or mask_truncated_completions=true, or ask for shorter reasoning in system_prompt")
 
     def _length(self, step: int, m: dict[str, Any], fire: Callable) -> None:
         L = _num(m.get("completions/mean_length"))
@@ -408,7 +408,7 @@ class AlertEngine:
                      f"mean completion length {_fmt(cur)} tokens is {ratio:.1f}x the run's early "
                      f"baseline {_fmt(base)}",
                      "check that correctness rises with it; if not: loss_type=dr_grpo or dapo (no length "
-                     "bias), add the overlong penalty, lower the learning rate")
+                     "bias), add overlong_penalty to rewards, lower learning_rate")
             else:
                 fire(code, WARNING, since,
                      f"mean completion length {_fmt(cur)} tokens fell to {ratio:.0%} of the run's early "
@@ -467,7 +467,7 @@ class AlertEngine:
         if since is not None:
             since = self._series[matched].last[0][0]  # the saturation window's first step
             fire(FORMAT_NOT_TASK, WARNING, since, f"the model learned the format, not the task: {detail}",
-                 "lower the format reward's weight (reward_weights), use the strict format variant, "
+                 "lower the format weight in reward_weights, use format_strict instead of format, "
                  "check the correctness reward on a few samples, or use easier prompts first")
 
     def _spike_checks(self, step: int, m: dict[str, Any], fire: Callable) -> None:
@@ -502,8 +502,8 @@ class AlertEngine:
             fire(ENTROPY_COLLAPSE, WARNING, since,
                  f"token entropy {_fmt(e)} nats, down from an early {_fmt(base)}: sampling has become "
                  "near-deterministic, groups stop differing",
-                 "raise temperature, use clip-higher (epsilon_high 0.28, DAPO), lower learning_rate "
-                 "or num_iterations")
+                 "raise temperature, lower learning_rate or num_iterations; in TRL, clip-higher "
+                 "(epsilon_high=0.28, DAPO) slows entropy loss")
 
     def _baseline(self, key: str, early: list[float]) -> float:
         """Median of the early window, computed once (the window is complete when called)."""
@@ -543,7 +543,7 @@ class AlertEngine:
                 step, DEGENERATE_TEXT, WARNING, since,
                 f"sampled completions repeat themselves: {cur:.0%} of their word 3-grams are repeats "
                 f"(early in the run: {base:.0%})",
-                "add the repetition penalty reward, lower the learning rate, check for a reward that pays "
+                "add repetition_penalty to rewards, lower learning_rate, check for a reward that pays "
                 "for length; look at the samples"))
         return out
 
