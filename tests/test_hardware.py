@@ -22,6 +22,7 @@ GIB = 1024**3
 @pytest.fixture(autouse=True)
 def _reset_backend(monkeypatch):
     monkeypatch.delenv(hardware.ENV_FAKE, raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     hardware.set_backend(None)
     yield
     hardware.set_backend(None)
@@ -114,6 +115,18 @@ def test_two_mixed_gpus_best_is_the_larger():
     assert [g.index for g in hw.gpus] == [0, 1]
     assert hw.best_gpu.name.startswith("NVIDIA H100")
     assert "(+1 more)" in hw.summary()
+
+
+def test_cuda_visible_devices_limits_the_plannable_gpu(monkeypatch):
+    use(MACHINES["mixed"]())
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    hw = hardware.detect()
+    assert len(hw.gpus) == 2 and hw.best_gpu.name == "NVIDIA GeForce RTX 4090"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-fake-0001")
+    assert hardware.detect().best_gpu.index == 1
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    hw = hardware.detect()
+    assert hw.best_gpu is None and hw.vram_gb is None and "hides every GPU" in hw.no_gpu_reason
 
 
 def test_mig_plans_for_one_instance():

@@ -287,11 +287,30 @@ class Hardware:
         return bool(self.gpus)
 
     @property
+    def visible_gpus(self) -> list[Gpu]:
+        """The GPUs a CUDA process here can use (CUDA_VISIBLE_DEVICES: indices or UUIDs)."""
+        env = os.environ.get("CUDA_VISIBLE_DEVICES")
+        if env is None:
+            return list(self.gpus)
+        out: list[Gpu] = []
+        for tok in (t.strip() for t in env.split(",")):
+            if not tok:
+                continue
+            if tok.lstrip("-").isdigit():
+                if int(tok) < 0:
+                    break  # CUDA stops at the first invalid entry
+                out += [g for g in self.gpus if g.index == int(tok)]
+            else:
+                out += [g for g in self.gpus if g.uuid and g.uuid.startswith(tok)]
+        return out
+
+    @property
     def best_gpu(self) -> Gpu | None:
-        """The GPU a single-GPU run should use: the one with the most plannable memory."""
-        cands = [g for g in self.gpus if g.plannable_gb]
+        """The GPU a single-GPU run should use: the visible one with the most plannable memory."""
+        visible = self.visible_gpus
+        cands = [g for g in visible if g.plannable_gb]
         if not cands:
-            return self.gpus[0] if self.gpus else None
+            return visible[0] if visible else None
         return max(cands, key=lambda g: (g.plannable_gb or 0, -g.index))
 
     @property
@@ -303,6 +322,8 @@ class Hardware:
     @property
     def no_gpu_reason(self) -> str:
         if self.gpus:
+            if not self.visible_gpus:
+                return f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '')!r} hides every GPU"
             return ""
         return self.nvml_error or "NVML reports no NVIDIA GPU"
 
@@ -310,7 +331,7 @@ class Hardware:
         """One line for headers: 'RTX 4090 24.0 GiB (+1 more)' or 'CPU only (reason)'."""
         g = self.best_gpu
         if g is None:
-            return f"CPU only: {self.no_gpu_reason}"
+            return f"CPU only: {self.no_gpu_reason or 'no GPU'}"
         mem = f"{g.total_gb:.1f} GiB" if g.total_gb is not None else f"memory N/A ({g.reason('memory')})"
         more = f" (+{len(self.gpus) - 1} more)" if len(self.gpus) > 1 else ""
         mig = " MIG" if g.mig_enabled else ""
