@@ -30,7 +30,7 @@ import math
 import re
 import statistics
 from collections import deque
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable, Iterable
 
 from . import events as ev
