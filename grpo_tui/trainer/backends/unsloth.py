@@ -315,7 +315,11 @@ class UnslothBackend(Backend):
 
     # -- pieces ------------------------------------------------------------------------------------
     def _save(self, ctx: TrainerContext, model: Any, tokenizer: Any, *, merge: bool) -> Path | None:
+        from ..distributed import is_main_process
+
         cfg = ctx.cfg
+        if not is_main_process():  # accelerate: one writer per run directory
+            return ctx.adapter_dir
         ctx.phase("saving", "saving the LoRA adapter" + (" and the 16-bit merged model" if merge else ""))
         path = ctx.adapter_dir
         path.mkdir(parents=True, exist_ok=True)
@@ -333,9 +337,12 @@ class UnslothBackend(Backend):
         return path
 
     def _evaluate(self, ctx: TrainerContext, model: Any, tokenizer: Any, when: str, lora_request: Any) -> None:
+        from ..distributed import is_main_process
         from ..evaluate import HfGenerator, VllmGenerator, evaluate
 
         cfg = ctx.cfg
+        if not is_main_process():
+            return
         if cfg.fast_inference and hasattr(model, "fast_generate"):
             gen = VllmGenerator(model, cfg.max_completion_length, lora_request=lora_request)
         else:

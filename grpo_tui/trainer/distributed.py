@@ -1,0 +1,111 @@
+"""Multi-GPU training with ``accelerate launch``; events from the main process only.
+
+``accelerate_command(run_dir, gpus)`` builds the launch line: one training
+process per GPU (``CUDA_VISIBLE_DEVICES`` names them), each running
+``python -m grpo_tui.trainer.distributed RUN_DIR``. That entry point is the
+normal trainer entry point (``grpo_tui.trainer.__main__``) with one guard: on
+every process but the main one (accelerate's ``RANK`` != 0) the event writers
+write nothing, the command files are left to the main process, and the adapter
+is saved by the main process only. So the run directory looks exactly like a
+single-process run's, and the app cannot tell the difference.
+
+With vLLM server mode the server's GPU is left out of ``gpus``
+(``vllm_server.split_gpus``). No scheduler of our own: this is accelerate.
+
+UNVERIFIED ON HARDWARE: the command line and the rank guard are tested on the
+CPU (tests/test_gpu_server.py); no multi-GPU run has been made. Known gap: a
+stop/pause command is honoured by the main process only, so on more than one
+process it needs the other ranks to follow (not implemented: use SIGTERM on the
+launcher, which accelerate forwards to every rank).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+MODULE = "grpo_tui.trainer.distributed"
+
+
+def rank(env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    for key in ("RANK", "LOCAL_RANK"):  # set by accelerate launch / torchrun for every process
+        value = env.get(key)
+        if value not in (None, ""):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    return 0
+
+
+def is_main_process(env: Mapping[str, str] | None = None) -> bool:
+    return rank(env) == 0
+
+
+def accelerate_command(run_dir: str | os.PathLike[str], gpus: list[int], *,
+                       main_process_port: int | None = None, mixed_precision: str = "no",
+                       python: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """(argv, environment additions) for ``accelerate launch`` over ``gpus``."""
+    if not gpus:
+        raise ValueError("accelerate launch needs at least one GPU")
+    argv = [python or sys.executable, "-m", "accelerate.commands.launch",
+            "--num_processes", str(len(gpus)), "--num_machines", "1",
+            "--mixed_precision", mixed_precision, "--dynamo_backend", "no"]
+    if len(gpus) > 1:
+        argv.append("--multi_gpu")
+    if main_process_port is not None:
+        argv += ["--main_process_port", str(main_process_port)]
+    argv += ["-m", MODULE, str(Path(run_dir))]
+    return argv, {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus)}
+
+
+class NullEventWriter:
+    """An EventWriter that writes nothing (non-main ranks)."""
+
+    def __init__(self, path: Any = None):
+        self.path = Path(path) if path is not None else None
+
+    def write(self, event: dict) -> None:
+        pass
+
+    def emit(self, type_: str, step: int = 0, **payload: Any) -> dict:
+        from ..core import events as ev
+
+        return ev.make_event(type_, step, **payload)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "NullEventWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def silence_non_main() -> bool:
+    """On a non-main rank, stop this process writing to the run directory. True when it did."""
+    if is_main_process():
+        return False
+    from ..core import events as ev
+    from . import control
+    from .backends import base
+
+    ev.EventWriter = NullEventWriter  # type: ignore[misc, assignment]
+    control.Controller._take = lambda self: []  # type: ignore[method-assign]
+    base.save_adapter = lambda model, tokenizer, path: Path(path)  # type: ignore[assignment]
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    silence_non_main()
+    from .__main__ import main as trainer_main
+
+    return trainer_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""vLLM server mode and accelerate launch, tested on loopback and the CPU.
+
+A stand-in server process (tests/standins/fake_vllm_server.py) on 127.0.0.1 answers
+the health endpoint; the tests check the launch command, the health check, and
+that the server's process group is gone after the run."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from grpo_tui.core import events as ev
+from grpo_tui.core.presets import load_preset
+from grpo_tui.core.rundir import create_run
+from grpo_tui.trainer import distributed as dist
+from grpo_tui.trainer import vllm_server as vs
+from grpo_tui.trainer.context import TrainerContext
+
+FAKE = str(Path(__file__).resolve().parent / "standins" / "fake_vllm_server.py")
+
+
+def _gone(pid: int, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _ctx(cfg) -> TrainerContext:
+    run = create_run(cfg.to_dict())
+    return TrainerContext(run=run, cfg=cfg, events=ev.EventWriter(run.events), samples=ev.EventWriter(run.samples))
+
+
+def fake_command(*extra: str):
+    def command(cfg, model, port):
+        return [sys.executable, FAKE, "--port", str(port), *extra]
+    return command
+
+
+# -- the command line ---------------------------------------------------------------------------
+def test_serve_command_and_gpu_split():
+    cfg = load_preset("gpu-24gb").with_overrides({"use_vllm": True, "vllm_mode": "server"})
+    argv = vs.serve_command(cfg, "Qwen/Qwen3-4B", 8123)
+    assert argv[0].endswith("trl") or argv[1:3] == ["-m", "trl.cli.main"]
+    i = argv.index("vllm-serve")
+    assert argv[i + 1:i + 7] == ["--model", "Qwen/Qwen3-4B", "--host", "127.0.0.1", "--port", "8123"]
+    assert argv[argv.index("--max_model_len") + 1] == str(cfg.max_seq_length)
+    assert vs.split_gpus(4) == ([0, 1, 2], 3)
+    with pytest.raises(vs.VllmServerError, match="needs 2 GPUs"):
+        vs.split_gpus(1)
+    assert vs.serve_env(1, {"PATH": "/bin"})["CUDA_VISIBLE_DEVICES"] == "1"
+    assert vs.serve_env(1, {"CUDA_VISIBLE_DEVICES": "4,6"})["CUDA_VISIBLE_DEVICES"] == "6"
+
+
+def test_free_port_skips_a_busy_one():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        busy = s.getsockname()[1]
+        assert vs.free_port(busy) != busy
+
+
+# -- start, health, teardown ------------------------------------------------------------------------
+def test_server_for_run_starts_checks_and_stops(tmp_path):
+    cfg = load_preset("cpu-tiny").with_overrides({"use_vllm": True, "vllm_mode": "server", "vllm_server_port": 0})
+    ctx = _ctx(cfg)
+    with vs.server_for_run(ctx, "m", n_gpus=2, command=fake_command("--delay", "0.3"),
+                           health_timeout=20) as overrides:
+        server = ctx.extras["vllm_server"]
+        pid = server.proc.pid
+        assert server.healthy()
+        assert overrides == {"use_vllm": True, "vllm_mode": "server", "vllm_server_host": "127.0.0.1",
+                             "vllm_server_port": server.port}
+        log = (ctx.run.path / vs.LOG_NAME).read_text()
+        assert "CUDA_VISIBLE_DEVICES=1" in log  # the server's own GPU, the last one
+    assert _gone(pid) and not server.healthy()
+    evs = ev.read_all(ctx.run.events)[0]
+    assert any(e["type"] == ev.PHASE and e["name"] == "starting_vllm_server" for e in evs)
+    msgs = [e["message"] for e in evs if e["type"] == ev.LOG]
+    assert any(m.startswith("vLLM server ready on 127.0.0.1:") for m in msgs) and "vLLM server stopped" in msgs
+
+
+def test_server_stopped_when_the_run_fails():
+    cfg = load_preset("cpu-tiny").with_overrides({"use_vllm": True, "vllm_mode": "server", "vllm_server_port": 0})
+    ctx = _ctx(cfg)
+    with pytest.raises(RuntimeError, match="training blew up"):
+        with vs.server_for_run(ctx, "m", n_gpus=2, command=fake_command(), health_timeout=20):
+            pid = ctx.extras["vllm_server"].proc.pid
+            raise RuntimeError("training blew up")
+    assert _gone(pid)
+
+
+def test_server_that_exits_or_never_answers(tmp_path):
+    s = vs.VllmServer([sys.executable, FAKE, "--port", "1", "--exit-code", "3"], dict(os.environ),
+                      tmp_path / "a.log", port=vs.free_port(0)).start()
+    with pytest.raises(vs.VllmServerError, match=r"exited with code 3 .*stand-in engine failed to start"):
+        s.wait_healthy(timeout=20, interval=0.1)
+    port = vs.free_port(0)
+    s = vs.VllmServer([sys.executable, FAKE, "--port", str(port), "--never-healthy"], dict(os.environ),
+                      tmp_path / "b.log", port=port).start()
+    with pytest.raises(vs.VllmServerError, match=r"did not answer http://127.0.0.1:\d+/health within 1s"):
+        s.wait_healthy(timeout=1.0, interval=0.1)
+    assert _gone(s.proc.pid)  # killed on timeout
+
+
+def test_not_server_mode_is_a_no_op():
+    ctx = _ctx(load_preset("cpu-tiny"))
+    with vs.server_for_run(ctx, "m", n_gpus=0) as overrides:
+        assert overrides == {}
+    assert "vllm_server" not in ctx.extras
+
+
+# -- accelerate launch -----------------------------------------------------------------------------------
+def test_accelerate_command():
+    argv, env = dist.accelerate_command("/runs/x", [0, 1, 2], main_process_port=29555, python="/py")
+    assert argv[:3] == ["/py", "-m", "accelerate.commands.launch"]
+    assert argv[argv.index("--num_processes") + 1] == "3" and "--multi_gpu" in argv
+    assert argv[argv.index("--main_process_port") + 1] == "29555"
+    assert argv[-3:] == ["-m", "grpo_tui.trainer.distributed", "/runs/x"]
+    assert env == {"CUDA_VISIBLE_DEVICES": "0,1,2"}
+    argv1, _ = dist.accelerate_command("/r", [3])
+    assert "--multi_gpu" not in argv1
+    with pytest.raises(ValueError):
+        dist.accelerate_command("/r", [])
+
+
+def test_rank():
+    assert dist.is_main_process({}) and dist.is_main_process({"RANK": "0", "LOCAL_RANK": "0"})
+    assert not dist.is_main_process({"RANK": "2"}) and dist.rank({"LOCAL_RANK": "1"}) == 1
+
+
+def test_only_the_main_process_writes_events(monkeypatch):
+    """A non-main rank trains (really, on the tiny model) but leaves the run directory untouched."""
+    import subprocess
+
+    from trainer_helpers import SMALL
+
+    cfg = load_preset("cpu-tiny").with_overrides({**SMALL, "max_steps": 1})
+    run = create_run(cfg.to_dict())
+    run.send_command("checkpoint")
+    env = dict(os.environ, RANK="1")  # no WORLD_SIZE: accelerate would wait for rank 0
+    proc = subprocess.run([sys.executable, "-m", "grpo_tui.trainer.distributed", str(run.path)], env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not run.events.exists() or run.events.read_bytes() == b""
+    assert not (run.adapter / "adapter_config.json").exists() and not (run.adapter / "config.json").exists()
+    assert len(run.pending_commands()) == 1  # left for the main process
