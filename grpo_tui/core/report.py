@@ -256,6 +256,10 @@ def build_report(run: RunDir, *, window: int = WINDOW, groups_shown: int = GROUP
 
     rewards = {k[len("rewards/"):-len("/mean")]: _window_stats(v, window)
                for k, v in sorted(metric_series.items()) if k.startswith("rewards/") and k.endswith("/mean")}
+    # In the preset's order (a user reward "file.py:func" is logged as "func").
+    order = [str(n).rpartition(":")[2] for n in cfg.get("rewards") or []]
+    rewards = dict(sorted(rewards.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order),
+                                                          kv[0])))
     totals = {k: _window_stats(metric_series[k], window) for k in ("reward", "reward_std", "frac_reward_zero_std")
               if k in metric_series}
     length_keys = ("completions/mean_length", "completions/min_length", "completions/max_length",
