@@ -67,6 +67,7 @@ def test_completed_run_report_contents():
     r = rp.build_report(run)
     assert r["run"]["state"] == "completed" and r["run"]["step"] == 30
     assert r["run"]["duration_s"] == 35.0 and r["run"]["mean_step_time_s"] == 0.5
+    assert list(r["rewards"]) == ["format", "correctness"]  # the preset's order, not alphabetical
     fmt = r["rewards"]["format"]
     assert fmt["first"] == pytest.approx(sum(min(1.0, 0.1 + s / 30) for s in range(1, 11)) / 10, abs=1e-4)
     assert fmt["last"] == pytest.approx(sum(min(1.0, 0.1 + s / 30) for s in range(21, 31)) / 10, abs=1e-4)
