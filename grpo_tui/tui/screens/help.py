@@ -11,7 +11,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 GUIDE = (
-    ("Start", "pick a preset (arrows), edit knobs in place, Enter/s starts the run; r lists runs to attach"),
+    ("Start", "pick a preset (arrows), edit knobs in place (Tab), Enter starts the run; r: runs to attach"),
     ("Dashboard", "live run: p pause, r resume, s samples, e export, c checkpoint, x stop, Esc back"),
     ("Samples", "browse captured steps and groups; Enter opens a completion"),
     ("Quit", "q leaves the app; the run keeps training. Come back: grpo-tui attach RUN"),
@@ -43,15 +43,21 @@ class HelpScreen(ModalScreen[None]):
         self.under_name = getattr(under, "HELP_NAME", type(under).__name__.removesuffix("Screen"))
 
     def _rows(self, under: Screen) -> list[tuple[str, str, bool]]:
-        rows: list[tuple[str, str, bool]] = []
-        seen: set[str] = set()
-        for key, active in under.active_bindings.items():
+        """The screen's and the app's own keys (not every widget's cursor keys), keys merged per action."""
+        from textual.app import App
+
+        merged: dict[tuple[str, str], list] = {}
+        for _key, active in under.active_bindings.items():
             b = active.binding
-            if not b.description or (b.action, b.description) in seen:
+            if not b.description or not isinstance(active.node, (Screen, App)):
                 continue
-            seen.add((b.action, b.description))
-            rows.append((_key_label(self.app, b), b.description, active.enabled))
-        return rows
+            entry = merged.setdefault((b.action, b.description), [[], active.enabled])
+            label = _key_label(self.app, b)
+            if label not in entry[0]:
+                entry[0].append(label)
+            entry[1] = entry[1] or active.enabled
+        return [(", ".join(sorted(keys, key=len)), desc, enabled)
+                for (_action, desc), (keys, enabled) in merged.items()]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -70,7 +76,7 @@ class HelpScreen(ModalScreen[None]):
                 guide.add_row(name, text)
             yield Static(guide)
             yield Static("Other keys", classes="help-title")
-            yield Static(Text("t  light / dark theme (saved)    Tab  next panel    Esc/?  close this help"))
+            yield Static(Text("Tab moves between panels; Esc or ? closes this help. Over SSH everything works by keyboard."))
 
     def action_close(self) -> None:
         self.dismiss(None)

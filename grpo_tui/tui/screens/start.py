@@ -45,6 +45,33 @@ RUNS_SHOWN = 50
 RUNS_REFRESH_S = 5.0
 
 
+# (key, label, minimum width, slack): widths are computed from the data (see fill_table);
+# slack leaves room for what editing a knob can add (the preset's "*" edited mark).
+PRESET_COLUMNS = (("mark", "", 1, 0), ("preset", "preset", 8, 1), ("model", "model", 16, 0), ("lora", "r", 3, 0),
+                  ("G", "G", 2, 0), ("len", "len", 4, 0), ("gib", "GiB", 5, 0), ("verdict", "verdict", 8, 0))
+RUN_COLUMNS = (("run", "run", 12, 0), ("state", "state", 9, 0), ("step", "step", 5, 0), ("reward", "reward", 6, 0),
+               ("model", "model", 8, 0))
+
+
+def fill_table(table: DataTable, columns, rows: list[tuple[str, list]]) -> None:
+    """Replace a table's contents, with column widths fixed from the data.
+
+    Auto-width columns are measured on idle, after the first paint, and a table
+    that keeps its size can keep showing the first (too narrow) rendering; fixed
+    widths make the first paint right.
+    """
+    def cell_len(cell) -> int:
+        return cell.cell_len if isinstance(cell, Text) else Text(str(cell)).cell_len
+
+    widths = [max([minimum, len(label)] + [cell_len(cells[i]) + slack for _k, cells in rows])
+              for i, (_key, label, minimum, slack) in enumerate(columns)]
+    table.clear(columns=True)
+    for (key, label, _m, _s), width in zip(columns, widths):
+        table.add_column(label, key=key, width=width)
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+
+
 def _short_model(model: str) -> str:
     return model.split("/", 1)[1] if model.startswith("unsloth/") else model
 
@@ -140,16 +167,7 @@ class StartScreen(Screen):
         yield Static("detecting hardware…", id="hw")
         with Vertical(id="new-run"):
             yield Label("Presets  [dim](↑↓ pick · ★ recommended · Enter starts)[/]", classes="section")
-            table: DataTable = DataTable(id="presets", cursor_type="row", zebra_stripes=False)
-            table.add_column("", key="mark", width=1)
-            table.add_column("preset", key="preset")
-            table.add_column("model", key="model")
-            table.add_column("r", key="lora")
-            table.add_column("G", key="G")
-            table.add_column("len", key="len")
-            table.add_column("GiB", key="gib")
-            table.add_column("verdict", key="verdict")
-            yield table
+            yield DataTable(id="presets", cursor_type="row", zebra_stripes=False)
             yield MemoryBar(id="bar")
             with Grid(id="knobs"):
                 for name, label, typ in KNOBS:
@@ -161,13 +179,7 @@ class StartScreen(Screen):
         with Vertical(id="runs-panel"):
             yield Label("Recent runs  [dim](live first · Enter attaches)[/]", classes="section")
             yield Static("scanning runs…", id="runs-empty")
-            runs: DataTable = DataTable(id="runs", cursor_type="row")
-            runs.add_column("run", key="run")
-            runs.add_column("state", key="state")
-            runs.add_column("step", key="step")
-            runs.add_column("reward", key="reward")
-            runs.add_column("model", key="model")
-            yield runs
+            yield DataTable(id="runs", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -210,20 +222,20 @@ class StartScreen(Screen):
         self.recommended = msg.recommended
         self.query_one("#hw", Static).update(self._hardware_text(msg))
         table = self.query_one("#presets", DataTable)
-        table.clear()
-        broken = []
+        broken, rows = [], []
         for name, preset in self.presets.items():
             if not preset.ok:
                 broken.append(preset.error or name)
                 continue
             cfg = preset.config
             plan = self.plans.get(name)
-            table.add_row(
+            rows.append((name, [
                 Text("★", style="bold") if name == self.recommended else "",
                 name, _short_model(cfg.model), str(cfg.lora_rank), str(cfg.num_generations),
                 str(cfg.max_completion_length), f"{plan.total:.1f}" if plan else "?",
-                verdict_text(plan.verdict) if plan else Text("?"), key=name,
-            )
+                verdict_text(plan.verdict) if plan else Text("?"),
+            ]))
+        fill_table(table, PRESET_COLUMNS, rows)
         if broken:
             self.notify("\n".join(broken[:3]), title="presets that could not load", severity="warning")
         want = self.requested_preset or self.recommended
@@ -378,13 +390,14 @@ class StartScreen(Screen):
         self.summaries = msg.summaries
         table = self.query_one("#runs", DataTable)
         keep = table.cursor_row
-        table.clear()
+        rows = []
         for s in msg.summaries:
             state = Text(s.state, style="bold green" if s.live else ("red" if s.state in ("failed", "crashed")
                                                                        else ""))
             step = f"{s.step}/{s.max_steps}" if s.max_steps else str(s.step)
             reward = f"{s.last_reward:.3f}" if s.last_reward is not None else "–"
-            table.add_row(s.id, state, step, reward, _short_model(s.model), key=s.id)
+            rows.append((s.id, [s.id, state, step, reward, _short_model(s.model)]))
+        fill_table(table, RUN_COLUMNS, rows)
         empty = self.query_one("#runs-empty", Static)
         empty.display = not msg.summaries
         empty.update("no runs yet — pick a preset and press Enter")
@@ -401,8 +414,8 @@ class StartScreen(Screen):
             return runs_focused and bool(self.summaries)
         if action == "runs":
             return not (runs_focused or self.has_class("-show-runs"))
-        if action == "new_run":
-            return runs_focused or self.has_class("-show-runs")
+        if action == "new_run":  # back to the preset table, from the run list or a knob
+            return runs_focused or self.has_class("-show-runs") or isinstance(self.focused, Input)
         return True
 
     def action_start(self) -> None:
