@@ -104,6 +104,7 @@ def test_markdown_renders_model_text_literally():
                     "## Alerts", "## Memory", "## Sampled groups", "### Best", "### Worst", "## What went wrong"):
         assert section in md
     assert "| format |" in md and "75.0%" in md and "no\\_learning\\_signal" in md
+    assert "| alerts | 1: no\\_learning\\_signal |" in md
     assert "**failed**" in md and "RuntimeError: boom" in md
 
 

@@ -414,6 +414,14 @@ def _group_md(g: dict[str, Any]) -> list[str]:
     return out
 
 
+def _alert_summary(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return "none"
+    crit = sum(a["severity"] == "critical" for a in items)
+    codes = sorted({str(a["code"]) for a in items})
+    return f"{len(items)}" + (f" ({crit} critical)" if crit else "") + ": " + sz.md_inline(", ".join(codes), 200)
+
+
 def to_markdown(r: dict[str, Any]) -> str:
     run = r["run"]
     L: list[str] = [f"# grpo-tui run report: {sz.md_inline(run['id'])}", ""]
@@ -427,6 +435,7 @@ def to_markdown(r: dict[str, Any]) -> str:
         ["duration", _dur(run.get("duration_s"))],
         ["steps", steps],
         ["mean step time", f"{_f(run.get('mean_step_time_s'))} s" if run.get("mean_step_time_s") else "–"],
+        ["alerts", _alert_summary(r["alerts"]["items"])],
     ])
     if run.get("read_problems"):
         L += [f"> event log: {sz.md_inline(run['read_problems'])}", ""]
