@@ -125,6 +125,7 @@ class DashboardScreen(Screen):
         self.snap: Snapshot | None = None
         self.rendered_version = -1
         self._charts_version = -1
+        self._charts_complete = False
         self._last_render = 0.0
         self._render_timer: Any = None
         self._pending: dict[str, str] = {}  # command id -> command, sent from here, not yet acknowledged
@@ -206,15 +207,19 @@ class DashboardScreen(Screen):
         self.query_one(StatusBanner).show(snap, str(self.run.trainer_log), self.watcher.error)
         self.query_one(LoadingPanel).show(snap)
         paused = snap.state == PAUSED
-        if snap.metrics_version != self._charts_version and not paused:  # charts freeze while paused
+        # Charts freeze while paused -- once they show the whole history (attaching to a paused run
+        # still draws it).
+        frozen = paused and self._charts_complete
+        if snap.metrics_version != self._charts_version and not frozen:
             self._charts_version = snap.metrics_version
+            self._charts_complete = self.watcher.caught_up.is_set() and snap.history >= 1.0
             self.query_one(RewardsPanel).show(snap)
             self.query_one(LengthsPanel).show(snap)
             self.query_one(HealthPanel).show(snap)
         elif snap.alert_count != (self._alerts_seen or 0):
             self.query_one(HealthPanel).show(snap)
         self.query_one(MemoryPanel).show(snap, self.sampler.readings() if self.sampler else None)
-        if not paused or self.rendered_version < 0:
+        if not frozen:
             self.query_one(SamplesPanel).show(snap)
         if self.sampler is not None:
             self.sampler.watch(snap.summary.pid if snap.live else None)

@@ -75,7 +75,7 @@ class Panel(Vertical):
 # -- header ------------------------------------------------------------------------------
 class RunHeader(Static):
     DEFAULT_CSS = """
-    RunHeader { height: 2; padding: 0 1; background: $panel; }
+    RunHeader { height: auto; max-height: 4; padding: 0 1; background: $panel; }
     """
 
     def show(self, snap: Snapshot, ack: Text | None = None) -> None:
