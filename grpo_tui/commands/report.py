@@ -36,7 +36,7 @@ def run(args) -> int:
             raise UserError(f"--output {out} is a directory; give a file path")
         if not out.parent.is_dir():
             raise UserError(f"--output: folder {out.parent} does not exist")
-        atomic_write(out, text, mode=0o644)
+        atomic_write(out, text)  # 0600 like everything else from a run: it holds model text and config
         print(f"wrote {out}", file=sys.stderr)
     else:
         sys.stdout.write(text)
