@@ -60,6 +60,7 @@ def prepare(cfg: RunConfig, extra_rewards: list[str] | None = None) -> RunConfig
         rewards.append(name)
     cfg = cfg.with_overrides({"rewards": rewards})
     rewards_mod.validate_reward_specs(cfg)
+    check_memory(cfg)
     if not cfg.model.startswith("builtin:"):
         p = Path(cfg.model).expanduser()
         if cfg.model.startswith((".", "/", "~")) and not p.exists():
@@ -68,6 +69,22 @@ def prepare(cfg: RunConfig, extra_rewards: list[str] | None = None) -> RunConfig
         if p.exists():
             cfg = cfg.with_overrides({"model": _absolute(cfg.model)})
     return cfg
+
+
+def check_memory(cfg: RunConfig) -> None:
+    """Refuse a GPU configuration that cannot fit this machine's GPU (core.planner), with
+    the memory breakdown, before any run directory or model exists. CPU and builtin-model
+    configs are not checked; GRPO_TUI_SKIP_MEMORY_CHECK=1 skips it (the planner is an
+    estimate: a user who knows better can still launch)."""
+    if cfg.device == "cpu" or cfg.model.startswith("builtin:") or os.environ.get("GRPO_TUI_SKIP_MEMORY_CHECK"):
+        return
+    from .hardware import detect
+    from .planner import UnknownModel, check_launch
+
+    try:
+        check_launch(cfg, detect(processes=False))
+    except UnknownModel:
+        return  # nothing to plan with: let the trainer find out
 
 
 def max_reward(cfg: RunConfig) -> float | None:
