@@ -274,3 +274,37 @@ def test_ties_prefer_the_better_tested_preset():
     assert planner.recommend(presets, 24.0).name == "b"
     presets[1].meta["tested"] = False
     assert planner.recommend(presets, 24.0).name == "b"  # all else equal: more headroom
+
+
+def test_local_model_folder_reads_config_json(tmp_path):
+    folder = tmp_path / "my-finetune"
+    folder.mkdir()
+    (folder / "config.json").write_text(
+        '{"num_hidden_layers": 36, "hidden_size": 2560, "num_attention_heads": 32, "num_key_value_heads": 8,'
+        ' "head_dim": 128, "intermediate_size": 9728, "vocab_size": 151936, "tie_word_embeddings": true}')
+    spec = model_spec(str(folder))
+    assert spec.total_params == planner.MODELS["qwen/qwen3-4b"].total_params and not spec.estimated
+    with pytest.raises(planner.UnknownModel):
+        model_spec(str(tmp_path / "no-config-here"))
+
+
+def test_launch_refuses_what_cannot_fit_before_creating_anything(monkeypatch):
+    from grpo_tui.core import hardware, launch, rundir
+    from grpo_tui.core.presets import load_preset
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv(hardware.ENV_FAKE, "T4")
+    hardware.set_backend(None)
+    try:
+        too_big = load_preset("gpu-16gb").with_overrides(
+            {"vllm_standby": True, "load_in_4bit": False, "max_seq_length": 2048, "max_completion_length": 1792})
+        with pytest.raises(ConfigError) as exc:
+            launch.prepare(too_big)
+        assert "will not fit on Tesla T4" in str(exc.value) and "model weights" in str(exc.value)
+        assert not rundir.runs_root().exists() or not any(rundir.runs_root().iterdir())
+        assert launch.prepare(load_preset("gpu-16gb")).model == "Qwen/Qwen3-4B"  # fits: accepted
+        monkeypatch.setenv("GRPO_TUI_SKIP_MEMORY_CHECK", "1")
+        launch.prepare(too_big)  # the escape hatch
+    finally:
+        monkeypatch.delenv(hardware.ENV_FAKE)
+        hardware.set_backend(None)

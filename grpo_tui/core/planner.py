@@ -197,8 +197,16 @@ def parse_size_b(model_id: str) -> float | None:
     return float(num) / (1000 if unit.lower() == "m" else 1)
 
 
+class UnknownModel(ConfigError):
+    """The planner cannot tell the model's size (no table entry, no size in the id, no config.json)."""
+
+
 def model_spec(model_id: str) -> ModelSpec:
-    """The architecture of ``model_id``: from the table, else estimated from its size."""
+    """The architecture of ``model_id``: a local folder's config.json, the table, else
+    estimated from the size in its id."""
+    local = _from_config_json(model_id)
+    if local is not None:
+        return local
     hit = MODELS.get(model_id.lower()) or _BY_KEY.get(_key(model_id))
     if hit is not None:
         return hit
@@ -206,10 +214,32 @@ def model_spec(model_id: str) -> ModelSpec:
         return ModelSpec(model_id, 2, 64, 4, 4, 16, 256, 512, True, 0.0002, "built in", False)
     size = parse_size_b(model_id)
     if size is None:
-        raise ConfigError("model", f"cannot tell the size of {model_id!r}",
-                          "use a model id that names its size (e.g. ...-4B) or one of: "
-                          + ", ".join(m.id for m in MODELS.values()))
+        raise UnknownModel("model", f"cannot tell the size of {model_id!r}",
+                           "use a model id that names its size (e.g. ...-4B) or one of: "
+                           + ", ".join(m.id for m in MODELS.values()))
     return _scaled(model_id, size)
+
+
+def _from_config_json(model_id: str) -> ModelSpec | None:
+    """A local model folder: read its config.json (no transformers import)."""
+    import json
+    from pathlib import Path
+
+    if not model_id.startswith((".", "/", "~")):
+        return None
+    path = Path(model_id).expanduser() / "config.json"
+    try:
+        c = json.loads(path.read_text(encoding="utf-8"))
+        c = c.get("text_config", c)
+        heads = int(c["num_attention_heads"])
+        hidden = int(c["hidden_size"])
+        spec = ModelSpec(model_id, int(c["num_hidden_layers"]), hidden, heads,
+                         int(c.get("num_key_value_heads") or heads), int(c.get("head_dim") or hidden // heads),
+                         int(c["intermediate_size"]), int(c["vocab_size"]), bool(c.get("tie_word_embeddings", True)),
+                         0.0, f"{path}", False)
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return None
+    return replace(spec, params_b=round(spec.total_params / 1e9, 3))
 
 
 def _scaled(model_id: str, size_b: float) -> ModelSpec:
