@@ -35,6 +35,7 @@ API:
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import threading
@@ -356,9 +357,9 @@ class Hardware:
 # --------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------
-def detect(*, processes: bool = True) -> Hardware:
-    """Read every GPU and the host. Never raises."""
-    hw = Hardware(host=host_info())
+def detect(*, processes: bool = True, host: bool = True) -> Hardware:
+    """Read every GPU (and the host unless ``host=False``). Never raises."""
+    hw = Hardware(host=host_info() if host else Host())
     nv, err = _nvml()
     if nv is None:
         hw.nvml_error = err
@@ -486,6 +487,7 @@ def host_info() -> Host:
     return host
 
 
+@functools.lru_cache(maxsize=1)
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
@@ -588,7 +590,7 @@ class GpuSampler:
     def sample_once(self) -> Sample:
         with self._lock:
             pids = set(self._pids)
-        hw = detect(processes=bool(pids))
+        hw = detect(processes=bool(pids), host=False)
         members = family(pids) if pids else set()
         readings = []
         for g in hw.gpus:
