@@ -71,7 +71,11 @@ class TrlBackend(Backend):
         from ..grpo_args import build_grpo_config, resolve_device
         from ..rewards import build_reward_funcs
 
-        cfg = ctx.cfg
+        from ..evaluate import hf_eval
+        from ..gsm8k import apply_defaults
+        from ..vllm_server import server_for_run
+
+        cfg = ctx.cfg = apply_defaults(ctx.cfg)  # GSM8K: config "main", test split, matching system prompt
         device = resolve_device(cfg)
         install_cpu_logprob_fallback()
         from trl import GRPOTrainer
@@ -96,10 +100,16 @@ class TrlBackend(Backend):
         ctx.phase("loading_dataset", f"loading {cfg.dataset}")
         dataset = build_dataset(cfg, tokenizer)
         funcs, weights = build_reward_funcs(cfg)
-        args = build_grpo_config(cfg, ctx.output_dir, device, reward_weights=weights)
-        peft_config = None if cfg.full_finetuning else lora_config(cfg)
-        ctx.phase("building_trainer", "building the GRPO trainer")
-        trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args,
-                              train_dataset=dataset, peft_config=peft_config)
-        attach_events(trainer, ctx)
-        return train_and_save(trainer, ctx, tokenizer)
+        if ctx.resume_from is None:
+            hf_eval(ctx, model, tokenizer, "before")  # eval_size > 0 only
+        # use_vllm: TRL's colocate mode needs nothing more; server mode gets `trl vllm-serve` on its own GPU.
+        with server_for_run(ctx, cfg.model) as server_args:
+            args = build_grpo_config(cfg, ctx.output_dir, device, reward_weights=weights, **server_args)
+            peft_config = None if cfg.full_finetuning else lora_config(cfg)
+            ctx.phase("building_trainer", "building the GRPO trainer")
+            trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args,
+                                  train_dataset=dataset, peft_config=peft_config)
+            attach_events(trainer, ctx)
+            status = train_and_save(trainer, ctx, tokenizer)
+        hf_eval(ctx, trainer.model, tokenizer, "after")
+        return status
