@@ -1,0 +1,127 @@
+"""Held-out evaluation: GSM8K handling, local files, before/after events in a real (tiny, CPU) run,
+`grpo-tui eval RUN` on the trl backend for real and on the unsloth backend through the stand-ins."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grpo_tui.cli import main
+from grpo_tui.core import events as ev
+from grpo_tui.core.config import RunConfig
+from grpo_tui.core.presets import load_preset
+from grpo_tui.core.rundir import create_run
+from grpo_tui.trainer import evaluate as E
+from grpo_tui.trainer import gsm8k
+
+from trainer_helpers import events, kill, start, wait_exit
+
+STANDINS = Path(__file__).resolve().parent / "standins"
+sys.path.insert(0, str(STANDINS))
+from _record import read  # noqa: E402
+
+
+# -- GSM8K and scoring (pure) ---------------------------------------------------------------------------
+def test_gsm8k_gold_and_defaults():
+    assert gsm8k.gold_answer("She pays 3 * 4 = 12.\n#### 1,234") == "1234"
+    assert gsm8k.gold_answer(" 42 ") == "42"
+    cfg = gsm8k.apply_defaults(RunConfig(dataset="gsm8k", reasoning_start="<r>", reasoning_end="</r>",
+                                         solution_start="<s>", solution_end="</s>"))
+    assert (cfg.dataset, cfg.dataset_config, cfg.eval_split) == ("openai/gsm8k", "main", "test")
+    assert "<r>" in cfg.system_prompt and "</s>" in cfg.system_prompt
+    row = gsm8k.convert_row({"question": "2+2?", "answer": "2+2=4\n#### 4"}, cfg)
+    assert row["answer"] == "4" and [m["role"] for m in row["prompt"]] == ["system", "user"]
+    other = RunConfig(dataset="builtin:arith")
+    assert gsm8k.apply_defaults(other) is other
+
+
+def test_score_uses_the_answer_tags():
+    cfg = RunConfig()
+    got = E.score(["<think>2+2</think><answer>4</answer>", "<answer>5</answer>", "4", "<answer>4</answer><answer>5</answer>"],
+                  ["4", "4", "4", "4"], cfg)
+    assert got == [True, False, False, False]
+
+
+def test_local_file_rows(tmp_path):
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(json.dumps({"prompt": f"q{i}", "answer": f"x\n#### {i}"}) for i in range(10)))
+    held = tmp_path / "held.jsonl"
+    held.write_text(json.dumps({"question": "hq", "answer": "7"}) + "\n")
+    cfg = RunConfig(dataset=str(train))
+    name, split, rows = E.eval_rows(cfg, 3, chat=False)
+    assert name == "train.jsonl[last 3]" and split == "training file"
+    assert [r["answer"] for r in rows] == ["7", "8", "9"] and rows[0]["prompt"] == "q7"
+    name, split, rows = E.eval_rows(cfg, 3, chat=True, split=str(held))
+    assert name == "held.jsonl" and rows[0]["answer"] == "7" and rows[0]["prompt"][1]["content"] == "hq"
+
+
+def test_gsm8k_offline_fails_with_one_line():
+    from grpo_tui.trainer.datasets import DatasetUnavailable
+
+    with pytest.raises(DatasetUnavailable, match=r"'openai/gsm8k' could not be loaded") as e:
+        E.eval_rows(RunConfig(dataset="openai/gsm8k"), 4, chat=True)
+    assert "\n" not in str(e.value)
+
+
+# -- the trl backend on the CPU, for real ---------------------------------------------------------------------
+def test_trl_run_eval_before_after_and_command(capsys):
+    launched = start(max_steps=2, eval_size=6)
+    try:
+        assert wait_exit(launched.proc, timeout=240) == 0, launched.run.log_tail(30)
+    finally:
+        kill(launched.proc)
+    run = launched.run
+    evals = [e for e in events(run) if e["type"] == ev.EVAL]
+    assert [(e["when"], e["n"], e["name"]) for e in evals] == [("before", 6, "builtin:arith"),
+                                                              ("after", 6, "builtin:arith")]
+    assert all(e["correct"] == round(e["accuracy"] * 6) for e in evals)
+
+    assert main(["eval", run.id, "--n", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{run.id}: accuracy ") and "/5) on builtin:arith [fresh draws], adapter" in out
+    assert main(["eval", run.id, "--n", "5", "--base"]) == 0
+    manual = [e for e in events(run) if e["type"] == ev.EVAL][2:]
+    assert [(e["when"], e["n"]) for e in manual] == [("manual", 5), ("base", 5)]
+    assert manual[0]["step"] == 2
+
+
+def test_eval_command_errors(capsys):
+    cfg = load_preset("cpu-tiny")
+    run = create_run(cfg.to_dict())
+    with ev.EventWriter(run.events) as w:
+        w.emit(ev.RUN_STARTED, pid=1, config=cfg.to_dict())
+        w.emit(ev.FINISHED, status=ev.FAILED, error="boom")
+    assert main(["eval", run.id]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("grpo-tui: error: run ") and "has no saved adapter yet" in err and "\n" not in err
+    assert main(["eval", run.id, "--n", "0"]) == 2
+
+
+# -- the unsloth backend through the stand-ins ---------------------------------------------------------------
+def test_unsloth_eval_command_uses_vllm_with_the_lora(monkeypatch, tmp_path):
+    log = tmp_path / "standin.jsonl"
+    monkeypatch.setenv("GRPO_TUI_TEST_STANDINS", "1")
+    monkeypatch.setenv("GRPO_TUI_STANDIN_LOG", str(log))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(STANDINS), os.environ.get("PYTHONPATH", "")]))
+    launched = start(backend="unsloth", fast_inference=True, max_steps=1, lora_rank=4, lora_alpha=8)
+    try:
+        assert wait_exit(launched.proc, timeout=240) == 0, launched.run.log_tail(30)
+    finally:
+        kill(launched.proc)
+    run = launched.run
+    log.unlink()
+    proc = subprocess.run([sys.executable, "-m", "grpo_tui.cli", "eval", run.id, "--n", "4"],
+                          capture_output=True, text=True, timeout=180, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "/4) on builtin:arith" in proc.stdout
+    calls = read(log)
+    assert calls[0]["call"] == "import" and calls[0]["loaded_before"] == []
+    assert [c["call"] for c in calls if c["call"] != "import"] == ["from_pretrained", "load_lora", "fast_generate"]
+    gen = calls[-1]
+    assert gen["lora_request"] == str(run.adapter) and gen["n"] == 4 and gen["sampling"]["temperature"] == 0.0
+    assert [e["when"] for e in events(run) if e["type"] == ev.EVAL] == ["manual"]
