@@ -308,3 +308,12 @@ def test_launch_refuses_what_cannot_fit_before_creating_anything(monkeypatch):
     finally:
         monkeypatch.delenv(hardware.ENV_FAKE)
         hardware.set_backend(None)
+
+
+def test_checkpoint_offload_only_under_unsloth():
+    kw = {**BASE, "vllm_standby": False, "use_gradient_checkpointing": "unsloth"}
+    unsloth = plan(cfg(**kw), 24.0).parts["activations"]
+    trl = plan(cfg(**{**kw, "backend": "trl", "fast_inference": False}), 24.0).parts["activations"]
+    full = plan(cfg(**{**kw, "use_gradient_checkpointing": "true"}), 24.0).parts["activations"]
+    none = plan(cfg(**{**kw, "use_gradient_checkpointing": "false"}), 24.0).parts["activations"]
+    assert unsloth < trl == full < none

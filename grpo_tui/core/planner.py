@@ -434,7 +434,8 @@ def plan(cfg: RunConfig, vram_gb: float | None = None, *, ram_gb: float | None =
     if gc in ("false", "0", "no", "off"):
         activations = per_layer * spec.layers
     else:
-        n_ckpt = 2 if gc == "unsloth" and not on_cpu else spec.layers
+        # "unsloth" offloads checkpoints to CPU RAM only under Unsloth; TRL keeps them all
+        n_ckpt = 2 if gc == "unsloth" and cfg.backend == "unsloth" and not on_cpu else spec.layers
         activations = B * L * h * act_bytes * n_ckpt + per_layer
     # logits
     k = (4 if cfg.backend == "unsloth" else 6) * (2 if on_cpu else 1)
