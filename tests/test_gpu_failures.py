@@ -134,3 +134,44 @@ def test_no_gpu_ends_the_run_with_one_line(monkeypatch):
     assert fin["error"].startswith("GpuUnavailable: no CUDA GPU: the unsloth backend needs an NVIDIA GPU")
     names = [e.get("name") for e in events(fin["_run"]) if e["type"] == ev.PHASE]
     assert "importing" not in names  # refused before Unsloth was imported
+
+
+def test_compare_installed_against_the_tested_set():
+    tested = {"torch": "2.13.0", "vllm": "0.31.0", "unsloth": "2026.10.9"}
+    have = {"torch": "2.13.0+cu128", "vllm": "0.32.0"}
+    diff = gc.compare_installed(tested, version_of=have.get)
+    assert diff == [("vllm", "0.32.0", "0.31.0"), ("unsloth", None, "2026.10.9")]
+    # On this machine: the base pins match, the GPU-only packages are absent.
+    here = dict((d, (h, w)) for d, h, w in gc.compare_installed())
+    assert "torch" not in here and "trl" not in here and here["unsloth"] == (None, "2026.10.9")
+
+
+def test_tested_set_matches_pyproject():
+    import tomllib
+
+    data = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    pins = {}
+    for req in data["project"]["dependencies"] + data["project"]["optional-dependencies"]["gpu"]:
+        if "==" in req:
+            name, ver = req.split("==")
+            pins[name.strip()] = ver.strip()
+    for dist, ver in pins.items():
+        if dist in gc.TESTED_GPU_SET:
+            assert gc.TESTED_GPU_SET[dist] == ver, dist
+    assert {"unsloth", "unsloth_zoo", "vllm", "bitsandbytes", "torch", "trl", "transformers"} <= set(pins)
+
+
+def test_model_source_offline_and_download_phase(monkeypatch):
+    from grpo_tui.core.rundir import create_run
+    from grpo_tui.trainer.backends import unsloth as ub
+    from grpo_tui.trainer.context import TrainerContext
+
+    cfg = load_preset("gpu-16gb").with_overrides({"model": "example-org/not-cached-model"})
+    run = create_run(cfg.to_dict())
+    ctx = TrainerContext(run=run, cfg=cfg, events=ev.EventWriter(run.events), samples=ev.EventWriter(run.samples))
+    with pytest.raises(gc.GpuFailure, match="not in the local cache and the Hugging Face hub is unreachable"):
+        ub.resolve_model_source(cfg, ctx)  # conftest sets HF_HUB_OFFLINE=1
+    monkeypatch.setattr(ub, "_hub_online", lambda: True)
+    assert ub.resolve_model_source(cfg, ctx) == "example-org/not-cached-model"
+    phases = [e for e in ev.read_all(run.events)[0] if e["type"] == ev.PHASE]
+    assert phases[-1]["name"] == "downloading" and "example-org/not-cached-model" in phases[-1]["message"]

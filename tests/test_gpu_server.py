@@ -157,3 +157,31 @@ def test_only_the_main_process_writes_events(monkeypatch):
     assert not run.events.exists() or run.events.read_bytes() == b""
     assert not (run.adapter / "adapter_config.json").exists() and not (run.adapter / "config.json").exists()
     assert len(run.pending_commands()) == 1  # left for the main process
+
+
+def test_colocate_and_server_settings_reach_grpo_config():
+    from grpo_tui.trainer.grpo_args import grpo_kwargs
+
+    cfg = load_preset("cpu-tiny").with_overrides({"use_vllm": True, "vllm_mode": "colocate",
+                                                  "gpu_memory_utilization": 0.3})
+    kw = grpo_kwargs(cfg, Path("/tmp/o"), "cuda")
+    assert (kw["use_vllm"], kw["vllm_mode"], kw["vllm_gpu_memory_utilization"]) == (True, "colocate", 0.3)
+    from grpo_tui.trainer.grpo_args import build_grpo_config
+
+    args = build_grpo_config(cfg.with_overrides({"vllm_mode": "server"}), Path("/tmp/o"), "cpu",
+                             vllm_server_host="127.0.0.1", vllm_server_port=8765)
+    assert (args.vllm_mode, args.vllm_server_host, args.vllm_server_port) == ("server", "127.0.0.1", 8765)
+
+
+def test_trl_run_in_server_mode_without_two_gpus_fails_in_one_line():
+    """The trl backend really goes through server_for_run: on this GPU-less machine it must refuse."""
+    from trainer_helpers import events, kill, start, wait_exit
+
+    launched = start(use_vllm=True, vllm_mode="server", max_steps=1)
+    try:
+        assert wait_exit(launched.proc, timeout=180) == 1
+    finally:
+        kill(launched.proc)
+    fin = [e for e in events(launched.run) if e["type"] == ev.FINISHED][-1]
+    assert fin["error"].startswith("VllmServerError: vllm_mode=server needs 2 GPUs (one for the vLLM server), "
+                                   "0 visible"), fin["error"]

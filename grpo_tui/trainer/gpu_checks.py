@@ -235,3 +235,15 @@ def hf_token() -> str | None:
 
 def describe(dev: CudaDevice | Any) -> str:
     return f"GPU {dev.index} {dev.name} ({dev.total_gb:.0f} GiB, compute {dev.capability[0]}.{dev.capability[1]})"
+
+
+def compare_installed(tested: dict[str, str] | None = None,
+                      version_of=installed_version) -> list[tuple[str, str | None, str]]:
+    """(distribution, installed version or None, tested version) for every package of the tested [gpu] set
+    whose installed version differs (local tags such as +cu128 ignored). Empty: the tested set is installed."""
+    out = []
+    for dist, want in (tested or TESTED_GPU_SET).items():
+        have = version_of(dist)
+        if _base(have) != want:
+            out.append((dist, have, want))
+    return out
