@@ -350,6 +350,8 @@ class Hardware:
             "host": host,
             "na": dict(self.na),
             "fake": self.fake,
+            "best_gpu": None if self.best_gpu is None else self.best_gpu.index,
+            "vram_gb": self.vram_gb,
             "summary": self.summary(),
         }
 
