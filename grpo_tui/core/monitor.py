@@ -99,6 +99,13 @@ class Series:
     def _fold(self, n: int) -> None:
         """Move the oldest n raw points into buckets."""
         rx, ry = self.rx, self.ry
+        # A big batch (attaching to a long run): widen the buckets first, so the loop below runs
+        # about max_buckets times instead of once per point.
+        while len(self.bn) + (n + self.width - 1) // self.width > self.max_buckets:
+            if self.bn:
+                self._merge()
+            else:
+                self.width *= 2
         i = 0
         while i < n:
             if self._open:
@@ -334,20 +341,30 @@ class RunMonitor:
 
     def feed(self, events: list[ev.Event]) -> None:
         with self.lock:
-            self.folder.feed(events)
-            self.events_seen += len(events)
+            # RunFolder needs every event but metrics only for the state and the newest step: a run of
+            # consecutive metrics events is folded through its last one (far less per-event work).
+            folded: list[ev.Event] = []
             steps: list[int] = []
             rows: list[dict[str, Any]] = []
+            tail: list[ev.Event] = []  # the newest metrics events, for steps/s and tokens/s
+            METRICS = ev.METRICS
+            prev_metrics = False
             for e in events:
                 t = e["type"]
-                if t == ev.METRICS:
+                if t == METRICS:
                     m = e.get("metrics")
                     if isinstance(m, dict):
                         steps.append(e.get("step", 0))
                         rows.append(m)
-                        n_tok = m.get("num_tokens")
-                        self._rate.append((float(e.get("ts") or 0.0), int(e.get("step") or 0), _num(n_tok)))
-                elif t == ev.PHASE:
+                    if prev_metrics:
+                        folded[-1] = e
+                    else:
+                        folded.append(e)
+                    prev_metrics = True
+                    continue
+                prev_metrics = False
+                folded.append(e)
+                if t == ev.PHASE:
                     self.phase = {k: e.get(k) for k in ("name", "message", "progress", "current", "total", "ts")}
                     self.phases.append(self.phase)
                 elif t == ev.ALERT:
@@ -370,7 +387,12 @@ class RunMonitor:
                         self.max_completion_length = _int(cfg.get("max_completion_length"))
                 elif t == ev.SAMPLES:  # tolerate samples written into the main stream
                     self._take_samples(e)
+            self.folder.feed(folded)
+            self.events_seen += len(events)
             if rows:
+                for e in [e for e in events[-4 * RATE_WINDOW:] if e["type"] == METRICS][-RATE_WINDOW:]:
+                    m = e.get("metrics") or {}
+                    self._rate.append((float(e.get("ts") or 0.0), int(e.get("step") or 0), _num(m.get("num_tokens"))))
                 self._ingest_metrics(steps, rows)
 
     def _ingest_metrics(self, steps: list[int], rows: list[dict[str, Any]]) -> None:
@@ -488,6 +510,9 @@ class RunMonitor:
             s = self.folder.summary
             summary = RunSummary(**{k: getattr(s, k) for k in s.__dataclass_fields__ if k != "rewards_seen"})
             summary.log_tail = list(s.log_tail)
+            reward = self.series.get("reward")
+            if reward is not None:
+                summary.best_reward = reward.hi
             sps, tps = self.rates()
             eta = None
             if s.state in LIVE_STATES and s.state != PAUSED and sps and sps > 0 and s.max_steps:

@@ -20,6 +20,7 @@ shown in the header.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any, Callable
 
@@ -38,7 +39,7 @@ from ..widgets.literal import visible
 from ..widgets.panels import (HealthPanel, LengthsPanel, LoadingPanel, MemoryPanel, RewardsPanel, RunHeader,
                               SamplesPanel, StatusBanner)
 
-MAX_FPS = 4.0
+MAX_FPS = 4.0  # redraws per second at most; GRPO_TUI_FPS overrides (e.g. 1 over a slow SSH link)
 CHART_KEYS = ("reward", "reward_std", "completions/mean_length", "completions/min_length",
               "completions/max_length", "completions/clipped_ratio", "kl", "entropy", "grad_norm",
               "frac_reward_zero_std", "memory/rss_mb")
@@ -122,6 +123,10 @@ class DashboardScreen(Screen):
         self.watcher = RunWatcher(self.monitor, self, interval=poll_interval)
         self.sampler = ResourceSampler(self) if resources else None
         self.open_browser_on_pause = open_browser_on_pause
+        try:
+            self.max_fps = max(0.2, float(os.environ.get("GRPO_TUI_FPS", MAX_FPS)))
+        except ValueError:
+            self.max_fps = MAX_FPS
         self.snap: Snapshot | None = None
         self.rendered_version = -1
         self._charts_version = -1
@@ -182,7 +187,7 @@ class DashboardScreen(Screen):
     def _schedule_render(self) -> None:
         if self._render_timer is not None:
             return  # a render is already due; it will read the newest snapshot
-        delay = max(0.0, self._last_render + 1.0 / MAX_FPS - time.monotonic())
+        delay = max(0.0, self._last_render + 1.0 / self.max_fps - time.monotonic())
         if delay == 0.0:
             self._render_now()
         else:
