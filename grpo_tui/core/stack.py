@@ -30,10 +30,10 @@ TESTED_SET: dict[str, str | None] = {
     "accelerate": "1.15.0",
     "datasets": "4.8.5",
     # GPU path (filled in with the [gpu] extra's pins)
-    "unsloth": None,
-    "unsloth_zoo": None,
-    "vllm": None,
-    "bitsandbytes": None,
+    "unsloth": "2026.10.9",
+    "unsloth_zoo": "2026.10.9",
+    "vllm": "0.31.0",  # newest vLLM built for torch 2.13.0 that TRL 1.15 accepts (docs/gpu.md)
+    "bitsandbytes": "0.50.2",
 }
 
 # Ranges Unsloth accepts for its neighbours (DESIGN.md, "Pinned together").
@@ -190,5 +190,7 @@ def detect(tested: dict[str, str | None] | None = None, versions: dict[str, str 
     if missing and has_gpu_extra():
         stack.gpu_missing.append((", ".join(missing), GPU_EXTRA_INSTALL))
     elif missing:
-        stack.gpu_missing.append((", ".join(missing), "pip install " + " ".join(missing)))
+        # Pinned: an unpinned `pip install vllm` pulls a vLLM built for another torch.
+        pinned = [f'"{n}=={tested[n]}"' if tested.get(n) else n for n in missing]
+        stack.gpu_missing.append((", ".join(missing), "pip install " + " ".join(pinned)))
     return stack
