@@ -22,25 +22,13 @@ from importlib import metadata
 from typing import Any, Iterable
 
 from ..core.config import RunConfig
+from ..core.stack import TESTED_SET
 
 MIN_CAPABILITY = (7, 0)  # Unsloth's Triton kernels and vLLM need Volta or newer
 
-# The [gpu] extra as resolved and tested with pip's resolver (docs/gpu.md); `grpo-tui doctor` compares
-# an installed set against it.
-TESTED_GPU_SET: dict[str, str] = {
-    "torch": "2.13.0",
-    "transformers": "5.17.0",
-    "trl": "1.15.0",
-    "peft": "0.21.2",
-    "accelerate": "1.15.0",
-    "datasets": "4.8.5",
-    "unsloth": "2026.10.9",
-    "unsloth_zoo": "2026.10.9",
-    "vllm": "0.31.0",
-    "bitsandbytes": "0.50.2",
-    "xformers": "0.0.35",
-    "triton": "3.9.0",
-}
+# The [gpu] extra as resolved with pip's resolver and pinned (docs/gpu.md); core.stack holds it, and
+# `grpo-tui doctor` compares an installed set against it.
+TESTED_GPU_SET: dict[str, str] = {k: v for k, v in TESTED_SET.items() if v}
 GPU_INSTALL = "pip install 'grpo-tui[gpu]'"
 
 
