@@ -264,6 +264,21 @@ def test_alert_event_round_trip(tmp_path):
     assert al.replay(metrics) == engine.alerts
 
 
+def test_warm_start_on_resume_keeps_baselines_and_does_not_refire():
+    rows = healthy(80)
+    for i in range(30, 80):
+        rows[i]["frac_reward_zero_std"] = 1.0
+        rows[i]["completions/mean_length"] = 200.0  # 3.3x the early baseline
+    before, after = metric_events(rows[:50]), metric_events(rows[50:], start=51)
+    first = al.AlertEngine()
+    assert sorted(codes(first.feed_many(before))) == [al.LENGTH_EXPLOSION, al.NO_SIGNAL]
+    resumed = al.AlertEngine()
+    resumed.warm(before)
+    assert resumed.alerts == [] and resumed.feed_many(after) == []
+    fresh = al.AlertEngine()  # without the history: the old alert fires again, and the long
+    assert codes(fresh.feed_many(after)) == [al.NO_SIGNAL]  # lengths have become the "baseline"
+
+
 def test_thresholds_are_overridable():
     rows = healthy(40)
     for i in range(10, 40):
@@ -294,3 +309,28 @@ def test_real_trainer_writes_alert_events(tmp_path):
         kill(launched.proc)
     alerts = [al.Alert.from_event(e) for e in ev.read_all(launched.run.events, types=[ev.ALERT])[0]]
     assert [(a.code, a.since_step, a.step) for a in alerts if a.code == al.NO_SIGNAL] == [(al.NO_SIGNAL, 1, 5)]
+
+
+def test_resumed_real_run_does_not_repeat_alerts(tmp_path):
+    """Killed after its checkpoint and resumed, the trainer warms the engine with the run's own
+    history: no_learning_signal (fired at step 5) is not written again after the resume."""
+    from grpo_tui.core import launch
+    from trainer_helpers import kill, start, wait_exit, wait_for
+
+    (tmp_path / "flat.py").write_text("def flat(completions, **kw):\n    return [0.5] * len(completions)\n")
+    first = start(max_steps=11, save_steps=6, rewards=[f"{tmp_path / 'flat.py'}:flat"])
+    run = first.run
+    try:
+        wait_for(run, lambda e: e["type"] == ev.CHECKPOINT and e["path"].endswith("checkpoint-6"), proc=first.proc)
+    finally:
+        kill(first.proc)
+    again = launch.resume(run)
+    try:
+        assert wait_exit(again.proc) == 0, run.log_tail(40)
+    finally:
+        kill(again.proc)
+    evs = ev.read_all(run.events)[0]
+    assert sum(e["type"] == ev.RUN_STARTED for e in evs) == 2
+    alerts = [(e["code"], e["step"]) for e in evs if e["type"] == ev.ALERT]
+    assert alerts == [(al.NO_SIGNAL, 5)]
+    assert max(e["step"] for e in evs if e["type"] == ev.METRICS) == 11  # 7..11: a fresh engine would fire at 11

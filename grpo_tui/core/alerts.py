@@ -300,6 +300,12 @@ class AlertEngine:
             out.extend(self.feed(e))
         return out
 
+    def warm(self, events: Iterable[ev.Event]) -> None:
+        """Catch up on a resumed run's history without re-raising what already fired: the
+        baselines stay the run's own, and an alert still active is not written twice."""
+        self.feed_many(events)
+        self.alerts.clear()
+
     def active_codes(self) -> list[str]:
         """Debounced alerts whose condition still holds at the latest observation."""
         return [code for code, s in self._streaks.items() if s.active]

@@ -85,6 +85,8 @@ class EventCallback(TrainerCallback):
         self.ctx.phase("training", f"training to step {state.max_steps}", current=state.global_step,
                        total=state.max_steps)
         self._last_step_end = time.perf_counter()
+        if self.ctx.resume_from is not None:
+            self._warm_alerts(int(state.global_step))
         self._apply(self.controller.poll(), control, args, state)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -127,6 +129,14 @@ class EventCallback(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
         self.ctx.emit(ev.CHECKPOINT, path=path, kind="checkpoint")
+
+    def _warm_alerts(self, upto: int) -> None:
+        """A resumed run keeps its health baselines and does not re-raise recorded alerts."""
+        try:
+            past = ev.read_all(self.ctx.run.events, types=[ev.METRICS])[0]
+            self.alerts.warm(e for e in past if e.get("step", 0) <= upto)
+        except Exception as exc:  # health checks must never break training
+            self.ctx.log(f"alert history not loaded: {type(exc).__name__}: {exc}", "warning")
 
     def _check_health(self, event: dict) -> None:
         try:
