@@ -161,6 +161,7 @@ def test_empty_run_and_torn_last_line():
 
 def test_planned_memory_from_run_json():
     r = rp.build_report(make_run(plan={"total_gb": 8.0}))
+    assert "| total reward | 0.383 → 1.05 (first vs last 10 logged steps) |" in rp.to_markdown(r)
     assert r["memory"]["planned_total_mb"] == 8192.0
     assert "of plan" in rp.to_markdown(r)
 
@@ -229,6 +230,8 @@ def test_report_on_a_real_tiny_run_with_every_reward_component():
     assert r["memory"]["peak_mb"]["memory/rss_mb"] > 10
     md = rp.to_markdown(r)
     assert "| overlong\\_penalty |" in md and "### Worst" in md
+    # launch records the best total the weighted components can pay: 1 + 0.5*0.5 + 0.5*0.5 + 2*1 (penalties max 0)
+    assert r["run"]["max_reward"] == 3.5 and "of a possible 3.5" in md
     _outside_code(md)  # every fence closed
 
 

@@ -279,6 +279,7 @@ def build_report(run: RunDir, *, window: int = WINDOW, groups_shown: int = GROUP
             "created": s.created or None, "started": s.started, "ended": s.ended,
             "duration_s": _round(duration, 1), "mean_step_time_s": _round(_mean(step_times), 3),
             "error": s.error, "log_tail": s.log_tail, "phase": s.phase,
+            "max_reward": _num(info.get("max_reward")),
             "read_problems": stats.problems(),
         },
         "config": {k: cfg.get(k) for k in CONFIG_KEYS if k in cfg},
@@ -414,6 +415,17 @@ def _group_md(g: dict[str, Any]) -> list[str]:
     return out
 
 
+def _total_line(r: dict[str, Any]) -> str:
+    st = r["reward_totals"].get("reward")
+    if not st:
+        return "–"
+    out = f"{_f(st['first'])} → {_f(st['last'])} (first vs last {st['window']} logged steps)"
+    mx = r["run"].get("max_reward")
+    if mx:
+        out += f", of a possible {_f(mx)}"
+    return out
+
+
 def _alert_summary(items: list[dict[str, Any]]) -> str:
     if not items:
         return "none"
@@ -435,6 +447,7 @@ def to_markdown(r: dict[str, Any]) -> str:
         ["duration", _dur(run.get("duration_s"))],
         ["steps", steps],
         ["mean step time", f"{_f(run.get('mean_step_time_s'))} s" if run.get("mean_step_time_s") else "–"],
+        ["total reward", _total_line(r)],
         ["alerts", _alert_summary(r["alerts"]["items"])],
     ])
     if run.get("read_problems"):
