@@ -163,7 +163,7 @@ def _base(version: str) -> str:
 
 
 def detect(tested: dict[str, str | None] | None = None, versions: dict[str, str | None] | None = None,
-           torch_build: tuple[str | None, str] | None = None) -> Stack:
+           torch_build: tuple[str | None, str] | None = None, vllm_requires: list[str] | None = None) -> Stack:
     """Read the installed stack. ``versions``/``torch_build`` override detection (tests)."""
     tested = TESTED_SET if tested is None else tested
     pkgs: list[Package] = []
@@ -193,4 +193,27 @@ def detect(tested: dict[str, str | None] | None = None, versions: dict[str, str 
         # Pinned: an unpinned `pip install vllm` pulls a vLLM built for another torch.
         pinned = [f'"{n}=={tested[n]}"' if tested.get(n) else n for n in missing]
         stack.gpu_missing.append((", ".join(missing), "pip install " + " ".join(pinned)))
+    # vLLM wheels pin one torch exactly: another torch makes the pair unusable.
+    vllm, torch_pkg = stack.get("vllm"), stack.get("torch")
+    if vllm is not None and vllm.version and torch_pkg is not None and torch_pkg.version:
+        pin = vllm_torch_pin(vllm_requires if vllm_requires is not None else _requires("vllm"))
+        if pin and _base(torch_pkg.version) != pin:
+            vllm.status = "conflict"
+            vllm.detail = f"vllm {vllm.version} is built for torch {pin}, torch {torch_pkg.version} is installed"
     return stack
+
+
+def _requires(dist: str) -> list[str]:
+    try:
+        return list(metadata.requires(dist) or [])
+    except Exception:
+        return []
+
+
+def vllm_torch_pin(requires: list[str]) -> str | None:
+    """The exact torch a vLLM wheel's metadata pins (``torch==2.13.0``), if any."""
+    for req in requires:
+        m = re.match(r"^torch\s*==\s*([0-9][^;,\s]*)", req.strip())
+        if m:
+            return m.group(1)
+    return None
