@@ -91,7 +91,9 @@ def test_multiple_answers_and_hedges_score_zero():
         "<answer>11 or 12</answer>",
         "<answer>11, 12</answer>",
         "<answer>11; 12</answer>",
-    ]) == [0.0] * 5
+        "<answer>12</answer><answer>11",       # a second, unclosed answer
+        "<answer>12</answer></answer>",        # stray closing tag
+    ]) == [0.0] * 7
 
 
 @pytest.mark.parametrize("ans,gold", [

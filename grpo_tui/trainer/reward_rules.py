@@ -88,8 +88,10 @@ def answer_blocks(content: str, tags: Tags) -> list[str]:
 
 def extract_answer(completion: Any, tags: Tags) -> str | None:
     """The text of the single answer block in the content; None when there is none or several
-    (listing several answers is hedging, not answering)."""
+    (listing several answers is hedging, not answering), counting unclosed and stray tags."""
     _, content = split_completion(completion)
+    if content.count(tags.solution_start) != 1 or content.count(tags.solution_end) != 1:
+        return None  # a second (even unclosed) answer, or stray closing tags: not one clear answer
     blocks = answer_blocks(content, tags)
     if len(blocks) != 1:
         return None
