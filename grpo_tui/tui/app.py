@@ -8,6 +8,7 @@ typed messages back.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from rich.text import Text
@@ -26,7 +27,7 @@ class GrpoApp(App[int]):
     """``grpo-tui``: start screen -> dashboard (-> sample browser, viewer, export)."""
 
     TITLE = "grpo-tui"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses may live anywhere
     ENABLE_COMMAND_PALETTE = False  # every action has a key; keeps ctrl+p free and the footer honest
 
     BINDINGS = [
@@ -54,11 +55,14 @@ class GrpoApp(App[int]):
         self.load_presets = load_presets or _load_presets
 
     # -- start-up ---------------------------------------------------------------------
-    def on_mount(self) -> None:
-        self._apply_theme(self.settings.theme)
+    def get_default_screen(self):
+        """The start screen is the bottom of the stack (no blank default screen to mount first)."""
         from .screens.start import StartScreen
 
-        self.push_screen(StartScreen(preset=self.preset))
+        return StartScreen(preset=self.preset)
+
+    def on_mount(self) -> None:
+        self._apply_theme(self.settings.theme)
         if self.attach_to is not None:
             self.open_run(self.attach_to)
 

@@ -42,6 +42,7 @@ KNOB_NAMES = tuple(k for k, _, _ in KNOBS)
 VERDICT_TEXT = {"fits": ("fits", "green"), "tight": ("tight", "yellow"), "no": ("no", "red"),
                 "cpu": ("fits CPU", "green"), "no-gpu": ("no GPU", "red")}
 RUNS_SHOWN = 50
+TALL_ROWS = 32  # from this height on, presets and runs share the screen
 RUNS_REFRESH_S = 5.0
 
 
@@ -147,7 +148,7 @@ class StartScreen(Screen):
         Binding("f5", "rescan", "Refresh", show=False),
     ]
     # Below 32 rows the run list and the new-run panel share the space: `r` flips between them.
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (TALL_ROWS, "-tall")]
 
     def __init__(self, preset: str | None = None) -> None:
         super().__init__()
@@ -161,6 +162,12 @@ class StartScreen(Screen):
         self.summaries: list[RunSummary] = []
         self.launching = False
         self._filling = False
+        # The breakpoint class the first resize would add: set now, so the first frame is styled
+        # once (adding it after mount restyles every widget on the screen).
+        try:
+            self.add_class("-short" if self.app.size.height < TALL_ROWS else "-tall")
+        except Exception:  # no running app (constructed outside one)
+            pass
 
     # -- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -185,6 +192,10 @@ class StartScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#bar", MemoryBar).message = "planning…"
         self.query_one("#presets", DataTable).focus()
+        # Paint first, then survey: worker threads would otherwise compete with the first frame.
+        self.call_after_refresh(self._start_workers)
+
+    def _start_workers(self) -> None:
         self.survey()
         self.scan_runs()
         self.set_interval(RUNS_REFRESH_S, self.scan_runs, name="runs-refresh")
