@@ -62,11 +62,14 @@ def test_oom_advice_uses_the_planner():
     from grpo_tui.core import planner
 
     cfg = load_preset("gpu-16gb")
-    for where, knobs in (("step", gc.STEP_KNOBS), ("load", gc.LOAD_KNOBS)):
+    load_knobs = ("load_in_4bit", "vllm_standby", "gpu_memory_utilization")
+    for where, knobs in (("step", gc.STEP_KNOBS), ("load", load_knobs)):
         advice = gc.oom_advice(cfg, where, 15.0)
         assert advice.startswith("--set ") and "planner:" in advice, advice
         change = advice.split(" (", 1)[0].removeprefix("--set ").split()
         over = dict(kv.split("=", 1) for kv in change)
+        if where == "load":  # 4-bit and standby already off in this preset: vLLM's share goes down
+            assert over == {"gpu_memory_utilization": str(round(cfg.gpu_memory_utilization - 0.1, 2))}
         assert set(over) & set(knobs), advice
         assert planner.plan(cfg.with_overrides(over), 15.0).total < planner.plan(cfg, 15.0).total
 

@@ -136,7 +136,6 @@ def preflight_here(cfg: RunConfig) -> CudaDevice:
 
 
 # -- failures during load / training -----------------------------------------------------------
-LOAD_KNOBS = ("load_in_4bit", "gpu_memory_utilization", "vllm_standby", "max_seq_length", "lora_rank")
 STEP_KNOBS = ("num_generations", "per_device_train_batch_size", "max_completion_length", "max_seq_length",
               "lora_rank", "load_in_4bit")
 
@@ -148,27 +147,48 @@ def is_oom(exc: BaseException) -> bool:
         or ("No available memory for the cache blocks" in text)
 
 
+def _load_change(cfg: RunConfig) -> tuple[dict[str, Any], str]:
+    """At load time the weights and vLLM's reservation are what is allocated: shrink those."""
+    if not cfg.load_in_4bit:
+        return {"load_in_4bit": True}, "weights at about a quarter of their 16-bit size"
+    if cfg.fast_inference and cfg.vllm_standby:
+        return ({"vllm_standby": False, "gpu_memory_utilization": 0.5},
+                "Unsloth's standby tier overrides the requested share")
+    u = max(0.1, round(cfg.gpu_memory_utilization - 0.1, 2))
+    return {"gpu_memory_utilization": u}, f"was {cfg.gpu_memory_utilization}: vLLM's share of the GPU"
+
+
+def _fmt(change: dict[str, Any]) -> str:
+    return " ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in change.items())
+
+
 def oom_advice(cfg: RunConfig, where: str, vram_gb: float | None) -> str:
-    """Which knob to turn and to what, from the planner (single-knob changes that fit)."""
-    knobs = LOAD_KNOBS if where == "load" else STEP_KNOBS
+    """Which knob to turn and to what. Load: a fixed rule (4-bit, standby, vLLM share) with the
+    planner's before/after figures; step: the planner's first single-knob change that fits and lowers
+    the total (core.planner.suggest), else halve the group / the completion length."""
+    planner = None
     if vram_gb:
         try:
-            from ..core import planner
+            from ..core import planner as planner_mod
 
-            current = planner.plan(cfg, vram_gb).total
-            for change, p in planner.suggest(cfg, vram_gb):
-                keys = {kv.split("=", 1)[0] for kv in change.split()}
-                if keys & set(knobs) and p.total < current:
-                    return f"--set {change} (planner: {current:.1f} -> {p.total:.1f} GiB of {vram_gb:.1f})"
-        except Exception:  # the planner does not know this model: fall back to the plain rule
-            pass
+            current = planner_mod.plan(cfg, vram_gb).total
+            planner = planner_mod
+        except Exception:  # the planner does not know this model: plain rules
+            planner = None
     if where == "load":
-        if not cfg.load_in_4bit:
-            return "--set load_in_4bit=true (weights at about a quarter of their 16-bit size)"
-        if cfg.fast_inference and cfg.vllm_standby:
-            return "--set vllm_standby=false gpu_memory_utilization=0.5 (Unsloth's standby tier overrides the share)"
-        u = max(0.1, round(cfg.gpu_memory_utilization - 0.1, 2))
-        return f"--set gpu_memory_utilization={u} (was {cfg.gpu_memory_utilization}: vLLM's share of the GPU)"
+        change, why = _load_change(cfg)
+        if planner is not None:
+            try:
+                after = planner.plan(cfg.with_overrides(change), vram_gb).total
+                why = f"planner: {current:.1f} -> {after:.1f} GiB of {vram_gb:.1f}"
+            except Exception:
+                pass
+        return f"--set {_fmt(change)} ({why})"
+    if planner is not None:
+        for change, p in planner.suggest(cfg, vram_gb):
+            keys = {kv.split("=", 1)[0] for kv in change.split()}
+            if keys & set(STEP_KNOBS) and p.total < current:
+                return f"--set {change} (planner: {current:.1f} -> {p.total:.1f} GiB of {vram_gb:.1f})"
     if cfg.num_generations > 2:
         g = max(2, cfg.num_generations // 2)
         return (f"--set num_generations={g} per_device_train_batch_size="
