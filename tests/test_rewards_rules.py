@@ -58,6 +58,16 @@ def test_strict_format_rejects(text):
     assert score(fmt_strict, [text]) == [0.0]
 
 
+def test_prefilled_reasoning_tag_counts():
+    """Chat templates like Qwen3's / R1 distills' open <think> in the prompt: the completion starts
+    inside the reasoning."""
+    pre = "7 plus 5 is 12</think>\n<answer>12</answer>"
+    assert score(fmt_strict, [pre]) == [rr.FORMAT_STRICT_MAX]
+    assert score(fmt_soft, [pre]) == [rr.FORMAT_SOFT_MAX]
+    # but a closing tag after the answer, or an empty reasoning, is not that layout
+    assert score(fmt_strict, ["<answer>12</answer></think>", "</think><answer>12</answer>"]) == [0.0, 0.0]
+
+
 def test_soft_format_partial_credit_and_no_credit_for_spamming_tags():
     assert score(fmt_soft, ["<answer>12</answer>"]) == [0.25]
     assert score(fmt_soft, ["<think>" * 5 + "</think>" * 5 + "<answer></answer>" * 5]) == [0.0]

@@ -101,6 +101,22 @@ def extract_answer(completion: Any, tags: Tags) -> str | None:
 
 
 # -- format -------------------------------------------------------------------------------------
+def _with_reasoning_block(completion: Any, tags: Tags) -> str:
+    """The completion as text with its reasoning block made explicit: reasoning that a chat
+    template moved to ``reasoning_content`` is put back in tags, and a completion whose opening
+    reasoning tag was pre-filled by the template (it starts inside the reasoning: ``...</think>``)
+    gets that tag back."""
+    reasoning, content = split_completion(completion)
+    if tags.reasoning_start in content:
+        return content
+    if reasoning.strip():
+        return f"{tags.reasoning_start}{reasoning}{tags.reasoning_end}{content}"
+    end, answer = content.find(tags.reasoning_end), content.find(tags.solution_start)
+    if content.count(tags.reasoning_end) == 1 and (answer < 0 or end < answer):
+        return tags.reasoning_start + content
+    return content
+
+
 def make_format_strict(tags: Tags, *, require_reasoning: bool = True) -> RewardFunc:
     all_tags = (tags.reasoning_start, tags.reasoning_end, tags.solution_start, tags.solution_end)
 
@@ -126,12 +142,7 @@ def make_format_strict(tags: Tags, *, require_reasoning: bool = True) -> RewardF
     def format_strict(prompts, completions, completion_ids=None, **kwargs):
         out = []
         for c in completions:
-            reasoning, content = split_completion(c)
-            text = content
-            if reasoning.strip() and tags.reasoning_start not in content:
-                # the chat template moved the reasoning out of the content: it counts as the block
-                text = f"{tags.reasoning_start}{reasoning}{tags.reasoning_end}{content}"
-            out.append(FORMAT_STRICT_MAX if layout_ok(text) else 0.0)
+            out.append(FORMAT_STRICT_MAX if layout_ok(_with_reasoning_block(c, tags)) else 0.0)
         return out
 
     format_strict.__doc__ = (f"{FORMAT_STRICT_MAX} for exactly {tags.reasoning_start}...{tags.reasoning_end}"
@@ -146,13 +157,8 @@ def make_format_soft(tags: Tags) -> RewardFunc:
     def format_soft(prompts, completions, completion_ids=None, **kwargs):
         out = []
         for c in completions:
-            reasoning, content = split_completion(c)
-            score = 0.0
-            for i, t in enumerate(all_tags):
-                n = content.count(t)
-                if n == 1 or (n == 0 and i < 2 and reasoning.strip()):
-                    score += per_tag
-            out.append(score)
+            text = _with_reasoning_block(c, tags)
+            out.append(sum(per_tag for t in all_tags if text.count(t) == 1))
         return out
 
     format_soft.__doc__ = f"{per_tag} for each tag that appears exactly once (max {FORMAT_SOFT_MAX})"
