@@ -272,7 +272,6 @@ class AlertEngine:
         self._rep: list[float] = []
         self._series: dict[str, _Series] = {}
         self._baselines: dict[str, float] = {}
-        self._format_since: int | None = None
         self._samples_seen_steps: set[int] = set()
 
     @classmethod
