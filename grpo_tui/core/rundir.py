@@ -422,8 +422,17 @@ class RunFolder:
 
 def summarize(run: RunDir) -> RunSummary:
     folder = RunFolder(run)
-    events, _ = ev.read_all(run.events)
-    folder.feed(events)
+    reader = ev.EventReader(run.events)
+    while True:  # 4 MiB at a time: a 100,000-step log never sits in memory as one list of dicts
+        events = reader.read_new(4 * 2**20)
+        if not events:
+            try:
+                if reader.offset >= run.events.stat().st_size:
+                    break
+            except OSError:
+                break
+            continue
+        folder.feed(events)
     return folder.check_alive()
 
 
