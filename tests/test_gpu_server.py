@@ -173,10 +173,14 @@ def test_colocate_and_server_settings_reach_grpo_config():
     assert (args.vllm_mode, args.vllm_server_host, args.vllm_server_port) == ("server", "127.0.0.1", 8765)
 
 
-def test_trl_run_in_server_mode_without_two_gpus_fails_in_one_line():
-    """The trl backend really goes through server_for_run: on this GPU-less machine it must refuse."""
+def test_trl_run_in_server_mode_without_two_gpus_fails_in_one_line(monkeypatch):
+    """The trl backend really goes through its vLLM check and server_for_run: with the stand-in vLLM's
+    metadata (0.31.0, built for torch 2.13.0) the check passes, and on this GPU-less machine the server
+    start refuses."""
     from trainer_helpers import events, kill, start, wait_exit
 
+    standins = str(Path(__file__).resolve().parent / "standins")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([standins, os.environ.get("PYTHONPATH", "")]))
     launched = start(use_vllm=True, vllm_mode="server", max_steps=1)
     try:
         assert wait_exit(launched.proc, timeout=180) == 1
@@ -185,3 +189,19 @@ def test_trl_run_in_server_mode_without_two_gpus_fails_in_one_line():
     fin = [e for e in events(launched.run) if e["type"] == ev.FINISHED][-1]
     assert fin["error"].startswith("VllmServerError: vllm_mode=server needs 2 GPUs (one for the vLLM server), "
                                    "0 visible"), fin["error"]
+
+
+def test_trl_use_vllm_preflight():
+    from grpo_tui.trainer import gpu_checks as gc
+
+    cfg = load_preset("cpu-tiny").with_overrides({"use_vllm": True, "vllm_mode": "colocate"})
+    req = ["torch==2.13.0"]
+    with pytest.raises(gc.GpuUnavailable, match=r"vLLM is not installed and use_vllm needs it.*use_vllm=false"):
+        gc.trl_vllm_preflight(cfg, 1, "2.13.0+cu128", None, None)
+    with pytest.raises(gc.GpuUnavailable, match=r"built for torch 2.14.0 but torch 2.13.0"):
+        gc.trl_vllm_preflight(cfg, 1, "2.13.0", "0.33.0", ["torch==2.14.0"])
+    with pytest.raises(gc.GpuUnavailable, match=r"use_vllm=true needs an NVIDIA GPU"):
+        gc.trl_vllm_preflight(cfg, 0, "2.13.0+cpu", "0.31.0", req)
+    gc.trl_vllm_preflight(cfg, 1, "2.13.0+cu128", "0.31.0", req)  # fine
+    gc.trl_vllm_preflight(cfg.with_overrides({"vllm_mode": "server"}), 0, "2.13.0", "0.31.0", req)  # checked later
+    gc.trl_vllm_preflight(cfg.with_overrides({"use_vllm": False}), 0, "2.13.0", None, None)  # not used

@@ -255,3 +255,30 @@ def compare_installed(tested: dict[str, str] | None = None,
         if _base(have) != want:
             out.append((dist, have, want))
     return out
+
+
+def vllm_here() -> tuple[str | None, list[str] | None]:
+    """(installed vLLM version, its Requires-Dist) or (None, None)."""
+    version = installed_version("vllm")
+    if version is None:
+        return None, None
+    try:
+        return version, metadata.requires("vllm")
+    except metadata.PackageNotFoundError:
+        return version, None
+
+
+def trl_vllm_preflight(cfg: RunConfig, cuda_devices: int, torch_version: str | None,
+                       vllm_version: str | None, vllm_requires: Iterable[str] | None) -> None:
+    """The trl backend with ``use_vllm``: vLLM installed and built for this torch (the trainer talks to it
+    in both modes); colocate needs a CUDA GPU here (server mode checks its two GPUs when it starts)."""
+    if not cfg.use_vllm:
+        return
+    problem = vllm_problem(vllm_version, vllm_requires, torch_version)
+    if problem:
+        raise GpuUnavailable(problem.replace("fast_inference needs it", "use_vllm needs it")
+                             .replace("--set fast_inference=false to generate with transformers",
+                                      "--set use_vllm=false to generate with transformers"))
+    if cfg.vllm_mode == "colocate" and cuda_devices < 1:
+        raise GpuUnavailable("use_vllm=true needs an NVIDIA GPU (vLLM generates on CUDA) and torch sees none: "
+                             "--set use_vllm=false")
