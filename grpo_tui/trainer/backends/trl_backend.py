@@ -65,6 +65,17 @@ def load_model_and_tokenizer(cfg: RunConfig, device: str, ctx: TrainerContext | 
 class TrlBackend(Backend):
     name = "trl"
 
+    def check(self, ctx: TrainerContext) -> None:
+        """With use_vllm: vLLM present and built for this torch, and a GPU for colocate (one line)."""
+        if not ctx.cfg.use_vllm:
+            return
+        import torch
+
+        from ..gpu_checks import trl_vllm_preflight, vllm_here
+
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        trl_vllm_preflight(ctx.cfg, n, torch.__version__, *vllm_here())
+
     def run(self, ctx: TrainerContext) -> str:
         from ..compat import install_cpu_logprob_fallback
         from ..datasets import build_dataset
