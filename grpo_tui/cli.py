@@ -57,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"grpo-tui {_version()}")
     parser.add_argument("--preset", help="preselect this preset in the app")
+    parser.add_argument("--serve", action="store_true",
+                        help="serve the app to a browser tab (textual-serve) instead of this terminal")
+    parser.add_argument("--host", default="127.0.0.1", help="with --serve: address to listen on (default loopback)")
+    parser.add_argument("--port", type=int, default=8566, help="with --serve: port (default 8566)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in COMMANDS.items():
         p = sub.add_parser(name, help=HELPS.get(name, ""), description=HELPS.get(name, ""))
@@ -89,8 +93,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command is None:
-            from .tui.launch import run_app
+            from .tui.launch import run_app, serve_app
 
+            if args.serve:
+                return serve_app(host=args.host, port=args.port, preset=args.preset)
             return run_app(preset=args.preset)
         mod = _module(COMMANDS[args.command])
         return int(mod.run(args) or 0)

@@ -38,3 +38,34 @@ def run_app(*, preset: str | None = None, attach: str | None = None) -> int:
     app = GrpoApp(preset=preset, attach=run)
     result = app.run()
     return int(app.return_code or result or 0)
+
+
+def serve_app(*, host: str = "127.0.0.1", port: int = 8566, preset: str | None = None) -> int:
+    """`grpo-tui --serve`: the same app in a browser tab, one app process per tab (textual-serve).
+
+    Loopback only by default: reach it from your laptop with an SSH tunnel,
+    ``ssh -L 8566:127.0.0.1:8566 gpu-box``, then open http://127.0.0.1:8566.
+    There is no authentication, so binding another address is the user's call.
+    """
+    import shlex
+
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        return _error("--serve needs textual-serve: pip install 'grpo-tui[serve]'")
+    if preset is not None:
+        from ..core.config import ConfigError
+        from ..core.presets import load_preset
+
+        try:
+            load_preset(preset)
+        except ConfigError as exc:
+            return _error(str(exc))
+    command = [sys.executable, "-m", "grpo_tui"] + (["--preset", preset] if preset else [])
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"grpo-tui: warning: serving on {host}: anyone who can reach it controls your runs "
+              "(there is no login); prefer the default 127.0.0.1 and an SSH tunnel", file=sys.stderr)
+    print(f"from another machine: ssh -L {port}:127.0.0.1:{port} THIS_HOST, then open http://127.0.0.1:{port}",
+          file=sys.stderr)
+    Server(shlex.join(command), host=host, port=port, title="grpo-tui").serve()
+    return 0
