@@ -141,6 +141,8 @@ def test_unsloth_backend_flow(standin_env, grpo_home):
     for p in ("importing", "loading_model", "building_vllm", "compiling", "training", "saving"):
         assert p in phases, p
     assert phases.index("importing") < phases.index("loading_model") < phases.index("building_vllm")
+    # The first step shows as compiling, then training again.
+    assert phases[phases.index("compiling") - 1] == "training" and phases[phases.index("compiling") + 1] == "training"
     metrics = [e["metrics"] for e in evs if e["type"] == ev.METRICS]
     assert len(metrics) == 2
     m = metrics[-1]
@@ -151,3 +153,18 @@ def test_unsloth_backend_flow(standin_env, grpo_home):
     assert m["memory/vllm_kv_cache_tokens"] == 64 * 16
     samples = ev.read_all(run.samples)[0]
     assert samples and samples[0]["rows"]
+
+
+def test_stop_saves_the_adapter(standin_env, grpo_home):
+    """A stop command (honoured at the first step boundary) still ends with save_lora."""
+    launched = start(**{**TINY_UNSLOTH, "eval_size": 0, "merge_16bit": False, "max_steps": 50})
+    launched.run.send_command("stop")
+    try:
+        assert wait_exit(launched.proc, timeout=240) == 0, launched.run.log_tail(30)
+    finally:
+        kill(launched.proc)
+    fin = [e for e in events(launched.run) if e["type"] == ev.FINISHED][-1]
+    assert fin["status"] == ev.STOPPED and fin["adapter_path"] == str(launched.run.adapter)
+    assert [c["call"] for c in read(standin_env) if c["call"] in ("save_lora", "save_pretrained_merged")] == \
+        ["save_lora"]
+    assert (launched.run.adapter / "adapter_config.json").is_file()

@@ -199,6 +199,28 @@ def resolve_model_source(cfg: RunConfig, ctx: TrainerContext) -> str:
     return cfg.model
 
 
+def _first_step_phase(ctx: TrainerContext) -> Any:
+    """A callback that shows the first step as ``compiling`` (Unsloth's kernels and torch.compile run
+    then, a minute or two) and switches back to ``training`` once it is done. Added after the event
+    callback, so its on_train_begin comes after the ``training`` phase that one writes."""
+    from transformers import TrainerCallback
+
+    class FirstStepPhase(TrainerCallback):
+        first = True
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            ctx.phase("compiling", "first step: Unsloth compiles its kernels (a minute or two)",
+                      current=state.global_step, total=state.max_steps)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.first:
+                self.first = False
+                ctx.phase("training", f"training to step {state.max_steps}", current=state.global_step,
+                          total=state.max_steps)
+
+    return FirstStepPhase()
+
+
 # -- the backend -------------------------------------------------------------------------------------
 class UnslothBackend(Backend):
     name = "unsloth"
@@ -292,7 +314,7 @@ class UnslothBackend(Backend):
         if engine:
             base_memory = callback.memory
             callback.memory = lambda: {**base_memory(), **engine}  # the engine's figures ride on every step
-        ctx.phase("compiling", "compiling kernels for the first step (Unsloth / torch.compile; a minute or two)")
+        trainer.add_callback(_first_step_phase(ctx))
 
         # 7. Train, save, evaluate.
         try:
