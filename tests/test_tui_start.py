@@ -333,3 +333,24 @@ def test_split_cells_keeps_every_part_and_the_width():
     cells = split_cells([10.0, 0.01, 5.0], 20.0, 40)
     assert cells[1] == 1 and sum(cells) <= 40
     assert sum(split_cells([30.0, 10.0], 24.0, 20)) == 20  # over capacity: clipped to the width
+
+
+def test_runs_index_reads_only_what_was_appended_and_matches_summarize():
+    from grpo_tui.core import events as ev
+    from grpo_tui.tui.runs_index import RunsIndex
+
+    run = synthetic_run("20260102-000000-live", state="live", steps=3, max_steps=50)
+    index = RunsIndex()
+    (first,) = index.refresh()
+    assert (first.state, first.step) == ("training", 3)
+    reader = index._runs[run.id][0]
+    assert reader.offset == run.events.stat().st_size
+    with ev.EventWriter(run.events) as w:
+        w.emit(ev.METRICS, step=4, metrics={"reward": 0.9})
+        w.emit(ev.FINISHED, step=4, status="completed")
+    (after,) = index.refresh()
+    expected = summarize(run)
+    assert (after.state, after.step, after.last_reward) == (expected.state, expected.step, expected.last_reward)
+    assert after.state == "completed" and after.step == 4
+    run_gone = synthetic_run("20260101-000000-old", state="completed")
+    assert [s.id for s in index.refresh()] == [run.id, run_gone.id]

@@ -21,6 +21,7 @@ from textual.validation import ValidationResult, Validator
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from ...core.config import ConfigError, RunConfig, coerce
+from ..runs_index import RunsIndex
 from ..widgets.memory_bar import BarData, MemoryBar
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -160,6 +161,7 @@ class StartScreen(Screen):
         self.selected: str | None = None
         self.current = Current()
         self.summaries: list[RunSummary] = []
+        self.runs_index = RunsIndex()
         self.launching = False
         self._filling = False
         # The breakpoint class the first resize would add: set now, so the first frame is styled
@@ -218,11 +220,7 @@ class StartScreen(Screen):
 
     @work(thread=True, exclusive=True, group="runs")
     def scan_runs(self) -> None:
-        from ...core.rundir import iter_summaries
-
-        summaries = []
-        for s in iter_summaries():
-            summaries.append(s)
+        summaries = self.runs_index.refresh()
         # live first, then newest (list_runs is newest first; sort is stable)
         summaries.sort(key=lambda s: not s.live)
         self.post_message(RunsScanned(summaries[:RUNS_SHOWN]))
