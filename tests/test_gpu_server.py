@@ -205,3 +205,28 @@ def test_trl_use_vllm_preflight():
     gc.trl_vllm_preflight(cfg, 1, "2.13.0+cu128", "0.31.0", req)  # fine
     gc.trl_vllm_preflight(cfg.with_overrides({"vllm_mode": "server"}), 0, "2.13.0", "0.31.0", req)  # checked later
     gc.trl_vllm_preflight(cfg.with_overrides({"use_vllm": False}), 0, "2.13.0", None, None)  # not used
+
+
+def test_trainer_command():
+    argv, env = dist.trainer_command("/r", 1, 0, python="/py")
+    assert argv == ["/py", "-m", "grpo_tui.trainer", "/r"] and env == {}
+    argv, env = dist.trainer_command("/r", 2, 2, python="/py")
+    assert "--multi_gpu" in argv and env == {"CUDA_VISIBLE_DEVICES": "0,1"}
+    argv, env = dist.trainer_command("/r", 2, 3, server_mode=True, python="/py")
+    assert argv[argv.index("--num_processes") + 1] == "2" and env == {}
+    with pytest.raises(ValueError, match=r"num_processes=2 needs 2 GPUs plus one for the vLLM server, 2 visible: "
+                                         r"use --set num_processes=1"):
+        dist.trainer_command("/r", 2, 2, server_mode=True)
+
+
+def test_server_only_from_the_main_process(monkeypatch):
+    cfg = load_preset("cpu-tiny").with_overrides({"use_vllm": True, "vllm_mode": "server", "vllm_server_port": 8011})
+    ctx = _ctx(cfg)
+    monkeypatch.setenv("RANK", "1")
+
+    def never(*a):
+        raise AssertionError("a non-main rank must not start a server")
+
+    with vs.server_for_run(ctx, "m", n_gpus=2, command=never) as overrides:
+        assert overrides["vllm_mode"] == "server" and overrides["vllm_server_port"] == 8011
+    assert "vllm_server" not in ctx.extras

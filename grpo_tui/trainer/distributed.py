@@ -62,6 +62,25 @@ def accelerate_command(run_dir: str | os.PathLike[str], gpus: list[int], *,
     return argv, {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus)}
 
 
+def trainer_command(run_dir: str | os.PathLike[str], num_processes: int, n_gpus: int, *,
+                    server_mode: bool = False, python: str | None = None) -> tuple[list[str], dict[str, str]]:
+    """What the launcher spawns for a run: the plain trainer entry point for one process, else
+    ``accelerate launch`` over GPUs 0..num_processes-1 (in server mode the vLLM server takes the last
+    visible GPU, which must stay out of training). ValueError (one line) when the GPUs are too few."""
+    python = python or sys.executable
+    if num_processes <= 1:
+        return [python, "-m", "grpo_tui.trainer", str(Path(run_dir))], {}
+    usable = n_gpus - (1 if server_mode else 0)
+    if num_processes > usable:
+        extra = " plus one for the vLLM server" if server_mode else ""
+        raise ValueError(f"num_processes={num_processes} needs {num_processes} GPUs{extra}, {n_gpus} visible: "
+                         f"use --set num_processes={max(1, usable)}")
+    argv, env = accelerate_command(run_dir, list(range(num_processes)), python=python)
+    if server_mode:
+        env = {}  # keep every GPU visible: ranks use cuda:0..n-1 by local rank, the server the last one
+    return argv, env
+
+
 class NullEventWriter:
     """An EventWriter that writes nothing (non-main ranks)."""
 

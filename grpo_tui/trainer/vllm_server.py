@@ -188,6 +188,12 @@ def server_for_run(ctx: Any, model: str, *, n_gpus: int | None = None,
     if not (cfg.use_vllm and cfg.vllm_mode == "server"):
         yield {}
         return
+    from .distributed import is_main_process
+
+    if not is_main_process():  # under accelerate only the main process talks to the server (TRL's rule)
+        yield {"use_vllm": True, "vllm_mode": "server", "vllm_server_host": HOST,
+               "vllm_server_port": cfg.vllm_server_port}
+        return
     _, gpu = split_gpus(cuda_device_count() if n_gpus is None else n_gpus)
     port = free_port(cfg.vllm_server_port)
     argv = (command or serve_command)(cfg, model, port)
