@@ -96,3 +96,16 @@ def test_quit_confirmation_80x24(snap_compare):
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+def test_start_light_theme_120x40(snap_compare, monkeypatch):
+    monkeypatch.setenv("GRPO_TUI_THEME", "light")
+    _runs()
+    assert snap_compare(make_app("RTX 4090"), terminal_size=(120, 40), run_before=settle())
+
+
+def test_start_16_colour_theme_80x24(snap_compare, monkeypatch):
+    """The terminal's own 16 colours (chosen automatically on a 16-colour terminal)."""
+    monkeypatch.setenv("GRPO_TUI_THEME", "ansi")
+    _runs()
+    assert snap_compare(make_app("RTX 4090"), terminal_size=(80, 24), run_before=settle())

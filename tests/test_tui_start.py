@@ -354,3 +354,28 @@ def test_runs_index_reads_only_what_was_appended_and_matches_summarize():
     assert after.state == "completed" and after.step == 4
     run_gone = synthetic_run("20260101-000000-old", state="completed")
     assert [s.id for s in index.refresh()] == [run.id, run_gone.id]
+
+
+async def test_no_color_keeps_the_memory_split_readable(monkeypatch):
+    """NO_COLOR: Textual drops colour; the bar's parts differ by glyph, the verdict is a word."""
+    from grpo_tui.tui.widgets.memory_bar import HEADROOM_GLYPH, SEGMENTS
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app("RTX 4090")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        assert app.no_color
+        bar = screen.query_one("#bar", MemoryBar)
+        line, legend = bar.render().plain.split("\n")
+        shown = {glyph for key, _label, glyph, _cls in SEGMENTS if bar.data.groups.get(key, 0) > 0}
+        assert len(shown) >= 3 and all(g in line for g in shown) and HEADROOM_GLYPH in line
+        assert bar.data.verdict in legend
+
+
+def test_sixteen_colour_terminals_get_the_ansi_themes():
+    from grpo_tui.tui.settings import resolve_theme, toggled
+
+    assert resolve_theme("auto", sixteen_colours=True) == "ansi-dark"
+    assert resolve_theme("light", sixteen_colours=True) == "ansi-light"
+    assert resolve_theme("auto", sixteen_colours=False) == "textual-dark"
+    assert toggled("ansi-dark") == "ansi-light" and toggled("textual-light") == "textual-dark"

@@ -126,6 +126,13 @@ class GrpoApp(App[int]):
     # -- theme ------------------------------------------------------------------------
     @property
     def sixteen_colours(self) -> bool:
+        """The terminal has only the 16 ANSI colours (Rich's detection: COLORTERM, TERM).
+
+        Headless runs (tests, screenshots) have no terminal to ask: they count as full colour,
+        so a CI box's TERM does not change what the snapshots show.
+        """
+        if self.is_headless:
+            return False
         return self.console.color_system in ("standard", "windows")
 
     def _apply_theme(self, choice: str) -> None:

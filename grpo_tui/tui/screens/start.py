@@ -185,6 +185,7 @@ class StartScreen(Screen):
                         yield Input(id=f"knob-{name}", type=typ, compact=True, validators=[KnobValidator(name)],
                                     validate_on=["changed"], select_on_focus=False)
             yield Static("", id="knob-error")
+            yield Static("", id="runs-hint")  # short terminals: the run list is one key away
         with Vertical(id="runs-panel"):
             yield Label("Recent runs  [dim](live first · Enter attaches)[/]", classes="section")
             yield Static("scanning runs…", id="runs-empty")
@@ -407,6 +408,10 @@ class StartScreen(Screen):
             reward = f"{s.last_reward:.3f}" if s.last_reward is not None else "–"
             rows.append((s.id, [s.id, state, step, reward, _short_model(s.model)]))
         fill_table(table, RUN_COLUMNS, rows)
+        live = sum(1 for s in msg.summaries if s.live)
+        hint = Text.assemble(("Recent runs: ", "bold"), f"{len(msg.summaries)}",
+                             (f" ({live} live)" if live else ""), "  ·  press ", ("r", "bold"), " to list them")
+        self.query_one("#runs-hint", Static).update(hint if msg.summaries else "")
         empty = self.query_one("#runs-empty", Static)
         empty.display = not msg.summaries
         empty.update("no runs yet — pick a preset and press Enter")
