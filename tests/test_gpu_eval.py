@@ -108,7 +108,8 @@ def test_unsloth_eval_command_uses_vllm_with_the_lora(monkeypatch, tmp_path):
     monkeypatch.setenv("GRPO_TUI_TEST_STANDINS", "1")
     monkeypatch.setenv("GRPO_TUI_STANDIN_LOG", str(log))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(STANDINS), os.environ.get("PYTHONPATH", "")]))
-    launched = start(backend="unsloth", fast_inference=True, max_steps=1, lora_rank=4, lora_alpha=8)
+    launched = start(backend="unsloth", fast_inference=True, max_steps=1, lora_rank=4, lora_alpha=8,
+                     full_finetuning=False)
     try:
         assert wait_exit(launched.proc, timeout=240) == 0, launched.run.log_tail(30)
     finally:

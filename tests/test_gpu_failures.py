@@ -104,7 +104,8 @@ def standins(monkeypatch, tmp_path):
 
 
 def _failed_run(**overrides) -> dict:
-    launched = start(backend="unsloth", fast_inference=True, max_steps=2, lora_rank=4, lora_alpha=8, **overrides)
+    launched = start(backend="unsloth", fast_inference=True, max_steps=2, lora_rank=4, lora_alpha=8,
+                     full_finetuning=False, **overrides)
     try:
         rc = wait_exit(launched.proc, timeout=180)
     finally:
