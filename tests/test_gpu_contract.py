@@ -7,22 +7,28 @@ cannot prove: that Unsloth and vLLM behave on a GPU as the stand-ins do.
 
 from __future__ import annotations
 
+import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from grpo_tui.core import events as ev
 from grpo_tui.core.presets import discover, load_preset
-from grpo_tui.core.rundir import create_run
 from grpo_tui.trainer.backends import unsloth as ub
 
 from trainer_helpers import start, wait_exit, kill, events  # noqa: E402  (tests/ is on sys.path)
 
 STANDINS = Path(__file__).resolve().parent / "standins"
-sys.path.insert(0, str(STANDINS))
-from _record import read  # noqa: E402
+
+
+def read(path) -> list[dict]:
+    """The stand-ins' call log (JSON lines). The stand-ins are never put on this process's sys.path:
+    only trainer subprocesses see them, so other tests never import a stand-in vLLM."""
+    try:
+        return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return []
 
 # A tiny run through the unsloth backend: 2 steps, 8 eval rows, merged save.
 TINY_UNSLOTH = {

@@ -22,8 +22,15 @@ from grpo_tui.trainer import gsm8k
 from trainer_helpers import events, kill, start, wait_exit
 
 STANDINS = Path(__file__).resolve().parent / "standins"
-sys.path.insert(0, str(STANDINS))
-from _record import read  # noqa: E402
+
+
+def read(path) -> list[dict]:
+    """The stand-ins' call log (JSON lines). The stand-ins are never put on this process's sys.path:
+    only trainer subprocesses see them, so other tests never import a stand-in vLLM."""
+    try:
+        return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return []
 
 
 # -- GSM8K and scoring (pure) ---------------------------------------------------------------------------
