@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from grpo_tui.core import events as ev
-from grpo_tui.core.presets import discover, load_preset
+from grpo_tui.core.presets import load_preset, parse_preset, shipped_dir
 from grpo_tui.trainer.backends import unsloth as ub
 
 from trainer_helpers import start, wait_exit, kill, events  # noqa: E402  (tests/ is on sys.path)
@@ -38,7 +38,9 @@ TINY_UNSLOTH = {
 
 
 def gpu_presets() -> list[str]:
-    return sorted(n for n, p in discover().items() if p.ok and p.config.backend == "unsloth")
+    """Shipped presets on the unsloth backend (read from the package, never the user's folder)."""
+    found = (parse_preset(path) for path in sorted(shipped_dir().glob("*.toml")))
+    return [p.name for p in found if p.ok and p.config.backend == "unsloth"]
 
 
 @pytest.fixture
