@@ -1,0 +1,193 @@
+"""Regenerate screenshots/*.svg: every screen of the app, from a real tiny training run.
+
+    .venv/bin/python scripts/make_screenshots.py                 # trains cpu-tiny for real first
+    .venv/bin/python scripts/make_screenshots.py --from RUN_DIR  # use a run you already have
+    .venv/bin/python scripts/make_screenshots.py --png           # also PNGs (needs rsvg-convert)
+
+Everything happens in a temporary GRPO_TUI_HOME (your own runs are not
+touched; --from copies the run in). The GPU in the start screen is a simulated
+RTX 4090 (``GRPO_TUI_FAKE_GPUS``), shown as "(simulated)", so the planner's
+table looks like it does on a GPU box; the run itself trained on this CPU.
+
+Screens are reached the way a user reaches them (keys through Textual's
+Pilot) and each is saved with ``App.save_screenshot``. A screen that is not
+in this build yet (its key does nothing) is skipped with a note, so the
+script keeps working while screens are being added.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "screenshots"
+BIG, SMALL = (120, 40), (80, 24)
+FAKE_GPU = "RTX 4090"
+
+
+def train_tiny(steps: int) -> Path:
+    """A real cpu-tiny run to completion (the trainer process, as `grpo-tui run` starts it)."""
+    from grpo_tui.core import launch
+    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.rundir import summarize
+
+    _stop_simulating_gpu()  # the run's own hardware snapshot must say what it trained on
+    cfg = load_preset("cpu-tiny").with_overrides({"max_steps": steps, "save_steps": steps})
+    launched = launch.launch(cfg)
+    run = launched.run
+    print(f"training {run.id} ({steps} steps, cpu-tiny)...", flush=True)
+    deadline = time.monotonic() + 900
+    while summarize(run).live:
+        if time.monotonic() > deadline:
+            launched.proc.kill()
+            raise SystemExit("the tiny run took more than 15 minutes; giving up")
+        time.sleep(2)
+    s = summarize(run)
+    if s.state != "completed":
+        raise SystemExit(f"the tiny run ended {s.state}: {run.log_tail(20)}")
+    print(f"trained: {s.step} steps, reward {s.first_window_reward:.3f} -> {s.last_window_reward:.3f}", flush=True)
+    return run.path
+
+
+def import_run(src: Path) -> Path:
+    from grpo_tui.core.rundir import private_dir, runs_root
+
+    dest = private_dir(runs_root()) / src.name
+    shutil.copytree(src, dest)
+    return dest
+
+
+class Shooter:
+    def __init__(self, out: Path, png: bool):
+        self.out, self.png, self.saved, self.skipped = out, png, [], []
+
+    async def settle(self, pilot, seconds: float = 0.6) -> None:
+        from textual.widgets import Input
+
+        await pilot.pause(seconds)  # not wait_for_complete: the dashboard's log tail never completes
+        for inp in pilot.app.screen.query(Input):
+            inp.cursor_blink = False
+        await pilot.pause()
+
+    async def save(self, pilot, name: str) -> None:
+        await self.settle(pilot)
+        w, h = pilot.app.size
+        filename = f"{name}-{w}x{h}.svg"
+        pilot.app.save_screenshot(filename=filename, path=str(self.out))
+        self.saved.append(filename)
+        print(f"  saved screenshots/{filename}", flush=True)
+
+    async def press_to(self, pilot, key: str, name: str, *, wait: float = 1.0) -> bool:
+        """Press ``key``; save if it opened another screen. Returns whether it did."""
+        before = pilot.app.screen
+        await pilot.press(key)
+        await pilot.pause(wait)
+        if pilot.app.screen is before:
+            self.skipped.append(f"{name} ({key!r} opened nothing in this build)")
+            print(f"  skipped {name}: {key!r} opened nothing", flush=True)
+            return False
+        await self.save(pilot, name)
+        return True
+
+
+async def session(shooter: Shooter, run_dir: Path, size: tuple[int, int], full: bool) -> None:
+    from grpo_tui.core.rundir import RunDir
+    from grpo_tui.tui.app import GrpoApp
+
+    app = GrpoApp()
+    async with app.run_test(size=size) as pilot:
+        for _ in range(200):  # the hardware survey and the run list
+            if getattr(app.screen, "selected", None) and app.screen.summaries:
+                break
+            await pilot.pause(0.05)
+        await shooter.save(pilot, "start")
+        if full:
+            await pilot.press("r")
+            await shooter.save(pilot, "start-runs")
+            await pilot.press("escape")
+            if await shooter.press_to(pilot, "question_mark", "help"):
+                await pilot.press("escape")
+        start = app.screen
+        # The start screen showed a simulated GPU to show the planner; the run trained on this CPU,
+        # so its dashboard reads the real (absent) GPU and shows the trainer's RAM, as it would here.
+        _stop_simulating_gpu()
+        app.open_run(RunDir(run_dir))
+        await pilot.pause(2.0)  # the dashboard's watcher reads the log
+        if app.screen is start:
+            shooter.skipped.append("dashboard (not in this build)")
+            return
+        await shooter.save(pilot, "dashboard")
+        if not full:
+            return
+        dashboard = app.screen
+        if await shooter.press_to(pilot, "s", "samples", wait=1.5):
+            if await shooter.press_to(pilot, "enter", "viewer"):
+                await pilot.press("escape")
+                await pilot.pause(0.3)
+            while app.screen is not dashboard and len(app.screen_stack) > 1:
+                await pilot.press("escape")
+                await pilot.pause(0.3)
+        if await shooter.press_to(pilot, "e", "export"):
+            await pilot.press("escape")
+
+
+def _stop_simulating_gpu() -> None:
+    from grpo_tui.core import hardware
+
+    os.environ.pop("GRPO_TUI_FAKE_GPUS", None)
+    hardware.set_backend(None)  # forget the fake NVML and its initialisation
+
+
+def _simulate_gpu() -> None:
+    from grpo_tui.core import hardware
+
+    os.environ["GRPO_TUI_FAKE_GPUS"] = FAKE_GPU
+    hardware.set_backend(None)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--from", dest="src", type=Path, help="an existing run directory to show")
+    ap.add_argument("--steps", type=int, default=40, help="steps of the fresh tiny run (default 40)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--png", action="store_true", help="also write PNGs next to the SVGs (rsvg-convert)")
+    args = ap.parse_args()
+
+    home = tempfile.mkdtemp(prefix="grpo-shots-")
+    os.environ["GRPO_TUI_HOME"] = home
+    os.environ.setdefault("GRPO_TUI_THEME", "dark")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.path.insert(0, str(REPO))
+    try:
+        run_dir = import_run(args.src.resolve()) if args.src else train_tiny(args.steps)
+        args.out.mkdir(parents=True, exist_ok=True)
+        shooter = Shooter(args.out, args.png)
+        for size, full in ((BIG, True), (SMALL, False)):
+            _simulate_gpu()
+            asyncio.run(session(shooter, run_dir, size, full=full))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    if args.png:
+        conv = shutil.which("rsvg-convert")
+        if conv is None:
+            print("rsvg-convert not found (apt-get install librsvg2-bin): no PNGs", file=sys.stderr)
+        else:
+            for name in shooter.saved:
+                svg = args.out / name
+                subprocess.run([conv, str(svg), "-o", str(svg.with_suffix(".png"))], check=True)
+    print(f"{len(shooter.saved)} screenshots in {args.out}")
+    for note in shooter.skipped:
+        print(f"  not shot: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
