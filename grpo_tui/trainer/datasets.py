@@ -33,11 +33,19 @@ ANSWER_COLUMNS = ("answer", "solution", "target", "output", "label")
 
 # -- built-in tasks ------------------------------------------------------------------
 def _arith(rng: random.Random, n: int, lo: int = 0, hi: int = 4) -> list[dict[str, Any]]:
-    """Single-digit addition over a small range: 5x5 = 25 facts, sums 0..8."""
-    return [
-        {"question": f"{a}+{b}=", "answer": str(a + b)}
-        for a, b in ((rng.randint(lo, hi), rng.randint(lo, hi)) for _ in range(n))
-    ]
+    """Single-digit addition over a small range (0..4: 25 facts, sums 0..8).
+
+    The sum is drawn uniformly first, then a pair with that sum: every answer is
+    equally likely, so "always answer the most common sum" earns nothing and the
+    policy can only gain by reading the prompt (with uniform pairs, GRPO on the
+    tiny model collapses onto the most frequent sum and stays there).
+    """
+    out = []
+    for _ in range(n):
+        s = rng.randint(2 * lo, 2 * hi)
+        a = rng.randint(max(lo, s - hi), min(hi, s - lo))
+        out.append({"question": f"{a}+{s - a}=", "answer": str(s)})
+    return out
 
 
 def _arith_full(rng: random.Random, n: int) -> list[dict[str, Any]]:
@@ -196,12 +204,8 @@ def build_dataset(cfg: RunConfig, tokenizer, n_builtin: int | None = None):
 
 
 def warm_start_texts(cfg: RunConfig, n: int, seed: int) -> list[tuple[str, str]]:
-    """(prompt, completion) pairs teaching the format only: the answer inside the
-    tags is a random one of the task's possible answers, so correctness starts
-    near chance and GRPO has to lift it."""
+    """(prompt, completion) pairs for the supervised warm start: the task's own
+    examples with the correct answer inside the solution tags."""
     task = cfg.dataset.split(":", 1)[1]
-    rng = random.Random(seed + 1)
     rows = builtin_rows(task, n, seed + 2)
-    answers = sorted({r["answer"] for r in builtin_rows(task, 2000, seed + 3)})
-    frac = float(os.environ.get("GRPO_TUI_WS_CORRECT", "0"))
-    return [(r["question"], f"{cfg.solution_start}{r['answer'] if rng.random() < frac else rng.choice(answers)}{cfg.solution_end}") for r in rows]
+    return [(r["question"], f"{cfg.solution_start}{r['answer']}{cfg.solution_end}") for r in rows]

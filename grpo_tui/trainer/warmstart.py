@@ -1,9 +1,17 @@
 """Supervised warm start of the tiny model (preset field ``warm_start_steps``).
 
-A few optimiser steps of plain next-token training on ``prompt -> <answer>X</answer><eos>``
-with a random X, so the model learns the output format (and to stop) but not
-the task: correctness starts near chance and GRPO has to lift it. Runs on the
-base model before LoRA is attached; only used for built-in tasks.
+A few optimiser steps of plain next-token training on
+``prompt -> <answer>X</answer><eos>`` with the task's correct answers, run
+before GRPO (shown as the ``warm_start`` phase). It is kept short on purpose:
+the model leaves it with the output format half learnt and answering barely
+above chance, and GRPO does the rest.
+
+Why not teach the format only (random X), so correctness starts exactly at
+chance? Measured on cpu-tiny: from chance the tiny policy collapses onto one
+answer per prompt within ~50 steps (every completion in a group alike, so no
+group variance and no signal) and correctness stays near 0.1 for 300 steps.
+GRPO sharpens a policy that sometimes gets it right; it does not discover
+addition from nothing at this scale. Only used for built-in tasks.
 """
 
 from __future__ import annotations

@@ -102,10 +102,10 @@ class TrlBackend(Backend):
 
                 def progress(step: int, total: int, loss: float) -> None:
                     if throttle.ready(step == total):
-                        ctx.phase("warm_start", f"supervised warm start (format only), loss {loss:.3f}",
+                        ctx.phase("warm_start", f"supervised warm start, loss {loss:.3f}",
                                   progress=step / total, current=step, total=total)
 
-                ctx.phase("warm_start", "supervised warm start (format only)", progress=0.0,
+                ctx.phase("warm_start", "supervised warm start", progress=0.0,
                           current=0, total=cfg.warm_start_steps)
                 warm_start(model, tokenizer, cfg, progress)
         ctx.phase("loading_dataset", f"loading {cfg.dataset}")

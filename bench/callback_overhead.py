@@ -1,0 +1,117 @@
+"""Overhead of grpo-tui's event callback + per-completion sample capture.
+
+Runs the tiny preset's GRPO loop in ONE process, alternating runs without our
+hooks (baseline: TRL GRPOTrainer with its console printer removed) and with them
+(EventCallback + SampleCapture writing events.jsonl / samples.jsonl), and prints
+steps/s for each and the overhead ratio. Target: overhead < 3%.
+
+    .venv/bin/python bench/callback_overhead.py [--steps 60] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--preset", default="cpu-tiny")
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="grpo-bench-")
+    os.environ.setdefault("GRPO_TUI_HOME", tmp)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    import copy
+
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from grpo_tui.core import events as ev
+    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.rundir import create_run
+    from grpo_tui.trainer.backends.base import attach_events
+    from grpo_tui.trainer.backends.trl_backend import load_model_and_tokenizer
+    from grpo_tui.trainer.compat import install_cpu_logprob_fallback
+    from grpo_tui.trainer.context import TrainerContext
+    from grpo_tui.trainer.datasets import build_dataset
+    from grpo_tui.trainer.grpo_args import build_grpo_config
+    from grpo_tui.trainer.rewards import build_reward_funcs
+
+    install_cpu_logprob_fallback()
+    from trl import GRPOTrainer
+    from transformers import TrainerCallback
+
+    cfg = load_preset(a.preset).with_overrides({"max_steps": a.steps, "save_steps": 10**6, "device": "cpu"})
+    base_model, tok = load_model_and_tokenizer(cfg, "cpu")
+    if cfg.warm_start_steps:
+        from grpo_tui.trainer.warmstart import warm_start
+
+        warm_start(base_model, tok, cfg)
+    dataset = build_dataset(cfg, tok)
+    funcs, weights = build_reward_funcs(cfg)
+
+    class Clock(TrainerCallback):
+        """Times steps 6..N (the first ones warm caches up)."""
+
+        def __init__(self):
+            self.t0 = None
+            self.t1 = None
+            self.n = 0
+
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 5:
+                self.t0 = time.perf_counter()
+            elif state.global_step > 5:
+                self.t1 = time.perf_counter()
+                self.n += 1
+
+    def one(with_hooks: bool) -> float:
+        run = create_run(cfg.to_dict())
+        args = build_grpo_config(cfg, run.checkpoints, "cpu", reward_weights=weights, save_strategy="no")
+        from peft import get_peft_model
+
+        model = copy.deepcopy(base_model)
+        peft_config = None
+        if not cfg.full_finetuning:
+            from grpo_tui.trainer.backends.base import lora_config
+
+            peft_config = lora_config(cfg)
+        trainer = GRPOTrainer(model=model, processing_class=tok, reward_funcs=funcs, args=args,
+                              train_dataset=dataset, peft_config=peft_config)
+        clock = Clock()
+        trainer.add_callback(clock)
+        if with_hooks:
+            ctx = TrainerContext(run=run, cfg=cfg, events=ev.EventWriter(run.events),
+                                 samples=ev.EventWriter(run.samples))
+            attach_events(trainer, ctx)
+        else:
+            for cb in (PrinterCallback, ProgressCallback):
+                trainer.remove_callback(cb)
+        trainer.train()
+        return clock.n / (clock.t1 - clock.t0)
+
+    base, hooked = [], []
+    for r in range(a.rounds):
+        base.append(one(False))
+        hooked.append(one(True))
+        print(f"round {r + 1}: baseline {base[-1]:.2f} steps/s, with callback+capture {hooked[-1]:.2f} steps/s",
+              flush=True)
+    b, h = statistics.median(base), statistics.median(hooked)
+    print(f"median steps/s: baseline {b:.2f}, with callback+capture {h:.2f}; "
+          f"ratio {h / b:.3f} (overhead {(1 - h / b) * 100:+.1f}%, target < 3%)")
+    print(f"preset {a.preset}: {cfg.per_device_train_batch_size} completions/step, {a.steps} steps/run, "
+          f"{os.cpu_count()} CPUs visible (shared machine: figures are noisy)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
