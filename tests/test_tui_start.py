@@ -379,3 +379,26 @@ def test_sixteen_colour_terminals_get_the_ansi_themes():
     assert resolve_theme("light", sixteen_colours=True) == "ansi-light"
     assert resolve_theme("auto", sixteen_colours=False) == "textual-dark"
     assert toggled("ansi-dark") == "ansi-light" and toggled("textual-light") == "textual-dark"
+
+
+async def test_attach_opens_the_dashboard_and_q_detaches_with_the_way_back():
+    """`grpo-tui attach RUN` path: dashboard on top of the start screen; q asks, then leaves the run alone."""
+    from grpo_tui.tui.screens.confirm import QuitScreen
+
+    try:
+        from grpo_tui.tui.screens.dashboard import DashboardScreen
+    except ImportError:  # pragma: no cover - the dashboard ships with the app
+        pytest.skip("no dashboard in this build")
+    live = synthetic_run("20260102-000000-live", state="live", steps=4, max_steps=50)
+    app = make_app("none", attach=live)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), what="the dashboard")
+        assert app.current_run.id == live.id
+        assert isinstance(app.screen_stack[0], StartScreen)  # Esc on the dashboard comes back here
+        await pilot.press("q")
+        await until(pilot, lambda: isinstance(app.screen, QuitScreen), what="the quit confirmation")
+        await pilot.press("q")
+        await pilot.pause()
+    assert f"grpo-tui attach {live.id}" in str(app.detach_message())
+    assert summarize(live).state == "training"  # quitting sent no command to the run
+    assert live.pending_commands() == []
