@@ -402,3 +402,20 @@ async def test_attach_opens_the_dashboard_and_q_detaches_with_the_way_back():
     assert f"grpo-tui attach {live.id}" in str(app.detach_message())
     assert summarize(live).state == "training"  # quitting sent no command to the run
     assert live.pending_commands() == []
+
+
+async def test_rescan_keeps_the_chosen_preset_and_edits():
+    app = make_app("RTX 4090")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        table = screen.query_one("#presets", DataTable)
+        table.move_cursor(row=table.get_row_index("demo-16gb"))
+        await pilot.pause()
+        await set_knob(pilot, screen, "lora_rank", "16")
+        table.focus()
+        await pilot.press("f5")
+        await until(pilot, lambda: not any(w.is_running for w in app.workers), what="the rescan")
+        await pilot.pause()
+        assert screen.selected == "demo-16gb"
+        assert screen.query_one("#knob-lora_rank", Input).value == "16"
+        assert str(table.get_cell("demo-16gb", "preset")) == "demo-16gb*"

@@ -163,7 +163,7 @@ class StartScreen(Screen):
         self.summaries: list[RunSummary] = []
         self.runs_index = RunsIndex()
         self.launching = False
-        self._filling = False
+        self._survey: Surveyed | None = None
         # The breakpoint class the first resize would add: set now, so the first frame is styled
         # once (adding it after mount restyles every widget on the screen).
         try:
@@ -230,6 +230,7 @@ class StartScreen(Screen):
     def on_surveyed(self, msg: Surveyed) -> None:
         self.hardware, self.presets, self.plans = msg.hardware, msg.presets, msg.plans
         self.recommended = msg.recommended
+        self._survey = msg
         self.query_one("#hw", Static).update(self._hardware_text(msg))
         table = self.query_one("#presets", DataTable)
         broken, rows = [], []
@@ -248,6 +249,10 @@ class StartScreen(Screen):
         fill_table(table, PRESET_COLUMNS, rows)
         if broken:
             self.notify("\n".join(broken[:3]), title="presets that could not load", severity="warning")
+        if self.selected in self.plans:  # a rescan (F5): keep the user's preset and edits
+            table.move_cursor(row=table.get_row_index(self.selected))
+            self.recompute()
+            return
         want = self.requested_preset or self.recommended
         if self.requested_preset and self.requested_preset not in self.plans:
             self.notify(f"no preset {self.requested_preset!r}; showing the recommended one", severity="warning")
@@ -288,10 +293,14 @@ class StartScreen(Screen):
         rec.append("★ ", style="bold")
         rec.append(f"{msg.recommended or 'no preset'}: ", style="bold")
         rec.append(msg.reason or "", style="dim")
-        width = max(20, self.size.width - 2)
+        width = max(20, self.size.width - 2)  # cut, not wrapped: re-cut on resize (on_resize)
         gpu.truncate(width, overflow="ellipsis")
         rec.truncate(width, overflow="ellipsis")
         return Text("\n").join([gpu, rec])
+
+    def on_resize(self) -> None:
+        if self._survey is not None:
+            self.query_one("#hw", Static).update(self._hardware_text(self._survey))
 
     @on(DataTable.RowHighlighted, "#presets")
     def _preset_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -303,14 +312,10 @@ class StartScreen(Screen):
         """Fill the knobs with the preset's values (discarding edits of another preset)."""
         self.selected = name
         cfg = self.presets[name].config
-        self._filling = True
-        try:
-            for knob in KNOB_NAMES:
-                inp = self.query_one(f"#knob-{knob}", Input)
-                inp.value = str(getattr(cfg, knob))
-                inp.cursor_position = len(inp.value)
-        finally:
-            self._filling = False
+        for knob in KNOB_NAMES:
+            inp = self.query_one(f"#knob-{knob}", Input)
+            inp.value = str(getattr(cfg, knob))
+            inp.cursor_position = len(inp.value)
         self.recompute()
 
     # -- knobs ------------------------------------------------------------------------
