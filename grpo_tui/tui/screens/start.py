@@ -8,6 +8,7 @@ update widgets. The planner runs on every keystroke in a knob: it is arithmetic.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, get_type_hints
 
 from rich.text import Text
@@ -111,13 +112,18 @@ class LaunchFailed(Message):
     field: str = ""
 
 
+@lru_cache(maxsize=1)
+def _field_types() -> dict[str, Any]:
+    return get_type_hints(RunConfig)  # slow-ish (evaluates every annotation): once per process
+
+
 class KnobValidator(Validator):
     """Per-field check (type, non-empty) as you type; cross-field rules come from RunConfig.validate."""
 
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
-        self.hint = get_type_hints(RunConfig)[name]
+        self.hint = _field_types()[name]
 
     def validate(self, value: str) -> ValidationResult:
         if not value.strip():
