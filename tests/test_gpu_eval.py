@@ -133,3 +133,16 @@ def test_unsloth_eval_command_uses_vllm_with_the_lora(monkeypatch, tmp_path):
     gen = calls[-1]
     assert gen["lora_request"] == str(run.adapter) and gen["n"] == 4 and gen["sampling"]["temperature"] == 0.0
     assert [e["when"] for e in events(run) if e["type"] == ev.EVAL] == ["manual"]
+
+
+def test_eval_refuses_a_live_run(capsys):
+    import psutil
+
+    cfg = load_preset("cpu-tiny")
+    run = create_run(cfg.to_dict())
+    with ev.EventWriter(run.events) as w:  # a trainer that is alive: this very process
+        w.emit(ev.RUN_STARTED, pid=os.getpid(), pid_create_time=psutil.Process().create_time(),
+               config=cfg.to_dict())
+    assert main(["eval", run.id]) == 2
+    err = capsys.readouterr().err
+    assert f"run {run.id} is still" in err and "grpo-tui stop" in err
