@@ -108,11 +108,20 @@ class GrpoApp(App[int]):
         run = self.current_run
         if run is None:
             return None
+        # The command gets a line of its own (no_wrap): it must survive copy and paste intact.
         if self.run_is_live():
-            return Text.assemble(f"run {run.id} keeps training in the background. Come back with: ",
-                                 (f"grpo-tui attach {run.id}", "bold"))
-        return Text.assemble(f"run {run.id}: open it again with ", (f"grpo-tui attach {run.id}", "bold"),
-                             " or see `grpo-tui runs`")
+            head = f"run {run.id} keeps training in the background; nothing was stopped."
+        else:
+            head = f"run {run.id} ({self.run_state()}); all runs: grpo-tui runs"
+        return Text.assemble(head, "\nCome back with: ", (f"grpo-tui attach {run.id}", "bold"), no_wrap=True)
+
+    def run_state(self) -> str:
+        from ..core.rundir import summarize
+
+        try:
+            return summarize(self.current_run).state if self.current_run else ""
+        except OSError:
+            return "unreadable"
 
     # -- help -------------------------------------------------------------------------
     def action_help(self) -> None:
