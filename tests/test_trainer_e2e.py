@@ -150,3 +150,18 @@ def test_run_json_records_max_reward_and_resolved_config():
     info = json.loads(launched.run.run_json.read_text())
     assert info["max_reward"] == 2.0
     assert info["config"]["name"] == "cpu-tiny"
+
+
+def test_num_iterations_reuses_generations_without_repeating_samples():
+    # With num_iterations=2 TRL generates every other step and reuses the batch; TRL's own
+    # _logs would repeat those rows, our capture writes each completion once.
+    launched = start(max_steps=4, num_iterations=2)
+    try:
+        assert wait_exit(launched.proc) == 0, launched.run.log_tail(40)
+    finally:
+        kill(launched.proc)
+    samples, _ = ev.read_all(launched.run.samples)
+    assert [s["step"] for s in samples] == [1, 3]
+    assert all(len(s["rows"]) == 8 for s in samples)
+    metrics = [e["step"] for e in events(launched.run) if e["type"] == ev.METRICS]
+    assert metrics == [1, 2, 3, 4]
