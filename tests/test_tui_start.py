@@ -419,3 +419,20 @@ async def test_rescan_keeps_the_chosen_preset_and_edits():
         assert screen.selected == "demo-16gb"
         assert screen.query_one("#knob-lora_rank", Input).value == "16"
         assert str(table.get_cell("demo-16gb", "preset")) == "demo-16gb*"
+
+
+async def test_markup_in_knobs_and_names_is_shown_literally():
+    """A model id or preset name holding Rich markup must neither style anything nor crash the app."""
+    app = make_app("RTX 4090")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        table = screen.query_one("#presets", DataTable)
+        for text in ("[bold red]evil[/]", "[/]", "[link=http://x]y"):
+            await set_knob(pilot, screen, "model", text)
+            cell = table.get_cell(screen.selected, "model")
+            assert cell.plain == text and not cell.spans
+        await set_knob(pilot, screen, "max_steps", "")
+        await pilot.press(*"[/]")  # type=integer rejects it; nothing breaks
+        await pilot.press("enter")  # invalid: a notification quoting the error, not a crash
+        await pilot.pause()
+        assert app.is_running and list_runs() == []

@@ -66,6 +66,11 @@ class GrpoApp(App[int]):
         if self.attach_to is not None:
             self.open_run(self.attach_to)
 
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Notifications are literal unless asked: they carry file names, model ids, user input."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     # -- runs -------------------------------------------------------------------------
     def open_run(self, run: "RunDir") -> None:
         """Show a run's dashboard (its own screen; Esc there comes back here)."""

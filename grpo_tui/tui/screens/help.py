@@ -66,7 +66,7 @@ class HelpScreen(ModalScreen[None]):
             keys.add_column(style="bold", min_width=8)
             keys.add_column()
             for key, desc, enabled in self.rows:
-                keys.add_row(key, Text(desc, style="" if enabled else "dim"))
+                keys.add_row(Text(key), Text(desc, style="" if enabled else "dim"))
             yield Static(keys)
             yield Static("Screens", classes="help-title")
             guide = Table.grid(padding=(0, 2))

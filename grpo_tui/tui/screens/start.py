@@ -72,7 +72,12 @@ def fill_table(table: DataTable, columns, rows: list[tuple[str, list]]) -> None:
     for (key, label, _m, _s), width in zip(columns, widths):
         table.add_column(label, key=key, width=width)
     for key, cells in rows:
-        table.add_row(*cells, key=key)
+        table.add_row(*(literal(c) for c in cells), key=key)
+
+
+def literal(cell: Any) -> Any:
+    """DataTable reads a str cell as markup: names and model ids from files or knobs must not be."""
+    return Text(cell) if isinstance(cell, str) else cell
 
 
 def _short_model(model: str) -> str:
@@ -254,14 +259,14 @@ class StartScreen(Screen):
             ]))
         fill_table(table, PRESET_COLUMNS, rows)
         if broken:
-            self.notify("\n".join(broken[:3]), title="presets that could not load", severity="warning")
+            self.app.notify("\n".join(broken[:3]), title="presets that could not load", severity="warning")
         if self.selected in self.plans:  # a rescan (F5): keep the user's preset and edits
             table.move_cursor(row=table.get_row_index(self.selected))
             self.recompute()
             return
         want = self.requested_preset or self.recommended
         if self.requested_preset and self.requested_preset not in self.plans:
-            self.notify(f"no preset {self.requested_preset!r}; showing the recommended one", severity="warning")
+            self.app.notify(f"no preset {self.requested_preset!r}; showing the recommended one", severity="warning")
             want = self.recommended
         if want is None and table.row_count:
             want = next(iter(self.plans), None)
@@ -389,7 +394,7 @@ class StartScreen(Screen):
             else:
                 bar.data = BarData(plan.groups(), plan.vram, plan.verdict, where="GPU")
             if name is not None:
-                table.update_cell(name, "gib", f"{plan.total:.1f}")
+                table.update_cell(name, "gib", Text(f"{plan.total:.1f}"))
                 table.update_cell(name, "verdict", verdict_text(plan.verdict))
         else:
             bar.data = None
@@ -398,12 +403,12 @@ class StartScreen(Screen):
                 table.update_cell(name, "verdict", Text("invalid", style="red"))
         if name is not None:
             cfg = self.presets[name].config
-            table.update_cell(name, "preset", f"{name}*" if cur.edited else name)
+            table.update_cell(name, "preset", Text(f"{name}*" if cur.edited else name))
             for col, knob in (("model", "model"), ("lora", "lora_rank"), ("G", "num_generations"),
                               ("len", "max_completion_length")):
                 value = self.current.config and getattr(self.current.config, knob)
                 shown = value if value is not None else getattr(cfg, knob)
-                table.update_cell(name, col, _short_model(str(shown)) if knob == "model" else str(shown))
+                table.update_cell(name, col, Text(_short_model(str(shown)) if knob == "model" else str(shown)))
         self.refresh_bindings()
 
     # -- runs list --------------------------------------------------------------------
@@ -445,17 +450,17 @@ class StartScreen(Screen):
 
     def action_start(self) -> None:
         if self.launching:
-            self.notify("a run is already starting…")
+            self.app.notify("a run is already starting…")
             return
         if self.selected is None:
-            self.notify("still detecting hardware and presets…")
+            self.app.notify("still detecting hardware and presets…")
             return
         cur = self.recompute()
         if cur.error is not None or cur.config is None:
             field_name = cur.error.field if cur.error else ""
             if field_name in KNOB_NAMES:
                 self.query_one(f"#knob-{field_name}", Input).focus()
-            self.notify(str(cur.error), title="cannot start", severity="error")
+            self.app.notify(str(cur.error), title="cannot start", severity="error")
             return
         try:
             from ...core import planner
@@ -463,11 +468,11 @@ class StartScreen(Screen):
             planner.check_launch(cur.config, self.hardware)
         except ConfigError as exc:
             first = str(exc.reason).splitlines()[0]
-            self.notify(f"{exc.field}: {first}" + (f"\n{exc.fix}" if exc.fix else ""), title="will not fit",
+            self.app.notify(f"{exc.field}: {first}" + (f"\n{exc.fix}" if exc.fix else ""), title="will not fit",
                         severity="error", timeout=10)
             return
         self.launching = True
-        self.notify(f"starting {cur.config.name}…", title="new run")
+        self.app.notify(f"starting {cur.config.name}…", title="new run")
         self.launch(cur.config)
 
     @work(thread=True, exclusive=True, group="launch")
@@ -494,7 +499,7 @@ class StartScreen(Screen):
 
     def on_launch_failed(self, msg: LaunchFailed) -> None:
         self.launching = False
-        self.notify(msg.error, title="the run did not start", severity="error", timeout=15)
+        self.app.notify(msg.error, title="the run did not start", severity="error", timeout=15)
 
     def action_attach(self) -> None:
         table = self.query_one("#runs", DataTable)
