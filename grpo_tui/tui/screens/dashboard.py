@@ -131,6 +131,7 @@ class DashboardScreen(Screen):
         self.rendered_version = -1
         self._charts_version = -1
         self._charts_complete = False
+        self._memory_key: object = None
         self._last_render = 0.0
         self._render_timer: Any = None
         self._pending: dict[str, str] = {}  # command id -> command, sent from here, not yet acknowledged
@@ -182,7 +183,16 @@ class DashboardScreen(Screen):
     @on(ResourcesSampled)
     def _on_resources(self, message: ResourcesSampled) -> None:
         if self.snap is not None:
-            self.query_one(MemoryPanel).show(self.snap, self.sampler.readings() if self.sampler else None)
+            self._show_memory(self.snap)
+
+    def _show_memory(self, snap: Snapshot) -> None:
+        """Redraw the memory panel only when what it shows changed (each redraw costs terminal bytes)."""
+        res = self.sampler.readings() if self.sampler else None
+        key = (snap.metrics_version, snap.state,
+               None if res is None else (tuple((g.used, g.own) for g in res.gpus), res.rss, res.gpu_error))
+        if key != self._memory_key:
+            self._memory_key = key
+            self.query_one(MemoryPanel).show(snap, res)
 
     def _schedule_render(self) -> None:
         if self._render_timer is not None:
@@ -223,7 +233,7 @@ class DashboardScreen(Screen):
             self.query_one(HealthPanel).show(snap)
         elif snap.alert_count != (self._alerts_seen or 0):
             self.query_one(HealthPanel).show(snap)
-        self.query_one(MemoryPanel).show(snap, self.sampler.readings() if self.sampler else None)
+        self._show_memory(snap)
         if not frozen:
             self.query_one(SamplesPanel).show(snap)
         if self.sampler is not None:

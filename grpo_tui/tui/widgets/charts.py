@@ -48,6 +48,10 @@ class LineChart(PlotWidget, can_focus=False):
                   hlines: Sequence[tuple[float, str]] = (), ylimits: tuple[float | None, float | None] = (None, None)
                   ) -> None:
         """Replace every series: ``lines`` = (xs, ys, style); ``hlines`` = (y, style) across the x range."""
+        key = ([(tuple(xs), tuple(ys), style) for xs, ys, style in lines], tuple(hlines), tuple(ylimits))
+        if key == getattr(self, "_shown_key", None):
+            return  # unchanged: no redraw, no terminal output
+        self._shown_key = key
         self.clear()
         xs_all = [x for xs, _, _ in lines for x in (xs[:1] + xs[-1:] if len(xs) else [])]
         for xs, ys, style in lines:
@@ -71,7 +75,10 @@ class Histogram(Static):
         self.cap: float | None = None
 
     def set_values(self, values: Sequence[float], cap: float | None = None) -> None:
-        self.values = [float(v) for v in values]
+        values = [float(v) for v in values]
+        if values == self.values and cap == self.cap and self.values:
+            return
+        self.values = values
         self.cap = cap
         self.update(self._render_bars())
 
@@ -128,7 +135,10 @@ class TrendRow(Horizontal):
     def set_data(self, values: Sequence[float], latest: float | None, style: str = "") -> None:
         self.query_one(Sparkline).data = list(values)
         text = Text("–", style="dim") if latest is None else Text(self.fmt.format(latest), style=style)
-        self.query_one(".trend-value", Static).update(text)
+        value = self.query_one(".trend-value", Static)
+        if getattr(value, "_shown_text", None) != text:
+            value._shown_text = text  # type: ignore[attr-defined]
+            value.update(text)
 
 
 class Legend(Static):
@@ -141,7 +151,9 @@ class Legend(Static):
                 t.append("  ")
             t.append("━━ ", style=style)
             t.append(visible(name, one_line=True, limit=40))
-        self.update(t)
+        if getattr(self, "_shown_text", None) != t:
+            self._shown_text = t
+            self.update(t)
 
 
 class Bar(Widget):

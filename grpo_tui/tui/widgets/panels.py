@@ -62,6 +62,13 @@ def fmt_num(v: float | None) -> str:
     return f"{v:.3g}" if a < 10 else f"{v:.1f}"
 
 
+def show_text(widget: Static, text: Text) -> None:
+    """Update a Static only when its text changed: every update repaints it (terminal bytes over SSH)."""
+    if getattr(widget, "_shown_text", None) != text:
+        widget._shown_text = text  # type: ignore[attr-defined]
+        widget.update(text)
+
+
 class Panel(Vertical):
     DEFAULT_CSS = """
     Panel { border: round $primary 60%; border-title-color: $text; padding: 0 1; height: 100%; }
@@ -106,7 +113,7 @@ class RunHeader(Static):
         if ack is not None:
             line2.append("  ")
             line2.append_text(ack)
-        self.update(Text("\n").join([line1, line2]))
+        show_text(self, Text("\n").join([line1, line2]))
 
 
 # -- status: loading / errors / problems -----------------------------------------------------
@@ -151,7 +158,7 @@ class StatusBanner(Static):
         self.set_class(level == "error", "-error")
         self.set_class(level == "warning", "-warning")
         t.rstrip()
-        self.update(t)
+        show_text(self, t)
 
 
 def _last_lines(text: str, n: int) -> list[str]:
@@ -188,7 +195,7 @@ class LoadingPanel(Vertical):
                 t.append_text(literal(ph["message"], one_line=True, limit=160))
             if ph.get("current") is not None and ph.get("total"):
                 t.append(f"  ({ph['current']}/{ph['total']})", style="dim")
-        self.query_one("#loading-text", Static).update(t)
+        show_text(self.query_one("#loading-text", Static), t)
         bar = self.query_one("#loading-bar", ProgressBar)
         progress = ph.get("progress")
         if progress is None and ph.get("current") is not None and ph.get("total"):
@@ -261,7 +268,6 @@ class LengthsPanel(Panel):
         info.append("  clipped ", style="dim")
         info.append("–" if clipped is None else f"{100 * clipped:.0f}%",
                     style="bold red" if clipped and clipped > 0.2 else "")
-        self.query_one("#lengths-info", Static).update(info)
         lines = []
         for key, style in (("completions/max_length", "magenta"), ("completions/mean_length", "cyan"),
                            ("completions/min_length", "green")):
@@ -272,7 +278,7 @@ class LengthsPanel(Panel):
         lengths = [r.get("length") for r in snap.samples if isinstance(r.get("length"), (int, float))]
         if snap.samples_step is not None:
             info.append(f"  histogram: step {snap.samples_step}", style="dim")
-        self.query_one("#lengths-info", Static).update(info)
+        show_text(self.query_one("#lengths-info", Static), info)
         hist = self.query_one(Histogram)
         hist.set_values(lengths, float(cap) if cap else None)
 
@@ -310,7 +316,7 @@ class HealthPanel(Panel):
                 t.append_text(literal(a.get("message") or "", one_line=True, limit=160))
                 t.append("\n")
             t.rstrip()
-        self.query_one("#alerts", Static).update(t)
+        show_text(self.query_one("#alerts", Static), t)
 
 
 # -- memory ----------------------------------------------------------------------------------
@@ -368,7 +374,7 @@ class MemoryPanel(Panel):
         if cuda_peak:
             t.append(f"torch peak allocated {cuda_peak / 1024:.2f} GiB\n", style="dim")
         t.rstrip()
-        self.query_one("#memory-text", Static).update(t)
+        show_text(self.query_one("#memory-text", Static), t)
         self.query_one("#memory-trend", Sparkline).data = list(trend)
         p = Text()
         if predicted is not None:
@@ -378,7 +384,7 @@ class MemoryPanel(Panel):
                 p.append(f" ({visible(plan['verdict'], one_line=True, limit=10)})", style="dim")
             p.append("  measured peak ", style="dim")
             p.append("–" if measured_peak is None else f"{measured_peak:.1f} GiB", style="bold")
-        self.query_one("#memory-plan", Static).update(p)
+        show_text(self.query_one("#memory-plan", Static), p)
 
 
 def _bar(frac: float, width: int, marker: float | None) -> Text:
@@ -419,7 +425,7 @@ class SamplesPanel(Panel):
         t = Text()
         if not rows:
             t.append("no samples yet", style="dim")
-            self.query_one("#samples-text", Static).update(t)
+            show_text(self.query_one("#samples-text", Static), t)
             return
         groups = [r.get("group") for r in rows if isinstance(r.get("group"), int)]
         g = max(groups) if groups else None
@@ -456,7 +462,7 @@ class SamplesPanel(Panel):
                 t.append(f" … ({r['completion_cut']} chars in all)", style="dim")
             t.append("\n")
         t.rstrip()
-        self.query_one("#samples-text", Static).update(t)
+        show_text(self.query_one("#samples-text", Static), t)
 
     def _completion(self, text: Any) -> Text:
         """Reasoning dim, the answer bold; every part literal."""
