@@ -263,3 +263,15 @@ def test_report_on_a_real_failed_run(monkeypatch):
     md = rp.to_markdown(r)
     assert "## What went wrong" in md and "injected failure" in md
     _outside_code(md)
+
+
+def test_replayed_alerts_include_the_samples_detectors():
+    run = rd.create_run({"name": "rep"})
+    with ev.EventWriter(run.events) as w, ev.EventWriter(run.samples) as ws:
+        for s in range(1, 11):
+            w.emit(ev.METRICS, s, metrics={"reward": 0.5})
+            ws.emit(ev.SAMPLES, s, rows=[{"completion": "so so so so so so so so so so", "reward": 0.5,
+                                          "group": 0}] * 4)
+    r = rp.build_report(run)
+    assert r["alerts"]["source"] != "recorded"
+    assert [(a["code"], a["since_step"], a["step"]) for a in r["alerts"]["items"]] == [("degenerate_text", 1, 3)]

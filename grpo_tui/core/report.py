@@ -104,8 +104,9 @@ def _percentile(sorted_xs: list[float], q: float) -> float | None:
     return sorted_xs[lo] + (sorted_xs[hi] - sorted_xs[lo]) * (k - lo)
 
 
-def _scan_samples(run: RunDir, groups_shown: int) -> dict[str, Any]:
-    """Stream samples.jsonl once: length stats and the best / worst groups (bounded memory)."""
+def _scan_samples(run: RunDir, groups_shown: int, engine: al.AlertEngine | None = None) -> dict[str, Any]:
+    """Stream samples.jsonl once: length stats and the best / worst groups (bounded memory);
+    ``engine`` (when replaying alerts) sees every samples event too."""
     reader = ev.EventReader(run.samples, types=[ev.SAMPLES])
     lengths: list[float] = []
     truncated = rows_n = 0
@@ -124,6 +125,8 @@ def _scan_samples(run: RunDir, groups_shown: int) -> dict[str, Any]:
                 continue
             seen_steps.add(step)
             steps += 1
+            if engine is not None:
+                engine.feed(e)
             groups: dict[Any, _Group] = {}
             for row in e.get("rows") or []:
                 if not isinstance(row, dict):
@@ -240,15 +243,16 @@ def build_report(run: RunDir, *, window: int = WINDOW, groups_shown: int = GROUP
         elif t == ev.ALERT:
             recorded_alerts.append(al.Alert.from_event(e))
 
-    samples = _scan_samples(run, groups_shown)
-
+    # A run that recorded no alerts (an older trainer, or one killed before it wrote any): replay
+    # the detectors over its metrics and samples.
+    replay = al.AlertEngine.from_config(cfg) if not recorded_alerts and metric_series else None
+    samples = _scan_samples(run, groups_shown, replay)
     alerts_source = "recorded"
     alerts = recorded_alerts
-    if not recorded_alerts and metric_series:
-        # An older trainer, or a run killed before it wrote any: replay the detectors.
+    if replay is not None:
         alerts_source = "replayed by the report"
-        engine = al.AlertEngine.from_config(cfg)
-        alerts = engine.feed_many(e for e in events if e["type"] == ev.METRICS)
+        replay.feed_many(e for e in events if e["type"] == ev.METRICS)
+        alerts = sorted(replay.alerts, key=lambda a: (a.step, a.code))
 
     start = s.started or s.created or None
     end = s.ended or (time.time() if s.live else s.last_ts)
