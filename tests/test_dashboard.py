@@ -74,13 +74,16 @@ async def test_steps_arrive_as_the_log_grows_and_state_follows_events():
         assert "TRAINING" in header_text(app) and "step 3/50" in header_text(app)
         w.steps(4)
         await until(pilot, lambda: "step 7/50" in header_text(app), what="step 7")
+        w.step()  # the step finished just before the pause: its metrics and the ack arrive together
         w.control("pause", "paused")
         await until(pilot, lambda: "PAUSED" in header_text(app), what="paused")
+        chart = app.screen.query_one("#rewards-chart")
+        await until(pilot, lambda: chart._datasets and chart._datasets[-1].x[-1] == 8, what="chart at step 8")
         # footer bindings follow the state: resume applies now, pause does not
         assert app.screen.check_action("resume", ()) and not app.screen.check_action("pause", ())
         w.control("resume", "training")
         w.steps(1)
-        await until(pilot, lambda: "TRAINING" in header_text(app) and "step 8/50" in header_text(app))
+        await until(pilot, lambda: "TRAINING" in header_text(app) and "step 9/50" in header_text(app))
         w.finish("completed")
         await until(pilot, lambda: "COMPLETED" in header_text(app), what="completed")
         assert not app.screen.check_action("stop", ()) and app.screen.check_action("samples", ())

@@ -13,7 +13,7 @@ keys 1-5 jump to a panel)::
 Data flow: ``RunWatcher`` (a thread) tails the run directory into a ``RunMonitor``
 and posts coalescing ``RunChanged`` messages; this screen redraws from one
 ``snapshot()`` at most ``MAX_FPS`` times a second, charts only when metrics
-changed and never while the run is paused (they freeze). Commands go through
+changed (so they hold still while the run is paused). Commands go through
 ``RunDir.send_command``; the trainer's ``control`` event is the acknowledgement
 shown in the header.
 """
@@ -43,6 +43,14 @@ MAX_FPS = 4.0  # redraws per second at most; GRPO_TUI_FPS overrides (e.g. 1 over
 CHART_KEYS = ("reward", "reward_std", "completions/mean_length", "completions/min_length",
               "completions/max_length", "completions/clipped_ratio", "kl", "entropy", "grad_norm",
               "frac_reward_zero_std", "memory/rss_mb")
+
+
+def _coarse(nbytes: int | None) -> int | None:
+    """Bytes rounded to about 1% (two significant digits in binary terms) for change detection."""
+    if nbytes is None or nbytes <= 0:
+        return nbytes
+    shift = max(0, nbytes.bit_length() - 7)
+    return nbytes >> shift << shift
 
 
 class StopConfirm(ModalScreen[bool]):
@@ -130,7 +138,6 @@ class DashboardScreen(Screen):
         self.snap: Snapshot | None = None
         self.rendered_version = -1
         self._charts_version = -1
-        self._charts_complete = False
         self._memory_key: object = None
         self._last_render = 0.0
         self._render_timer: Any = None
@@ -188,8 +195,11 @@ class DashboardScreen(Screen):
     def _show_memory(self, snap: Snapshot) -> None:
         """Redraw the memory panel only when what it shows changed (each redraw costs terminal bytes)."""
         res = self.sampler.readings() if self.sampler else None
+        # Live readings change every second; redraw for a visible change (~1%) or every 5th sample (trend).
         key = (snap.metrics_version, snap.state,
-               None if res is None else (tuple((g.used, g.own) for g in res.gpus), res.rss, res.gpu_error))
+               None if res is None else (tuple((_coarse(g.used), _coarse(g.own)) for g in res.gpus),
+                                         _coarse(res.rss), res.gpu_error, len(res.rss_history) // 5,
+                                         max((len(v) for v in res.used_history.values()), default=0) // 5))
         if key != self._memory_key:
             self._memory_key = key
             self.query_one(MemoryPanel).show(snap, res)
@@ -221,21 +231,17 @@ class DashboardScreen(Screen):
             return
         self.query_one(StatusBanner).show(snap, str(self.run.trainer_log), self.watcher.error)
         self.query_one(LoadingPanel).show(snap)
-        paused = snap.state == PAUSED
-        # Charts freeze while paused -- once they show the whole history (attaching to a paused run
-        # still draws it).
-        frozen = paused and self._charts_complete
-        if snap.metrics_version != self._charts_version and not frozen:
+        # While paused no metrics arrive, so the charts hold still by themselves; they still take the
+        # step the trainer finished just before pausing (its metrics and the ack share one poll).
+        if snap.metrics_version != self._charts_version:
             self._charts_version = snap.metrics_version
-            self._charts_complete = self.watcher.caught_up.is_set() and snap.history >= 1.0
             self.query_one(RewardsPanel).show(snap)
             self.query_one(LengthsPanel).show(snap)
             self.query_one(HealthPanel).show(snap)
         elif snap.alert_count != (self._alerts_seen or 0):
             self.query_one(HealthPanel).show(snap)
         self._show_memory(snap)
-        if not frozen:
-            self.query_one(SamplesPanel).show(snap)
+        self.query_one(SamplesPanel).show(snap)
         if self.sampler is not None:
             self.sampler.watch(snap.summary.pid if snap.live else None)
         self._notify_alerts(snap)
