@@ -114,7 +114,7 @@ class DashboardScreen(Screen):
                               grid-gutter: 0 0; }
     DashboardScreen #rewards-panel { row-span: 1; }
     DashboardScreen.narrow #panels { grid-size: 1; grid-columns: 1fr; grid-rows: 13; }
-    DashboardScreen #lengths-hist { height: 4; }
+    DashboardScreen #lengths-hist { height: 3; }
     DashboardScreen #memory-trend { height: 2; margin-top: 1; }
     DashboardScreen #samples-panel { height: auto; }
     """
@@ -226,7 +226,7 @@ class DashboardScreen(Screen):
         snap = m.snapshot(series=tuple(wanted))
         self.snap = snap
         self._track_commands(snap)
-        self.query_one(RunHeader).show(snap, self._ack)
+        self.query_one(RunHeader).show(snap, self._ack if snap.live else None)
         if header_only:
             return
         self.query_one(StatusBanner).show(snap, str(self.run.trainer_log), self.watcher.error)

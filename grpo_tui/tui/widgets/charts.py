@@ -54,13 +54,13 @@ class LineChart(PlotWidget, can_focus=False):
         self._shown_key = key
         self.clear()
         xs_all = [x for xs, _, _ in lines for x in (xs[:1] + xs[-1:] if len(xs) else [])]
-        for xs, ys, style in lines:
-            if len(xs):
-                self.plot(list(xs), list(ys), line_style=style, hires_mode=HiResMode.BRAILLE)
-        if xs_all:
+        if xs_all:  # reference lines first: the data is drawn over them
             x0, x1 = min(xs_all), max(xs_all)
             for y, style in hlines:
                 self.plot([x0, x1], [y, y], line_style=style, hires_mode=HiResMode.BRAILLE)
+        for xs, ys, style in lines:
+            if len(xs):
+                self.plot(list(xs), list(ys), line_style=style, hires_mode=HiResMode.BRAILLE)
         self.set_ylimits(*ylimits)
 
 

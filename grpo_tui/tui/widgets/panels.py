@@ -262,22 +262,25 @@ class LengthsPanel(Panel):
         info.append(" min ", style="dim")
         info.append(fmt_num(lat.get("completions/min_length")), style="green")
         info.append(" max ", style="dim")
-        info.append(fmt_num(lat.get("completions/max_length")), style="magenta")
+        info.append(fmt_num(lat.get("completions/max_length")), style="yellow")
         info.append(f"  cap {cap if cap else '?'}", style="red")
         clipped = lat.get("completions/clipped_ratio")
         info.append("  clipped ", style="dim")
         info.append("–" if clipped is None else f"{100 * clipped:.0f}%",
                     style="bold red" if clipped and clipped > 0.2 else "")
         lines = []
-        for key, style in (("completions/max_length", "magenta"), ("completions/mean_length", "cyan"),
+        for key, style in (("completions/max_length", "yellow"), ("completions/mean_length", "cyan"),
                            ("completions/min_length", "green")):
             pts = snap.series.get(key)
             if pts:
                 lines.append((pts[0], pts[1], style))
-        self.query_one(LineChart).set_lines(lines, hlines=[(float(cap), "red")] if cap else [])
+        top = max([float(cap or 0)] + [max(p[1]) for p in lines if len(p[1])])
+        # from 0, so lengths read against the cap (a flat run at the cap is not a degenerate axis)
+        self.query_one(LineChart).set_lines(lines, hlines=[(float(cap), "red")] if cap else [],
+                                            ylimits=(0.0, top * 1.08 if top > 0 else None))
         lengths = [r.get("length") for r in snap.samples if isinstance(r.get("length"), (int, float))]
         if snap.samples_step is not None:
-            info.append(f"  histogram: step {snap.samples_step}", style="dim")
+            info.append(f"  hist: step {snap.samples_step}", style="dim")
         show_text(self.query_one("#lengths-info", Static), info)
         hist = self.query_one(Histogram)
         hist.set_values(lengths, float(cap) if cap else None)
