@@ -436,3 +436,25 @@ async def test_markup_in_knobs_and_names_is_shown_literally():
         await pilot.press("enter")  # invalid: a notification quoting the error, not a crash
         await pilot.pause()
         assert app.is_running and list_runs() == []
+
+
+async def test_preset_from_the_command_line_is_preselected():
+    app = make_app("RTX 4090", preset="demo-16gb")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        assert screen.recommended == "demo-24gb" and screen.selected == "demo-16gb"
+
+
+async def test_a_launch_the_launcher_refuses_is_reported_and_leaves_nothing():
+    """The launcher's own pre-flight (here: a local model folder that does not exist) runs in a worker."""
+    app = make_app("none")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        assert screen.selected == "demo-cpu"
+        await set_knob(pilot, screen, "model", "./no-such-model-folder")
+        await pilot.press("enter")
+        await until(pilot, lambda: any(n.title == "the run did not start" for n in app._notifications),
+                    what="the launch failure")
+        assert "no-such-model-folder" in next(n.message for n in app._notifications
+                                              if n.title == "the run did not start")
+        assert list_runs() == [] and app.current_run is None and not screen.launching

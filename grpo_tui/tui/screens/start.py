@@ -146,7 +146,8 @@ class Current:
 
     config: RunConfig | None = None
     plan: "Plan | None" = None
-    error: ConfigError | None = None
+    error: ConfigError | None = None  # the configuration is invalid: nothing can start
+    plan_error: ConfigError | None = None  # valid, but the planner cannot size it (an unknown model)
     edited: dict[str, Any] = field(default_factory=dict)
 
 
@@ -352,13 +353,16 @@ class StartScreen(Screen):
             for k, v in values.items():
                 if not v.strip():
                     raise ConfigError(k, "needs a value")
-            cfg = base.with_overrides(values).validate()
-            cur.config = cfg
-            hw = self.hardware
-            cur.plan = planner.plan(cfg, hw.vram_gb if hw else None,
-                                    ram_gb=hw.host.ram_available_gb if hw else None)
+            cur.config = base.with_overrides(values).validate()
         except ConfigError as exc:
             cur.error = exc
+        if cur.config is not None:
+            hw = self.hardware
+            try:
+                cur.plan = planner.plan(cur.config, hw.vram_gb if hw else None,
+                                        ram_gb=hw.host.ram_available_gb if hw else None)
+            except ConfigError as exc:
+                cur.plan_error = exc
         self.current = cur
         self._show_current()
         return cur
@@ -372,13 +376,17 @@ class StartScreen(Screen):
             field_name = cur.error.field.split(".")[-1]
             if field_name in KNOB_NAMES:
                 self.query_one(f"#knob-{field_name}", Input).add_class("-invalid-config")
-            msg = Text("✗ ", style="bold red")
-            msg.append(str(cur.error).splitlines()[0])
+            msg = Text("✗ ", style="bold red")  # reason and fix; up to two lines (app.tcss)
+            msg.append(f"{cur.error.field}: {cur.error.reason}".splitlines()[0])
+            if cur.error.fix:
+                msg.append(f" — {cur.error.fix}", style="not bold")
             err.update(msg)
             err.add_class("-error")
         else:
             err.remove_class("-error")
-            if cur.plan is not None and cur.plan.reasons:
+            if cur.plan_error is not None:
+                err.update(Text(f"not planned: {str(cur.plan_error).splitlines()[0]}", style="yellow"))
+            elif cur.plan is not None and cur.plan.reasons:
                 err.update(Text(cur.plan.reasons[0], style="yellow"))
             elif cur.plan is not None and cur.plan.notes:
                 err.update(Text(cur.plan.notes[0], style="dim"))
@@ -398,9 +406,11 @@ class StartScreen(Screen):
                 table.update_cell(name, "verdict", verdict_text(plan.verdict))
         else:
             bar.data = None
-            bar.message = "fix the knob above to see the memory plan" if cur.error else "no plan"
+            bar.message = ("fix the knob above to see the memory plan" if cur.error
+                           else "no memory plan for this model: it starts unchecked")
             if name is not None:
-                table.update_cell(name, "verdict", Text("invalid", style="red"))
+                table.update_cell(name, "verdict", Text("invalid", style="red") if cur.error else Text("?"))
+                table.update_cell(name, "gib", Text("?"))
         if name is not None:
             cfg = self.presets[name].config
             table.update_cell(name, "preset", Text(f"{name}*" if cur.edited else name))
@@ -465,7 +475,8 @@ class StartScreen(Screen):
         try:
             from ...core import planner
 
-            planner.check_launch(cur.config, self.hardware)
+            if cur.plan is not None:  # a model the planner cannot size starts unchecked, as from the CLI
+                planner.check_launch(cur.config, self.hardware)
         except ConfigError as exc:
             first = str(exc.reason).splitlines()[0]
             self.app.notify(f"{exc.field}: {first}" + (f"\n{exc.fix}" if exc.fix else ""), title="will not fit",
