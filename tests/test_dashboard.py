@@ -219,3 +219,50 @@ async def test_narrow_terminal_collapses_to_one_column():
         body = app.screen.query_one("#body")
         await pilot.press("5")
         await until(pilot, lambda: body.scroll_y > 0, what="jump to samples")
+
+
+async def test_vram_panel_with_a_gpu_shows_use_share_and_plan_vs_peak():
+    from grpo_tui.core import hardware
+    from grpo_tui.core.fakenvml import FakeGpu, FakeNVML, FakeProcess
+
+    gib = 2**30
+    fake = FakeNVML([FakeGpu("NVIDIA GeForce RTX 4090", 24564, (8, 9), used_mib=12 * 1024,
+                             processes=[FakeProcess(os.getpid(), 7 * gib)])])
+    hardware.set_backend(fake)
+    try:
+        w = live_writer()
+        w.steps(2)
+        app = DashApp(w.run, resources=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await loaded(pilot)
+            panel = app.screen.query_one("#memory-panel")
+            text = lambda: rendered(app.screen.query_one("#memory-text", Static))[0]  # noqa: E731
+            # the trainer's pid is known once the log is read; its share shows from the next reading
+            await until(pilot, lambda: "trainer's share 7.0 GiB" in text(), what="VRAM readings")
+            assert panel.border_title == "VRAM"
+            assert "GPU0" in text() and "12.0/24.0 GiB" in text()
+        w.close()
+    finally:
+        hardware.set_backend(None)
+
+
+async def test_vram_panel_compares_plan_with_measured_peak():
+    from grpo_tui.core import hardware
+    from grpo_tui.core.fakenvml import FakeGpu, FakeNVML, FakeProcess
+
+    gib = 2**30
+    hardware.set_backend(FakeNVML([FakeGpu("NVIDIA GeForce RTX 4090", 24564, (8, 9), used_mib=8 * 1024,
+                                           processes=[FakeProcess(os.getpid(), 5 * gib)])]))
+    try:
+        w = SyntheticWriter.create(max_steps=20, plan=True)
+        w.start(pid=os.getpid())
+        w.steps(2)
+        app = DashApp(w.run, resources=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await loaded(pilot)
+            plan = lambda: rendered(app.screen.query_one("#memory-plan", Static))[0]  # noqa: E731
+            await until(pilot, lambda: "peak 5.0 GiB" in plan(), what="peak")
+            assert "planned 6.2 GiB (fits)" in plan()
+        w.close()
+    finally:
+        hardware.set_backend(None)

@@ -381,11 +381,11 @@ class MemoryPanel(Panel):
         self.query_one("#memory-trend", Sparkline).data = list(trend)
         p = Text()
         if predicted is not None:
-            p.append("planner ", style="dim")
+            p.append("planned ", style="dim")
             p.append(f"{float(predicted):.1f} GiB", style="bold")
             if plan.get("verdict"):
                 p.append(f" ({visible(plan['verdict'], one_line=True, limit=10)})", style="dim")
-            p.append("  measured peak ", style="dim")
+            p.append(" · peak ", style="dim")
             p.append("–" if measured_peak is None else f"{measured_peak:.1f} GiB", style="bold")
         show_text(self.query_one("#memory-plan", Static), p)
 
