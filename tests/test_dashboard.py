@@ -266,3 +266,48 @@ async def test_vram_panel_compares_plan_with_measured_peak():
         w.close()
     finally:
         hardware.set_backend(None)
+
+
+async def test_run_directory_deleted_while_attached():
+    import shutil
+
+    w = live_writer()
+    w.steps(2)
+    w.close()
+    app = DashApp(w.run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        shutil.rmtree(w.run.path)
+        banner = app.screen.query_one(StatusBanner)
+        await until(pilot, lambda: "deleted" in rendered(banner)[0], what="deleted message")
+        assert "step 2/" in header_text(app)  # what was read stays on screen
+
+
+async def test_pause_ack_opens_the_sample_browser(monkeypatch):
+    """By contract with the samples engineer's screen: SampleBrowserScreen(run) is pushed on a pause ack."""
+    import sys
+    import types
+
+    from textual.screen import Screen
+
+    opened = []
+
+    class SampleBrowserScreen(Screen):
+        def __init__(self, run):
+            super().__init__()
+            opened.append(run)
+
+    stand_in = types.ModuleType("grpo_tui.tui.screens.samples")
+    stand_in.SampleBrowserScreen = SampleBrowserScreen
+    monkeypatch.setitem(sys.modules, "grpo_tui.tui.screens.samples", stand_in)
+    w = live_writer()
+    w.steps(2)
+    app = DashApp(w.run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("p")
+        cid = w.run.pending_commands()[0]["id"]
+        w.control("pause", "paused", cid=cid)
+        await until(pilot, lambda: isinstance(app.screen, SampleBrowserScreen), what="browser opened")
+        assert opened == [w.run]
+    w.close()
