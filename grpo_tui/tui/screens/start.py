@@ -201,7 +201,8 @@ class StartScreen(Screen):
         with Vertical(id="runs-panel"):
             yield Label("Recent runs  [dim](live first · Enter attaches)[/]", classes="section")
             yield Static("scanning runs…", id="runs-empty")
-            yield DataTable(id="runs", cursor_type="row")
+            # the run table itself is mounted by the first scan: nothing to show before, and the
+            # first frame is faster without it
         yield Footer()
 
     def on_mount(self) -> None:
@@ -422,9 +423,14 @@ class StartScreen(Screen):
         self.refresh_bindings()
 
     # -- runs list --------------------------------------------------------------------
-    def on_runs_scanned(self, msg: RunsScanned) -> None:
+    async def on_runs_scanned(self, msg: RunsScanned) -> None:
         self.summaries = msg.summaries
-        table = self.query_one("#runs", DataTable)
+        found = self.query("#runs")
+        if found:
+            table = found.first(DataTable)
+        else:
+            table = DataTable(id="runs", cursor_type="row")
+            await self.query_one("#runs-panel").mount(table)
         keep = table.cursor_row
         rows = []
         for s in msg.summaries:
@@ -513,9 +519,10 @@ class StartScreen(Screen):
         self.app.notify(msg.error, title="the run did not start", severity="error", timeout=15)
 
     def action_attach(self) -> None:
-        table = self.query_one("#runs", DataTable)
-        if not table.row_count:
+        found = self.query("#runs")
+        if not found or not found.first(DataTable).row_count:
             return
+        table = found.first(DataTable)
         from ...core.rundir import RunDir
 
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
@@ -526,7 +533,8 @@ class StartScreen(Screen):
     def action_runs(self) -> None:
         """Show / focus the run list (on short terminals it replaces the new-run panel)."""
         self.add_class("-show-runs")
-        self.query_one("#runs", DataTable).focus()
+        for table in self.query("#runs"):  # absent until the first scan
+            table.focus()
 
     def action_new_run(self) -> None:
         self.remove_class("-show-runs")
