@@ -48,7 +48,6 @@ from __future__ import annotations
 import math
 import os
 import random
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from . import events as ev

@@ -15,7 +15,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.reactive import reactive
-from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 from textual_hires_canvas import HiResMode
 from textual_plot import PlotWidget
@@ -154,34 +153,3 @@ class Legend(Static):
         if getattr(self, "_shown_text", None) != t:
             self._shown_text = t
             self.update(t)
-
-
-class Bar(Widget):
-    """A horizontal used/total bar with an optional marker (e.g. the planner's prediction)."""
-
-    DEFAULT_CSS = "Bar { height: 1; }"
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.fraction = 0.0
-        self.marker: float | None = None
-        self.style = "green"
-
-    def set(self, fraction: float, marker: float | None = None) -> None:
-        self.fraction = max(0.0, min(1.0, fraction))
-        self.marker = None if marker is None else max(0.0, min(1.0, marker))
-        self.style = "red" if self.fraction > 0.95 else "yellow" if self.fraction > 0.85 else "green"
-        self.refresh()
-
-    def render(self) -> Text:
-        w = max(1, self.size.width)
-        filled = int(round(self.fraction * w))
-        chars = ["█"] * filled + ["░"] * (w - filled)
-        t = Text()
-        m = None if self.marker is None else min(w - 1, int(round(self.marker * w)))
-        for i, ch in enumerate(chars):
-            if i == m:
-                t.append("┃", style="bold bright_white on blue")
-            else:
-                t.append(ch, style=self.style if ch == "█" else "dim")
-        return t
