@@ -230,13 +230,25 @@ def test_nonfinite_grad_norm_is_critical():
     assert alerts[0].since_step == 13 and alerts[0].severity == al.CRITICAL
 
 
-def test_entropy_collapse():
-    rows = healthy(60)
-    for i in range(35, 60):
+def test_entropy_collapse_with_a_reward_plateau():
+    rows = healthy(100)
+    for i, r in enumerate(rows):
+        r["reward"] = 0.3 + 0.035 * i if i < 20 else 1.0  # climbs to step 20, then flat
+    for i in range(35, 100):
         rows[i]["entropy"] = 0.02
     alerts = run(rows)
     assert codes(alerts) == [al.ENTROPY_COLLAPSE]
-    assert alerts[0].since_step == 36
+    # the 10-step rolling mean last gained more than 2% of the reward range (0.014) at step 28
+    # (0.965 -> 0.9895); 30 steps of patience make step 58 the first plateaued one, and the
+    # 5-step debounce fires at 62
+    assert alerts[0].since_step == 58 and alerts[0].step == 62
+
+
+def test_entropy_falling_while_reward_climbs_is_convergence_not_collapse():
+    rows = healthy(60)  # reward rises through the run
+    for i in range(35, 60):
+        rows[i]["entropy"] = 0.02
+    assert run(rows) == []
 
 
 def test_missing_metrics_raise_nothing():
