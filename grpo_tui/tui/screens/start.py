@@ -190,12 +190,9 @@ class StartScreen(Screen):
             yield Label("Presets  [dim](↑↓ pick · ★ recommended · Enter starts)[/]", classes="section")
             yield DataTable(id="presets", cursor_type="row", zebra_stripes=False)
             yield MemoryBar(id="bar")
-            with Grid(id="knobs"):
-                for name, label, typ in KNOBS:
-                    with Horizontal(classes="knob"):
-                        yield Label(label, classes=f"knob-label knob-{name}")
-                        yield Input(id=f"knob-{name}", type=typ, compact=True, validators=[KnobValidator(name)],
-                                    validate_on=["changed"], select_on_focus=False)
+            # The knobs hold the selected preset's values: mounted when the survey has picked one
+            # (and the first frame comes sooner without them). The grid keeps their place.
+            yield Grid(id="knobs")
             yield Static("", id="knob-error")
             yield Static("", id="runs-hint")  # short terminals: the run list is one key away
         with Vertical(id="runs-panel"):
@@ -240,7 +237,18 @@ class StartScreen(Screen):
         self.post_message(RunsScanned(summaries[:RUNS_SHOWN]))
 
     # -- hardware + presets -----------------------------------------------------------
-    def on_surveyed(self, msg: Surveyed) -> None:
+    @staticmethod
+    def _knob_cells() -> list[Horizontal]:
+        return [Horizontal(Label(label, classes=f"knob-label knob-{name}"),
+                           Input(id=f"knob-{name}", type=typ, compact=True, validators=[KnobValidator(name)],
+                                 validate_on=["changed"], select_on_focus=False),
+                           classes="knob")
+                for name, label, typ in KNOBS]
+
+    async def on_surveyed(self, msg: Surveyed) -> None:
+        grid = self.query_one("#knobs", Grid)
+        if not grid.children:
+            await grid.mount_all(self._knob_cells())
         self.hardware, self.presets, self.plans = msg.hardware, msg.presets, msg.plans
         self.recommended = msg.recommended
         self._survey = msg
