@@ -458,3 +458,32 @@ async def test_a_launch_the_launcher_refuses_is_reported_and_leaves_nothing():
         assert "no-such-model-folder" in next(n.message for n in app._notifications
                                               if n.title == "the run did not start")
         assert list_runs() == [] and app.current_run is None and not screen.launching
+
+
+async def test_first_frame_before_the_survey_then_knobs_arrive_with_it():
+    """Slow NVML must not hold the first frame: it shows 'detecting hardware…', knobs come with the data."""
+    import threading
+
+    from tui_helpers import fixed_hardware
+
+    gate = threading.Event()
+    hw = fixed_hardware("RTX 4090")
+
+    def slow_detect():
+        gate.wait(10)
+        return hw
+
+    app = make_app("RTX 4090")
+    app.detect_hardware = slow_detect
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, StartScreen)
+        assert "detecting hardware" in text_of(screen.query_one("#hw", Static))
+        assert not screen.query("#knobs Input") and screen.selected is None
+        await pilot.press("enter")  # too early: says so, starts nothing
+        assert any("still detecting" in n.message for n in app._notifications)
+        gate.set()
+        screen = await ready(pilot)
+        assert len(screen.query("#knobs Input")) == len(screen.query("#knobs Label")) == 6
+        assert "RTX 4090" in text_of(screen.query_one("#hw", Static))
