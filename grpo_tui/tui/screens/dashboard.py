@@ -116,7 +116,7 @@ class DashboardScreen(Screen):
     DashboardScreen.narrow #panels { grid-size: 1; grid-columns: 1fr; grid-rows: 13; }
     DashboardScreen #lengths-hist { height: 3; }
     DashboardScreen #memory-trend { height: 2; margin-top: 1; }
-    DashboardScreen #samples-panel { height: auto; }
+    DashboardScreen.narrow #samples-panel { height: 16; }
     """
 
     NARROW_WIDTH = 110

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Sparkline, Static
-from textual_hires_canvas import HiResMode
+from textual_hires_canvas import Canvas, HiResMode
 from textual_plot import PlotWidget
 
 from .literal import visible
@@ -51,6 +51,35 @@ class LineChart(PlotWidget, can_focus=False):
         if key == getattr(self, "_shown_key", None):
             return  # unchanged: no redraw, no terminal output
         self._shown_key = key
+        self._batch = True  # one redraw for the whole replacement, not one per series
+        try:
+            self._replace(lines, hlines, ylimits)
+        finally:
+            self._batch = False
+        canvas = self._plot_canvas()
+        if canvas is not None and canvas._canvas_size is not None and not self._needs_canvas_resize:
+            # Draw into the canvases now: they repaint their own regions in this frame. Refreshing the
+            # PlotWidget instead would repaint the old canvases first and the new ones a frame later
+            # (twice the terminal bytes per update).
+            self._render_plot()
+            self._needs_rerender = False
+        else:
+            self.refresh()
+
+    _batch = False
+
+    def _rerender(self) -> None:
+        self._needs_rerender = True
+        if not self._batch:
+            self.refresh()
+
+    def _plot_canvas(self):
+        try:
+            return self.query_one("#plot", Canvas)
+        except Exception:
+            return None
+
+    def _replace(self, lines, hlines, ylimits) -> None:
         self.clear()
         xs_all = [x for xs, _, _ in lines for x in (xs[:1] + xs[-1:] if len(xs) else [])]
         if xs_all:  # reference lines first: the data is drawn over them

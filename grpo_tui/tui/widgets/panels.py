@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import ProgressBar, Sparkline, Static
 
 from ...core.monitor import Snapshot
@@ -408,8 +408,12 @@ def _bar(frac: float, width: int, marker: float | None) -> Text:
 
 # -- samples ----------------------------------------------------------------------------------
 class SamplesPanel(Panel):
+    # A fixed height: the text changes every step, and a panel that grew or shrank with it would move
+    # the layout and repaint the whole screen (twice the terminal bytes per step). It scrolls inside.
     DEFAULT_CSS = """
-    SamplesPanel { height: auto; min-height: 6; }
+    SamplesPanel { height: 18; }
+    SamplesPanel > VerticalScroll { height: 1fr; scrollbar-size-vertical: 1; }
+    SamplesPanel #samples-text { height: auto; }
     """
 
     def __init__(self) -> None:
@@ -417,7 +421,8 @@ class SamplesPanel(Panel):
         self.tags = ("<think>", "</think>", "<answer>", "</answer>")
 
     def compose(self) -> ComposeResult:
-        yield Static(id="samples-text")
+        with VerticalScroll():
+            yield Static(id="samples-text")
 
     def set_tags(self, cfg: dict[str, Any]) -> None:
         self.tags = (str(cfg.get("reasoning_start") or "<think>"), str(cfg.get("reasoning_end") or "</think>"),
@@ -471,7 +476,7 @@ class SamplesPanel(Panel):
         """Reasoning dim, the answer bold; every part literal."""
         s = text if isinstance(text, str) else str(text)
         rs, re_, as_, ae = self.tags
-        out = Text("  ")
+        out = Text("▏ ", style="dim")  # a visible gutter: leading spaces alone get folded away
         i = 0
         while i < len(s):
             if s.startswith(rs, i) and (j := s.find(re_, i + len(rs))) >= 0:
