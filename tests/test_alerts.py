@@ -75,6 +75,20 @@ def test_no_learning_signal_fires_with_since_step():
     assert a.severity == al.WARNING and "100%" in a.message and a.hint
 
 
+def test_no_signal_says_solved_or_failing_when_the_maximum_is_known():
+    rows = healthy(40)
+    for i in range(20, 40):
+        rows[i]["frac_reward_zero_std"] = 1.0
+        rows[i]["reward"] = 1.95
+    (solved,) = run(rows, al.AlertEngine(max_reward=2.0))
+    assert "already solves these prompts" in solved.message and "of a possible 2" in solved.message
+    assert "harder prompts" in solved.hint
+    for i in range(20, 40):
+        rows[i]["reward"] = 0.0
+    (failing,) = run(rows, al.AlertEngine.from_config({}, max_reward=2.0))
+    assert "every completion fails" in failing.message and "easier" in failing.hint
+
+
 def test_no_signal_debounce_ignores_short_blips_and_rearms():
     rows = healthy(80)
     for i in (10, 11, 12, 13):  # 4 < window 5: no alert

@@ -267,9 +267,11 @@ def _fmt(x: float) -> str:
 class AlertEngine:
     """Feed it events (dicts from core.events); it returns the alerts that fire now."""
 
-    def __init__(self, thresholds: AlertThresholds | None = None, *, max_completion_length: int | None = None):
+    def __init__(self, thresholds: AlertThresholds | None = None, *, max_completion_length: int | None = None,
+                 max_reward: float | None = None):
         self.t = t = thresholds or AlertThresholds()
         self.max_completion_length = max_completion_length
+        self.max_reward = max_reward if max_reward and max_reward > 0 else None  # the most the rewards can pay
         self.alerts: list[Alert] = []  # everything fired so far
         w = lambda n: _Streak(n, t.rearm)  # noqa: E731
         self._streaks = {
@@ -291,10 +293,13 @@ class AlertEngine:
         self._samples_seen_steps: set[int] = set()
 
     @classmethod
-    def from_config(cls, config: dict[str, Any] | None, thresholds: AlertThresholds | None = None) -> "AlertEngine":
+    def from_config(cls, config: dict[str, Any] | None, thresholds: AlertThresholds | None = None, *,
+                    max_reward: float | None = None) -> "AlertEngine":
+        """From a RunConfig dict; ``max_reward`` is run.json's (the launcher records it)."""
         cfg = config or {}
         mcl = cfg.get("max_completion_length")
-        return cls(thresholds, max_completion_length=int(mcl) if isinstance(mcl, int) else None)
+        return cls(thresholds, max_completion_length=int(mcl) if isinstance(mcl, int) else None,
+                   max_reward=_num(max_reward))
 
     # -- public --------------------------------------------------------------------------
     def feed(self, event: ev.Event) -> list[Alert]:
@@ -364,12 +369,22 @@ class AlertEngine:
         since = self._streaks[NO_SIGNAL].update(f >= t.zero_std_frac, step)
         if since is not None:
             r = _num(m.get("reward"))
-            rtxt = f" (mean reward {_fmt(r)})" if r is not None else ""
+            rtxt = f" (mean reward {_fmt(r)}" + (f" of a possible {_fmt(self.max_reward)})" if self.max_reward
+                                                 else ")") if r is not None else ""
+            mx = self.max_reward
+            if r is not None and mx and r >= 0.9 * mx:
+                what, hint = ("the model already solves these prompts", "use harder prompts (a harder dataset "
+                              "or split), or stop here: the run has learnt what this task can teach")
+            elif r is not None and mx and r <= 0.1 * mx:
+                what, hint = ("every completion fails", "make the task easier, add a warm start or partial-credit "
+                              "rewards, raise num_generations or temperature")
+            else:
+                what, hint = ("those groups give no gradient",
+                              "if all fail: make the task easier or add partial-credit rewards; if all pass: "
+                              "harder prompts; raise num_generations or temperature for more varied groups")
             fire(NO_SIGNAL, WARNING, since,
                  f"{f:.0%} of prompt groups scored every completion the same for "
-                 f"{t.zero_std_window}+ logged steps{rtxt}: those groups give no gradient",
-                 "if all fail: make the task easier or add partial-credit rewards; if all pass: harder "
-                 "prompts; raise num_generations or temperature for more varied groups")
+                 f"{t.zero_std_window}+ logged steps{rtxt}: {what}", hint)
 
     def _no_correct(self, step: int, m: dict[str, Any], fire: Callable) -> None:
         names = [k[len("rewards/"):-len("/mean")] for k in m if k.startswith("rewards/") and k.endswith("/mean")]

@@ -245,7 +245,8 @@ def build_report(run: RunDir, *, window: int = WINDOW, groups_shown: int = GROUP
 
     # A run that recorded no alerts (an older trainer, or one killed before it wrote any): replay
     # the detectors over its metrics and samples.
-    replay = al.AlertEngine.from_config(cfg) if not recorded_alerts and metric_series else None
+    replay = (al.AlertEngine.from_config(cfg, max_reward=_num(info.get("max_reward")))
+              if not recorded_alerts and metric_series else None)
     samples = _scan_samples(run, groups_shown, replay)
     alerts_source = "recorded"
     alerts = recorded_alerts

@@ -47,12 +47,19 @@ def _scalar(v: Any) -> float | None:
     return None
 
 
+def _run_max_reward(ctx: TrainerContext) -> float | None:
+    try:
+        return ctx.run.info().get("max_reward")  # recorded by the launcher
+    except Exception:
+        return None
+
+
 class EventCallback(TrainerCallback):
     def __init__(self, ctx: TrainerContext, capture: Any = None):
         self.ctx = ctx
         self.capture = capture
         self.controller = Controller(ctx)
-        self.alerts = AlertEngine.from_config(ctx.cfg.to_dict())  # run-health checks -> alert events
+        self.alerts = AlertEngine.from_config(ctx.cfg.to_dict(), max_reward=_run_max_reward(ctx))  # -> alert events
         self._last_step_end: float | None = None
         self._step_time: float | None = None
         self._proc = None
