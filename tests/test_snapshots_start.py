@@ -91,7 +91,7 @@ def test_quit_confirmation_80x24(snap_compare):
         await settle()(pilot)
         from grpo_tui.core.rundir import resolve_run
 
-        app.current_run = resolve_run("20260102-100000-demo-16gb-2c3d")  # watching a live run
+        app.track_run(resolve_run("20260102-100000-demo-16gb-2c3d"))  # watching a live run
         await pilot.press("q")
         await pilot.pause()
 

@@ -240,7 +240,7 @@ async def test_quit_on_a_live_run_confirms_and_says_how_to_come_back():
 
     live = synthetic_run("20260102-000000-live", state="live")
     app = make_app("RTX 4090")
-    app.open_run = lambda run: setattr(app, "current_run", run)  # watch it without the dashboard
+    app.open_run = app.track_run  # watch it without the dashboard
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         app.open_run(live)
@@ -343,8 +343,7 @@ def test_runs_index_reads_only_what_was_appended_and_matches_summarize():
     index = RunsIndex()
     (first,) = index.refresh()
     assert (first.state, first.step) == ("training", 3)
-    reader = index._runs[run.id][0]
-    assert reader.offset == run.events.stat().st_size
+    assert index._runs[run.id].offset == run.events.stat().st_size
     with ev.EventWriter(run.events) as w:
         w.emit(ev.METRICS, step=4, metrics={"reward": 0.9})
         w.emit(ev.FINISHED, step=4, status="completed")

@@ -49,6 +49,7 @@ class GrpoApp(App[int]):
         self.preset = preset
         self.attach_to = attach
         self.current_run: RunDir | None = None
+        self._tracker = None  # runs_index.RunTracker of current_run: "is it live?" without re-reading its log
         self.settings = settings_mod.AppSettings.load()
         # Injectable so tests and screenshots can present fixed hardware and presets.
         self.detect_hardware = detect_hardware or _detect_hardware
@@ -79,20 +80,31 @@ class GrpoApp(App[int]):
         except ImportError as exc:
             self.notify(f"the dashboard is not available in this build ({exc})", title=f"run {run.id}",
                         severity="warning")
-            self.current_run = run
+            self.track_run(run)
             return
-        self.current_run = run
+        self.track_run(run)
         self.push_screen(DashboardScreen(run))
 
-    def run_is_live(self) -> bool:
-        if self.current_run is None:
-            return False
-        from ..core.rundir import summarize
+    def track_run(self, run: "RunDir") -> None:
+        """Remember the run on screen (quitting asks about it if it is live)."""
+        from .runs_index import RunTracker
 
+        self.current_run = run
+        self._tracker = RunTracker(run)
+        # fold the log now, off the UI thread, so that `q` later reads only what was appended
+        self.run_worker(self._tracker.summary, thread=True, group="current-run", exclusive=True)
+
+    def current_summary(self):
+        if self._tracker is None:
+            return None
         try:
-            return summarize(self.current_run).live
+            return self._tracker.summary()
         except OSError:
-            return False
+            return None
+
+    def run_is_live(self) -> bool:
+        s = self.current_summary()
+        return bool(s and s.live)
 
     # -- quitting ---------------------------------------------------------------------
     async def action_quit(self) -> None:
@@ -121,12 +133,8 @@ class GrpoApp(App[int]):
         return Text.assemble(head, "\nCome back with: ", (f"grpo-tui attach {run.id}", "bold"), no_wrap=True)
 
     def run_state(self) -> str:
-        from ..core.rundir import summarize
-
-        try:
-            return summarize(self.current_run).state if self.current_run else ""
-        except OSError:
-            return "unreadable"
+        s = self.current_summary()
+        return s.state if s else "unreadable"
 
     # -- help -------------------------------------------------------------------------
     def action_help(self) -> None:

@@ -1,45 +1,67 @@
-"""The start screen's run list, kept current by reading only what each run appended.
+"""Run summaries kept current by reading only what each run appended.
 
 ``rundir.summarize`` folds a run's whole event log; doing that for every run
-every few seconds would re-read a 100,000-step log each time. Here each run
-keeps its ``EventReader`` (which remembers its offset) and ``RunFolder``, so a
-refresh costs one ``stat`` and the new lines. Used from one worker at a time.
+every few seconds (the start screen's list) or on every key (is the run I am
+leaving still live?) would re-read a 100,000-step log each time. A
+``RunTracker`` keeps its ``EventReader`` (which remembers its offset) and its
+``RunFolder``, so an update costs one ``stat`` and the new lines.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 from ..core import events as ev
-from ..core.rundir import RunFolder, RunSummary, list_runs
+from ..core.rundir import RunDir, RunFolder, RunSummary, list_runs
 
-# what RunFolder folds; samples and alerts are not needed for a list row
+# what RunFolder folds; samples and alerts are not needed for a summary
 FOLDED = (ev.RUN_STARTED, ev.PHASE, ev.METRICS, ev.CONTROL, ev.EVAL, ev.FINISHED)
 
 
+class RunTracker:
+    """One run's summary, folded incrementally. Thread-safe (a worker may warm it up)."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self._reader = ev.EventReader(run.events, types=FOLDED)
+        self._folder = RunFolder(run)
+        self._lock = threading.Lock()
+
+    @property
+    def offset(self) -> int:
+        return self._reader.offset
+
+    def summary(self) -> RunSummary:
+        """The summary up to now, with the liveness check (a dead trainer reads as crashed)."""
+        with self._lock:
+            folder = self._folder
+            folder.feed(self._reader.read_new())
+            s = folder.summary
+            # check_alive() may mark the fold crashed; keep the fold itself as the log says, so that
+            # later events (a resume) are folded onto the log, not onto our verdict.
+            saved = (s.state, s.log_tail)
+            folder.check_alive()
+            out = dataclasses.replace(s, rewards_seen=[], log_tail=list(s.log_tail))
+            s.state, s.log_tail = saved
+            return out
+
+
 class RunsIndex:
+    """Every run's summary, newest first; used from one worker at a time."""
+
     def __init__(self) -> None:
-        self._runs: dict[str, tuple[ev.EventReader, RunFolder]] = {}
+        self._runs: dict[str, RunTracker] = {}
 
     def refresh(self) -> list[RunSummary]:
-        """Every run, newest first, with the liveness check applied to a copy."""
         out: list[RunSummary] = []
         seen: set[str] = set()
         for run in list_runs():
             seen.add(run.id)
-            entry = self._runs.get(run.id)
-            if entry is None:
-                entry = (ev.EventReader(run.events, types=FOLDED), RunFolder(run))
-                self._runs[run.id] = entry
-            reader, folder = entry
-            folder.feed(reader.read_new())
-            s = folder.summary
-            # check_alive() may mark the folded summary crashed; keep the fold itself pristine so that
-            # later events (a resume) are folded onto what the log says, not onto our verdict.
-            saved = (s.state, s.log_tail)
-            folder.check_alive()
-            out.append(dataclasses.replace(s, rewards_seen=[], log_tail=list(s.log_tail)))
-            s.state, s.log_tail = saved
+            tracker = self._runs.get(run.id)
+            if tracker is None:
+                tracker = self._runs[run.id] = RunTracker(run)
+            out.append(tracker.summary())
         for gone in set(self._runs) - seen:
             del self._runs[gone]
         return out
