@@ -1,6 +1,6 @@
 """Regenerate screenshots/*.svg: every screen of the app, from a real tiny training run.
 
-    .venv/bin/python scripts/make_screenshots.py                 # trains cpu-tiny for real first
+    .venv/bin/python scripts/make_screenshots.py                 # trains cpu-tiny for real, shoots while it trains
     .venv/bin/python scripts/make_screenshots.py --from RUN_DIR  # use a run you already have
     .venv/bin/python scripts/make_screenshots.py --png           # also PNGs (needs rsvg-convert)
 
@@ -33,28 +33,39 @@ BIG, SMALL = (120, 40), (80, 24)
 FAKE_GPU = "RTX 4090"
 
 
-def train_tiny(steps: int) -> Path:
-    """A real cpu-tiny run to completion (the trainer process, as `grpo-tui run` starts it)."""
+def start_tiny(steps: int):
+    """A real cpu-tiny run, started as `grpo-tui run` starts it (detached trainer process)."""
     from grpo_tui.core import launch
     from grpo_tui.core.presets import load_preset
-    from grpo_tui.core.rundir import summarize
 
     _stop_simulating_gpu()  # the run's own hardware snapshot must say what it trained on
     cfg = load_preset("cpu-tiny").with_overrides({"max_steps": steps, "save_steps": steps})
     launched = launch.launch(cfg)
-    run = launched.run
-    print(f"training {run.id} ({steps} steps, cpu-tiny)...", flush=True)
-    deadline = time.monotonic() + 900
+    print(f"training {launched.run.id} ({steps} steps, cpu-tiny)...", flush=True)
+    return launched
+
+
+async def until_finished(pilot, run_dir: Path, timeout: float = 900) -> None:
+    from grpo_tui.core.rundir import RunDir, summarize
+
+    run = RunDir(run_dir)
+    deadline = time.monotonic() + timeout
     while summarize(run).live:
         if time.monotonic() > deadline:
-            launched.proc.kill()
             raise SystemExit("the tiny run took more than 15 minutes; giving up")
-        time.sleep(2)
+        await pilot.pause(1.0)
     s = summarize(run)
     if s.state != "completed":
         raise SystemExit(f"the tiny run ended {s.state}: {run.log_tail(20)}")
     print(f"trained: {s.step} steps, reward {s.first_window_reward:.3f} -> {s.last_window_reward:.3f}", flush=True)
-    return run.path
+
+
+async def until_step(pilot, run_dir: Path, step: int) -> None:
+    from grpo_tui.core.rundir import RunDir, summarize
+
+    run = RunDir(run_dir)
+    while summarize(run).step < step and summarize(run).live:
+        await pilot.pause(0.5)
 
 
 def import_run(src: Path) -> Path:
@@ -98,7 +109,10 @@ class Shooter:
         return True
 
 
-async def session(shooter: Shooter, run_dir: Path, size: tuple[int, int], full: bool) -> None:
+async def session(shooter: Shooter, run_dir: Path, size: tuple[int, int], full: bool,
+                  live_at: int | None = None) -> None:
+    """One app at one size. With ``live_at`` the run is still training: the start screen and a
+    dashboard are shot while it trains (at that step), the rest once it has finished."""
     from grpo_tui.core.rundir import RunDir
     from grpo_tui.tui.app import GrpoApp
 
@@ -108,6 +122,10 @@ async def session(shooter: Shooter, run_dir: Path, size: tuple[int, int], full: 
             if getattr(app.screen, "selected", None) and app.screen.summaries:
                 break
             await pilot.pause(0.05)
+        if live_at is not None:  # show the run training in the list, not still launching
+            await until_step(pilot, run_dir, 3)
+            app.screen.scan_runs()
+            await pilot.pause(0.5)
         await shooter.save(pilot, "start")
         if full:
             await pilot.press("r")
@@ -124,6 +142,11 @@ async def session(shooter: Shooter, run_dir: Path, size: tuple[int, int], full: 
         if app.screen is start:
             shooter.skipped.append("dashboard (not in this build)")
             return
+        if live_at is not None:
+            await until_step(pilot, run_dir, live_at)
+            await shooter.save(pilot, "dashboard-live")
+            await until_finished(pilot, run_dir)
+            await pilot.pause(2.0)
         await shooter.save(pilot, "dashboard")
         if not full:
             return
@@ -167,13 +190,21 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(REPO))
     try:
-        run_dir = import_run(args.src.resolve()) if args.src else train_tiny(args.steps)
+        launched = None
+        if args.src:
+            run_dir = import_run(args.src.resolve())
+        else:
+            launched = start_tiny(args.steps)
+            run_dir = launched.run.path
         args.out.mkdir(parents=True, exist_ok=True)
         shooter = Shooter(args.out, args.png)
         for size, full in ((BIG, True), (SMALL, False)):
             _simulate_gpu()
-            asyncio.run(session(shooter, run_dir, size, full=full))
+            live_at = args.steps // 2 if launched is not None and full else None
+            asyncio.run(session(shooter, run_dir, size, full=full, live_at=live_at))
     finally:
+        if launched is not None and launched.proc.poll() is None:
+            launched.proc.kill()
         shutil.rmtree(home, ignore_errors=True)
     if args.png:
         conv = shutil.which("rsvg-convert")
