@@ -33,6 +33,16 @@ def test_app_modules_do_not_import_the_training_stack():
     assert loaded_after(code, HEAVY) == []
 
 
+def test_every_tui_module_stays_off_the_training_stack():
+    """Every screen and widget (the dashboard, sample browser... as they are added), not just the shell."""
+    import grpo_tui.tui
+
+    names = [m.name for m in pkgutil.walk_packages(grpo_tui.tui.__path__, "grpo_tui.tui.")]
+    assert "grpo_tui.tui.screens.start" in names
+    code = "\n".join(f"import {n}" for n in names)
+    assert loaded_after(code, HEAVY) == []
+
+
 def test_running_app_after_survey_and_runs_scan_has_no_training_stack():
     """First frame, hardware survey (NVML), planning and the runs scan: still no torch."""
     code = """
