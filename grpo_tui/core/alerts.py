@@ -124,6 +124,7 @@ class AlertThresholds:
     repetition_rise: float = 0.25  # above the run's own baseline
     repetition_baseline_n: int = 3
     repetition_window: int = 3
+    repetition_max_rows: int = 32  # completions measured per step (an estimate; keeps report replays fast)
     # Spikes: value > rolling mean + k*sd over the previous spike_history observations.
     spike_history: int = 20
     spike_min_history: int = 10
@@ -575,7 +576,7 @@ class AlertEngine:
         self._samples_seen_steps.add(step)
         t = self.t
         rates = []
-        for row in rows:
+        for row in rows[: t.repetition_max_rows]:
             if not isinstance(row, dict):
                 continue
             text = row.get("completion")
