@@ -311,3 +311,26 @@ async def test_pause_ack_opens_the_sample_browser(monkeypatch):
         await until(pilot, lambda: isinstance(app.screen, SampleBrowserScreen), what="browser opened")
         assert opened == [w.run]
     w.close()
+
+
+async def test_covered_dashboard_does_not_redraw_and_catches_up_when_shown():
+    from textual.screen import Screen
+
+    w = live_writer(max_steps=50)
+    w.steps(2)
+    app = DashApp(w.run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        dash = app.screen
+        await app.push_screen(Screen())
+        w.steps(3)
+        await until(pilot, lambda: dash.monitor.snapshot().summary.step == 5, what="model at step 5")
+        await pilot.pause(0.5)
+        assert "step 2/50" in header_text_of(dash)  # not redrawn under the other screen
+        app.pop_screen()
+        await until(pilot, lambda: "step 5/50" in header_text(app), what="caught up")
+    w.close()
+
+
+def header_text_of(screen) -> str:
+    return str(screen.query_one(RunHeader)._shown_text.plain)

@@ -139,6 +139,8 @@ class DashboardScreen(Screen):
         self.rendered_version = -1
         self._charts_version = -1
         self._memory_key: object = None
+        self._behind = False
+        self._health_key: tuple[int, int] | None = None
         self._last_render = 0.0
         self._render_timer: Any = None
         self._pending: dict[str, str] = {}  # command id -> command, sent from here, not yet acknowledged
@@ -178,6 +180,11 @@ class DashboardScreen(Screen):
     def on_resize(self) -> None:
         self._apply_size()
 
+    def on_screen_resume(self) -> None:
+        if self._behind:
+            self._behind = False
+            self._schedule_render()
+
     def _apply_size(self) -> None:
         w, h = self.app.size
         self.set_class(w < self.NARROW_WIDTH or h < self.NARROW_HEIGHT, "narrow")
@@ -189,7 +196,7 @@ class DashboardScreen(Screen):
 
     @on(ResourcesSampled)
     def _on_resources(self, message: ResourcesSampled) -> None:
-        if self.snap is not None:
+        if self.snap is not None and self.is_current:
             self._show_memory(self.snap)
 
     def _show_memory(self, snap: Snapshot) -> None:
@@ -226,6 +233,13 @@ class DashboardScreen(Screen):
         snap = m.snapshot(series=tuple(wanted))
         self.snap = snap
         self._track_commands(snap)
+        self._notify_alerts(snap)
+        if not self.is_current:
+            # Under another screen (the sample browser): Textual repaints the top screen wherever a
+            # screen below it changed, so drawing here would cost the browser full repaints. Catch up
+            # when this screen is shown again.
+            self._behind = True
+            return
         self.query_one(RunHeader).show(snap, self._ack if snap.live else None)
         if header_only:
             return
@@ -237,14 +251,13 @@ class DashboardScreen(Screen):
             self._charts_version = snap.metrics_version
             self.query_one(RewardsPanel).show(snap)
             self.query_one(LengthsPanel).show(snap)
-            self.query_one(HealthPanel).show(snap)
-        elif snap.alert_count != (self._alerts_seen or 0):
+        if (snap.metrics_version, snap.alert_count) != self._health_key:
+            self._health_key = (snap.metrics_version, snap.alert_count)
             self.query_one(HealthPanel).show(snap)
         self._show_memory(snap)
         self.query_one(SamplesPanel).show(snap)
         if self.sampler is not None:
             self.sampler.watch(snap.summary.pid if snap.live else None)
-        self._notify_alerts(snap)
         if snap.state != self._state:
             self._state = snap.state
             self.refresh_bindings()
