@@ -196,7 +196,7 @@ class DashboardScreen(Screen):
 
     @on(ResourcesSampled)
     def _on_resources(self, message: ResourcesSampled) -> None:
-        if self.snap is not None and self.is_current:
+        if self.snap is not None and self.is_active:
             self._show_memory(self.snap)
 
     def _show_memory(self, snap: Snapshot) -> None:
@@ -234,7 +234,7 @@ class DashboardScreen(Screen):
         self.snap = snap
         self._track_commands(snap)
         self._notify_alerts(snap)
-        if not self.is_current:
+        if not self.is_active:
             # Under another screen (the sample browser): Textual repaints the top screen wherever a
             # screen below it changed, so drawing here would cost the browser full repaints. Catch up
             # when this screen is shown again.
@@ -280,7 +280,7 @@ class DashboardScreen(Screen):
         self._ack = Text(f"✓ {visible(cmd, one_line=True)} acknowledged at step {ctl.get('step')}"
                          f" ({visible(state, one_line=True)})", style="bold green" if ours else "green")
         if (cmd == "pause" and state == PAUSED and self.open_browser_on_pause and self.watcher.caught_up.is_set()
-                and self.is_current):
+                and self.is_active):
             self.call_later(self.action_samples)
 
     def _notify_alerts(self, snap: Snapshot) -> None:
