@@ -99,8 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         create_time = psutil.Process(os.getpid()).create_time()
     except Exception:
         create_time = None
-    ctx.emit(ev.RUN_STARTED, pid=os.getpid(), pid_create_time=create_time, config=cfg.to_dict(),
-             hardware=hardware_snapshot(), resumed_from=resume, max_steps=cfg.max_steps)
+    try:
+        ctx.emit(ev.RUN_STARTED, pid=os.getpid(), pid_create_time=create_time, config=cfg.to_dict(),
+                 hardware=hardware_snapshot(), resumed_from=resume, max_steps=cfg.max_steps)
+    except OSError as exc:  # disk full / unwritable: nothing to train into
+        return _log_unwritable(run, exc, "not started")
     _install_signal_handlers(ctx)
     status, error, tb = ev.FAILED, None, None
     try:
@@ -119,12 +122,26 @@ def main(argv: list[str] | None = None) -> int:
         print(tb, file=sys.stderr, flush=True)
     sys.stdout.flush()
     sys.stderr.flush()
-    ctx.emit(ev.FINISHED, status=status, error=error, traceback=tb,
-             log_tail=run.log_tail(40) if status == ev.FAILED else [],
-             adapter_path=ctx.extras.get("adapter_path"), stop_reason=ctx.stop_reason or None)
+    try:
+        ctx.emit(ev.FINISHED, status=status, error=error, traceback=tb,
+                 log_tail=run.log_tail(40) if status == ev.FAILED else [],
+                 adapter_path=ctx.extras.get("adapter_path"), stop_reason=ctx.stop_reason or None)
+    except OSError as exc:  # even the finished event cannot be written: say so where we still can
+        return _log_unwritable(run, exc, f"ended {status}" + (f" ({error})" if error else ""))
     events.close()
     samples.close()
     return 0 if status in (ev.COMPLETED, ev.STOPPED) else 1
+
+
+def _log_unwritable(run: RunDir, exc: OSError, outcome: str) -> int:
+    """One line on stderr (trainer.log) when the event log cannot be written; readers then show
+    the run as crashed with this line as its log tail."""
+    try:
+        print(f"grpo-tui trainer: cannot write {run.events}: {exc.strerror or exc}; run {outcome}",
+              file=sys.stderr, flush=True)
+    except OSError:
+        pass
+    return 1
 
 
 def _arm_failure(ctx, step: int) -> None:
