@@ -94,12 +94,12 @@ def small_args(**overrides) -> list[str]:
     return out
 
 
-def warm_tiny_cache() -> None:
+def warm_tiny_cache(**overrides) -> None:
     """Build (or find) the cached tiny model in a subprocess, so a trainer started under a
     file-size limit fails at the log write the test aims at, not while saving the model."""
     code = ("from grpo_tui.core.presets import load_preset\n"
             "from grpo_tui.trainer.tiny import ensure_tiny\n"
-            f"ensure_tiny(load_preset('cpu-tiny').with_overrides({SMALL!r}))\n")
+            f"ensure_tiny(load_preset('cpu-tiny').with_overrides({ {**SMALL, **overrides}!r}))\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300, cwd=str(REPO))
 
 
