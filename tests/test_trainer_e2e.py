@@ -134,6 +134,7 @@ def test_pause_resume_checkpoint_stop_then_resume_from_checkpoint(capsys):
     assert second[-1]["type"] == ev.FINISHED and second[-1]["status"] == ev.COMPLETED
     s = summarize(run)
     assert s.state == "completed" and s.step == 14
+    assert len(s.rewards_seen) == 14  # replayed steps after the checkpoint counted once
     # `grpo-tui runs` lists it; steering a finished run is a one-line error.
     capsys.readouterr()
     assert main(["runs"]) == 0

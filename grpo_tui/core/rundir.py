@@ -351,6 +351,7 @@ class RunFolder:
             created=float(info.get("created", 0.0) or 0.0),
         )
         self.finished = False
+        self._reward_steps: list[int] = []  # step of each rewards_seen entry
 
     def feed(self, events: list[ev.Event]) -> None:
         s = self.summary
@@ -380,7 +381,12 @@ class RunFolder:
                 if isinstance(r, (int, float)):
                     s.last_reward = float(r)
                     s.best_reward = r if s.best_reward is None else max(s.best_reward, r)
+                    # A resumed run replays the steps after its checkpoint: the newer value wins.
+                    while self._reward_steps and self._reward_steps[-1] >= step:
+                        self._reward_steps.pop()
+                        s.rewards_seen.pop()
                     s.rewards_seen.append(float(r))
+                    self._reward_steps.append(step if isinstance(step, int) else 0)
                 if not self.finished and s.state in (LOADING, LAUNCHING):
                     s.state = TRAINING
             elif t == ev.CONTROL:
