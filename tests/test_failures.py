@@ -57,3 +57,18 @@ def test_sigkill_is_reported_as_crashed():
     console = Console(record=True, width=200)
     assert follow(run, console, poll=0.01) == 1
     assert "crashed" in console.export_text()
+
+
+def test_sigterm_stops_gracefully_with_adapter():
+    launched = start(max_steps=500)
+    run, proc = launched.run, launched.proc
+    try:
+        wait_for(run, lambda e: e["type"] == ev.METRICS, proc=proc)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert wait_exit(proc, timeout=60) == 0
+    finally:
+        kill(proc)
+    fin = events(run)[-1]
+    assert fin["type"] == ev.FINISHED and fin["status"] == ev.STOPPED
+    assert fin["stop_reason"] == "signal SIGTERM"
+    assert any(p.suffix == ".safetensors" for p in run.adapter.iterdir())
