@@ -323,15 +323,21 @@ class RunMonitor:
                 return changed
 
     def poll(self, max_bytes: int | None = READ_CHUNK) -> bool:
-        """Read (at most ``max_bytes`` of) what the trainer appended; True when anything changed."""
+        """Read (at most ``max_bytes`` of) what the trainer appended; True when anything changed.
+
+        Reading and JSON decoding happen outside the lock (only the polling thread touches the
+        readers), so a frame's ``snapshot()`` never waits for a 4 MiB parse."""
+        events = self.events_reader.read_new(max_bytes)
+        newest = self._read_samples()
+        gone = not self.run.path.exists()
         with self.lock:
-            events = self.events_reader.read_new(max_bytes)
             changed = bool(events)
             if events:
                 self.feed(events)
-            if self._poll_samples():
+            if newest is not None:
+                self._take_samples(newest[0])
+                self.samples_count += newest[1]
                 changed = True
-            gone = not self.run.path.exists()
             if gone != self.gone:
                 self.gone = gone
                 changed = True
@@ -426,7 +432,8 @@ class RunMonitor:
                         self.peaks[k] = top
         self.metrics_version += 1
 
-    def _poll_samples(self) -> bool:
+    def _read_samples(self) -> tuple[ev.Event, int] | None:
+        """(the newest samples event appended since the last call, how many arrived), or None."""
         r = self.samples_reader
         if not self._samples_positioned:
             self._samples_positioned = True
@@ -436,16 +443,21 @@ class RunMonitor:
         try:
             size = os.path.getsize(r.path)
         except OSError:
-            return False
+            return None
         if size - r.offset > 8 * 2**20:  # far behind (a burst, or a huge backlog): jump to the newest line
             start = _last_line_start(r.path, SAMPLES_MAX_LINE)
             if start is not None and start > r.offset:
                 r.offset, r._buf, r._skipping = start, b"", False
         found = r.read_new()
-        if not found:
+        return (found[-1], len(found)) if found else None
+
+    def _poll_samples(self) -> bool:
+        newest = self._read_samples()
+        if newest is None:
             return False
-        self._take_samples(found[-1])
-        self.samples_count += len(found)
+        with self.lock:
+            self._take_samples(newest[0])
+            self.samples_count += newest[1]
         return True
 
     def _take_samples(self, e: ev.Event) -> None:
