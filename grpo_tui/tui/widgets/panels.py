@@ -161,6 +161,13 @@ class StatusBanner(Static):
         show_text(self, t)
 
 
+def _dark(widget: Any) -> bool:
+    try:
+        return bool(widget.app.current_theme.dark)
+    except Exception:
+        return True
+
+
 def _last_lines(text: str, n: int) -> list[str]:
     return [ln for ln in text.splitlines() if ln.strip()][-n:]
 
@@ -230,9 +237,10 @@ class RewardsPanel(Panel):
             if pts:
                 lines.append((pts[0], pts[1], style))
         total = snap.series.get("reward")
+        ink = "bold white" if _dark(self) else "bold black"  # the total stands out on either background
         if total:
-            lines.append((total[0], total[1], "bold white"))
-        legend.append((f"total {fmt_num(snap.latest.get('reward'))}", "bold white"))
+            lines.append((total[0], total[1], ink))
+        legend.append((f"total {fmt_num(snap.latest.get('reward'))}", ink))
         self.query_one(Legend).set_items(legend)
         self.query_one(LineChart).set_lines(lines)
         std = snap.series.get("reward_std")
