@@ -334,3 +334,34 @@ async def test_covered_dashboard_does_not_redraw_and_catches_up_when_shown():
 
 def header_text_of(screen) -> str:
     return str(screen.query_one(RunHeader)._shown_text.plain)
+
+
+async def test_killed_trainer_shows_as_crashed_within_seconds():
+    import signal
+    import subprocess
+    import sys
+
+    trainer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        w = SyntheticWriter.create(max_steps=50)
+        w.start(pid=trainer.pid)
+        w.steps(3)
+        w.close()
+        (w.run.trainer_log).write_text("step 3\nabout to be killed\n")
+        app = DashApp(w.run)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await loaded(pilot)
+            assert "TRAINING" in header_text(app)
+            loop = asyncio.get_running_loop()
+            trainer.send_signal(signal.SIGKILL)
+            trainer.wait()
+            t0 = loop.time()
+            await until(pilot, lambda: "CRASHED" in header_text(app), timeout=10, what="crashed")
+            took = loop.time() - t0
+            banner = rendered(app.screen.query_one(StatusBanner))[0]
+            assert "about to be killed" in banner
+            assert took < 5.0, f"crash shown after {took:.1f} s"  # ~1 s by design (liveness checked at 1 Hz)
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()
+            trainer.wait()
