@@ -21,6 +21,7 @@ half-made directory that ``runs`` would list.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -196,7 +197,11 @@ class RunDir:
         """Queue a command for the trainer; returns its id. Any process may call this."""
         if command not in COMMAND_NAMES:
             raise ValueError(f"unknown command {command!r}; use one of {', '.join(COMMAND_NAMES)}")
-        private_dir(self.commands)
+        # No parents=True here: a command for a deleted run must fail, not re-create its directory.
+        try:
+            self.commands.mkdir(mode=0o700, exist_ok=True)
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, "the run directory no longer exists", str(self.path)) from None
         # Sortable, unique across processes: time_ns, then pid and randomness.
         cid = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}"
         body = json.dumps({"id": cid, "command": command, "ts": time.time(), **payload})
