@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m grpo_tui.trainer RUN_DIR", file=sys.stderr)
         return 2
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Everything the trainer creates (adapter, checkpoints, model cache, exports) is private to the
+    # user like the run directory itself: save_pretrained and friends create with the default umask.
+    os.umask(0o077)
     run = RunDir(Path(argv[0]).resolve())
     info = run.info()
     cfg = RunConfig.from_mapping(info.get("config", {}))
