@@ -62,9 +62,10 @@ def follow(run: RunDir, console: Console | None = None, *, poll: float = POLL_S)
                 for e in events:
                     t = e["type"]
                     if t == ev.PHASE:
-                        progress.update(task, description=escape(str(e.get("name", ""))))
-                        if e.get("message") and e.get("name") != "training":
-                            pass
+                        desc = str(e.get("name", ""))
+                        if e.get("total") and e.get("name") != "training":
+                            desc += f" {e.get('current') or 0}/{e['total']}"
+                        progress.update(task, description=escape(desc))
                     elif t == ev.RUN_STARTED:
                         if e.get("max_steps"):
                             progress.update(task, total=int(e["max_steps"]))

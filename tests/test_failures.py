@@ -72,3 +72,21 @@ def test_sigterm_stops_gracefully_with_adapter():
     assert fin["type"] == ev.FINISHED and fin["status"] == ev.STOPPED
     assert fin["stop_reason"] == "signal SIGTERM"
     assert any(p.suffix == ".safetensors" for p in run.adapter.iterdir())
+
+
+def test_stop_while_paused_ends_stopped():
+    launched = start(max_steps=500)
+    run, proc = launched.run, launched.proc
+    try:
+        wait_for(run, lambda e: e["type"] == ev.METRICS, proc=proc)
+        pid = run.send_command("pause")
+        wait_for(run, lambda e: e["type"] == ev.CONTROL and e.get("id") == pid, proc=proc)
+        sid = run.send_command("stop")
+        assert wait_exit(proc, timeout=60) == 0
+    finally:
+        kill(proc)
+    evs = events(run)
+    assert any(e["type"] == ev.CONTROL and e.get("id") == sid and e["state"] == "stopping" for e in evs)
+    assert evs[-1]["status"] == ev.STOPPED
+    paused_at = next(e["step"] for e in evs if e["type"] == ev.CONTROL and e.get("id") == pid)
+    assert max(e["step"] for e in evs if e["type"] == ev.METRICS) == paused_at  # no step after the pause
