@@ -48,3 +48,21 @@ def test_ctrl_c_detaches_and_says_how_to_reattach(monkeypatch):
     assert headless.follow(run, console, poll=0.01) == 0
     out = console.export_text()
     assert "detached" in out and f"grpo-tui attach {run.id}" in out
+
+
+def test_attach_headless_on_a_finished_run_prints_summary(capsys):
+    from grpo_tui.cli import main
+
+    run = _run_with_events(40, "stopped")
+    assert main(["attach", run.id[:19], "--headless"]) == 0  # a unique id prefix works
+    out = capsys.readouterr().out
+    assert "stopped at step 40/40" in out
+
+
+def test_runs_lists_a_crashed_run(capsys):
+    from grpo_tui.cli import main
+
+    run = _run_with_events(3, None, alive_pid=False)
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert run.id in out and "crashed" in out and "3/3" in out
