@@ -67,6 +67,11 @@ def test_short_run_writes_metrics_samples_and_adapter():
             assert r["prompt"].endswith("=") and r["answer"].isdigit()
         for g in (0, 1):  # group-normalised advantages sum to ~0 within a group
             assert abs(sum(r["advantage"] for r in rows if r["group"] == g)) < 1e-3
+        # The rows agree with TRL's own figures for the same step.
+        m = next(x["metrics"] for x in metrics if x["step"] == s["step"])
+        assert sum(r["length"] for r in rows) / len(rows) == pytest.approx(m["completions/mean_length"])
+        assert sum(r["truncated"] for r in rows) / len(rows) == pytest.approx(m["completions/clipped_ratio"])
+        assert sum(r["reward"] for r in rows) / len(rows) == pytest.approx(m["reward"], abs=1e-5)
     # Private run directory; small stream holds no completions.
     assert stat.S_IMODE(os.stat(run.path).st_mode) == 0o700
     assert all(e["type"] != ev.SAMPLES for e in evs)
