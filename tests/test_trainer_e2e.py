@@ -80,7 +80,7 @@ def test_short_run_writes_metrics_samples_and_adapter():
 
 
 def test_pause_resume_checkpoint_stop_then_resume_from_checkpoint(capsys):
-    launched = start(max_steps=14)
+    launched = start(max_steps=14, full_finetuning=False)  # resuming a LoRA run is the common case
     run, proc = launched.run, launched.proc
     try:
         wait_for(run, lambda e: e["type"] == ev.METRICS, proc=proc)
