@@ -91,7 +91,14 @@ def runs_root() -> Path:
 
 def private_dir(path: Path) -> Path:
     """mkdir -p with 0700 on the leaf (and on parents we create)."""
+    created = []  # Path.mkdir gives parents the default mode, not ``mode``: fix the ones we make
+    p = path
+    while not p.exists() and p != p.parent:
+        created.append(p)
+        p = p.parent
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for p in created:
+        os.chmod(p, 0o700)
     os.chmod(path, 0o700)
     return path
 
