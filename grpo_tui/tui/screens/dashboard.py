@@ -222,15 +222,17 @@ class DashboardScreen(Screen):
 
     def _tick(self) -> None:
         """Once a second: the elapsed clock and ETA move while a run is live."""
-        if self.snap is not None and self.snap.live and self.snap.state != PAUSED:
-            self._render_now(header_only=True)
+        if (self.snap is not None and self.snap.live and self.snap.state != PAUSED
+                and self._render_timer is None and self.is_active):  # a pending render redraws it anyway
+            snap = self.monitor.snapshot(series=())
+            self.query_one(RunHeader).show(snap, self._ack if snap.live else None)
 
     def _render_now(self, header_only: bool = False) -> None:
         self._render_timer = None
         self._last_render = time.monotonic()
         m = self.monitor
         wanted = list(CHART_KEYS) + [f"rewards/{c}/mean" for c in m.reward_components]
-        snap = m.snapshot(series=tuple(wanted))
+        snap = m.snapshot(series=() if header_only else tuple(wanted))
         self.snap = snap
         self._track_commands(snap)
         self._notify_alerts(snap)
