@@ -211,3 +211,25 @@ def test_monitor_plan_and_missing_run_json(tmp_path):
     assert "not a grpo-tui run directory" in snap.problems
     info = json.loads(run.run_json.read_text())
     assert info["config"]["name"] == "synthetic"
+
+
+def test_an_enormous_samples_line_is_skipped_and_reported(monkeypatch):
+    import grpo_tui.core.monitor as mon
+
+    monkeypatch.setattr(mon, "SAMPLES_MAX_LINE", 2**20)  # 1 MiB here; 16 MiB in the app
+    w = SyntheticWriter.create(max_steps=10)
+    w.start(pid=os.getpid())
+    w.steps(2)
+    m = RunMonitor(w.run)
+    m.catch_up()
+    m.poll()
+    assert m.samples_step == 2
+    huge = {"v": 1, "type": "samples", "ts": T0, "step": 3,
+            "rows": [{"prompt": "p", "completion": "z" * (3 * 2**20), "group": 0}]}
+    w.raw(orjson.dumps(huge) + b"\n", samples=True)
+    w.steps(1)  # step 3's metrics and then step 3's normal samples line
+    m.poll()
+    snap = m.snapshot()
+    assert "oversized" in snap.problems and snap.problems.startswith("samples.jsonl")
+    assert snap.samples_step == 3 and all(len(r["completion"]) < 1000 for r in snap.samples)
+    w.close()

@@ -46,7 +46,7 @@ MAX_BUCKETS = 512
 TAIL = 256
 SAMPLE_TEXT_CAP = 20_000  # characters of one completion kept for the dashboard
 EVENTS_MAX_LINE = 16 * 2**20
-SAMPLES_MAX_LINE = 64 * 2**20
+SAMPLES_MAX_LINE = 16 * 2**20  # a bigger samples line (a 50 MB completion) is skipped and reported
 READ_CHUNK = 4 * 2**20  # bytes of events parsed per poll: bounds the transient memory of a big attach
 RATE_WINDOW = 32  # metrics events used for steps/s and tokens/s
 
@@ -242,6 +242,7 @@ class RunMonitor:
         cfg = self.info.get("config") or {}
         self.max_completion_length = _int(cfg.get("max_completion_length"))
         self.events_reader = ev.EventReader(run.events, max_line_bytes=EVENTS_MAX_LINE)
+        self.samples_max_line = SAMPLES_MAX_LINE
         self.samples_reader = ev.EventReader(run.samples, max_line_bytes=SAMPLES_MAX_LINE,
                                              types=(ev.SAMPLES,))
         self._samples_positioned = False
@@ -437,7 +438,7 @@ class RunMonitor:
         r = self.samples_reader
         if not self._samples_positioned:
             self._samples_positioned = True
-            start = _last_line_start(r.path, SAMPLES_MAX_LINE)
+            start = _last_line_start(r.path, self.samples_max_line)
             if start is not None:
                 r.offset = start
         try:
@@ -445,7 +446,7 @@ class RunMonitor:
         except OSError:
             return None
         if size - r.offset > 8 * 2**20:  # far behind (a burst, or a huge backlog): jump to the newest line
-            start = _last_line_start(r.path, SAMPLES_MAX_LINE)
+            start = _last_line_start(r.path, self.samples_max_line)
             if start is not None and start > r.offset:
                 r.offset, r._buf, r._skipping = start, b"", False
         found = r.read_new()
