@@ -88,7 +88,11 @@ def child(mode: str, run_path: str, marker: str) -> int:
 class PtyApp:
     """Runs a child app on a pty of a given size and counts the bytes it writes."""
 
-    def __init__(self, mode: str, run_path: str, size=(120, 40), env_extra: dict | None = None):
+    def __init__(self, mode: str, run_path: str, size=(120, 40), env_extra: dict | None = None,
+                 needle: bytes | None = None):
+        self.needle = needle  # time until these bytes first appear on the terminal
+        self.needle_at: float | None = None
+        self._tail = b""
         self.marker = Path(tempfile.mktemp(prefix="grpo-bench-marker-"))
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
@@ -115,6 +119,10 @@ class PtyApp:
                 return
             with self._lock:
                 self.bytes += len(data)
+                if self.needle and self.needle_at is None:
+                    self._tail = (self._tail + data)[-(len(data) + len(self.needle)):]
+                    if self.needle in self._tail:
+                        self.needle_at = time.monotonic() - self.t0
 
     def count(self) -> int:
         with self._lock:
@@ -188,24 +196,33 @@ def memory(args) -> None:
         base_rss = base.rss_mb()
     finally:
         base.close()
-    app = PtyApp("attach", str(run.path))
+    needle = f"step {args.steps}/{args.steps}".encode()
+    app = PtyApp("attach", str(run.path), needle=needle)
     try:
         took = app.wait_marker(180)
         time.sleep(1.0)
         rss = app.rss_mb()
+        first = app.needle_at
     finally:
         app.close()
     print(f"  app RSS after attaching: {rss:.0f} MB (target < 200 MB); minimal Textual app: {base_rss:.0f} MB "
-          f"(ratio {rss / base_rss:.2f}); start to fully attached: {took:.1f} s")
+          f"(ratio {rss / base_rss:.2f})")
+    print(f"  app: process start -> last step on screen {_s(first)}, -> whole history read and drawn {took:.1f} s")
 
-    dash = PtyApp("dashboard", str(run.path))
+    dash = PtyApp("dashboard", str(run.path), needle=needle)
     try:
         took_d = dash.wait_marker(180)
         time.sleep(1.0)
         rss_d = dash.rss_mb()
+        first_d = dash.needle_at
     finally:
         dash.close()
-    print(f"  DashboardScreen alone (no start screen below): {rss_d:.0f} MB; fully attached in {took_d:.1f} s")
+    print(f"  DashboardScreen alone (no start screen below): {rss_d:.0f} MB; last step on screen "
+          f"{_s(first_d)}, whole history {took_d:.1f} s")
+
+
+def _s(t: float | None) -> str:
+    return "n/a" if t is None else f"{t:.2f} s"
 
 
 def live(args) -> None:
