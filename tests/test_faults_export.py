@@ -35,7 +35,12 @@ def _export_cli() -> str:
 
 
 @pytest.fixture
-def finished_run():
+def opt() -> str:
+    return _export_cli()
+
+
+@pytest.fixture
+def finished_run(opt):
     launched = start(max_steps=3)
     assert wait_exit(launched.proc, timeout=180) == 0
     return launched.run
@@ -59,8 +64,7 @@ def _one_line_error(r: subprocess.CompletedProcess) -> str:
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "md"])
-def test_export_onto_a_full_disk_leaves_nothing(finished_run, tmp_path, fmt):
-    opt = _export_cli()
+def test_export_onto_a_full_disk_leaves_nothing(finished_run, opt, tmp_path, fmt):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     target = out_dir / f"samples.{fmt}"
@@ -75,8 +79,7 @@ def test_export_onto_a_full_disk_leaves_nothing(finished_run, tmp_path, fmt):
     assert list(out_dir.iterdir()) == [], "a partial or temporary file was left behind"
 
 
-def test_export_into_an_unwritable_place_is_one_clear_line(finished_run, tmp_path):
-    opt = _export_cli()
+def test_export_into_an_unwritable_place_is_one_clear_line(finished_run, opt, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     r = _export(finished_run, "jsonl", opt, blocker / "samples.jsonl")
