@@ -544,8 +544,8 @@ class RunMonitor:
                     summary.state = pv["state"]
                 latest.update(pv["latest"])
             names = self.series.keys() if series is None else [k for k in series if k in self.series]
-            problems = [p for p in (self.info_error, self.events_reader.stats.problems(),
-                                    _prefix("samples.jsonl: ", self.samples_reader.stats.problems())) if p]
+            problems = [p for p in (self.info_error, _problems(self.events_reader.stats),
+                                    _prefix("samples.jsonl: ", _problems(self.samples_reader.stats))) if p]
             return Snapshot(
                 version=self.version, metrics_version=self.metrics_version, summary=summary,
                 latest=latest, history=history, peaks=dict(self.peaks),
@@ -596,6 +596,16 @@ def _int(v: Any) -> int | None:
         return int(v)
     except (TypeError, ValueError):
         return None
+
+
+def _problems(stats: ev.ReadStats) -> str | None:
+    """stats.problems() from another thread: the reader may be adding to it right now."""
+    for _ in range(3):
+        try:
+            return stats.problems()
+        except RuntimeError:  # a set changed size while being read
+            continue
+    return None
 
 
 def _prefix(p: str, s: str | None) -> str | None:
