@@ -365,3 +365,21 @@ async def test_killed_trainer_shows_as_crashed_within_seconds():
         if trainer.poll() is None:
             trainer.kill()
             trainer.wait()
+
+
+async def test_attaching_to_a_paused_run_shows_the_dashboard_not_the_browser(monkeypatch):
+    import sys
+    import types
+
+    from textual.screen import Screen
+
+    stand_in = types.ModuleType("grpo_tui.tui.screens.samples")
+    stand_in.SampleBrowserScreen = type("SampleBrowserScreen", (Screen,), {"__init__": lambda self, run: Screen.__init__(self)})
+    monkeypatch.setitem(sys.modules, "grpo_tui.tui.screens.samples", stand_in)
+    run = make_run(5, max_steps=20, state="paused", pid=os.getpid())
+    app = DashApp(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, DashboardScreen)
+        assert "PAUSED" in header_text(app) and "pause acknowledged" in header_text(app)
