@@ -151,10 +151,10 @@ async def test_loading_phase_shows_progress():
     w = SyntheticWriter.create(max_steps=10)
     w.start(pid=os.getpid(), training=False)
     w.phase("building_vllm", "capturing CUDA graphs", progress=0.4)
-    app = DashApp(w.run)
+    app = DashApp(w.run, clock=lambda: T0 + 95)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
-        assert "LOADING" in header_text(app)
+        assert "LOADING (building_vllm 1m35s)" in header_text(app)
         text = rendered(app.screen.query_one("#loading-text", Static))[0]
         assert "building_vllm" in text and "capturing CUDA graphs" in text
         assert app.screen.query_one("#loading-bar").progress == 40

@@ -212,6 +212,7 @@ class Snapshot:
     problems: str | None
     max_completion_length: int | None
     gone: bool
+    now: float = 0.0  # the monitor's clock when the snapshot was taken
     series: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
 
     @property
@@ -556,7 +557,7 @@ class RunMonitor:
                 checkpoints=self.checkpoints, logs=list(self.logs), traceback=self.traceback,
                 samples_step=self.samples_step, samples=list(self.samples), plan=self.plan(),
                 problems="; ".join(problems) or None, max_completion_length=self.max_completion_length,
-                gone=self.gone, series={k: self.series[k].points() for k in names},
+                gone=self.gone, now=self.clock(), series={k: self.series[k].points() for k in names},
             )
 
     def plan(self) -> dict[str, Any] | None:

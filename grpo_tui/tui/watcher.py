@@ -57,6 +57,7 @@ class RunWatcher:
         self.interval = interval
         self.alive_every = alive_every
         self.caught_up = threading.Event()
+        self.attach_control_id: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: str | None = None
@@ -86,6 +87,8 @@ class RunWatcher:
                 if m.behind() == 0:
                     break
             m.check_alive()
+            with m.lock:  # the last control in the log at attach time is history, not news
+                self.attach_control_id = (m.last_control or {}).get("id")
             self.caught_up.set()
             self._post()
             last_alive = time.monotonic()

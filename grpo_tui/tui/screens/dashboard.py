@@ -140,7 +140,6 @@ class DashboardScreen(Screen):
         self._charts_version = -1
         self._memory_key: object = None
         self._behind = False
-        self._attached = False  # the whole log was on screen once (later events are news)
         self._health_key: tuple[int, int] | None = None
         self._last_render = 0.0
         self._render_timer: Any = None
@@ -231,7 +230,6 @@ class DashboardScreen(Screen):
     def _render_now(self, header_only: bool = False) -> None:
         self._render_timer = None
         self._last_render = time.monotonic()
-        caught_up = self.watcher.caught_up.is_set()  # before the snapshot: it then holds all history
         m = self.monitor
         wanted = list(CHART_KEYS) + [f"rewards/{c}/mean" for c in m.reward_components]
         snap = m.snapshot(series=() if header_only else tuple(wanted))
@@ -265,8 +263,7 @@ class DashboardScreen(Screen):
         if snap.state != self._state:
             self._state = snap.state
             self.refresh_bindings()
-        if caught_up:
-            self._attached = True
+
         self.rendered_version = snap.version
 
     def _track_commands(self, snap: Snapshot) -> None:
@@ -275,7 +272,8 @@ class DashboardScreen(Screen):
             return
         # Controls read while attaching are history: their ack is shown (it says why a run is paused)
         # but never acted on -- attaching to a paused run shows the dashboard, not the browser.
-        history = not self._attached
+        history = (not self.watcher.caught_up.is_set()
+                   or ctl.get("id") == self.watcher.attach_control_id)
         self._seen_control = ctl.get("id")
         cmd, state = ctl.get("command"), ctl.get("state")
         ours = self._pending.pop(str(ctl.get("id")), None) is not None

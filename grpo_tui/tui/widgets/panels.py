@@ -99,7 +99,10 @@ class RunHeader(Static):
         state = s.state
         line2.append(f"● {state.upper()}", style=STATE_STYLES.get(state, "bold"))
         if state in ("loading", "launching") and snap.phase and snap.phase.get("name"):
-            line2.append(f" ({visible(snap.phase['name'], one_line=True, limit=24)})", style="cyan")
+            ph = snap.phase
+            since = f" {fmt_duration(snap.now - ph['ts'])}" if isinstance(ph.get("ts"), (int, float)) else ""
+            # the phase's own clock keeps moving: a long vLLM build never looks frozen
+            line2.append(f" ({visible(ph['name'], one_line=True, limit=24)}{since})", style="cyan")
         total = s.max_steps
         pct = f" ({100 * s.step / total:.0f}%)" if total else ""
         line2.append(f"  step {s.step}/{total or '?'}{pct}")
