@@ -380,6 +380,8 @@ class RunFolder:
                 s.pid = e.get("pid")
                 s.pid_create_time = e.get("pid_create_time")
                 s.started = e.get("ts")
+                if isinstance(step, int):  # a resume restarts from its checkpoint's step
+                    s.step = step
                 if e.get("max_steps"):
                     s.max_steps = int(e["max_steps"])
                 s.state = LOADING
