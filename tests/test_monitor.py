@@ -233,3 +233,34 @@ def test_an_enormous_samples_line_is_skipped_and_reported(monkeypatch):
     assert "oversized" in snap.problems and snap.problems.startswith("samples.jsonl")
     assert snap.samples_step == 3 and all(len(r["completion"]) < 1000 for r in snap.samples)
     w.close()
+
+
+def test_resumed_run_rewinds_the_series_to_the_checkpoint():
+    w = SyntheticWriter.create(max_steps=100)
+    w.start(pid=os.getpid())
+    w.steps(73)
+    w.finish("failed")
+    w.step_no = 50  # resume from checkpoint-50: steps 51.. are trained again
+    w.start(pid=os.getpid(), phases=False)
+    w.steps(5)
+    w.close()
+    for chunk in (None, 4096):  # all at once, and in small chunks
+        m = RunMonitor(w.run)
+        if chunk is None:
+            m.poll(None)
+        else:
+            m.catch_up(chunk)
+        xs, _ = m.snapshot().series["reward"]
+        assert xs == list(range(1, 56)), chunk
+        assert m.snapshot().summary.state == "training" and m.snapshot().summary.step == 55
+
+
+def test_series_rewind_drops_later_points():
+    s = Series(max_buckets=8, tail=4)
+    for x in range(100):
+        s.append(x, float(x))
+    s.rewind(97)
+    assert s.points()[0][-1] == 96 and s.last == 96.0
+    s.rewind(10)  # past the raw tail: whole buckets go
+    xs, _ = s.points()
+    assert xs and max(xs) < 10

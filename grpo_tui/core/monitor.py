@@ -151,6 +151,22 @@ class Series:
         self.width *= 2
         self._open = self.bn[-1] < self.width
 
+    def rewind(self, x: float) -> None:
+        """Forget points at x or later (a run resumed from an earlier checkpoint steps over them again).
+
+        Raw points go exactly; buckets whose mean x is at or after x go whole (approximate, and only
+        reached when the rewind is longer than the raw tail)."""
+        while self.rx and self.rx[-1] >= x:
+            self.rx.pop()
+            self.ry.pop()
+        if not self.rx:
+            while self.bn and self.bsx[-1] / self.bn[-1] >= x:
+                for v in (self.bn, self.bsx, self.bsy, self.bmin, self.bmax):
+                    v.pop()
+            self._open = bool(self.bn) and self.bn[-1] < self.width
+        ys = self.ry or [sy / n for sy, n in zip(self.bsy[-1:], self.bn[-1:])]
+        self.last = ys[-1] if ys else None
+
     def __len__(self) -> int:
         """Points held (buckets + raw), bounded by max_buckets + 1 + 2*tail."""
         return len(self.bn) + len(self.rx)
@@ -389,6 +405,9 @@ class RunMonitor:
                 elif t == ev.FINISHED:
                     self.traceback = e.get("traceback")
                 elif t == ev.RUN_STARTED:
+                    if rows:  # a resumed run may repeat steps: ingest what came before it first
+                        self._ingest_metrics(steps, rows)
+                        steps, rows = [], []
                     self.traceback = None
                     cfg = e.get("config") or {}
                     if cfg.get("max_completion_length"):
@@ -419,6 +438,8 @@ class RunMonitor:
                     s = self.series[k] = Series(self.max_buckets, self.tail)
                     if k.startswith("rewards/") and k.endswith("/mean"):
                         self.reward_components.append(k[len("rewards/"):-len("/mean")])
+                elif s.rx and xs[0] <= s.rx[-1]:  # resumed from an earlier checkpoint: steps repeat
+                    s.rewind(xs[0])
                 try:
                     s.extend(xs, ys)
                 except TypeError:  # a non-number slipped through: filter point by point
