@@ -216,7 +216,7 @@ def test_monitor_plan_and_missing_run_json(tmp_path):
 def test_an_enormous_samples_line_is_skipped_and_reported(monkeypatch):
     import grpo_tui.core.monitor as mon
 
-    monkeypatch.setattr(mon, "SAMPLES_MAX_LINE", 2**20)  # 1 MiB here; 16 MiB in the app
+    monkeypatch.setattr(mon, "SAMPLES_MAX_LINE", 2**20)  # 1 MiB here; 64 MiB in the app
     w = SyntheticWriter.create(max_steps=10)
     w.start(pid=os.getpid())
     w.steps(2)

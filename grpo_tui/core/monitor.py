@@ -46,7 +46,7 @@ MAX_BUCKETS = 512
 TAIL = 256
 SAMPLE_TEXT_CAP = 20_000  # characters of one completion kept for the dashboard
 EVENTS_MAX_LINE = 16 * 2**20
-SAMPLES_MAX_LINE = 16 * 2**20  # a bigger samples line (a 50 MB completion) is skipped and reported
+SAMPLES_MAX_LINE = 64 * 2**20  # a samples line up to this is decoded and its texts capped; bigger: skipped, reported
 READ_CHUNK = 4 * 2**20  # bytes of events parsed per poll: bounds the transient memory of a big attach
 RATE_WINDOW = 32  # metrics events used for steps/s and tokens/s
 
