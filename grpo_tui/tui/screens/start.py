@@ -211,7 +211,14 @@ class StartScreen(Screen):
     def _start_workers(self) -> None:
         self.survey()
         self.scan_runs()
-        self.set_interval(RUNS_REFRESH_S, self.scan_runs, name="runs-refresh")
+        self.set_interval(RUNS_REFRESH_S, self._periodic_scan, name="runs-refresh")
+
+    def _periodic_scan(self) -> None:
+        # Not while another screen (the dashboard) is on top: Textual repaints the top screen wherever
+        # this one changes, so a hidden run-list refresh cost ~88 KB of terminal output every 5 s.
+        # on_screen_resume rescans when this screen is shown again.
+        if self.is_active:
+            self.scan_runs()
 
     def on_screen_resume(self) -> None:
         self.scan_runs()
