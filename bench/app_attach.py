@@ -71,7 +71,8 @@ def child(mode: str, run_path: str, marker: str) -> int:
 
     class BenchApp(GrpoApp):
         def on_mount(self) -> None:
-            super().on_mount()
+            # No super().on_mount(): Textual calls GrpoApp.on_mount itself (handlers run for each class
+            # in the MRO); calling it here too pushed a second dashboard and doubled RSS and redraws.
             self._marked = False
             self.set_interval(0.1, self._check)
 
