@@ -48,11 +48,12 @@ class RunTracker:
 
 
     def _catch_up(self) -> None:
-        """Fold what was appended, 4 MiB at a time: one read_new() of a 100,000-step log held
-        ~400 MB of event dicts at once (and the app's RSS stayed high after)."""
+        """Fold what was appended, 1 MiB at a time: one read_new() of a 100,000-step log held
+        ~400 MB of event dicts at once (and the app's RSS stayed high after); 1 MiB chunks peak at
+        +18 MB (4 MiB: +53 MB) at the same speed."""
         reader = self._reader
         while True:
-            events = reader.read_new(4 * 2**20)
+            events = reader.read_new(2**20)
             if events:
                 self._folder.feed(events)
                 continue
