@@ -85,6 +85,9 @@ STOPPED = "stopped"
 FAILED = "failed"
 
 READ_CHUNK = 64 * 1024
+# A sane cap for one line of events.jsonl (the small stream) for readers that fold it: a foreign or
+# corrupt file with no newlines is then skipped in bounded memory instead of buffered whole.
+MAX_EVENT_LINE = 16 * 2**20
 
 Event = dict[str, Any]
 

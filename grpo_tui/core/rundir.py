@@ -442,7 +442,7 @@ class RunFolder:
 
 def summarize(run: RunDir) -> RunSummary:
     folder = RunFolder(run)
-    reader = ev.EventReader(run.events)
+    reader = ev.EventReader(run.events, max_line_bytes=ev.MAX_EVENT_LINE)
     while True:  # 4 MiB at a time: a 100,000-step log never sits in memory as one list of dicts
         events = reader.read_new(4 * 2**20)
         if not events:

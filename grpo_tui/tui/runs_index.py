@@ -24,7 +24,7 @@ class RunTracker:
 
     def __init__(self, run: RunDir) -> None:
         self.run = run
-        self._reader = ev.EventReader(run.events, types=FOLDED)
+        self._reader = ev.EventReader(run.events, types=FOLDED, max_line_bytes=ev.MAX_EVENT_LINE)
         self._folder = RunFolder(run)
         self._lock = threading.Lock()
 
