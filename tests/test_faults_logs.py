@@ -195,3 +195,31 @@ async def test_run_directory_deleted_while_attached():
     finally:
         kill(proc)
     assert took < 3.0
+
+
+FOLD = """
+import resource, sys
+from pathlib import Path
+from grpo_tui.core.rundir import RunDir, summarize
+from grpo_tui.tui.runs_index import RunTracker
+rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+run = RunDir(Path(sys.argv[1]))
+before = rss()
+a, b = summarize(run), RunTracker(run).summary()
+print(a.step, b.step, a.state, round(rss() - before))
+"""
+
+
+def test_a_foreign_file_without_newlines_is_folded_in_bounded_memory(real_run):
+    """`grpo-tui runs`, the start screen and the app's quit check fold events.jsonl: 100 MB of garbage
+    with no newline after the real events must not be buffered whole."""
+    with open(real_run.events, "ab") as fh:
+        chunk = b"\x00garbage" * (2**20 // 8)
+        for _ in range(100):
+            fh.write(chunk)
+    r = subprocess.run([sys.executable, "-c", FOLD, str(real_run.path)], capture_output=True, text=True,
+                       timeout=120, cwd=str(REPO))
+    assert r.returncode == 0, r.stderr
+    step_a, step_b, state, growth = r.stdout.split()
+    assert int(step_a) == int(step_b) == STEPS and state == "completed"
+    assert int(growth) < 64, f"folding grew RSS by {growth} MB"
