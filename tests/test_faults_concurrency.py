@@ -96,7 +96,7 @@ def _detach_line(t: Pty) -> str:
 
 
 def test_two_runs_at_once_and_two_apps_on_one_run():
-    one = start(max_steps=8)
+    one = start(max_steps=40)  # still running when both apps are up and `p` is pressed
     two = start(max_steps=8)
     apps: list[Pty] = []
     try:
@@ -134,10 +134,10 @@ def test_two_runs_at_once_and_two_apps_on_one_run():
             t.close()
         kill(one.proc)
         kill(two.proc)
-    for launched, pid in ((one, one.proc.pid), (two, two.proc.pid)):
+    for launched, pid, n in ((one, one.proc.pid, 40), (two, two.proc.pid, 8)):
         c = counts(launched.run)
         assert c["finished"][-1]["status"] == ev.COMPLETED
-        assert c["metrics_steps"] == list(range(1, 9)) and c["samples_steps"] == list(range(1, 9))
+        assert c["metrics_steps"] == list(range(1, n + 1)) and c["samples_steps"] == c["metrics_steps"]
         assert {e["pid"] for e in c["events"] if e["type"] == ev.RUN_STARTED} == {pid}
     controls_two = [e for e in counts(two.run)["events"] if e["type"] == ev.CONTROL]
     assert controls_two == []  # the pause went to run one only

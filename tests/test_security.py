@@ -69,7 +69,7 @@ def _modes(root: Path) -> list[str]:
 
 
 def test_real_run_is_private_and_listens_nowhere():
-    launched = start(max_steps=8, save_steps=4)  # a checkpoint and the adapter get written too
+    launched = start(max_steps=40, save_steps=20)  # a checkpoint and the adapter get written too
     run, proc = launched.run, launched.proc
     app = None
     try:
