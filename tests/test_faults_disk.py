@@ -80,3 +80,43 @@ def test_event_log_unwritable_says_so_on_stderr(monkeypatch):
     assert "Traceback" not in log  # one clear line, not a stack dump
     s = summarize(run)
     assert s.state == "crashed" and any("cannot write" in ln for ln in s.log_tail)
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A real 256 KiB filesystem (needs root and mount rights; skipped elsewhere)."""
+    mnt = tmp_path / "tmpfs"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip() or r.returncode}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_real_disk_full_under_the_run_directory(monkeypatch, small_tmpfs):
+    """ENOSPC for real: everything in the run directory (both logs and trainer.log) hits a full
+    filesystem. Nothing can record the end, so readers must tell it from the dead pid: crashed,
+    with every event written before intact."""
+    monkeypatch.setenv("GRPO_TUI_HOME", str(small_tmpfs / "home"))
+    warm_tiny_cache(max_steps=400, num_generations=8, per_device_train_batch_size=32)
+    cfg = load_preset("cpu-tiny").with_overrides({**SMALL, "max_steps": 400, "num_generations": 8,
+                                                  "per_device_train_batch_size": 32})
+    launched = launch.launch(cfg)
+    run, proc = launched.run, launched.proc
+    try:
+        assert wait_exit(proc, timeout=300) != 0
+    finally:
+        kill(proc)
+    c = counts(run)
+    assert c["corrupt"] == 0  # a torn last line at most, never a broken one in the middle
+    n = len(c["metrics_steps"])
+    assert 1 <= n < 400 and c["metrics_steps"] == list(range(1, n + 1))
+    s = summarize(run)
+    if c["finished"]:  # the finished event found room after all: then it names the error
+        assert s.state == "failed" and "No space" in (s.error or ""), s.error
+    else:
+        assert s.state == "crashed"
