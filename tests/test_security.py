@@ -253,6 +253,10 @@ async def test_untrusted_output_is_literal_in_app_report_and_export(tmp_path):
                        cwd=str(REPO))
     _clean_bytes(r.stdout, "report on stdout")
     assert b"\x1b" not in r.stdout
+    r = subprocess.run([sys.executable, "-m", "grpo_tui", "report", run.id, "--format", "json"], capture_output=True,
+                       timeout=120, cwd=str(REPO))
+    assert r.returncode == 0 and b"[bold red]RED[/]" in r.stdout, r.stderr
+    _clean_bytes(r.stdout, "JSON report on stdout")  # exact data, but as inert \u escapes
     # 4. The Markdown export, when `grpo-tui export` is built.
     r = subprocess.run([sys.executable, "-m", "grpo_tui", "export", "--help"], capture_output=True, text=True,
                        timeout=60, cwd=str(REPO))
