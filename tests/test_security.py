@@ -217,7 +217,7 @@ def _clean_bytes(out: bytes, surface: str) -> None:
         assert needle not in out, f"{surface}: {what} reached the output"
 
 
-async def test_untrusted_output_is_literal_in_app_report_and_export(tmp_path):
+async def test_untrusted_output_is_literal_in_app_and_report(tmp_path):
     run = _evil_run()
     # 1. The app under Pilot: the markup shows as typed, in the plain style.
     app = dash_app(run)
@@ -257,13 +257,17 @@ async def test_untrusted_output_is_literal_in_app_report_and_export(tmp_path):
                        timeout=120, cwd=str(REPO))
     assert r.returncode == 0 and b"[bold red]RED[/]" in r.stdout, r.stderr
     _clean_bytes(r.stdout, "JSON report on stdout")  # exact data, but as inert \u escapes
-    # 4. The Markdown export, when `grpo-tui export` is built.
+
+
+def test_untrusted_output_is_literal_in_the_markdown_export(tmp_path):
     r = subprocess.run([sys.executable, "-m", "grpo_tui", "export", "--help"], capture_output=True, text=True,
                        timeout=60, cwd=str(REPO))
     if r.returncode != 0 or "--format" not in r.stdout:
         pytest.skip("`grpo-tui export` is not built yet: Markdown export surface untested")
+    opt = "--output" if "--output" in r.stdout else "-o"
+    run = _evil_run()
     out = tmp_path / "export.md"
-    r = subprocess.run([sys.executable, "-m", "grpo_tui", "export", run.id, "--format", "md", "-o", str(out)],
+    r = subprocess.run([sys.executable, "-m", "grpo_tui", "export", run.id, "--format", "md", opt, str(out)],
                        capture_output=True, text=True, timeout=120, cwd=str(REPO))
     assert r.returncode == 0, r.stderr
     data = out.read_bytes()
