@@ -210,7 +210,8 @@ class StartScreen(Screen):
 
     def _start_workers(self) -> None:
         self.survey()
-        self.scan_runs()
+        self._periodic_scan()  # not under a dashboard opened at start (`grpo-tui attach`): it would
+        # fold every run's log while the dashboard reads its own; on_screen_resume scans later
         self.set_interval(RUNS_REFRESH_S, self._periodic_scan, name="runs-refresh")
 
     def _periodic_scan(self) -> None:
