@@ -55,6 +55,7 @@ last line, which readers treat as "not yet written" (never as an error).
 from __future__ import annotations
 
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,11 +146,14 @@ class ReadStats:
     newer_schema: int = 0
     oversized: int = 0
     first_error: str | None = None
+    unreadable: str | None = None  # the file exists but cannot be read (a directory, no permission, EIO)
     unknown_names: set[str] = field(default_factory=set)
 
     def problems(self) -> str | None:
         """A one-line summary of what was skipped, or None when nothing was."""
         parts = []
+        if self.unreadable:
+            parts.append(f"cannot read the log: {self.unreadable}")
         if self.corrupt:
             parts.append(f"{self.corrupt} corrupt line(s) skipped (first: {self.first_error})")
         if self.newer_schema:
@@ -196,8 +200,14 @@ class EventReader:
             fd = os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return []
+        except OSError as exc:  # someone else's file, EIO...: say so, never crash a reader
+            self.stats.unreadable = exc.strerror or str(exc)
+            return []
         try:
             st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):  # a directory or a device where the log should be
+                self.stats.unreadable = "not a regular file"
+                return []
             if self._inode is not None and (st.st_ino != self._inode or st.st_size < self.offset):
                 # Replaced or truncated underneath us: start over.
                 self.offset, self._buf, self._skipping = 0, b"", False

@@ -444,14 +444,12 @@ def summarize(run: RunDir) -> RunSummary:
     folder = RunFolder(run)
     reader = ev.EventReader(run.events, max_line_bytes=ev.MAX_EVENT_LINE)
     while True:  # 4 MiB at a time: a 100,000-step log never sits in memory as one list of dicts
+        before = reader.offset
         events = reader.read_new(4 * 2**20)
         if not events:
-            try:
-                if reader.offset >= run.events.stat().st_size:
-                    break
-            except OSError:
+            if reader.offset == before:  # the end (or a log that cannot be read: a directory...)
                 break
-            continue
+            continue  # inside one long line
         folder.feed(events)
     return folder.check_alive()
 

@@ -53,14 +53,11 @@ class RunTracker:
         +18 MB (4 MiB: +53 MB) at the same speed."""
         reader = self._reader
         while True:
+            before = reader.offset
             events = reader.read_new(2**20)
             if events:
                 self._folder.feed(events)
-                continue
-            try:
-                if reader.offset >= self.run.events.stat().st_size:
-                    return
-            except OSError:
+            elif reader.offset == before:  # the end (or a log that cannot be read: a directory...)
                 return
 
 
