@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import threading
 import time
 from collections import deque
@@ -327,6 +328,8 @@ class RunMonitor:
 
     def behind(self) -> int:
         """Bytes of events.jsonl not read yet."""
+        if self.events_reader.stats.unreadable:  # e.g. a directory: its size is no backlog to wait for
+            return 0
         try:
             return max(0, os.path.getsize(self.run.events) - self.events_reader.offset)
         except OSError:
@@ -644,8 +647,9 @@ def _last_line_start(path: os.PathLike[str] | str, limit: int) -> int | None:
     except OSError:
         return None
     try:
-        size = os.fstat(fd).st_size
-        if size == 0:
+        st = os.fstat(fd)
+        size = st.st_size
+        if size == 0 or not stat.S_ISREG(st.st_mode):  # empty, or a directory where the log should be
             return None
         tail = b""
         pos = size
