@@ -223,3 +223,21 @@ def test_a_foreign_file_without_newlines_is_folded_in_bounded_memory(real_run):
     step_a, step_b, state, growth = r.stdout.split()
     assert int(step_a) == int(step_b) == STEPS and state == "completed"
     assert int(growth) < 64, f"folding grew RSS by {growth} MB"
+
+
+async def test_a_log_that_is_not_a_file_is_reported_not_fatal(real_run):
+    """events.jsonl / samples.jsonl replaced by directories (or unreadable): `runs` lists the run,
+    `attach` and the app say the log cannot be read; nothing crashes or spins."""
+    for p in (real_run.events, real_run.samples):
+        p.unlink()
+        p.mkdir()
+    r = _cli("runs")
+    assert r.returncode == 0 and real_run.id in r.stdout, r.stdout + r.stderr
+    r = _cli("attach", "--headless", real_run.id)
+    assert "Traceback" not in r.stdout + r.stderr and "cannot read the log" in r.stdout + r.stderr
+    app = dash_app(real_run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        banner = app.screen.query_one("#banner")
+        await until(pilot, lambda: "cannot read" in rendered_text(banner), timeout=15, what="problem shown")
+        text = " ".join(rendered_text(banner).split())
+        assert "not a regular file" in text and app.screen.watcher.error is None
