@@ -41,6 +41,13 @@ def run(args) -> int:
         overrides = parse_overrides(args.overrides)
         if overrides:
             cfg = cfg.with_overrides(overrides)
+        from ..trainer.rewards import format_dominance_warning
+
+        warning = format_dominance_warning(cfg)
+        if warning:
+            import sys
+
+            print(f"grpo-tui: warning: {warning}", file=sys.stderr)
         launched = launch.launch(cfg, extra_rewards=args.rewards)
     run_dir = launched.run
     print(f"run {run_dir.id} started (pid {launched.proc.pid if launched.proc else '?'}); "

@@ -43,9 +43,11 @@ def prepare(cfg: RunConfig, extra_rewards: list[str] | None = None) -> RunConfig
     from ..trainer import datasets as data_mod  # light: no torch at import
     from ..trainer import rewards as rewards_mod
 
+    from ..trainer import gsm8k  # light: records GSM8K's config, eval split and prompt in run.json
+
     if extra_rewards:
         cfg = cfg.with_overrides({"rewards": list(cfg.rewards) + list(extra_rewards)})
-    cfg.validate()
+    cfg = gsm8k.apply_defaults(cfg.validate())
     # Paths are resolved now: the trainer runs with another working directory.
     if data_mod.classify(cfg.dataset) == "local":
         data_mod.check_dataset_source(cfg)
