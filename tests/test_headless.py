@@ -66,3 +66,15 @@ def test_runs_lists_a_crashed_run(capsys):
     assert main(["runs"]) == 0
     out = capsys.readouterr().out
     assert run.id in out and "crashed" in out and "3/3" in out
+
+
+def test_runs_shows_held_out_accuracy_before_and_after(capsys):
+    from grpo_tui.cli import main
+
+    run = _run_with_events(3, "completed")
+    with ev.EventWriter(run.events) as w:
+        w.emit(ev.EVAL, 0, name="arith-test", accuracy=0.125, n=16, when="before")
+        w.emit(ev.EVAL, 3, name="arith-test", accuracy=0.5, n=16, when="after")
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert "before 0.12 -> after 0.50" in out

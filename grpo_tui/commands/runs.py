@@ -13,6 +13,16 @@ def _r(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
+def _eval(results: dict) -> str:
+    """Held-out accuracy, e.g. 'before 0.21 -> after 0.43' (eval events, by when)."""
+    parts = []
+    for when in ("base", "before", "after", "manual"):
+        acc = (results.get(when) or {}).get("accuracy")
+        if isinstance(acc, (int, float)):
+            parts.append(f"{when} {acc:.2f}")
+    return " -> ".join(parts) or "-"
+
+
 def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -21,7 +31,7 @@ def run(args) -> int:
     from ..core.rundir import iter_summaries, runs_root
 
     table = Table(title=None, box=None, header_style="bold")
-    for col in ("id", "preset", "model", "state", "step", "started", "best reward", "first-30 -> last-30"):
+    for col in ("id", "preset", "model", "state", "step", "started", "best reward", "first-30 -> last-30", "eval"):
         table.add_column(col, no_wrap=True)
     n = 0
     for s in iter_summaries():
@@ -34,7 +44,7 @@ def run(args) -> int:
                  "failed": "red", "crashed": "red"}.get(s.state, "")
         window = "-" if s.first_window_reward is None else f"{_r(s.first_window_reward)} -> {_r(s.last_window_reward)}"
         table.add_row(Text(s.id), Text(s.preset), Text(s.model), Text(s.state, style=style),
-                      f"{s.step}/{s.max_steps or '?'}", when, _r(s.best_reward), window)
+                      f"{s.step}/{s.max_steps or '?'}", when, _r(s.best_reward), window, _eval(s.eval))
     import sys
 
     # Piped output (scripts, tests) is not cut to 80 columns.
