@@ -63,6 +63,7 @@ def prepare(cfg: RunConfig, extra_rewards: list[str] | None = None) -> RunConfig
     cfg = cfg.with_overrides({"rewards": rewards})
     rewards_mod.validate_reward_specs(cfg)
     check_memory(cfg)
+    trainer_argv(None, cfg)  # more processes than GPUs is refused now, not in trainer.log
     if not cfg.model.startswith("builtin:"):
         p = Path(cfg.model).expanduser()
         if cfg.model.startswith((".", "/", "~")) and not p.exists():
@@ -130,8 +131,32 @@ class Launched:
     proc: subprocess.Popen | None
 
 
+def trainer_argv(run: RunDir | None, cfg: RunConfig) -> tuple[list[str], dict[str, str]]:
+    """The trainer's command line: the plain entry point, or ``accelerate launch`` when the
+    config asks for several training processes (trainer.distributed builds it; events,
+    commands and the adapter stay with the main process). ConfigError when GPUs are too few."""
+    from ..trainer import distributed  # import-light: no torch
+
+    n_gpus = 0
+    if cfg.num_processes > 1:
+        from . import hardware
+
+        n_gpus = len(hardware.detect().gpus)
+    server = cfg.use_vllm and cfg.vllm_mode == "server"
+    try:
+        return distributed.trainer_command(run.path if run else ".", cfg.num_processes, n_gpus, server_mode=server)
+    except ValueError as exc:
+        raise ConfigError("num_processes", str(exc)) from None
+
+
 def spawn(run: RunDir, resume_from: Path | None = None) -> subprocess.Popen:
+    try:
+        cfg = RunConfig.from_mapping(run.config())
+    except (ConfigError, OSError, ValueError):
+        cfg = RunConfig()  # an older or hand-edited run.json: the plain single-process trainer
+    argv, extra_env = trainer_argv(run, cfg)
     env = dict(os.environ)
+    env.update(extra_env)
     env.pop(RESUME_ENV, None)
     if resume_from is not None:
         env[RESUME_ENV] = str(resume_from)
@@ -140,7 +165,7 @@ def spawn(run: RunDir, resume_from: Path | None = None) -> subprocess.Popen:
     fd = os.open(run.trainer_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "grpo_tui.trainer", str(run.path)],
+            argv,
             stdin=subprocess.DEVNULL, stdout=fd, stderr=subprocess.STDOUT,
             start_new_session=True, close_fds=True, env=env, cwd=str(run.path),
         )
