@@ -49,21 +49,17 @@ class ResourcesSampled(Message):
         return isinstance(message, ResourcesSampled)
 
 
-class RunWatcher:
-    def __init__(self, monitor: RunMonitor, target: MessagePump, *, interval: float = 0.25,
-                 alive_every: float = 1.0):
-        self.monitor = monitor
-        self.target = target
-        self.interval = interval
-        self.alive_every = alive_every
-        self.caught_up = threading.Event()
-        self.attach_control_id: str | None = None
+class _Background:
+    """A daemon thread running ``self._run`` until ``stop()`` (shared by the watcher and the sampler)."""
+
+    thread_name = "grpo-tui-background"
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.error: str | None = None
 
-    def start(self) -> "RunWatcher":
-        self._thread = threading.Thread(target=self._run, name="grpo-tui-run-watcher", daemon=True)
+    def start(self):
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 
@@ -72,6 +68,24 @@ class RunWatcher:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+    def _run(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class RunWatcher(_Background):
+    thread_name = "grpo-tui-run-watcher"
+
+    def __init__(self, monitor: RunMonitor, target: MessagePump, *, interval: float = 0.25,
+                 alive_every: float = 1.0):
+        self.monitor = monitor
+        self.target = target
+        self.interval = interval
+        self.alive_every = alive_every
+        self.caught_up = threading.Event()
+        self.attach_control_id: str | None = None
+        super().__init__()
+        self.error: str | None = None
 
     def _post(self) -> None:
         self.target.post_message(RunChanged(self.monitor.version))
@@ -130,8 +144,10 @@ class Readings:
     ram_total: int | None = None
 
 
-class ResourceSampler:
+class ResourceSampler(_Background):
     """Samples memory once a second from a daemon thread (see the module docstring)."""
+
+    thread_name = "grpo-tui-resources"
 
     HISTORY = 120
 
@@ -140,8 +156,7 @@ class ResourceSampler:
         self.interval = interval
         self._lock = threading.Lock()
         self._pid: int | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._gpu_sampler: Any = None
         self._names: dict[int, str] = {}
         self._used: dict[int, deque[float]] = {}
@@ -155,17 +170,6 @@ class ResourceSampler:
             self._pid = pid
         if self._gpu_sampler is not None:
             self._gpu_sampler.watch([pid] if pid else [])
-
-    def start(self) -> "ResourceSampler":
-        self._thread = threading.Thread(target=self._run, name="grpo-tui-resources", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def readings(self) -> Readings:
         with self._lock:
