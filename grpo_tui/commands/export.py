@@ -1,11 +1,46 @@
-"""`grpo-tui export` (not built yet)."""
+"""`grpo-tui export RUN`: write a run's sampled completions to JSONL or Markdown."""
 
 from __future__ import annotations
 
 
 def add_arguments(parser, name: str) -> None:
-    pass
+    parser.add_argument("run", help="run id, unique prefix, path, or `latest`")
+    parser.add_argument("--format", choices=("jsonl", "md"), default="jsonl", help="jsonl (default) or md")
+    parser.add_argument("-o", "--output", help="file or folder to write (default: the run's exports/)")
+    parser.add_argument("--steps", metavar="A:B", help="only steps A to B (either side may be empty)")
+    parser.add_argument("--min-reward", type=float, help="only completions with at least this total reward")
+    parser.add_argument("--max-reward", type=float, help="only completions with at most this total reward")
+    parser.add_argument("--truncated", action="store_true", help="only completions cut at the length cap")
+    parser.add_argument("--search", default="", help="only completions whose prompt or text contains this")
+
+
+def _steps(spec: str | None) -> tuple[int | None, int | None]:
+    from ..cli import UserError
+
+    if not spec:
+        return None, None
+    lo, sep, hi = spec.partition(":")
+    try:
+        a = int(lo) if lo.strip() else None
+        b = int(hi) if hi.strip() else None if sep else a
+    except ValueError:
+        raise UserError(f"--steps {spec!r}: use A:B, A: or :B with step numbers") from None
+    return a, b
 
 
 def run(args) -> int:
-    raise SystemExit("grpo-tui: 'export' is not built yet")
+    from ..cli import UserError
+    from ..core.export import ExportError, export
+    from ..core.rundir import resolve_run
+    from ..core.samples import SampleFilter
+
+    run_dir = resolve_run(args.run)
+    lo, hi = _steps(args.steps)
+    flt = SampleFilter(step_min=lo, step_max=hi, min_reward=args.min_reward, max_reward=args.max_reward,
+                       truncated_only=args.truncated, search=args.search)
+    try:
+        path, count = export(run_dir, args.format, args.output, flt)
+    except ExportError as exc:
+        raise UserError(str(exc)) from None
+    print(f"exported {count} completion(s) to {path}")
+    return 0
