@@ -1,0 +1,205 @@
+"""The sample browser: every captured step, its groups, each completion's reward breakdown.
+
+Left, the steps (newest first); right, the selected step's completions, one group
+(one prompt's G completions) after another, with each reward component, total,
+advantage (coloured by sign), length and a truncation mark. Enter opens the whole
+completion. Filters (step range, minimum reward, truncated only, text) apply to the
+table and to export (``e``). The store (core.samples) reads one step at a time, in a
+worker, so a long run never loads whole. Model text is shown literally.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Checkbox, DataTable, Footer, Input, Static
+
+from ...core.rundir import RunDir
+from ...core.samples import Row, SampleFilter, SampleStore
+from ..widgets.literal import literal
+from .viewer import CompletionViewerScreen
+
+MAX_STEPS_LISTED = 5000  # newest first; a 100k-step run lists its last 5000 (filter by step for older)
+
+
+def parse_filter(steps: str, min_reward: str, search: str, truncated: bool) -> SampleFilter:
+    """The filter from the inputs; ValueError (one line) for what cannot be read."""
+    lo = hi = None
+    if steps.strip():
+        a, sep, b = steps.partition(":")
+        try:
+            lo = int(a) if a.strip() else None
+            hi = (int(b) if b.strip() else None) if sep else lo
+        except ValueError:
+            raise ValueError("steps: use A:B, A: or :B") from None
+    mr = None
+    if min_reward.strip():
+        try:
+            mr = float(min_reward)
+        except ValueError:
+            raise ValueError("min reward: a number") from None
+    return SampleFilter(step_min=lo, step_max=hi, min_reward=mr, truncated_only=truncated, search=search.strip())
+
+
+class SampleBrowserScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("e", "export", "Export"),
+        Binding("r", "resume", "Resume"),
+        Binding("t", "toggle_truncated", "Truncated only"),
+        Binding("slash", "focus_search", "Search", show=False),
+    ]
+    DEFAULT_CSS = """
+    SampleBrowserScreen #filters { height: 3; }
+    SampleBrowserScreen #filters Input { width: 1fr; }
+    SampleBrowserScreen #filters Checkbox { width: auto; }
+    SampleBrowserScreen #steps { width: 16; }
+    SampleBrowserScreen #rows { width: 1fr; }
+    SampleBrowserScreen #status { height: 1; color: $text-muted; padding: 0 1; }
+    """
+
+    def __init__(self, run: RunDir) -> None:
+        super().__init__()
+        self.run = run
+        self.store = SampleStore(run)
+        self.filter = SampleFilter()
+        self.step: int | None = None
+        self.rows: list[Row] = []
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="filters"):
+            yield Input(placeholder="steps A:B", id="f-steps")
+            yield Input(placeholder="min reward", id="f-reward")
+            yield Input(placeholder="search text (/)", id="f-search")
+            yield Checkbox("truncated only", id="f-trunc")
+        yield Static(id="status")
+        with Horizontal():
+            yield DataTable(id="steps", cursor_type="row")
+            yield DataTable(id="rows", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#steps", DataTable).add_columns("step")
+        self.set_interval(2.0, self._refresh_steps)  # a running run keeps growing
+        self._refresh_steps()
+        self.query_one("#steps", DataTable).focus()
+
+    # -- loading ----------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="index")
+    def _refresh_steps(self) -> None:
+        added = self.store.refresh()
+        if added or not self.query_one("#steps", DataTable).row_count:
+            self.app.call_from_thread(self._show_steps)
+
+    def _show_steps(self) -> None:
+        table = self.query_one("#steps", DataTable)
+        steps = [s for s in reversed(self.store.steps) if self.filter.step_ok(s)][:MAX_STEPS_LISTED]
+        keep = self.step
+        table.clear()
+        for s in steps:
+            table.add_row(str(s), key=str(s))
+        n = len(self.store.steps)
+        note = f"  ({self.store.skipped} unreadable line(s) skipped)" if self.store.skipped else ""
+        self._status(f"{n} captured step(s){note}" if n else "no samples captured yet")
+        if steps:
+            target = keep if keep in steps else steps[0]
+            table.move_cursor(row=steps.index(target))
+            if target != self.step:
+                self._load_step(target)
+
+    @work(thread=True, exclusive=True, group="step")
+    def _load_step(self, step: int) -> None:
+        groups = self.store.groups(step, self.filter)
+        rows = [r for g in sorted(groups) for r in groups[g]]
+        names = self.store.reward_names()
+        self.app.call_from_thread(self._show_rows, step, rows, names)
+
+    def _show_rows(self, step: int, rows: list[Row], names: list[str]) -> None:
+        self.step, self.rows = step, rows
+        table = self.query_one("#rows", DataTable)
+        table.clear(columns=True)
+        table.add_columns("grp", *[literal(n, one_line=True, limit=14) for n in names],
+                          "total", "adv", "len", "trunc", "completion")
+        for i, r in enumerate(rows):
+            adv = r.get("advantage")
+            adv_t = Text(f"{adv:+.2f}" if isinstance(adv, (int, float)) else "–",
+                         style="green" if isinstance(adv, (int, float)) and adv > 0 else
+                         "red" if isinstance(adv, (int, float)) and adv < 0 else "")
+            cells = [str(r.get("group", "")), *[_num(r["rewards"].get(n)) for n in names], _num(r.get("reward")),
+                     adv_t, str(r.get("length", "")), Text("✂", style="yellow") if r.get("truncated") else "",
+                     literal(r.get("completion", ""), one_line=True, limit=80)]
+            table.add_row(*cells, key=str(i))
+        shown = f"step {step}: {len(rows)} completion(s)"
+        if not self.filter.empty:
+            shown += " matching the filter"
+        self._status(shown + " · Enter reads one · e exports")
+
+    def _status(self, text: str) -> None:
+        self.query_one("#status", Static).update(Text(text))
+
+    # -- events -------------------------------------------------------------------------
+    @on(DataTable.RowHighlighted, "#steps")
+    def _step_picked(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value is not None:
+            step = int(event.row_key.value)
+            if step != self.step:
+                self._load_step(step)
+
+    @on(DataTable.RowSelected, "#rows")
+    def _row_opened(self, event: DataTable.RowSelected) -> None:
+        i = int(event.row_key.value)
+        if 0 <= i < len(self.rows):
+            row = self.rows[i]
+            self.app.push_screen(CompletionViewerScreen(
+                row, f"{self.run.id} · step {row.get('step')} · group {row.get('group')}"))
+
+    @on(DataTable.RowSelected, "#steps")
+    def _step_entered(self) -> None:
+        self.query_one("#rows", DataTable).focus()
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    def _filter_changed(self) -> None:
+        try:
+            self.filter = parse_filter(self.query_one("#f-steps", Input).value,
+                                       self.query_one("#f-reward", Input).value,
+                                       self.query_one("#f-search", Input).value,
+                                       self.query_one("#f-trunc", Checkbox).value)
+        except ValueError as exc:
+            self._status(f"filter: {exc}")
+            return
+        self._show_steps()
+        if self.step is not None:
+            self._load_step(self.step)
+
+    # -- actions ---------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_export(self) -> None:
+        from .export import ExportScreen
+
+        self.app.push_screen(ExportScreen(self.run, self.filter))
+
+    def action_resume(self) -> None:
+        try:
+            self.run.send_command("resume")
+        except OSError as exc:
+            self.notify(f"could not send resume: {exc}", severity="error", markup=False)
+            return
+        self.notify("resume sent; the trainer continues at the step boundary")
+
+    def action_toggle_truncated(self) -> None:
+        box = self.query_one("#f-trunc", Checkbox)
+        box.value = not box.value
+
+    def action_focus_search(self) -> None:
+        self.query_one("#f-search", Input).focus()
+
+
+def _num(v: object) -> str:
+    return f"{v:.3g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "–"

@@ -1,0 +1,139 @@
+"""The sample browser, viewer and export dialog, driven with Pilot over synthetic runs."""
+
+from __future__ import annotations
+
+import json
+
+from textual.app import App
+from textual.widgets import Checkbox, DataTable, Input, Static
+
+from grpo_tui.core.synthetic import make_run
+from grpo_tui.tui.screens.export import ExportScreen
+from grpo_tui.tui.screens.samples import SampleBrowserScreen
+from grpo_tui.tui.screens.viewer import CompletionViewerScreen
+
+EVIL = "[bold red]RED[/] \x1b[31mansi\x1b]0;pwned\x07 \u202eabc"
+
+
+def _hook(step, group, idx, text):
+    return EVIL if (step, group, idx) == (4, 0, 0) else text
+
+
+class BrowserApp(App):
+    def __init__(self, run):
+        super().__init__()
+        self.run_dir = run
+
+    def on_mount(self) -> None:
+        self.push_screen(SampleBrowserScreen(self.run_dir))
+
+
+async def _settle(pilot, screen, cond, tries=100):
+    for _ in range(tries):
+        await pilot.pause(0.05)
+        if cond():
+            return
+    raise AssertionError("the browser did not settle")
+
+
+async def test_browse_a_step_open_a_completion_and_read_it_literally():
+    run = make_run(4, groups=2, completion_hook=_hook)
+    app = BrowserApp(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, SampleBrowserScreen)
+        await _settle(pilot, screen, lambda: screen.step == 4 and screen.rows)
+        steps = screen.query_one("#steps", DataTable)
+        assert steps.row_count == 4  # newest first
+        rows = screen.query_one("#rows", DataTable)
+        assert rows.row_count == len(screen.rows) and {r["group"] for r in screen.rows} == {0, 1}
+        # the evil completion's cell is literal text: markup characters kept, ESC made visible
+        cell = rows.get_row_at(0)[-1]
+        assert "[bold red]RED[/]" in cell.plain and "\x1b" not in cell.plain and "␛" in cell.plain
+        assert not any("red" in str(span.style) for span in cell.spans)
+        rows.focus()
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, CompletionViewerScreen)
+        shown = app.screen.query_one("#viewer-completion", Static).render()
+        assert "[bold red]RED[/]" in str(shown) and "\x1b" not in str(shown) and "<U+202E>" in str(shown)
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, SampleBrowserScreen)
+        # older step via the step list
+        steps.focus()
+        await pilot.press("down")
+        await _settle(pilot, screen, lambda: screen.step == 3)
+
+
+async def test_filters_narrow_the_rows_and_bad_input_is_said():
+    run = make_run(5, groups=2)
+    app = BrowserApp(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await _settle(pilot, screen, lambda: screen.step == 5 and screen.rows)
+        total = len(screen.rows)
+        best = max(r["reward"] for r in screen.rows)
+        screen.query_one("#f-reward", Input).value = str(best)
+        await _settle(pilot, screen, lambda: 0 < len(screen.rows) < total)
+        assert all(r["reward"] >= best for r in screen.rows)
+        screen.query_one("#f-reward", Input).value = ""
+        screen.query_one("#f-steps", Input).value = "2:3"
+        await _settle(pilot, screen, lambda: screen.query_one("#steps", DataTable).row_count == 2)
+        screen.query_one("#f-steps", Input).value = "x"
+        await pilot.pause(0.1)
+        assert "filter: steps" in str(screen.query_one("#status", Static).render())
+        screen.query_one("#f-steps", Input).value = ""
+        screen.query_one("#f-trunc", Checkbox).value = True
+        await _settle(pilot, screen, lambda: all(r["truncated"] for r in screen.rows))
+
+
+async def test_export_jsonl_and_markdown_from_the_dialog(tmp_path):
+    run = make_run(3, groups=2)
+    app = BrowserApp(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await _settle(pilot, screen, lambda: screen.rows)
+        screen.query_one("#f-steps", Input).value = "2"
+        await pilot.pause(0.2)
+        screen.query_one("#steps", DataTable).focus()
+        await pilot.press("e")
+        await pilot.pause(0.1)
+        dialog = app.screen
+        assert isinstance(dialog, ExportScreen)
+        dialog.query_one("#export-path", Input).value = str(tmp_path / "f.jsonl")
+        dialog.action_export()
+        await _settle(pilot, dialog, lambda: dialog.result or dialog.error)
+        assert dialog.error is None
+        lines = (tmp_path / "f.jsonl").read_text().splitlines()
+        assert dialog.result == (str(tmp_path / "f.jsonl"), len(lines)) and lines
+        assert {json.loads(x)["step"] for x in lines} == {2}  # the current filter
+        # whole run, Markdown, default destination
+        dialog.query_one("#fmt-md").value = True
+        dialog.query_one("#scope-all").value = True
+        await pilot.pause(0.1)
+        dialog.query_one("#export-path", Input).value = ""
+        dialog.result = None
+        dialog.action_export()
+        await _settle(pilot, dialog, lambda: dialog.result or dialog.error)
+        path, n = dialog.result
+        assert path.endswith(".md") and str(run.exports) in path and n > len(lines)
+        assert "## Step 1" in open(path).read()
+        # an unwritable place: the error is shown, nothing raised
+        (tmp_path / "file").write_text("x")
+        dialog.query_one("#export-path", Input).value = str(tmp_path / "file" / "x.md")
+        dialog.result = None
+        dialog.action_export()
+        await _settle(pilot, dialog, lambda: dialog.error)
+        assert "not a directory" in dialog.error
+
+
+async def test_resume_key_writes_a_command():
+    run = make_run(2)
+    app = BrowserApp(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        app.screen.query_one("#steps", DataTable).focus()
+        await pilot.press("r")
+        await pilot.pause(0.1)
+        assert [c["command"] for c in run.pending_commands()] == ["resume"]
