@@ -86,7 +86,9 @@ class SampleBrowserScreen(Screen):
         self.query_one("#steps", DataTable).add_columns("step")
         self.set_interval(2.0, self._refresh_steps)  # a running run keeps growing
         self._refresh_steps()
-        self.query_one("#steps", DataTable).focus()
+        # The newest step is preselected: start on its completions (Enter reads one);
+        # Tab / shift+Tab reach the step list and the filters.
+        self.query_one("#rows", DataTable).focus()
 
     # -- loading ----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="index")
