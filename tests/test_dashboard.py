@@ -68,7 +68,7 @@ def live_writer(max_steps=50, **kw) -> SyntheticWriter:
 async def test_steps_arrive_as_the_log_grows_and_state_follows_events():
     w = live_writer(max_steps=50)
     w.steps(3)
-    app = DashApp(w.run)
+    app = DashApp(w.run, open_browser_on_pause=False)  # the browser's auto-open is tested on its own
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
         assert "TRAINING" in header_text(app) and "step 3/50" in header_text(app)

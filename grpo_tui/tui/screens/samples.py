@@ -14,7 +14,8 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Input, Static
 
@@ -93,12 +94,14 @@ class SampleBrowserScreen(Screen):
     # -- loading ----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="index")
     def _refresh_steps(self) -> None:
-        added = self.store.refresh()
-        if added or not self.query_one("#steps", DataTable).row_count:
+        if self.store.refresh() or not self.store.steps:
             self.app.call_from_thread(self._show_steps)
 
     def _show_steps(self) -> None:
-        table = self.query_one("#steps", DataTable)
+        try:  # a worker's result can arrive after the screen was closed
+            table = self.query_one("#steps", DataTable)
+        except NoMatches:
+            return
         steps = [s for s in reversed(self.store.steps) if self.filter.step_ok(s)][:MAX_STEPS_LISTED]
         keep = self.step
         table.clear()
@@ -121,8 +124,11 @@ class SampleBrowserScreen(Screen):
         self.app.call_from_thread(self._show_rows, step, rows, names)
 
     def _show_rows(self, step: int, rows: list[Row], names: list[str]) -> None:
+        try:
+            table = self.query_one("#rows", DataTable)
+        except NoMatches:
+            return
         self.step, self.rows = step, rows
-        table = self.query_one("#rows", DataTable)
         table.clear(columns=True)
         table.add_columns("grp", *[literal(n, one_line=True, limit=14) for n in names],
                           "total", "adv", "len", "trunc", "completion")
@@ -141,7 +147,10 @@ class SampleBrowserScreen(Screen):
         self._status(shown + " · Enter reads one · e exports")
 
     def _status(self, text: str) -> None:
-        self.query_one("#status", Static).update(Text(text))
+        try:
+            self.query_one("#status", Static).update(Text(text))
+        except NoMatches:
+            pass
 
     # -- events -------------------------------------------------------------------------
     @on(DataTable.RowHighlighted, "#steps")
