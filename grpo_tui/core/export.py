@@ -15,13 +15,12 @@ running, paused or finished run: it exports what has been written so far.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import secrets
 import time
 from pathlib import Path
 from typing import IO, Iterable
-
-import orjson
 
 from . import sanitize
 from .rundir import RunDir, private_dir
@@ -92,8 +91,6 @@ def _write_jsonl(fh: IO[bytes], rows: Iterable[Row], run: RunDir) -> int:
     n = 0
     for row in rows:
         # orjson has no ASCII-only mode: the stdlib escapes non-ASCII (inert in a terminal).
-        import json
-
         fh.write(json.dumps(row, ensure_ascii=True, default=str).encode() + b"\n")
         n += 1
     return n

@@ -51,9 +51,7 @@ FORMAT_COMPONENTS = ("format", "format_strict", "format_soft")
 CORRECTNESS_COMPONENTS = ("correctness",)
 
 
-def completion_text(completion: Any) -> str:
-    """Plain text of a completion: a string, or a message list (TRL conversational)."""
-    return builtin.completion_text(completion)
+completion_text = builtin.completion_text  # one implementation; re-exported for the package's users
 
 
 def _is_user_spec(name: str) -> bool:
