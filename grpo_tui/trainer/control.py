@@ -10,12 +10,15 @@ training loop in a sleep-poll (0.2 s, no CPU burnt) until ``resume`` or
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass
 
 from ..core import events as ev
 from ..core.rundir import PAUSED, STOPPING, TRAINING
+from . import distributed, rank_sync
 from .context import TrainerContext
+from .rank_sync import RankSync
 
 POLL_S = 0.2
 
@@ -27,11 +30,25 @@ class Decision:
 
 
 class Controller:
-    def __init__(self, ctx: TrainerContext):
+    """Takes the run's commands (main process only) and keeps every rank on the same decision
+    (``rank_sync``); ``sync`` and ``is_main`` are for tests."""
+
+    def __init__(self, ctx: TrainerContext, sync: RankSync | None = None, is_main: bool | None = None):
         self.ctx = ctx
         self.paused = False
+        self._sync = sync
+        self.is_main = distributed.is_main_process() if is_main is None else is_main
+        self._rank_state = TRAINING
+
+    @property
+    def sync(self) -> RankSync:
+        if self._sync is None:  # resolved late: the process group is up only once the Trainer exists
+            self._sync = rank_sync.for_this_process()
+        return self._sync
 
     def _take(self) -> list[dict]:
+        if not self.is_main:  # the command files belong to the main process
+            return []
         cmds = self.ctx.run.pending_commands()
         for c in cmds:
             try:
@@ -43,37 +60,63 @@ class Controller:
     def _ack(self, cmd: dict, state: str, **extra) -> None:
         self.ctx.emit(ev.CONTROL, command=cmd.get("command"), id=cmd.get("id"), state=state, **extra)
 
+    def _apply_commands(self, d: Decision, can_save_now: bool) -> bool:
+        """Apply the pending commands in order; True when a checkpoint is wanted right now (asked for
+        while paused, when the trainer's own save after a step will not come)."""
+        save_now = False
+        for cmd in self._take():
+            name = cmd.get("command")
+            if name == "pause":
+                self.paused = True
+                self._ack(cmd, PAUSED)
+            elif name == "resume":
+                self.paused = False
+                self._ack(cmd, TRAINING)
+            elif name == "stop":
+                self.paused = False
+                d.stop = True
+                self.ctx.request_stop("stop command")
+                self._ack(cmd, STOPPING)
+            elif name == "checkpoint":
+                self._ack(cmd, PAUSED if self.paused else TRAINING)
+                if self.paused and can_save_now:
+                    save_now = True
+                else:
+                    d.save_checkpoint = True
+            else:
+                self._ack(cmd, PAUSED if self.paused else TRAINING, error=f"unknown command {name!r}")
+        return save_now
+
     def poll(self, save_now=None) -> Decision:
         """Apply pending commands; blocks while paused. Returns what the trainer must do now.
 
         ``save_now()`` saves a checkpoint immediately; it is used for a checkpoint asked for while paused
-        (the trainer's own save happens only after a step, which a paused run does not take)."""
+        (the trainer's own save happens only after a step, which a paused run does not take). Every rank
+        calls this at the same step boundary and gets the same decision."""
         d = Decision()
         while True:
-            for cmd in self._take():
-                name = cmd.get("command")
-                if name == "pause":
-                    self.paused = True
-                    self._ack(cmd, PAUSED)
-                elif name == "resume":
-                    self.paused = False
-                    self._ack(cmd, TRAINING)
-                elif name == "stop":
-                    self.paused = False
-                    d.stop = True
-                    self.ctx.request_stop("stop command")
-                    self._ack(cmd, STOPPING)
-                elif name == "checkpoint":
-                    self._ack(cmd, PAUSED if self.paused else TRAINING)
-                    if self.paused and save_now is not None:
-                        save_now()
-                    else:
-                        d.save_checkpoint = True
-                else:
-                    self._ack(cmd, PAUSED if self.paused else TRAINING, error=f"unknown command {name!r}")
-            if self.ctx.stop_requested.is_set():
+            wants_save_now = self._apply_commands(d, save_now is not None)
+            agreed = self.sync.agree({"paused": self.paused, "save": d.save_checkpoint, "save_now": wants_save_now,
+                                      "stop": d.stop or self.ctx.stop_requested.is_set()})
+            self.paused = bool(agreed["paused"])
+            d.save_checkpoint = bool(agreed["save"])
+            if agreed["save_now"] and save_now is not None:
+                save_now()
+            if agreed["stop"]:
                 d.stop = True
                 self.paused = False
+                if not self.ctx.stop_requested.is_set():
+                    self.ctx.request_stop("stop from another training process")
+            if not self.is_main:
+                self._note(d.stop)
             if not self.paused:
                 return d
             time.sleep(POLL_S)
+
+    def _note(self, stopping: bool) -> None:
+        """A line in trainer.log when a non-main rank follows a pause, resume or stop (only the main
+        process writes events)."""
+        state = STOPPING if stopping else PAUSED if self.paused else TRAINING
+        if state != self._rank_state:
+            self._rank_state = state
+            print(f"rank {distributed.rank()}: {state} at step {self.ctx.step}", file=sys.stderr, flush=True)

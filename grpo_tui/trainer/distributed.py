@@ -6,17 +6,17 @@ process per GPU (``CUDA_VISIBLE_DEVICES`` names them), each running
 normal trainer entry point (``grpo_tui.trainer.__main__``) with one guard: on
 every process but the main one (accelerate's ``RANK`` != 0) the event writers
 write nothing, the command files are left to the main process, and the adapter
-is saved by the main process only. So the run directory looks exactly like a
+is saved by the main process only. Pause, resume, stop and checkpoint reach
+every rank at the same step boundary (trainer.rank_sync). So the run directory looks exactly like a
 single-process run's, and the app cannot tell the difference.
 
 With vLLM server mode the server's GPU is left out of ``gpus``
 (``vllm_server.split_gpus``). No scheduler of our own: this is accelerate.
 
-UNVERIFIED ON HARDWARE: the command line and the rank guard are tested on the
-CPU (tests/test_gpu_server.py); no multi-GPU run has been made. Known gap: a
-stop/pause command is honoured by the main process only, so on more than one
-process it needs the other ranks to follow (not implemented: use SIGTERM on the
-launcher, which accelerate forwards to every rank).
+UNVERIFIED ON GPUs: the command line and the rank guard are tested on the CPU,
+and a real two-process run (torch.distributed over gloo, DDP) is paused,
+checkpointed, resumed and stopped in tests/test_distributed_control.py; no
+multi-GPU (NCCL) run has been made.
 """
 
 from __future__ import annotations
@@ -106,15 +106,15 @@ class NullEventWriter:
 
 
 def silence_non_main() -> bool:
-    """On a non-main rank, stop this process writing to the run directory. True when it did."""
+    """On a non-main rank, stop this process writing to the run directory. True when it did.
+    (Commands are left to the main process by the controller itself, which shares its decisions
+    with every rank: trainer.rank_sync.)"""
     if is_main_process():
         return False
     from ..core import events as ev
-    from . import control
     from .backends import base
 
     ev.EventWriter = NullEventWriter  # type: ignore[misc, assignment]
-    control.Controller._take = lambda self: []  # type: ignore[method-assign]
     base.save_adapter = lambda model, tokenizer, path: Path(path)  # type: ignore[assignment]
     return True
 
