@@ -35,7 +35,7 @@ HELPS: dict[str, str] = {
     "attach": "follow a run (the app, or a plain progress view with --headless)",
     "pause": "pause a run at the next step boundary",
     "resume": "resume a paused run",
-    "stop": "stop a run at the next step boundary, saving the adapter",
+    "stop": "stop a run at the next step boundary, saving the adapter (while loading: after the current phase)",
     "checkpoint": "save a checkpoint at the next step boundary",
     "doctor": "check the GPU and the training stack",
     "presets": "list presets and whether they fit this GPU",

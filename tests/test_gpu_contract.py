@@ -17,7 +17,7 @@ from grpo_tui.core import events as ev
 from grpo_tui.core.presets import load_preset, parse_preset, shipped_dir
 from grpo_tui.trainer.backends import unsloth as ub
 
-from trainer_helpers import start, wait_exit, kill, events  # noqa: E402  (tests/ is on sys.path)
+from trainer_helpers import start, wait_exit, wait_for, kill, events  # noqa: E402  (tests/ is on sys.path)
 
 STANDINS = Path(__file__).resolve().parent / "standins"
 
@@ -163,11 +163,29 @@ def test_unsloth_backend_flow(standin_env, grpo_home):
     assert samples and samples[0]["rows"]
 
 
-def test_stop_saves_the_adapter(standin_env, grpo_home):
-    """A stop command (honoured at the first step boundary) still ends with save_lora."""
+def test_stop_while_loading_ends_before_training(standin_env, grpo_home):
+    """A stop sent before the first step ends the run at a loading phase boundary: no trainer,
+    nothing saved, a stopped run (not failed)."""
     launched = start(**{**TINY_UNSLOTH, "eval_size": 0, "merge_16bit": False, "max_steps": 50})
-    launched.run.send_command("stop")
+    sid = launched.run.send_command("stop")
     try:
+        assert wait_exit(launched.proc, timeout=240) == 0, launched.run.log_tail(30)
+    finally:
+        kill(launched.proc)
+    evs = events(launched.run)
+    assert evs[-1]["type"] == ev.FINISHED and evs[-1]["status"] == ev.STOPPED, evs[-1]
+    assert [(e["id"], e["state"]) for e in evs if e["type"] == ev.CONTROL] == [(sid, "stopping")]
+    assert not [e for e in evs if e["type"] == ev.PHASE and e["name"] in ("training", "saving")]
+    assert "save_lora" not in [c["call"] for c in read(standin_env)]
+
+
+def test_stop_saves_the_adapter(standin_env, grpo_home):
+    """A stop command once training began (honoured at the next step boundary) still ends with save_lora."""
+    launched = start(**{**TINY_UNSLOTH, "eval_size": 0, "merge_16bit": False, "max_steps": 50})
+    try:
+        wait_for(launched.run, lambda e: e["type"] == ev.PHASE and e["name"] == "training", proc=launched.proc,
+                 timeout=240)
+        launched.run.send_command("stop")
         assert wait_exit(launched.proc, timeout=240) == 0, launched.run.log_tail(30)
     finally:
         kill(launched.proc)

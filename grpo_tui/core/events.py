@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,13 +112,15 @@ class EventWriter:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._lock = threading.Lock()  # the trainer's loading watch writes from a second thread
 
     def write(self, event: Event) -> None:
         data = encode(event)
         view = memoryview(data)
-        while view:  # os.write may be partial for very large lines
-            n = os.write(self._fd, view)
-            view = view[n:]
+        with self._lock:  # a line split over partial writes must not interleave with another
+            while view:  # os.write may be partial for very large lines
+                n = os.write(self._fd, view)
+                view = view[n:]
 
     def emit(self, type_: str, step: int = 0, **payload: Any) -> Event:
         event = make_event(type_, step, **payload)

@@ -7,7 +7,8 @@ failed with the traceback and the last lines of trainer.log. A SIGKILL leaves
 no ``finished`` event; readers then see the pid gone and show "crashed".
 
 SIGTERM / SIGHUP / SIGINT ask for a graceful stop at the next step boundary
-(adapter saved); a second one exits at once. The launcher starts this process
+(adapter saved), or, before the first step, at the next loading phase boundary
+(a ``stop`` command too: trainer.loading_watch); a second one exits at once. The launcher starts this process
 in its own session, so closing the terminal does not reach it.
 
 Environment: ``GRPO_TUI_RESUME`` = checkpoint path to resume from (set by
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     events = ev.EventWriter(run.events)
     samples = ev.EventWriter(run.samples)
 
-    from .context import TrainerContext
+    from .context import StoppedBeforeTraining, TrainerContext
 
     ctx = TrainerContext(run=run, cfg=cfg, events=events, samples=samples,
                          resume_from=Path(resume) if resume else None)
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # disk full / unwritable: nothing to train into
         return _log_unwritable(run, exc, "not started")
     _install_signal_handlers(ctx)
+    watch = _watch_while_loading(ctx)
     status, error, tb = ev.FAILED, None, None
     try:
         from .backends import get_backend
@@ -118,11 +120,16 @@ def main(argv: list[str] | None = None) -> int:
         backend = get_backend(cfg.backend)
         backend.check(ctx)
         status = backend.run(ctx)
+    except StoppedBeforeTraining:
+        status = ev.STOPPED
+        ctx.log("stopped before training began; nothing was trained or saved")
     except BaseException as exc:  # noqa: BLE001 - every failure must end in a finished event
         status = ev.FAILED
         error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500] if str(exc) else type(exc).__name__
         tb = traceback.format_exc()
         print(tb, file=sys.stderr, flush=True)
+    if watch is not None:
+        watch.close()
     sys.stdout.flush()
     sys.stderr.flush()
     try:
@@ -134,6 +141,25 @@ def main(argv: list[str] | None = None) -> int:
     events.close()
     samples.close()
     return 0 if status in (ev.COMPLETED, ev.STOPPED) else 1
+
+
+def _watch_while_loading(ctx):
+    """Stop commands are taken while the model loads (trainer.loading_watch), in a run of one
+    training process; with several, the ranks must stop together at a step boundary."""
+    from . import distributed
+
+    try:
+        world = int(os.environ.get("WORLD_SIZE") or 1)
+    except ValueError:
+        world = 1
+    if world > 1:
+        ctx.stop_while_loading = False
+        return None
+    if not distributed.is_main_process():
+        return None
+    from .loading_watch import LoadingWatch
+
+    return LoadingWatch(ctx).start()
 
 
 def _log_unwritable(run: RunDir, exc: OSError, outcome: str) -> int:

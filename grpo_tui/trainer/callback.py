@@ -88,6 +88,8 @@ class EventCallback(TrainerCallback):
 
     # -- hooks --------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
+        with self.ctx.commands_lock:
+            self.ctx.loading = False  # from here a stop ends the run at a step boundary, adapter saved
         self.ctx.step = int(state.global_step)
         self.ctx.phase("training", f"training to step {state.max_steps}", current=state.global_step,
                        total=state.max_steps)

@@ -4,6 +4,10 @@ One ``TrainerContext`` per trainer process. Backends call ``phase()`` while
 loading, hand ``ctx`` to the shared callback (``trainer.callback``) and read
 ``stop_requested`` / ``resume_from`` from it; the process entry point
 (``trainer.__main__``) writes ``run_started`` and ``finished``.
+
+Until the first step (``loading``), a requested stop is honoured at the next
+phase boundary: ``phase()`` raises ``StoppedBeforeTraining``, so a run stopped
+while its model downloads or loads ends there instead of after loading.
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ from ..core.config import RunConfig
 from ..core.rundir import RunDir
 
 
+class StoppedBeforeTraining(BaseException):
+    """A stop asked for before the first step. A BaseException, like KeyboardInterrupt, so that
+    backends' ``except Exception`` (failure classification) let it through to the entry point."""
+
+
 @dataclass
 class TrainerContext:
     run: RunDir
@@ -31,12 +40,21 @@ class TrainerContext:
     stop_requested: threading.Event = field(default_factory=threading.Event)
     stop_reason: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    # Model, data and trainer still being set up; the callback clears it when training begins.
+    loading: bool = True
+    # Whether a stop may end the run between loading phases: not with several training processes,
+    # which must leave together at a step boundary (trainer.rank_sync).
+    stop_while_loading: bool = True
+    # The main thread's controller and the loading watch (trainer.loading_watch) both take commands.
+    commands_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def emit(self, type_: str, **payload: Any) -> ev.Event:
         return self.events.emit(type_, self.step, **payload)
 
     def phase(self, name: str, message: str = "", *, progress: float | None = None,
               current: int | None = None, total: int | None = None) -> None:
+        if self.loading and self.stop_while_loading and self.stop_requested.is_set():
+            raise StoppedBeforeTraining(self.stop_reason or "stop")
         self.emit(ev.PHASE, name=name, message=message, progress=progress, current=current, total=total)
 
     def log(self, message: str, level: str = "info") -> None:

@@ -23,6 +23,17 @@ from .rank_sync import RankSync
 POLL_S = 0.2
 
 
+def take_commands(run, names: tuple[str, ...] | None = None) -> list[dict]:
+    """The pending commands (only ``names`` when given), oldest first, each file deleted."""
+    cmds = [c for c in run.pending_commands() if names is None or c.get("command") in names]
+    for c in cmds:
+        try:
+            os.unlink(c["_path"])
+        except OSError:
+            pass
+    return cmds
+
+
 @dataclass
 class Decision:
     save_checkpoint: bool = False
@@ -49,13 +60,8 @@ class Controller:
     def _take(self) -> list[dict]:
         if not self.is_main:  # the command files belong to the main process
             return []
-        cmds = self.ctx.run.pending_commands()
-        for c in cmds:
-            try:
-                os.unlink(c["_path"])
-            except OSError:
-                pass
-        return cmds
+        with self.ctx.commands_lock:
+            return take_commands(self.ctx.run)
 
     def _ack(self, cmd: dict, state: str, **extra) -> None:
         self.ctx.emit(ev.CONTROL, command=cmd.get("command"), id=cmd.get("id"), state=state, **extra)
