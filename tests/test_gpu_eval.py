@@ -67,6 +67,29 @@ def test_local_file_rows(tmp_path):
     assert name == "held.jsonl" and rows[0]["answer"] == "7" and rows[0]["prompt"][1]["content"] == "hq"
 
 
+def test_local_file_eval_rows_are_held_out_of_training(tmp_path):
+    """With eval_size and no eval file, the last eval_size rows are evaluated and never trained on."""
+    from grpo_tui.trainer.datasets import build_dataset
+    from grpo_tui.trainer.tiny import build_tokenizer, tiny_spec
+
+    train = tmp_path / "train.jsonl"
+    train.write_text("\n".join(json.dumps({"prompt": f"{i}+0=", "answer": str(i)}) for i in range(10)))
+    tokenizer = build_tokenizer(tiny_spec(load_preset("cpu-tiny")))
+    cfg = RunConfig(dataset=str(train), eval_size=3, max_prompt_length=64)
+    trained = build_dataset(cfg, tokenizer)
+    assert trained["answer"] == [str(i) for i in range(7)]
+    name, split, rows = E.eval_rows(cfg, 3, chat=False)
+    assert (name, split) == ("train.jsonl[last 3, held out]", "held out")
+    assert [r["answer"] for r in rows] == ["7", "8", "9"]
+    # More rows than were held out: some were trained on, and the name says so.
+    assert E.eval_rows(cfg, 5, chat=False)[:2] == ("train.jsonl[last 5]", "training file")
+    # A separate eval file, or a file too small to halve, trains on every row.
+    held = tmp_path / "held.jsonl"
+    held.write_text(json.dumps({"prompt": "1+1=", "answer": "2"}) + "\n")
+    assert len(build_dataset(cfg.with_overrides({"eval_split": str(held)}), tokenizer)) == 10
+    assert len(build_dataset(cfg.with_overrides({"eval_size": 6}), tokenizer)) == 10
+
+
 def test_gsm8k_offline_fails_with_one_line():
     from grpo_tui.trainer.datasets import DatasetUnavailable
 

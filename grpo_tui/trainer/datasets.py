@@ -165,6 +165,17 @@ def load_rows_hub_or_local(cfg: RunConfig):
         ) from None
 
 
+def local_holdout(cfg: RunConfig, total: int) -> int:
+    """Trailing rows of a local training file kept out of training for evaluation: ``eval_size``
+    when evaluation is on and no separate eval file is named (``eval_split``), as long as at
+    least as many rows are left to train on; else 0 (then the eval set is not held out)."""
+    if cfg.eval_size <= 0 or classify(cfg.dataset) != "local":
+        return 0
+    if cfg.eval_split and Path(cfg.eval_split).expanduser().is_file():
+        return 0
+    return cfg.eval_size if total >= 2 * cfg.eval_size else 0
+
+
 def build_dataset(cfg: RunConfig, tokenizer, n_builtin: int | None = None):
     """The training dataset with ``prompt`` and ``answer`` columns."""
     import datasets
@@ -177,6 +188,9 @@ def build_dataset(cfg: RunConfig, tokenizer, n_builtin: int | None = None):
         return datasets.Dataset.from_list(
             [{"prompt": to_prompt(r["question"], cfg, chat), "answer": r["answer"]} for r in rows])
     ds = load_rows_hub_or_local(cfg)
+    held = local_holdout(cfg, len(ds))
+    if held:  # evaluation reads these rows (trainer.evaluate.eval_rows): never train on them
+        ds = ds.select(range(len(ds) - held))
     cols = ds.column_names
     q_col = next((c for c in PROMPT_COLUMNS if c in cols), None)
     a_col = next((c for c in ANSWER_COLUMNS if c in cols), None)

@@ -3,8 +3,10 @@
 The held-out rows:
   * GSM8K (and any hub dataset): the ``eval_split`` split (GSM8K: ``test``);
   * a local file: ``eval_split`` may name a second file; otherwise the last
-    ``n`` rows of the training file are used, and the result is named
-    ``<file>[last n]`` so nobody mistakes it for a held-out score;
+    ``n`` rows of the training file, which training leaves out when
+    ``eval_size`` is set (``datasets.local_holdout``): named
+    ``<file>[last n, held out]``, or ``<file>[last n]`` (split "training
+    file") when they were trained on, so nobody mistakes that for a held-out score;
   * a built-in task: fresh draws from another seed (the tasks are small, so
     these overlap the training facts: it measures the skill, not generalisation).
 
@@ -57,7 +59,7 @@ class EvalResult:
 # -- rows ------------------------------------------------------------------------------------
 def eval_rows(cfg: RunConfig, n: int, *, chat: bool, split: str | None = None) -> tuple[str, str, list[dict]]:
     """(name, split, rows) of held-out rows with ``prompt`` and ``answer``."""
-    from .datasets import builtin_rows, classify, load_rows_hub_or_local, to_prompt
+    from .datasets import builtin_rows, classify, load_rows_hub_or_local, local_holdout, to_prompt
 
     cfg = gsm8k.apply_defaults(cfg)
     kind = classify(cfg.dataset)
@@ -80,6 +82,8 @@ def eval_rows(cfg: RunConfig, n: int, *, chat: bool, split: str | None = None) -
         ds = load_rows_hub_or_local(cfg.with_overrides({"dataset_split": split}))
         name, split_name, tail = f"{cfg.dataset}/{split}", split, False
     total = len(ds)
+    if tail and 0 < n <= local_holdout(cfg, total):
+        name, split_name = f"{Path(cfg.dataset).name}[last {n}, held out]", "held out"
     idx = range(max(0, total - n), total) if tail else range(min(n, total))
     sub = ds.select(list(idx))
     rows = []
