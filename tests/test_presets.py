@@ -176,6 +176,18 @@ def test_broken_user_presets_are_reported_and_the_rest_load(capsys):
     assert "* recommended: gpu-16gb" in out
 
 
+def test_presets_are_listed_smallest_gpu_first_and_broken_last():
+    """The app's preset table and `grpo-tui presets` share discover()'s order (not the file names',
+    which put gpu-141gb before gpu-16gb)."""
+    name, (text, _) = next(iter(BROKEN.items()))
+    _write(name, text)
+    names = list(discover())
+    shipped = [n for n in names if n in SHIPPED]
+    assert shipped[:2] == ["cpu-small", "cpu-tiny"]
+    assert shipped[2:] == ["gpu-8gb", "gpu-12gb", "gpu-16gb", "gpu-24gb", "gpu-48gb", "gpu-80gb", "gpu-141gb"]
+    assert names[-1] == name
+
+
 def test_broken_user_override_does_not_fall_back_silently():
     _write("gpu-8gb", "[grpo]\nnum_generations = 1\n")
     p = discover()["gpu-8gb"]

@@ -89,7 +89,7 @@ def run(args) -> int:
     presets = discover()
     rec = planner.recommend(presets, target.vram, ram_gb=target.ram_gb)
     rows = []
-    for name in sorted(presets, key=lambda n: (presets[n].meta.get("vram_class_gb", 0) if presets[n].ok else 1e9, n)):
+    for name in presets:  # discover() gives them in display order
         p = presets[name]
         pl = rec.plans.get(name)
         rows.append((p, pl))

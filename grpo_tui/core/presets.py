@@ -114,7 +114,8 @@ def _check_meta(meta: dict[str, Any]) -> str | None:
 
 
 def discover() -> dict[str, Preset]:
-    """All presets by name (user presets override shipped ones), broken ones included.
+    """All presets by name (user presets override shipped ones), broken ones included, in
+    display order (``_display_order``).
 
     A user file named like a shipped preset replaces it even when the user file
     is broken: running the shipped one instead would silently ignore the edit.
@@ -130,7 +131,17 @@ def discover() -> dict[str, Preset]:
                 p.overrides = prev.path
                 found.pop(prev.name, None)
             found[p.name] = p
-    return found
+    return dict(sorted(found.items(), key=lambda kv: _display_order(kv[1])))
+
+
+def _display_order(p: "Preset") -> tuple:
+    """Smallest GPU class first (CPU presets, then 8 GB ... 141 GB), broken ones last, then by name:
+    the order the app and `grpo-tui presets` list them in."""
+    try:
+        vram = float(p.meta.get("vram_class_gb", 0)) if p.ok else float("inf")
+    except (TypeError, ValueError):
+        vram = float("inf")
+    return (vram, p.name)
 
 
 def load_preset(name_or_path: str) -> RunConfig:
