@@ -93,7 +93,6 @@ def main() -> int:
     def one(with_hooks: bool) -> float:
         run = create_run(cfg.to_dict())
         args = build_grpo_config(cfg, run.checkpoints, "cpu", reward_weights=weights, save_strategy="no")
-        from peft import get_peft_model
 
         model = copy.deepcopy(base_model)
         peft_config = None

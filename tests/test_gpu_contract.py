@@ -7,8 +7,6 @@ cannot prove: that Unsloth and vLLM behave on a GPU as the stand-ins do.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
@@ -17,18 +15,8 @@ from grpo_tui.core import events as ev
 from grpo_tui.core.presets import load_preset, parse_preset, shipped_dir
 from grpo_tui.trainer.backends import unsloth as ub
 
-from trainer_helpers import start, wait_exit, wait_for, kill, events  # noqa: E402  (tests/ is on sys.path)
-
-STANDINS = Path(__file__).resolve().parent / "standins"
-
-
-def read(path) -> list[dict]:
-    """The stand-ins' call log (JSON lines). The stand-ins are never put on this process's sys.path:
-    only trainer subprocesses see them, so other tests never import a stand-in vLLM."""
-    try:
-        return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    except FileNotFoundError:
-        return []
+from standin_helpers import read, use_standins  # noqa: E402  (tests/ is on sys.path)
+from trainer_helpers import start, wait_exit, wait_for, kill, events  # noqa: E402
 
 # A tiny run through the unsloth backend: 2 steps, 8 eval rows, merged save.
 TINY_UNSLOTH = {
@@ -45,13 +33,7 @@ def gpu_presets() -> list[str]:
 
 @pytest.fixture
 def standin_env(monkeypatch, tmp_path):
-    log = tmp_path / "standin.jsonl"
-    monkeypatch.setenv("GRPO_TUI_TEST_STANDINS", "1")
-    monkeypatch.setenv("GRPO_TUI_STANDIN_LOG", str(log))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(STANDINS), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.delenv("GRPO_TUI_STANDIN_FAIL", raising=False)
-    monkeypatch.delenv("UNSLOTH_VLLM_STANDBY", raising=False)
-    return log
+    return use_standins(monkeypatch, tmp_path / "standin.jsonl")
 
 
 # -- arguments derived from each shipped GPU preset (pure) -------------------------------------

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -19,18 +18,8 @@ from grpo_tui.core.rundir import create_run
 from grpo_tui.trainer import evaluate as E
 from grpo_tui.trainer import gsm8k
 
+from standin_helpers import read, use_standins
 from trainer_helpers import events, kill, start, wait_exit
-
-STANDINS = Path(__file__).resolve().parent / "standins"
-
-
-def read(path) -> list[dict]:
-    """The stand-ins' call log (JSON lines). The stand-ins are never put on this process's sys.path:
-    only trainer subprocesses see them, so other tests never import a stand-in vLLM."""
-    try:
-        return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    except FileNotFoundError:
-        return []
 
 
 # -- GSM8K and scoring (pure) ---------------------------------------------------------------------------
@@ -134,10 +123,7 @@ def test_eval_command_errors(capsys):
 
 # -- the unsloth backend through the stand-ins ---------------------------------------------------------------
 def test_unsloth_eval_command_uses_vllm_with_the_lora(monkeypatch, tmp_path):
-    log = tmp_path / "standin.jsonl"
-    monkeypatch.setenv("GRPO_TUI_TEST_STANDINS", "1")
-    monkeypatch.setenv("GRPO_TUI_STANDIN_LOG", str(log))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(STANDINS), os.environ.get("PYTHONPATH", "")]))
+    log = use_standins(monkeypatch, tmp_path / "standin.jsonl")
     launched = start(backend="unsloth", fast_inference=True, max_steps=1, lora_rank=4, lora_alpha=8,
                      full_finetuning=False)
     try:

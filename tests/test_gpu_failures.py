@@ -6,7 +6,6 @@ stand-in unsloth raising what the real one raises (tests/standins)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,9 @@ from grpo_tui.core import events as ev
 from grpo_tui.core.presets import load_preset
 from grpo_tui.trainer import gpu_checks as gc
 
+from standin_helpers import use_standins
 from trainer_helpers import events, kill, start, wait_exit
 
-STANDINS = Path(__file__).resolve().parent / "standins"
 T4 = gc.CudaDevice(0, "Tesla T4", (7, 5), 15.0)
 P100 = gc.CudaDevice(0, "Tesla P100-PCIE-16GB", (6, 0), 16.0)
 VLLM_REQ = ["numpy", "torch==2.13.0", "transformers<5.18.0,>=5.10.4"]
@@ -95,11 +94,7 @@ def test_explain_failure_kinds():
 # -- failures inside the trainer process (stand-ins) -----------------------------------------------------
 @pytest.fixture
 def standins(monkeypatch, tmp_path):
-    monkeypatch.setenv("GRPO_TUI_TEST_STANDINS", "1")
-    monkeypatch.setenv("GRPO_TUI_STANDIN_LOG", str(tmp_path / "standin.jsonl"))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(STANDINS), os.environ.get("PYTHONPATH", "")]))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
+    use_standins(monkeypatch, tmp_path / "standin.jsonl")
     return monkeypatch
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from grpo_tui import cli
 from grpo_tui.core import fakenvml, hardware
-from grpo_tui.core.fakenvml import FakeGpu, FakeNVML, FakeProcess, known
+from grpo_tui.core.fakenvml import FakeNVML, FakeProcess, known
 
 GIB = 1024**3
 

@@ -20,7 +20,7 @@ import pytest
 from grpo_tui.core import planner
 from grpo_tui.core.config import ConfigError, RunConfig
 from grpo_tui.core.hardware import lookup_gpu
-from grpo_tui.core.planner import GIB, model_spec, plan
+from grpo_tui.core.planner import model_spec, plan
 from grpo_tui.core.presets import Preset, discover
 
 TOL = 0.10  # stated tolerance against published figures

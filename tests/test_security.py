@@ -12,7 +12,6 @@ import re
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -21,8 +20,8 @@ import pytest
 from grpo_tui.core import events as ev
 from grpo_tui.core.rundir import RunDir, config_home, home, runs_root
 
-from fault_helpers import REPO, Pty, dash_app, rendered_text, small_args, until, wait_finished
-from trainer_helpers import SMALL, kill, start, wait_exit, wait_for
+from fault_helpers import REPO, Pty, dash_app, rendered_text, until
+from trainer_helpers import kill, start, wait_exit, wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes, ptys")
 

@@ -373,7 +373,6 @@ class RunMonitor:
             folded: list[ev.Event] = []
             steps: list[int] = []
             rows: list[dict[str, Any]] = []
-            tail: list[ev.Event] = []  # the newest metrics events, for steps/s and tokens/s
             METRICS = ev.METRICS
             prev_metrics = False
             for e in events:

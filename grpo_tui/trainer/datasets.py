@@ -18,7 +18,6 @@ exists. Without network, hub names fail fast with one line naming the dataset.
 
 from __future__ import annotations
 
-import os
 import random
 import re
 from pathlib import Path

@@ -8,7 +8,6 @@ set when the hub is unreachable so nothing hangs on retries).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
