@@ -79,6 +79,17 @@ def test_pause_checkpoint_resume_stop_reach_every_rank(grpo_home):
     assert lines[2].startswith("rank 1: stopping at step ") and len(lines) == 3, lines
     # The other rank ran no step while paused: it resumed and stopped at the main process's steps.
     assert int(lines[2].rsplit(" ", 1)[1]) == finished["step"]
+    # Samples hold both ranks' completions, whole groups, each row with its own token facts.
+    samples = ev.read_all(run.samples)[0]
+    assert samples and {e["step"] for e in samples} == set(range(1, finished["step"] + 1))
+    for e in samples:
+        rows = e["rows"]
+        assert len(rows) == 2 * SMALL["per_device_train_batch_size"], len(rows)
+        for g in {r["group"] for r in rows}:
+            group = [r for r in rows if r["group"] == g]
+            assert len(group) == SMALL["num_generations"]
+            assert len({(r["prompt"], r["answer"]) for r in group}) == 1  # one prompt, its own gold answer
+        assert all(isinstance(r["length"], int) and 0 < r["length"] <= SMALL["max_completion_length"] for r in rows)
 
 
 def test_a_signal_to_one_rank_stops_them_all(grpo_home):

@@ -11,7 +11,9 @@ are queued and written by the callback at the next step end, so each
 completion is written exactly once.
 
 Works for any GRPOTrainer subclass (Unsloth's included) since it only wraps
-the instance attribute.
+the instance attribute. With several training processes ``_logs`` already
+holds every process's rows; the token facts (length, truncation, gold answer)
+are each process's own and are gathered, so the main process writes them all.
 """
 
 from __future__ import annotations
@@ -56,52 +58,77 @@ class SampleCapture:
 
     def _wrapped(self, inputs, *args, **kwargs):
         output = self._original(inputs, *args, **kwargs)
-        if self.enabled and self.trainer.model.training:
+        if not self.trainer.model.training:
+            return output
+        tokens = self._token_facts(inputs, output)
+        if self.trainer.accelerator.num_processes > 1:
+            # _logs holds every process's rows (TRL gathers them); the token facts are per process.
+            # Every rank reaches this point for every generation, so the gather cannot leave one waiting.
+            from accelerate.utils import gather_object
+
+            tokens = gather_object(tokens)
+        if self.enabled:
             try:
-                self._collect(inputs, output)
+                self._collect(tokens)
             except Exception as exc:  # capture must never break training
                 self.ctx.log(f"sample capture failed: {type(exc).__name__}: {exc}", level="warning")
                 self.enabled = False
         return output
 
-    def _collect(self, inputs: list[dict[str, Any]], output: dict[str, Any]) -> None:
+    def _token_facts(self, inputs: list[dict[str, Any]], output: dict[str, Any]) -> list[dict[str, Any]]:
+        """(length, truncated, gold answer) of this process's completions, in order; empty facts when
+        they cannot be read, so that every process still takes part in the gather."""
+        try:
+            tr = self.trainer
+            ids = output["completion_ids"].tolist()
+            mask = output["completion_mask"].tolist()
+            eos_ids = set(getattr(tr, "eos_token_ids", None) or [tr._tokenizer.eos_token_id])
+            pad_id = tr._tokenizer.pad_token_id
+            max_len = tr.max_completion_length
+            facts = []
+            for i, row_ids in enumerate(ids):
+                length = int(sum(mask[i]))
+                if length == 0:  # masked as truncated (mask_truncated_completions): count the real tokens
+                    length = sum(1 for t in row_ids if t != pad_id)
+                toks = row_ids[:length]
+                fact: dict[str, Any] = {"length": length,
+                                        "truncated": bool(toks) and toks[-1] not in eos_ids and length >= max_len}
+                if i < len(inputs) and "answer" in inputs[i]:
+                    fact["answer"] = inputs[i]["answer"]
+                facts.append(fact)
+            return facts
+        except Exception:
+            n = len(output.get("completion_ids", ())) if isinstance(output, dict) else 0
+            return [{} for _ in range(n)]
+
+    def _collect(self, tokens: list[dict[str, Any]]) -> None:
+        """Rows for the completions just generated (all processes', in TRL's gathered order, which is
+        also its grouping order)."""
         tr = self.trainer
         logs = tr._logs
-        n = len(output["completion_ids"]) * tr.accelerator.num_processes
+        n = len(tokens)
         prompts = list(logs["prompt"])[-n:]
         completions = list(logs["completion"])[-n:]
         advantages = list(logs["advantages"])[-n:]
         names = list(tr.reward_func_names)
         per_fn = {name: list(logs["rewards"][name])[-n:] for name in names}
         weights = [float(w) for w in tr.reward_weights.tolist()]
-        ids = output["completion_ids"].tolist()
-        mask = output["completion_mask"].tolist()
-        eos_ids = set(getattr(tr, "eos_token_ids", None) or [tr._tokenizer.eos_token_id])
-        pad_id = tr._tokenizer.pad_token_id
-        max_len = tr.max_completion_length
         G = tr.num_generations
         rows = []
-        for i in range(min(len(prompts), len(ids))):
-            length = int(sum(mask[i]))
-            if length == 0:  # masked as truncated (mask_truncated_completions): count the real tokens
-                length = sum(1 for t in ids[i] if t != pad_id)
-            toks = ids[i][:length]
-            truncated = bool(toks) and toks[-1] not in eos_ids and length >= max_len
+        for i in range(min(len(prompts), n)):
             scores = {name: _num(per_fn[name][i]) for name in names}
             valid = [(s, w) for s, w in zip(scores.values(), weights) if s is not None]
             total = sum(s * w for s, w in valid) if valid else None
+            fact = tokens[i]
             row = {
                 "prompt": prompt_text(prompts[i]),
                 "completion": completion_text(completions[i]),
                 "rewards": scores,
                 "reward": total,
                 "advantage": _num(advantages[i]),
-                "length": length,
-                "truncated": truncated,
                 "group": i // G,
             }
-            if i < len(inputs) and "answer" in inputs[i]:
-                row["answer"] = inputs[i]["answer"]
+            row.update(fact)  # length, truncated, answer: left out where they could not be read
             rows.append(row)
         self.pending.extend(rows)
 
