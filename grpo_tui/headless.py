@@ -93,6 +93,10 @@ def follow(run: RunDir, console: Console | None = None, *, poll: float = POLL_S)
                         progress.console.print(f"{e.get('kind')} saved: {escape(str(e.get('path')))}")
                     elif t == ev.ALERT:
                         progress.console.print(f"[yellow]alert[/]: {escape(str(e.get('message')))}")
+                    elif t == ev.EVAL and isinstance(e.get("accuracy"), (int, float)):
+                        progress.console.print(
+                            f"held-out accuracy ({escape(str(e.get('when')))}): {100 * e['accuracy']:.1f}% "
+                            f"({e.get('correct', '?')}/{e.get('n', '?')}) on {escape(str(e.get('name')))}")
                 if not problems_reported and reader.stats.problems():
                     progress.console.print(f"[yellow]note[/]: {escape(reader.stats.problems() or '')}")
                     problems_reported = True
@@ -124,6 +128,8 @@ def print_summary(folder: RunFolder, console: Console, max_reward: float | None)
             gain = (s.last_window_reward or 0) - (s.first_window_reward or 0)
             line += f" (max possible {max_reward:g}; gain {gain:+.3f} = {gain / max_reward:+.0%} of max)"
         console.print(line)
+    if s.eval_line():
+        console.print(f"held-out accuracy: {s.eval_line()}")
     if s.adapter_path:
         console.print(f"adapter: {escape(s.adapter_path)}")
     if s.state not in (COMPLETED, STOPPED):

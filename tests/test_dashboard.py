@@ -383,3 +383,18 @@ async def test_attaching_to_a_paused_run_shows_the_dashboard_not_the_browser(mon
         await pilot.pause(0.3)
         assert isinstance(app.screen, DashboardScreen)
         assert "PAUSED" in header_text(app) and "pause acknowledged" in header_text(app)
+
+
+async def test_held_out_accuracy_shows_in_the_header_as_evals_arrive():
+    w = live_writer(max_steps=50)
+    app = DashApp(w.run, open_browser_on_pause=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        assert "held-out accuracy" not in header_text(app)  # no third line for runs that do not evaluate
+        w.emit("eval", name="openai/gsm8k/test", accuracy=0.21, n=200, correct=42, when="before", split="test")
+        await until(pilot, lambda: "held-out accuracy before 21.0%  on openai/gsm8k/test (n 200)"
+                    in header_text(app), what="eval before")
+        w.steps(2)
+        w.emit("eval", name="openai/gsm8k/test", accuracy=0.435, n=200, correct=87, when="after", split="test")
+        await until(pilot, lambda: "before 21.0% -> after 43.5%" in header_text(app), what="eval after")
+    w.close()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -10,11 +11,14 @@ import sys
 
 import pytest
 
+from rich.console import Console
+
 from grpo_tui.cli import main
 from grpo_tui.core import events as ev
 from grpo_tui.core.config import RunConfig
 from grpo_tui.core.presets import load_preset
 from grpo_tui.core.rundir import create_run
+from grpo_tui.headless import follow
 from grpo_tui.trainer import evaluate as E
 from grpo_tui.trainer import gsm8k
 
@@ -99,6 +103,14 @@ def test_trl_run_eval_before_after_and_command(capsys):
     assert [(e["when"], e["n"], e["name"]) for e in evals] == [("before", 6, "builtin:arith"),
                                                               ("after", 6, "builtin:arith")]
     assert all(e["correct"] == round(e["accuracy"] * 6) for e in evals)
+    before, after = (f"{100 * e['accuracy']:.1f}%" for e in evals)
+    # Shown where runs are listed and followed, not only in the event log.
+    assert main(["runs"]) == 0
+    assert f"before {before} -> after {after}" in " ".join(capsys.readouterr().out.split())
+    console = Console(record=True, width=200, file=io.StringIO())
+    assert follow(run, console, poll=0.01) == 0
+    text = console.export_text()
+    assert f"held-out accuracy (after): {after}" in text and f"held-out accuracy: before {before} -> after {after}" in text
 
     assert main(["eval", run.id, "--n", "5"]) == 0
     out = capsys.readouterr().out

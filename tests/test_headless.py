@@ -77,4 +77,4 @@ def test_runs_shows_held_out_accuracy_before_and_after(capsys):
         w.emit(ev.EVAL, 3, name="arith-test", accuracy=0.5, n=16, when="after")
     assert main(["runs"]) == 0
     out = capsys.readouterr().out
-    assert "before 0.12 -> after 0.50" in out
+    assert "before 12.5% -> after 50.0%" in " ".join(out.split())

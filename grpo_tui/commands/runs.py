@@ -13,16 +13,6 @@ def _r(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def _eval(results: dict) -> str:
-    """Held-out accuracy, e.g. 'before 0.21 -> after 0.43' (eval events, by when)."""
-    parts = []
-    for when in ("base", "before", "after", "manual"):
-        acc = (results.get(when) or {}).get("accuracy")
-        if isinstance(acc, (int, float)):
-            parts.append(f"{when} {acc:.2f}")
-    return " -> ".join(parts) or "-"
-
-
 def run(args) -> int:
     from rich.console import Console
     from rich.table import Table
@@ -44,7 +34,7 @@ def run(args) -> int:
                  "failed": "red", "crashed": "red"}.get(s.state, "")
         window = "-" if s.first_window_reward is None else f"{_r(s.first_window_reward)} -> {_r(s.last_window_reward)}"
         table.add_row(Text(s.id), Text(s.preset), Text(s.model), Text(s.state, style=style),
-                      f"{s.step}/{s.max_steps or '?'}", when, _r(s.best_reward), window, _eval(s.eval))
+                      f"{s.step}/{s.max_steps or '?'}", when, _r(s.best_reward), window, s.eval_line() or "-")
     import sys
 
     # Piped output (scripts, tests) is not cut to 80 columns.

@@ -44,6 +44,8 @@ CHECKPOINTS = "checkpoints"
 EXPORTS = "exports"
 
 COMMAND_NAMES = ("pause", "resume", "stop", "checkpoint")
+# Eval results by "when", in the order they are taken (base model, before training, after, on request).
+EVAL_ORDER = ("base", "before", "after", "manual")
 
 # Run states shown to users.
 LAUNCHING = "launching"  # run.json written, trainer not started yet
@@ -338,6 +340,24 @@ class RunSummary:
     eval: dict[str, Any] = field(default_factory=dict)
     adapter_path: str | None = None
     rewards_seen: list[float] = field(default_factory=list, repr=False)
+
+    def eval_line(self) -> str:
+        """Held-out accuracy from the eval events, left to right as it happened:
+        'before 21.0% -> after 43.0%' ('' when there is none)."""
+        parts = []
+        for when in EVAL_ORDER:
+            acc = (self.eval.get(when) or {}).get("accuracy")
+            if isinstance(acc, (int, float)) and not isinstance(acc, bool):
+                parts.append(f"{when} {100 * acc:.1f}%")
+        return " -> ".join(parts)
+
+    def eval_source(self) -> tuple[str | None, int | None]:
+        """(rows evaluated on, how many) of the newest eval result."""
+        for when in reversed(EVAL_ORDER):
+            got = self.eval.get(when)
+            if got:
+                return got.get("name"), got.get("n")
+        return None, None
 
     @property
     def live(self) -> bool:

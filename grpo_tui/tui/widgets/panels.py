@@ -116,7 +116,18 @@ class RunHeader(Static):
         if ack is not None:
             line2.append("  ")
             line2.append_text(ack)
-        show_text(self, Text("\n").join([line1, line2]))
+        lines = [line1, line2]
+        accuracy = s.eval_line()
+        if accuracy:  # a third line only for runs that evaluate (GPU presets; eval_size > 0)
+            name, n = s.eval_source()
+            line3 = Text("held-out accuracy ", style="dim")
+            line3.append(accuracy, style="bold")
+            if name:
+                line3.append(f"  on {visible(str(name), one_line=True, limit=48)}", style="dim")
+            if isinstance(n, int):
+                line3.append(f" (n {n})", style="dim")
+            lines.append(line3)
+        show_text(self, Text("\n").join(lines))
 
 
 # -- status: loading / errors / problems -----------------------------------------------------
