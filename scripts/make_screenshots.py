@@ -39,7 +39,8 @@ def start_tiny(steps: int):
     from grpo_tui.core.presets import load_preset
 
     _stop_simulating_gpu()  # the run's own hardware snapshot must say what it trained on
-    cfg = load_preset("cpu-tiny").with_overrides({"max_steps": steps, "save_steps": steps})
+    # eval_size: held-out accuracy before and after, as the GPU presets measure it
+    cfg = load_preset("cpu-tiny").with_overrides({"max_steps": steps, "save_steps": steps, "eval_size": 32})
     launched = launch.launch(cfg)
     print(f"training {launched.run.id} ({steps} steps, cpu-tiny)...", flush=True)
     return launched
