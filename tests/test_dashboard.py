@@ -140,9 +140,28 @@ async def test_stop_asks_for_confirmation_first():
         await loaded(pilot)
         await pilot.press("x")
         assert isinstance(app.screen, StopConfirm)
+        await pilot.pause()
+        assert "stops at the next step boundary; the adapter is saved" in str(app.screen.query_one("#stop-text", Static).render())
         await pilot.press("n")
         assert w.run.pending_commands() == []
         await pilot.press("x", "y")
+        assert [c["command"] for c in w.run.pending_commands()] == ["stop"]
+    w.close()
+
+
+async def test_stop_while_loading_says_nothing_is_saved():
+    w = SyntheticWriter.create(max_steps=50)
+    w.start(pid=os.getpid())
+    w.phase("loading_model", "loading Qwen/Qwen3-4B")
+    app = DashApp(w.run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.press("x")
+        assert isinstance(app.screen, StopConfirm)
+        await pilot.pause()
+        text = str(app.screen.query_one("#stop-text", Static).render())
+        assert "still loading" in " ".join(text.split()) and "adapter is saved" not in text
+        await pilot.press("y")
         assert [c["command"] for c in w.run.pending_commands()] == ["stop"]
     w.close()
 

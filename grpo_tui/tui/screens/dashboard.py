@@ -33,7 +33,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Static
 
 from ...core.monitor import RunMonitor, Snapshot
-from ...core.rundir import LIVE_STATES, PAUSED, STOPPING, TRAINING, RunDir
+from ...core.rundir import LAUNCHING, LIVE_STATES, LOADING, PAUSED, STOPPING, TRAINING, RunDir
 from ..watcher import ResourcesSampled, ResourceSampler, RunChanged, RunWatcher
 from ..widgets.literal import visible
 from ..widgets.panels import (HealthPanel, LengthsPanel, LoadingPanel, MemoryPanel, RewardsPanel, RunHeader,
@@ -65,15 +65,21 @@ class StopConfirm(ModalScreen[bool]):
     StopConfirm Button { margin-left: 2; }
     """
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, loading: bool = False) -> None:
         super().__init__()
         self.run_id = run_id
+        self.loading = loading
 
     def compose(self) -> ComposeResult:
+        run = visible(self.run_id, one_line=True)
+        if self.loading:  # the trainer takes a stop between loading phases (trainer.loading_watch)
+            what = (f"{run} is still loading: it ends when the current loading phase does. Nothing has "
+                    "been trained yet, so nothing is saved.")
+        else:
+            what = (f"{run} stops at the next step boundary; the adapter is saved. This cannot be undone "
+                    "(resume needs a checkpoint).")
         with Vertical():
-            yield Static(Text.assemble(("Stop this run?\n\n", "bold"),
-                                       f"{visible(self.run_id, one_line=True)} stops at the next step boundary; "
-                                       "the adapter is saved. This cannot be undone (resume needs a checkpoint)."))
+            yield Static(Text.assemble(("Stop this run?\n\n", "bold"), what), id="stop-text")
             with Horizontal():
                 yield Button("Keep training (n)", id="keep")
                 yield Button("Stop (y)", id="stop", variant="error")
@@ -340,7 +346,10 @@ class DashboardScreen(Screen):
             if confirmed:
                 self._send("stop")
 
-        self.app.push_screen(StopConfirm(self.run.id), done)
+        # Several training processes leave together at the first step boundary instead.
+        one_process = int((self.monitor.info.get("config") or {}).get("num_processes") or 1) <= 1
+        loading = self.snap is not None and self.snap.state in (LAUNCHING, LOADING) and one_process
+        self.app.push_screen(StopConfirm(self.run.id, loading=loading), done)
 
     def action_samples(self) -> None:
         try:
