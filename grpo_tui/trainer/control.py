@@ -5,6 +5,8 @@ them in order here, deletes each file and acknowledges it with a ``control``
 event carrying the command id and the state after it. ``pause`` blocks the
 training loop in a sleep-poll (0.2 s, no CPU burnt) until ``resume`` or
 ``stop``; ``checkpoint`` asks the Trainer to save at this step boundary.
+With several training processes every rank polls at the same boundary and
+follows the main process's decision (``rank_sync``).
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ class Decision:
 
 
 class Controller:
-    """Takes the run's commands (main process only) and keeps every rank on the same decision
-    (``rank_sync``); ``sync`` and ``is_main`` are for tests."""
+    """Takes the run's commands (main process only) and keeps every rank on the same decision.
+    ``sync`` and ``is_main`` default to this process's: ``rank_sync.for_this_process()`` and the
+    launcher's ``RANK``."""
 
     def __init__(self, ctx: TrainerContext, sync: RankSync | None = None, is_main: bool | None = None):
         self.ctx = ctx
