@@ -231,14 +231,19 @@ class DashboardScreen(Screen):
         if (self.snap is not None and self.snap.live and self.snap.state != PAUSED
                 and self._render_timer is None and self.is_active):  # a pending render redraws it anyway
             snap = self.monitor.snapshot(series=())
+            if snap.state != self.snap.state:
+                # The run moved on (finished, crashed, paused): the banner, panels and key bindings must
+                # change with the header, so this is a full render, not a header-only one.
+                self._schedule_render()
+                return
             self.query_one(RunHeader).show(snap, self._ack if snap.live else None)
 
-    def _render_now(self, header_only: bool = False) -> None:
+    def _render_now(self) -> None:
         self._render_timer = None
         self._last_render = time.monotonic()
         m = self.monitor
         wanted = list(CHART_KEYS) + [f"rewards/{c}/mean" for c in m.reward_components]
-        snap = m.snapshot(series=() if header_only else tuple(wanted))
+        snap = m.snapshot(series=tuple(wanted))
         self.snap = snap
         self._track_commands(snap)
         self._notify_alerts(snap)
@@ -249,8 +254,6 @@ class DashboardScreen(Screen):
             self._behind = True
             return
         self.query_one(RunHeader).show(snap, self._ack if snap.live else None)
-        if header_only:
-            return
         self.query_one(StatusBanner).show(snap, str(self.run.trainer_log), self.watcher.error)
         self.query_one(LoadingPanel).show(snap)
         # While paused no metrics arrive, so the charts hold still by themselves; they still take the
