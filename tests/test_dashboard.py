@@ -11,6 +11,7 @@ import asyncio
 import os
 
 import orjson
+import pytest
 from rich.style import Style
 from textual.app import App
 from textual.geometry import Region
@@ -132,36 +133,26 @@ async def test_pause_key_writes_a_command_and_the_ack_shows():
     w.close()
 
 
-async def test_stop_asks_for_confirmation_first():
+@pytest.mark.parametrize("loading, says", [
+    (False, "stops at the next step boundary; the adapter is saved"),
+    (True, "is still loading: it ends when the current loading phase does. Nothing has been trained yet"),
+])
+async def test_stop_asks_for_confirmation_first(loading, says):
     w = live_writer()
-    w.steps(1)
+    if loading:
+        w.phase("loading_model", "loading Qwen/Qwen3-4B")
+    else:
+        w.steps(1)
     app = DashApp(w.run)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
         await pilot.press("x")
         assert isinstance(app.screen, StopConfirm)
         await pilot.pause()
-        assert "stops at the next step boundary; the adapter is saved" in str(app.screen.query_one("#stop-text", Static).render())
+        assert says in " ".join(str(app.screen.query_one("#stop-text", Static).render()).split())
         await pilot.press("n")
         assert w.run.pending_commands() == []
         await pilot.press("x", "y")
-        assert [c["command"] for c in w.run.pending_commands()] == ["stop"]
-    w.close()
-
-
-async def test_stop_while_loading_says_nothing_is_saved():
-    w = SyntheticWriter.create(max_steps=50)
-    w.start(pid=os.getpid())
-    w.phase("loading_model", "loading Qwen/Qwen3-4B")
-    app = DashApp(w.run)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await loaded(pilot)
-        await pilot.press("x")
-        assert isinstance(app.screen, StopConfirm)
-        await pilot.pause()
-        text = str(app.screen.query_one("#stop-text", Static).render())
-        assert "still loading" in " ".join(text.split()) and "adapter is saved" not in text
-        await pilot.press("y")
         assert [c["command"] for c in w.run.pending_commands()] == ["stop"]
     w.close()
 
@@ -226,6 +217,22 @@ async def test_alert_appears_on_the_panel_and_as_a_notification():
         await until(pilot, lambda: any(n.title == "no_signal" for n in app._notifications), what="toast")
         alerts = rendered(app.screen.query_one("#alerts", Static))[0]
         assert "no_signal" in alerts and "[b]x[/b]" in alerts
+    w.close()
+
+
+async def test_alerts_from_before_attaching_are_on_the_panel_but_not_toasts():
+    w = live_writer()
+    w.steps(2)
+    w.alert("kl_spike", "kl jumped")
+    app = DashApp(w.run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(pilot)
+        await pilot.pause(0.3)
+        assert "kl_spike" in rendered(app.screen.query_one("#alerts", Static))[0]
+        assert not [n for n in app._notifications if n.title == "kl_spike"]
+        w.alert("no_signal", "every group has zero reward std")
+        await until(pilot, lambda: any(n.title == "no_signal" for n in app._notifications), what="toast")
+        assert not [n for n in app._notifications if n.title == "kl_spike"]
     w.close()
 
 

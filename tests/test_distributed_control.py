@@ -47,6 +47,13 @@ def _rank_lines(run) -> list[str]:
     return [line for line in run.trainer_log.read_text(errors="replace").splitlines() if line.startswith("rank 1:")]
 
 
+def _stopped_with_adapter(run) -> dict:
+    finished = events(run)[-1]
+    assert finished["type"] == ev.FINISHED and finished["status"] == ev.STOPPED, finished
+    assert (run.adapter / "model.safetensors").exists()  # cpu-tiny trains every weight: a full model
+    return finished
+
+
 def _stop_all(proc) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -70,9 +77,7 @@ def test_pause_checkpoint_resume_stop_reach_every_rank(grpo_home):
         assert wait_exit(proc, 180) == 0, run.log_tail(30)
     finally:
         _stop_all(proc)
-    finished = events(run)[-1]
-    assert finished["type"] == ev.FINISHED and finished["status"] == ev.STOPPED, finished
-    assert (run.adapter / "model.safetensors").exists()  # cpu-tiny trains every weight: a full model
+    finished = _stopped_with_adapter(run)
     step = paused["step"]
     lines = _rank_lines(run)
     assert lines[:2] == [f"rank 1: paused at step {step}", f"rank 1: training at step {step}"], lines
@@ -105,8 +110,6 @@ def test_a_signal_to_one_rank_stops_them_all(grpo_home):
         assert wait_exit(proc, 180) == 0, run.log_tail(30)
     finally:
         _stop_all(proc)
-    finished = events(run)[-1]
-    assert finished["type"] == ev.FINISHED and finished["status"] == ev.STOPPED, finished
-    assert (run.adapter / "model.safetensors").exists()  # cpu-tiny trains every weight: a full model
+    finished = _stopped_with_adapter(run)
     assert finished["stop_reason"] == "stop from another training process"
     assert _rank_lines(run) == [f"rank 1: stopping at step {finished['step']}"]

@@ -84,6 +84,7 @@ class RunWatcher(_Background):
         self.alive_every = alive_every
         self.caught_up = threading.Event()
         self.attach_control_id: str | None = None
+        self.attach_alert_count = 0
         super().__init__()
         self.error: str | None = None
 
@@ -101,8 +102,9 @@ class RunWatcher(_Background):
                 if m.behind() == 0:
                     break
             m.check_alive()
-            with m.lock:  # the last control in the log at attach time is history, not news
+            with m.lock:  # the last control and the alerts in the log at attach time are history, not news
                 self.attach_control_id = (m.last_control or {}).get("id")
+                self.attach_alert_count = m.alert_count
             self.caught_up.set()
             self._post()
             last_alive = time.monotonic()

@@ -299,9 +299,10 @@ class DashboardScreen(Screen):
     def _notify_alerts(self, snap: Snapshot) -> None:
         if not self.watcher.caught_up.is_set():
             return
-        if self._alerts_seen is None:  # attaching: what fired before is on the panel, not in toasts
-            self._alerts_seen = snap.alert_count
-            return
+        if self._alerts_seen is None:
+            # What fired before attaching is on the panel, not in toasts. The count is the watcher's at
+            # catch-up: an alert that arrives before this screen's next render is still news.
+            self._alerts_seen = self.watcher.attach_alert_count
         new = snap.alert_count - self._alerts_seen
         self._alerts_seen = snap.alert_count
         for a in snap.alerts[-min(new, 3):] if new > 0 else []:
