@@ -21,7 +21,8 @@ def _pinned(monkeypatch):
 
 
 def _runs():
-    synthetic_run("20260101-090000-demo-cpu-0a1b", state="completed", steps=20, max_steps=20, preset="demo-cpu")
+    synthetic_run("20260101-090000-demo-cpu-0a1b", state="completed", steps=20, max_steps=20, preset="demo-cpu",
+                  evals={"before": 0.21, "after": 0.43})
     synthetic_run("20260102-100000-demo-16gb-2c3d", state="live", steps=7, max_steps=500, preset="demo-16gb")
     synthetic_run("20260103-110000-demo-cpu-4e5f", state="failed", steps=3, max_steps=300, preset="demo-cpu")
 

@@ -52,7 +52,8 @@ def _pid_create_time() -> float | None:
 
 
 def synthetic_run(run_id: str, *, state: str = "completed", steps: int = 5, max_steps: int = 20,
-                  preset: str = "cpu-tiny", reward0: float = 0.1) -> RunDir:
+                  preset: str = "cpu-tiny", reward0: float = 0.1,
+                  evals: dict[str, float] | None = None) -> RunDir:
     """A run directory written through the real writer. ``state``: completed | failed | live.
 
     A live run names this test process as its trainer, so liveness checks see it alive.
@@ -65,6 +66,8 @@ def synthetic_run(run_id: str, *, state: str = "completed", steps: int = 5, max_
         w.emit(ev.PHASE, name="training", message="training")
         for step in range(1, steps + 1):
             w.emit(ev.METRICS, step=step, metrics={"reward": reward0 + 0.05 * step, "reward_std": 0.2})
+        for when, acc in (evals or {}).items():  # held-out accuracy, e.g. {"before": 0.2, "after": 0.4}
+            w.emit(ev.EVAL, step=steps, name="demo/test", accuracy=acc, n=50, when=when)
         if state in ("completed", "failed", "stopped"):
             w.emit(ev.FINISHED, step=steps, status=state, error="boom" if state == "failed" else None)
     return run

@@ -341,15 +341,18 @@ class RunSummary:
     adapter_path: str | None = None
     rewards_seen: list[float] = field(default_factory=list, repr=False)
 
-    def eval_line(self) -> str:
-        """Held-out accuracy from the eval events, left to right as it happened:
-        'before 21.0% -> after 43.0%' ('' when there is none)."""
-        parts = []
+    def accuracies(self) -> list[tuple[str, float]]:
+        """(when, held-out accuracy) from the eval events, in EVAL_ORDER."""
+        out = []
         for when in EVAL_ORDER:
             acc = (self.eval.get(when) or {}).get("accuracy")
             if isinstance(acc, (int, float)) and not isinstance(acc, bool):
-                parts.append(f"{when} {100 * acc:.1f}%")
-        return " -> ".join(parts)
+                out.append((when, float(acc)))
+        return out
+
+    def eval_line(self) -> str:
+        """'before 21.0% -> after 43.0%' ('' when the run has not evaluated)."""
+        return " -> ".join(f"{when} {100 * acc:.1f}%" for when, acc in self.accuracies())
 
     def eval_source(self) -> tuple[str | None, int | None]:
         """(rows evaluated on, how many) of the newest eval result."""

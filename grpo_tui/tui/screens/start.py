@@ -53,7 +53,7 @@ RUNS_REFRESH_S = 5.0
 PRESET_COLUMNS = (("mark", "", 1, 0), ("preset", "preset", 8, 1), ("model", "model", 16, 0), ("lora", "r", 3, 0),
                   ("G", "G", 2, 0), ("len", "len", 4, 0), ("gib", "GiB", 5, 0), ("verdict", "verdict", 8, 0))
 RUN_COLUMNS = (("run", "run", 12, 0), ("state", "state", 9, 0), ("step", "step", 5, 0), ("reward", "reward", 6, 0),
-               ("model", "model", 8, 0))
+               ("eval", "eval", 4, 0), ("model", "model", 8, 0))
 
 
 def fill_table(table: DataTable, columns, rows: list[tuple[str, list]]) -> None:
@@ -73,6 +73,13 @@ def fill_table(table: DataTable, columns, rows: list[tuple[str, list]]) -> None:
         table.add_column(label, key=key, width=width)
     for key, cells in rows:
         table.add_row(*(literal(c) for c in cells), key=key)
+
+
+def _short_eval(summary: "RunSummary") -> str:
+    """The last two held-out accuracies in a few cells ('21→43%'), or '–' for runs that do not
+    evaluate (the dashboard header has the full line)."""
+    accs = [acc for _when, acc in summary.accuracies()][-2:]
+    return "→".join(f"{100 * a:.0f}" for a in accs) + "%" if accs else "–"
 
 
 def literal(cell: Any) -> Any:
@@ -454,7 +461,7 @@ class StartScreen(Screen):
                                                                        else ""))
             step = f"{s.step}/{s.max_steps}" if s.max_steps else str(s.step)
             reward = f"{s.last_reward:.3f}" if s.last_reward is not None else "–"
-            rows.append((s.id, [s.id, state, step, reward, _short_model(s.model)]))
+            rows.append((s.id, [s.id, state, step, reward, _short_eval(s), _short_model(s.model)]))
         fill_table(table, RUN_COLUMNS, rows)
         live = sum(1 for s in msg.summaries if s.live)
         hint = Text.assemble(("Recent runs: ", "bold"), f"{len(msg.summaries)}",
