@@ -139,6 +139,7 @@ def test_accelerate_command():
 def test_rank():
     assert dist.is_main_process({}) and dist.is_main_process({"RANK": "0", "LOCAL_RANK": "0"})
     assert not dist.is_main_process({"RANK": "2"}) and dist.rank({"LOCAL_RANK": "1"}) == 1
+    assert dist.world_size({"WORLD_SIZE": "4"}) == 4 and dist.world_size({}) == 1 and dist.world_size({"WORLD_SIZE": "x"}) == 1
 
 
 def test_only_the_main_process_writes_events(monkeypatch):

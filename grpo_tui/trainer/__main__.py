@@ -148,11 +148,7 @@ def _watch_while_loading(ctx):
     training process; with several, the ranks must stop together at a step boundary."""
     from . import distributed
 
-    try:
-        world = int(os.environ.get("WORLD_SIZE") or 1)
-    except ValueError:
-        world = 1
-    if world > 1:
+    if distributed.world_size() > 1:
         ctx.stop_while_loading = False
         return None
     if not distributed.is_main_process():

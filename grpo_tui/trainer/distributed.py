@@ -41,6 +41,15 @@ def rank(env: Mapping[str, str] | None = None) -> int:
     return 0
 
 
+def world_size(env: Mapping[str, str] | None = None) -> int:
+    """How many training processes this run has (``WORLD_SIZE``, set by accelerate launch / torchrun)."""
+    env = os.environ if env is None else env
+    try:
+        return max(1, int(env.get("WORLD_SIZE") or 1))
+    except ValueError:
+        return 1
+
+
 def is_main_process(env: Mapping[str, str] | None = None) -> bool:
     return rank(env) == 0
 
