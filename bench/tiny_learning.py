@@ -29,7 +29,7 @@ def main() -> int:
     os.environ.setdefault("GRPO_TUI_HOME", tempfile.mkdtemp(prefix="grpo-bench-"))
 
     from grpo_tui.core import events as ev
-    from grpo_tui.core import launch
+    from grpo_tui import launcher as launch
     from grpo_tui.core.config import parse_overrides
     from grpo_tui.core.presets import load_preset
     from grpo_tui.core.rundir import summarize

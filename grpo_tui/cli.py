@@ -12,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from .errors import UserError
+
 # subcommand -> module under grpo_tui.commands
 COMMANDS: dict[str, str] = {
     "run": "run",
@@ -44,10 +46,6 @@ HELPS: dict[str, str] = {
     "eval": "evaluate a run's adapter on the held-out split",
     "export": "export a run's samples to JSONL or Markdown",
 }
-
-
-class UserError(Exception):
-    """A problem with the user's input: printed on one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command is None:
-            from .tui.launch import run_app, serve_app
+            from .tui.entry import run_app, serve_app
 
             if args.serve:
                 return serve_app(host=args.host, port=args.port, preset=args.preset)

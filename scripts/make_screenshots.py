@@ -35,7 +35,7 @@ FAKE_GPU = "RTX 4090"
 
 def start_tiny(steps: int):
     """A real cpu-tiny run, started as `grpo-tui run` starts it (detached trainer process)."""
-    from grpo_tui.core import launch
+    from grpo_tui import launcher as launch
     from grpo_tui.core.presets import load_preset
 
     _stop_simulating_gpu()  # the run's own hardware snapshot must say what it trained on

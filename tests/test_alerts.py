@@ -340,7 +340,7 @@ def test_real_trainer_writes_alert_events(tmp_path):
 def test_resumed_real_run_does_not_repeat_alerts(tmp_path):
     """Killed after its checkpoint and resumed, the trainer warms the engine with the run's own
     history: no_learning_signal (fired at step 5) is not written again after the resume."""
-    from grpo_tui.core import launch
+    from grpo_tui import launcher as launch
     from trainer_helpers import kill, start, wait_exit, wait_for
 
     (tmp_path / "flat.py").write_text("def flat(completions, **kw):\n    return [0.5] * len(completions)\n")

@@ -64,7 +64,7 @@ def test_missing_reward_file(capsys, tmp_path):
 
 
 def test_resume_without_checkpoint(capsys):
-    from grpo_tui.core import launch
+    from grpo_tui import launcher as launch
     from grpo_tui.core.presets import load_preset
 
     run = launch.launch(load_preset("cpu-tiny"), spawn_trainer=False).run

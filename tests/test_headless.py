@@ -9,7 +9,7 @@ from rich.console import Console
 
 from grpo_tui import headless
 from grpo_tui.core import events as ev
-from grpo_tui.core import launch
+from grpo_tui import launcher as launch
 from grpo_tui.core.presets import load_preset
 
 

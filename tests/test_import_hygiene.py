@@ -28,7 +28,7 @@ def loaded_after(code: str, watch: tuple[str, ...]) -> list[str]:
 
 
 def test_app_modules_do_not_import_the_training_stack():
-    code = ("import grpo_tui.tui.app, grpo_tui.tui.launch, grpo_tui.tui.screens.start, "
+    code = ("import grpo_tui.tui.app, grpo_tui.tui.entry, grpo_tui.tui.screens.start, "
             "grpo_tui.tui.screens.help, grpo_tui.tui.screens.confirm, grpo_tui.tui.widgets.memory_bar")
     assert loaded_after(code, HEAVY) == []
 
@@ -64,8 +64,8 @@ asyncio.run(main())
 
 def test_launch_preflight_used_by_the_app_stays_light():
     """The start screen validates and launches in-process: that path must not load torch either."""
-    code = ("from grpo_tui.core import launch\nfrom grpo_tui.core.presets import load_preset\n"
-            "launch.prepare(load_preset('cpu-tiny'))")
+    code = ("from grpo_tui import launcher\nfrom grpo_tui.core.presets import load_preset\n"
+            "launcher.prepare(load_preset('cpu-tiny'))")
     assert loaded_after(code, HEAVY) == []
 
 

@@ -4,7 +4,8 @@ and refuses, before any run directory exists, when the GPUs are too few."""
 from __future__ import annotations
 
 from grpo_tui.cli import main
-from grpo_tui.core import hardware, launch
+from grpo_tui import launcher as launch
+from grpo_tui.core import hardware
 from grpo_tui.core.presets import load_preset
 from grpo_tui.core.rundir import runs_root
 import pytest

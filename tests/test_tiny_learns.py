@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from grpo_tui.core import events as ev
-from grpo_tui.core import launch
+from grpo_tui import launcher as launch
 from grpo_tui.core.presets import load_preset
 from grpo_tui.core.rundir import summarize
 

@@ -13,7 +13,7 @@ import pytest
 
 from grpo_tui.cli import main
 from grpo_tui.core import events as ev
-from grpo_tui.core import launch
+from grpo_tui import launcher as launch
 from grpo_tui.core.rundir import summarize
 
 from trainer_helpers import events, kill, start, wait_exit, wait_for

@@ -268,7 +268,7 @@ async def test_quit_without_a_run_exits_at_once():
 
 # -- run_app: bad input before any screen ------------------------------------------------------
 def test_run_app_bad_attach_is_one_line_exit_2(tmp_path, capsys):
-    from grpo_tui.tui.launch import run_app
+    from grpo_tui.tui.entry import run_app
 
     assert run_app(attach="no-such-run") == 2
     err = capsys.readouterr().err.strip()

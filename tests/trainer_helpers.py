@@ -6,7 +6,7 @@ import time
 from typing import Any, Callable
 
 from grpo_tui.core import events as ev
-from grpo_tui.core import launch
+from grpo_tui import launcher as launch
 from grpo_tui.core.presets import load_preset
 
 # Small and fast: 2 prompts x 4 completions a step, a few steps.

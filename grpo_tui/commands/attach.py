@@ -13,7 +13,7 @@ def add_arguments(parser, name: str) -> None:
 def follow_run(run_dir, headless: bool) -> int:
     if not headless:
         try:
-            from ..tui.launch import run_app
+            from ..tui.entry import run_app
 
             return int(run_app(attach=run_dir.id) or 0)
         except (ImportError, NotImplementedError):

@@ -41,7 +41,7 @@ def wait_for_ack(run_dir, cid: str, timeout: float) -> dict | None:
 
 
 def run(args) -> int:
-    from ..cli import UserError
+    from ..errors import UserError
     from ..core.rundir import resolve_run, summarize
 
     run_dir = resolve_run(args.run)

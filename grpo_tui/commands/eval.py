@@ -22,7 +22,7 @@ def add_arguments(parser, name: str) -> None:
 
 
 def run(args) -> int:
-    from ..cli import UserError
+    from ..errors import UserError
     from ..core.config import RunConfig
     from ..core.rundir import resolve_run, summarize
 

@@ -15,7 +15,7 @@ def add_arguments(parser, name: str) -> None:
 
 
 def _steps(spec: str | None) -> tuple[int | None, int | None]:
-    from ..cli import UserError
+    from ..errors import UserError
 
     if not spec:
         return None, None
@@ -29,7 +29,7 @@ def _steps(spec: str | None) -> tuple[int | None, int | None]:
 
 
 def run(args) -> int:
-    from ..cli import UserError
+    from ..errors import UserError
     from ..core.export import ExportError, export
     from ..core.rundir import resolve_run
     from ..core.samples import SampleFilter

@@ -38,7 +38,7 @@ class Target:
 
 def resolve_target(args) -> Target:
     """The GPU to plan for, from --vram / --gpu or the machine."""
-    from ..cli import UserError
+    from ..errors import UserError
     from ..core import hardware
 
     ram = hardware.host_info().ram_available_gb

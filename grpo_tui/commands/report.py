@@ -21,7 +21,7 @@ def add_arguments(parser, name: str) -> None:
 
 
 def run(args) -> int:
-    from ..cli import UserError
+    from ..errors import UserError
     from ..core import report as rp
     from ..core.rundir import atomic_write, resolve_run
 

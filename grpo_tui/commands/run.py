@@ -24,8 +24,8 @@ def add_arguments(parser, name: str) -> None:
 
 
 def run(args) -> int:
-    from ..cli import UserError
-    from ..core import launch
+    from ..errors import UserError
+    from .. import launcher as launch
     from ..core.config import parse_overrides
     from ..core.presets import load_preset
     from ..core.rundir import resolve_run

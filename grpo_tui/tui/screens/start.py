@@ -518,7 +518,7 @@ class StartScreen(Screen):
     @work(thread=True, exclusive=True, group="launch")
     def launch(self, cfg: RunConfig) -> None:
         try:
-            from ...core import launch as launcher
+            from ... import launcher
         except ImportError as exc:  # pragma: no cover - the launcher ships with core
             self.post_message(LaunchFailed(f"the launcher is not available ({exc})"))
             return

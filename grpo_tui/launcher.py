@@ -1,10 +1,13 @@
 """Starting a trainer: validate -> create the run directory -> spawn it detached.
 
 Shared by `grpo-tui run` and the app. Import-light: no torch, no textual.
+It sits above both ``core`` and ``trainer``: the app reaches the trainer's
+pre-flight (``trainer.preflight``, import-light) only through here, and never
+imports the trainer otherwise (import-linter contracts in pyproject.toml).
 
 ``prepare(cfg)`` is the pre-flight: everything that can be checked before a
 run directory exists (the config's own rules, the dataset file, the reward
-functions, importable). A failure raises ``ConfigError`` (the CLI prints one
+functions, importable, the GPU memory plan). A failure raises ``ConfigError`` (the CLI prints one
 line and exits 2) and leaves nothing behind.
 
 ``launch(cfg)`` then creates the run (atomically, 0700) and spawns
@@ -27,8 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, RunConfig
-from .rundir import TRAINER_PID, RunDir, atomic_write, create_run, summarize
+from .core import hardware, planner
+from .core.config import ConfigError, RunConfig
+from .core.rundir import TRAINER_PID, RunDir, atomic_write, create_run, summarize
+from .trainer import preflight
 
 RESUME_ENV = "GRPO_TUI_RESUME"
 
@@ -39,28 +44,7 @@ def _absolute(path: str) -> str:
 
 def prepare(cfg: RunConfig, extra_rewards: list[str] | None = None) -> RunConfig:
     """Validate and normalise a config for launch; ConfigError on bad input."""
-    from ..trainer import datasets as data_mod  # light: no torch at import
-    from ..trainer import rewards as rewards_mod
-
-    from ..trainer import gsm8k  # light: records GSM8K's config, eval split and prompt in run.json
-
-    if extra_rewards:
-        cfg = cfg.with_overrides({"rewards": list(cfg.rewards) + list(extra_rewards)})
-    cfg = gsm8k.apply_defaults(cfg.validate())
-    # Paths are resolved now: the trainer runs with another working directory.
-    if data_mod.classify(cfg.dataset) == "local":
-        data_mod.check_dataset_source(cfg)
-        cfg = cfg.with_overrides({"dataset": _absolute(cfg.dataset)})
-    else:
-        data_mod.check_dataset_source(cfg)
-    rewards = []
-    for name in cfg.rewards:
-        target, sep, func = name.rpartition(":")
-        if sep and (target.endswith(".py") or "/" in target) and not name.startswith("builtin:"):
-            name = f"{_absolute(target)}:{func}"
-        rewards.append(name)
-    cfg = cfg.with_overrides({"rewards": rewards})
-    rewards_mod.validate_reward_specs(cfg)
+    cfg = preflight.check(cfg, extra_rewards)
     check_memory(cfg)
     trainer_argv(None, cfg)  # more processes than GPUs is refused now, not in trainer.log
     if not cfg.model.startswith("builtin:"):
@@ -80,26 +64,15 @@ def check_memory(cfg: RunConfig) -> None:
     estimate: a user who knows better can still launch)."""
     if cfg.device == "cpu" or cfg.model.startswith("builtin:") or os.environ.get("GRPO_TUI_SKIP_MEMORY_CHECK"):
         return
-    from .hardware import detect
-    from .planner import UnknownModel, check_launch
-
     try:
-        check_launch(cfg, detect(processes=False))
-    except UnknownModel:
+        planner.check_launch(cfg, hardware.detect(processes=False))
+    except planner.UnknownModel:
         return  # nothing to plan with: let the trainer find out
-
-
-def max_reward(cfg: RunConfig) -> float | None:
-    from ..trainer.rewards import max_total_reward
-
-    return max_total_reward(cfg)
 
 
 def _hardware() -> dict[str, Any]:
     try:
-        from .hardware import snapshot
-
-        return snapshot()
+        return hardware.snapshot()
     except Exception as exc:  # hardware detection must never block a launch
         return {"error": str(exc)}
 
@@ -107,7 +80,7 @@ def _hardware() -> dict[str, Any]:
 def launch(cfg: RunConfig, *, extra_rewards: list[str] | None = None, spawn_trainer: bool = True) -> "Launched":
     cfg = prepare(cfg, extra_rewards)
     run = create_run(cfg.to_dict(), hardware=_hardware(),
-                     extra={"max_reward": max_reward(cfg), "launched_by": os.getpid()})
+                     extra={"max_reward": preflight.max_reward(cfg), "launched_by": os.getpid()})
     proc = spawn(run) if spawn_trainer else None
     return Launched(run, proc)
 
@@ -134,18 +107,10 @@ def trainer_argv(run: RunDir | None, cfg: RunConfig) -> tuple[list[str], dict[st
     """The trainer's command line: the plain entry point, or ``accelerate launch`` when the
     config asks for several training processes (trainer.distributed builds it; events,
     commands and the adapter stay with the main process). ConfigError when GPUs are too few."""
-    from ..trainer import distributed  # import-light: no torch
-
     n_gpus = 0
     if cfg.num_processes > 1:
-        from . import hardware
-
         n_gpus = len(hardware.detect().gpus)
-    server = cfg.use_vllm and cfg.vllm_mode == "server"
-    try:
-        return distributed.trainer_command(run.path if run else ".", cfg.num_processes, n_gpus, server_mode=server)
-    except ValueError as exc:
-        raise ConfigError("num_processes", str(exc)) from None
+    return preflight.command(run.path if run else ".", cfg, n_gpus)
 
 
 def spawn(run: RunDir, resume_from: Path | None = None) -> subprocess.Popen:
