@@ -43,7 +43,7 @@ ADAPTER = "adapter"
 CHECKPOINTS = "checkpoints"
 EXPORTS = "exports"
 
-COMMAND_NAMES = ("pause", "resume", "stop", "checkpoint")
+COMMAND_NAMES = ("pause", "resume", "stop", "checkpoint", "ask")
 # Eval results by "when", in the order they are taken (base model, before training, after, on request).
 EVAL_ORDER = ("base", "before", "after", "manual")
 

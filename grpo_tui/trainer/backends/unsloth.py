@@ -310,6 +310,10 @@ class UnslothBackend(Backend):
         ctx.phase("building_trainer", "building the GRPO trainer (Unsloth patches and compiles it)")
         trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args,
                               train_dataset=dataset)
+        if cfg.fast_inference and not cfg.full_finetuning and hasattr(model, "fast_generate"):
+            from ..ask import VllmAsker
+
+            ctx.extras["asker"] = VllmAsker(trainer)  # asks while paused go through the colocated engine
         callback = attach_events(trainer, ctx)
         if engine:
             base_memory = callback.memory
