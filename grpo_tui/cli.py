@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "report": "report",
     "eval": "eval",
     "export": "export",
+    "ask": "ask",
 }
 
 HELPS: dict[str, str] = {
@@ -45,6 +46,7 @@ HELPS: dict[str, str] = {
     "report": "a run's report (markdown or json)",
     "eval": "evaluate a run's adapter on the held-out split",
     "export": "export a run's samples to JSONL or Markdown",
+    "ask": "try a prompt against a paused run's policy (or --heldout N questions)",
 }
 
 

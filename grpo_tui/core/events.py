@@ -37,9 +37,14 @@ Payload keys per type (all optional keys may be absent):
                  advantage, length (completion tokens), truncated (bool),
                  group (index of the prompt group within the step), answer
                  (gold answer, when the dataset has one).
-``control``      command (pause/resume/stop/checkpoint), id (the command file's
+``ask``          (samples.jsonl only) id (the ask command's id), request (what was
+                 asked: prompt or heldout, gold, n, temperature, max_tokens),
+                 rows (as for ``samples``; ``group`` is the question), accuracy
+                 (share of questions whose first completion is correct, when a
+                 gold answer is known), seconds. Written by a paused trainer.
+``control``      command (pause/resume/stop/checkpoint/ask), id (the command file's
                  id), state (the trainer state after honouring it: paused /
-                 training / stopping).
+                 training / stopping); for ``ask``: answered (row count) or error.
 ``checkpoint``   path, kind (checkpoint / adapter).
 ``eval``         name, accuracy, n, when (before / after / manual).
 ``alert``        code, severity (warning / critical), message, hint, since_step.
@@ -70,6 +75,7 @@ RUN_STARTED = "run_started"
 PHASE = "phase"
 METRICS = "metrics"
 SAMPLES = "samples"
+ASK = "ask"
 CONTROL = "control"
 CHECKPOINT = "checkpoint"
 EVAL = "eval"
@@ -78,7 +84,7 @@ LOG = "log"
 FINISHED = "finished"
 
 EVENT_TYPES = frozenset(
-    {RUN_STARTED, PHASE, METRICS, SAMPLES, CONTROL, CHECKPOINT, EVAL, ALERT, LOG, FINISHED}
+    {RUN_STARTED, PHASE, METRICS, SAMPLES, ASK, CONTROL, CHECKPOINT, EVAL, ALERT, LOG, FINISHED}
 )
 
 # Final statuses carried by ``finished`` events.

@@ -36,6 +36,8 @@ class SampleFilter:
     max_reward: float | None = None
     truncated_only: bool = False
     search: str = ""
+    asks: bool = True  # rows answered by `grpo-tui ask` (marked ``ask``), after the training steps
+
 
     def step_ok(self, step: int) -> bool:
         return (self.step_min is None or step >= self.step_min) and (self.step_max is None or step <= self.step_max)
@@ -102,6 +104,7 @@ class SampleStore:
         self._pending = b""
         self._cache: OrderedDict[int, list[Row]] = OrderedDict()
         self._cache_steps = cache_steps
+        self.ask_index: list[tuple[int, int]] = []  # (offset, length) of each ``ask`` event, in order
 
     def refresh(self) -> int:
         """Index what was appended since the last call; returns how many new steps."""
@@ -115,6 +118,7 @@ class SampleStore:
             if size < self._offset:  # replaced: start over
                 self.index.clear()
                 self._cache.clear()
+                self.ask_index.clear()
                 self._offset, self._pending = 0, b""
             while self._offset < size:
                 data = os.pread(fd, min(CHUNK, size - self._offset), self._offset)
@@ -165,10 +169,14 @@ class SampleStore:
         except orjson.JSONDecodeError:
             self.skipped += 1
             return 0
-        if not isinstance(event, dict) or event.get("type") != ev.SAMPLES or not isinstance(event.get("step"), int):
+        if not isinstance(event, dict) or event.get("type") not in (ev.SAMPLES, ev.ASK) \
+                or not isinstance(event.get("step"), int):
             return 0
         if event.get("v", 0) > ev.SCHEMA_VERSION:
             self.skipped += 1
+            return 0
+        if event["type"] == ev.ASK:
+            self.ask_index.append((base + start, end - start))
             return 0
         step = event["step"]
         new = step not in self.index
@@ -216,6 +224,33 @@ class SampleStore:
             for row in self.rows(step):
                 if flt.row_ok(row):
                     yield row
+        if flt.asks:
+            for ask in self.asks():
+                if flt.step_ok(ask["step"]):
+                    yield from (row for row in ask["rows"] if flt.row_ok(row))
+
+    def asks(self) -> list[dict[str, Any]]:
+        """Every answered ask, oldest first: the event with its rows normalised and marked ``ask``
+        (``ask_id`` says which ask). Few and small, so read whole each time."""
+        out = []
+        if not self.ask_index:
+            return out
+        with open(self.run.samples, "rb") as fh:
+            for offset, length in self.ask_index:
+                fh.seek(offset)
+                try:
+                    event = orjson.loads(fh.read(length))
+                except orjson.JSONDecodeError:
+                    continue
+                rows = []
+                for x in event.get("rows") or []:
+                    row = normalise_row(x, event["step"])
+                    if row is not None:
+                        row["ask"] = True
+                        row["ask_id"] = event.get("id")
+                        rows.append(row)
+                out.append({**event, "rows": rows})
+        return out
 
     def reward_names(self) -> list[str]:
         for step in reversed(self.steps):

@@ -92,9 +92,35 @@ class Controller:
                     save_now = True
                 else:
                     d.save_checkpoint = True
+            elif name == "ask":
+                self._ask(cmd)
             else:
                 self._ack(cmd, PAUSED if self.paused else TRAINING, error=f"unknown command {name!r}")
         return save_now
+
+    def _ask(self, cmd: dict) -> None:
+        """Answer an ask with the live policy (trainer.ask); only while paused, never changing training."""
+        from ..core.asks import AskError
+        from .ask import AskCancelled, answer
+
+        state = PAUSED if self.paused else TRAINING
+        asker = self.ctx.extras.get("asker")
+        if not self.paused:
+            return self._ack(cmd, state, error="the run is not paused; pause it first, then ask")
+        if asker is None:
+            return self._ack(cmd, state, error="this trainer cannot generate (no model to ask)")
+        if distributed.world_size() > 1:
+            return self._ack(cmd, state, error="asks are not supported with several training processes")
+        try:
+            result = answer(self.ctx, cmd, asker)
+        except AskError as exc:
+            return self._ack(cmd, state, error=str(exc))
+        except AskCancelled as exc:
+            return self._ack(cmd, state, error=str(exc))
+        except Exception as exc:  # an ask must never end the run
+            self.ctx.log(f"ask failed: {type(exc).__name__}: {exc}", "warning")
+            return self._ack(cmd, state, error=f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+        self._ack(cmd, state, **result)
 
     def poll(self, save_now=None) -> Decision:
         """Apply pending commands; blocks while paused. Returns what the trainer must do now.

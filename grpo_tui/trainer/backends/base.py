@@ -84,6 +84,9 @@ def attach_events(trainer: Any, ctx: TrainerContext) -> Any:
         trainer.remove_callback(cb)
     ctx.extras["callback"] = callback
     ctx.extras["trainer"] = trainer
+    from ..ask import HfAsker
+
+    ctx.extras.setdefault("asker", HfAsker(trainer))  # asks while paused (a backend may set its own)
     return callback
 
 
