@@ -33,7 +33,8 @@ def run(args) -> int:
         style = {"completed": "green", "training": "cyan", "paused": "yellow", "stopped": "yellow",
                  "failed": "red", "crashed": "red"}.get(s.state, "")
         window = "-" if s.first_window_reward is None else f"{_r(s.first_window_reward)} -> {_r(s.last_window_reward)}"
-        table.add_row(Text(s.id), Text(s.preset), Text(s.model), Text(s.state, style=style),
+        preset = f"{s.preset} ({s.source})" if s.source else s.preset  # a user's script or a TRL folder
+        table.add_row(Text(s.id), Text(preset), Text(s.model), Text(s.state, style=style),
                       f"{s.step}/{s.max_steps or '?'}", when, _r(s.best_reward), window, s.eval_line() or "-")
     import sys
 

@@ -339,6 +339,7 @@ class RunSummary:
     log_tail: list[str] = field(default_factory=list)
     eval: dict[str, Any] = field(default_factory=dict)
     adapter_path: str | None = None
+    source: str = ""  # "" launched by grpo-tui, "watched" (grpo_tui.watch in a user's script), "trl-folder"
     rewards_seen: list[float] = field(default_factory=list, repr=False)
 
     def accuracies(self) -> list[tuple[str, float]]:
@@ -383,7 +384,7 @@ class RunFolder:
         self.summary = RunSummary(
             id=run.id, path=run.path, preset=str(cfg.get("name", "")), model=str(cfg.get("model", "")),
             backend=str(cfg.get("backend", "")), max_steps=int(cfg.get("max_steps", 0) or 0),
-            created=float(info.get("created", 0.0) or 0.0),
+            created=float(info.get("created", 0.0) or 0.0), source=str(info.get("source", "") or ""),
         )
         self.finished = False
         self._reward_steps: list[int] = []  # step of each rewards_seen entry
@@ -411,6 +412,8 @@ class RunFolder:
             elif t == ev.PHASE:
                 s.phase = str(e.get("name", ""))
                 s.phase_message = str(e.get("message", ""))
+                if not s.max_steps and s.phase == "training" and isinstance(e.get("total"), int):
+                    s.max_steps = e["total"]  # a watched script training by epochs: known once training begins
                 if not self.finished and s.state not in (PAUSED, STOPPING):
                     s.state = TRAINING if s.phase == "training" else LOADING
             elif t == ev.METRICS:
