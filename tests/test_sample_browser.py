@@ -66,12 +66,32 @@ async def test_browse_a_step_open_a_completion_and_read_it_literally():
         await _settle(pilot, screen, lambda: screen.step == 3)
 
 
+def _with_known_step(run, step: int):
+    """Append a step of hand-written rows: two cut at the length cap, one holding a search word."""
+    from grpo_tui.core import events as ev
+
+    w = ev.EventWriter(run.samples)
+    w.emit(ev.SAMPLES, step, rows=[
+        {"prompt": "2+2=", "completion": text, "reward": reward, "rewards": {"f": reward}, "truncated": cut,
+         "group": g, "advantage": 0.0, "length": 8}
+        for text, reward, cut, g in [("four CUT", 0.0, True, 0), ("the haystack Needle 4", 2.0, False, 0),
+                                     ("five CUT", 0.0, True, 1), ("plain 4", 1.0, False, 1)]])
+    w.close()
+    return run
+
+
 async def test_filters_narrow_the_rows_and_bad_input_is_said():
-    run = make_run(5, groups=2)
+    run = _with_known_step(make_run(5, groups=2), 6)
     app = BrowserApp(run)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
-        await _settle(pilot, screen, lambda: screen.step == 5 and screen.rows)
+        await _settle(pilot, screen, lambda: screen.step == 6 and screen.rows)
+        texts = lambda: sorted(r["completion"] for r in screen.rows)  # noqa: E731
+        assert texts() == ["five CUT", "four CUT", "plain 4", "the haystack Needle 4"]
+        screen.query_one("#f-search", Input).value = "needle"
+        await _settle(pilot, screen, lambda: texts() == ["the haystack Needle 4"])
+        screen.query_one("#f-search", Input).value = ""
+        await _settle(pilot, screen, lambda: len(screen.rows) == 4)
         total = len(screen.rows)
         best = max(r["reward"] for r in screen.rows)
         screen.query_one("#f-reward", Input).value = str(best)
@@ -85,7 +105,7 @@ async def test_filters_narrow_the_rows_and_bad_input_is_said():
         assert "filter: steps" in str(screen.query_one("#status", Static).render())
         screen.query_one("#f-steps", Input).value = ""
         screen.query_one("#f-trunc", Checkbox).value = True
-        await _settle(pilot, screen, lambda: all(r["truncated"] for r in screen.rows))
+        await _settle(pilot, screen, lambda: screen.step == 6 and texts() == ["five CUT", "four CUT"])
 
 
 async def test_export_jsonl_and_markdown_from_the_dialog(tmp_path):
