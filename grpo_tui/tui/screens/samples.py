@@ -6,6 +6,9 @@ advantage (coloured by sign), length and a truncation mark. Enter opens the whol
 completion. Filters (step range, minimum reward, truncated only, text) apply to the
 table and to export (``e``). The store (core.samples) reads one step at a time, in a
 worker, so a long run never loads whole. Model text is shown literally.
+
+While the run is paused, ``a`` asks the model a question and ``h`` asks it held-out questions
+(core.asks): the answers are listed with the steps as "ask N" and read like a group.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class SampleBrowserScreen(Screen):
         Binding("e", "export", "Export"),
         Binding("r", "resume", "Resume"),
         Binding("t", "toggle_truncated", "Truncated only"),
+        Binding("a", "ask", "Ask"),
+        Binding("h", "ask_heldout", "Ask held-out"),
         Binding("slash", "focus_search", "Search", show=False),
     ]
     DEFAULT_CSS = """
@@ -68,8 +73,9 @@ class SampleBrowserScreen(Screen):
         self.run = run
         self.store = SampleStore(run)
         self.filter = SampleFilter()
-        self.step: int | None = None
+        self.step: int | str | None = None  # a step, or "ask:<i>" for the i-th answered ask
         self.rows: list[Row] = []
+        self._asks: list[dict] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="filters"):
@@ -94,7 +100,9 @@ class SampleBrowserScreen(Screen):
     # -- loading ----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="index")
     def _refresh_steps(self) -> None:
-        if self.store.refresh() or not self.store.steps:
+        asks_before = len(self.store.ask_index)
+        if self.store.refresh() or not self.store.steps or len(self.store.ask_index) != asks_before:
+            self._asks = self.store.asks()
             self.app.call_from_thread(self._show_steps)
 
     def _show_steps(self) -> None:
@@ -105,25 +113,39 @@ class SampleBrowserScreen(Screen):
         steps = [s for s in reversed(self.store.steps) if self.filter.step_ok(s)][:MAX_STEPS_LISTED]
         keep = self.step
         table.clear()
+        asks = [f"ask:{i}" for i in reversed(range(len(self._asks)))] if self.filter.asks else []
+        for key in asks:
+            table.add_row(Text(f"ask {int(key[4:]) + 1}", style="bold cyan"), key=key)
         for s in steps:
             table.add_row(str(s), key=str(s))
         n = len(self.store.steps)
         note = f"  ({self.store.skipped} unreadable line(s) skipped)" if self.store.skipped else ""
         self._status(f"{n} captured step(s){note}" if n else "no samples captured yet")
-        if steps:
-            target = keep if keep in steps else steps[0]
-            table.move_cursor(row=steps.index(target))
+        listed: list[int | str] = [*asks, *steps]
+        if listed:
+            # A new answer is shown as it arrives; otherwise stay where the user was.
+            new_ask = bool(asks) and asks[0] != getattr(self, "_newest_ask", None)
+            self._newest_ask = asks[0] if asks else None
+            target = asks[0] if new_ask and getattr(self, "_awaiting_ask", False) else \
+                keep if keep in listed else (steps[0] if steps else listed[0])
+            if new_ask:
+                self._awaiting_ask = False
+            table.move_cursor(row=listed.index(target))
             if target != self.step:
                 self._load_step(target)
 
     @work(thread=True, exclusive=True, group="step")
-    def _load_step(self, step: int) -> None:
-        groups = self.store.groups(step, self.filter)
-        rows = [r for g in sorted(groups) for r in groups[g]]
+    def _load_step(self, step: int | str) -> None:
+        if isinstance(step, str):  # an answered ask
+            i = int(step.split(":", 1)[1])
+            rows = [r for r in self._asks[i]["rows"] if self.filter.row_ok(r)] if i < len(self._asks) else []
+        else:
+            groups = self.store.groups(step, self.filter)
+            rows = [r for g in sorted(groups) for r in groups[g]]
         names = self.store.reward_names()
         self.app.call_from_thread(self._show_rows, step, rows, names)
 
-    def _show_rows(self, step: int, rows: list[Row], names: list[str]) -> None:
+    def _show_rows(self, step: int | str, rows: list[Row], names: list[str]) -> None:
         try:
             table = self.query_one("#rows", DataTable)
         except NoMatches:
@@ -141,7 +163,8 @@ class SampleBrowserScreen(Screen):
                      adv_t, str(r.get("length", "")), Text("✂", style="yellow") if r.get("truncated") else "",
                      literal(r.get("completion", ""), one_line=True, limit=80)]
             table.add_row(*cells, key=str(i))
-        shown = f"step {step}: {len(rows)} completion(s)"
+        shown = f"step {step}: {len(rows)} completion(s)" if not isinstance(step, str) else \
+            f"ask {int(step[4:]) + 1} (at step {rows[0]['step'] if rows else '?'}): {len(rows)} completion(s)"
         if not self.filter.empty:
             shown += " matching the filter"
         self._status(shown + " · Enter reads one · e exports")
@@ -156,7 +179,8 @@ class SampleBrowserScreen(Screen):
     @on(DataTable.RowHighlighted, "#steps")
     def _step_picked(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value is not None:
-            step = int(event.row_key.value)
+            key = event.row_key.value
+            step = key if key.startswith("ask:") else int(key)
             if step != self.step:
                 self._load_step(step)
 
@@ -203,6 +227,56 @@ class SampleBrowserScreen(Screen):
             self.notify(f"could not send resume: {exc}", severity="error", markup=False)
             return
         self.notify("resume sent; the trainer continues at the step boundary")
+
+    def action_ask(self) -> None:
+        from .ask import AskScreen
+
+        self.app.push_screen(AskScreen(), self._send_ask)
+
+    def action_ask_heldout(self) -> None:
+        from ...core.asks import DEFAULT_HELDOUT
+
+        self._send_ask({"heldout": DEFAULT_HELDOUT})
+
+    def _send_ask(self, payload: dict | None) -> None:
+        """Queue the ask (the trainer answers only while paused, one at a time) and wait for its answer."""
+        from ...core.rundir import PAUSED, summarize
+
+        if payload is None:
+            return
+        state = summarize(self.run).state
+        if state != PAUSED:
+            self.notify(f"the run is {state}: asks need a paused run (p pauses it)", severity="warning")
+            return
+        if any(c.get("command") == "ask" for c in self.run.pending_commands()):
+            self.notify("an ask is already waiting; one at a time", severity="warning")
+            return
+        try:
+            cid = self.run.send_command("ask", **payload)
+        except OSError as exc:
+            self.notify(f"could not send the ask: {exc}", severity="error", markup=False)
+            return
+        self._awaiting_ask = True
+        what = f"{payload['heldout']} held-out questions" if payload.get("heldout") else "the question"
+        self._status(f"asking {what}… the paused trainer answers it")
+        self._wait_answer(cid)
+
+    @work(thread=True, group="ask")
+    def _wait_answer(self, cid: str) -> None:
+        from ...core.asks import wait_answer
+
+        ack = wait_answer(self.run, cid, timeout=900.0)
+        self.app.call_from_thread(self._answered, ack)
+
+    def _answered(self, ack: dict | None) -> None:
+        if ack is None or ack.get("error"):
+            self._awaiting_ask = False
+        if ack is None:
+            self.notify("no answer: the trainer is gone or busy", severity="warning")
+        elif ack.get("error"):
+            self.notify(f"ask not answered: {ack['error']}", severity="warning", markup=False)
+        else:
+            self._refresh_steps()
 
     def action_toggle_truncated(self) -> None:
         box = self.query_one("#f-trunc", Checkbox)
