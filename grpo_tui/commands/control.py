@@ -46,6 +46,9 @@ def run(args) -> int:
 
     run_dir = resolve_run(args.run)
     s = summarize(run_dir)
+    if s.source == "trl-folder":
+        raise UserError(f"{args.run} is a TRL output folder, read-only: grpo-tui steers the runs it launched "
+                        "and scripts that call grpo_tui.watch(trainer)")
     if not s.live:
         raise UserError(f"run {run_dir.id} is {s.state}; there is no trainer to {args.command}"
                         + (" (continue it with `grpo-tui run --resume RUN`)" if args.command == "resume" else ""))

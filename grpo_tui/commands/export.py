@@ -12,6 +12,8 @@ def add_arguments(parser, name: str) -> None:
     parser.add_argument("--max-reward", type=float, help="only completions with at most this total reward")
     parser.add_argument("--truncated", action="store_true", help="only completions cut at the length cap")
     parser.add_argument("--search", default="", help="only completions whose prompt or text contains this")
+    parser.add_argument("--metrics", choices=("csv",),
+                        help="export the metrics instead: one row per step (step, timestamp, every metric)")
 
 
 def _steps(spec: str | None) -> tuple[int | None, int | None]:
@@ -35,6 +37,15 @@ def run(args) -> int:
     from ..core.samples import SampleFilter
 
     run_dir = resolve_run(args.run)
+    if args.metrics:
+        from ..core.metrics_csv import export_metrics
+
+        try:
+            path, count = export_metrics(run_dir, args.output)
+        except ExportError as exc:
+            raise UserError(str(exc)) from None
+        print(f"exported {count} step(s) of metrics to {path}")
+        return 0
     lo, hi = _steps(args.steps)
     flt = SampleFilter(step_min=lo, step_max=hi, min_reward=args.min_reward, max_reward=args.max_reward,
                        truncated_only=args.truncated, search=args.search)

@@ -254,7 +254,12 @@ def resolve_run(ref: str | os.PathLike[str]) -> RunDir:
     if len(matches) > 1:
         raise RunNotFound(f"{ref_s!r} matches {len(matches)} runs ({', '.join(m.id for m in matches[:3])}...)")
     if p.exists():
-        raise RunNotFound(f"{ref_s} is not a grpo-tui run directory (no {RUN_JSON})")
+        from .trl_folder import FolderError, open_folder
+
+        try:  # a plain TRL output folder reads as a run through its mirror (core.trl_folder)
+            return open_folder(p).run
+        except FolderError as exc:
+            raise RunNotFound(str(exc)) from None
     raise RunNotFound(f"no run {ref_s!r} under {root} -- see `grpo-tui runs`")
 
 
@@ -453,6 +458,10 @@ class RunFolder:
     def check_alive(self) -> RunSummary:
         """Mark a live-looking run whose trainer is gone as crashed."""
         s = self.summary
+        if s.source == "trl-folder":  # no trainer of ours to ask (core.trl_folder): state from what TRL wrote
+            if not self.finished:
+                s.state = "last written " + time.strftime("%H:%M", time.localtime(s.last_ts or s.created))
+            return s
         if not self.finished and s.state != LAUNCHING and not pid_alive(s.pid, s.pid_create_time):
             s.state = CRASHED
             s.log_tail = self.run.log_tail()
