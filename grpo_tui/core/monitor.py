@@ -503,14 +503,18 @@ class RunMonitor:
         self.samples_step = _int(e.get("step"))
         self.samples = kept
 
+    gpu_idle_since: float | None = None  # set by a reader that samples the GPU (core.stall.GpuIdle)
+
     def check_alive(self) -> bool:
-        """Crash detection (pid gone while the log says live); True when the state changed."""
+        """Crash and stall detection (pid gone while the log says live; no progress for longer than
+        core.stall allows); True when the state or the stall verdict changed."""
         with self.lock:
-            before = self.folder.summary.state
+            s = self.folder.summary
+            before = (s.state, s.stalled_since)
             if self.info_error:
                 return False
-            self.folder.check_alive()
-            changed = self.folder.summary.state != before
+            self.folder.check_alive(self.clock(), self.gpu_idle_since)
+            changed = (s.state, s.stalled_since) != before
             if changed:
                 self.version += 1
             return changed

@@ -284,6 +284,7 @@ def build_report(run: RunDir, *, window: int = WINDOW, groups_shown: int = GROUP
             "created": s.created or None, "started": s.started, "ended": s.ended,
             "duration_s": _round(duration, 1), "mean_step_time_s": _round(_mean(step_times), 3),
             "error": s.error, "log_tail": s.log_tail, "phase": s.phase,
+            "stalled_since": s.stalled_since, "stall": s.stall_line or None,
             "max_reward": _num(info.get("max_reward")),
             "read_problems": stats.problems(),
         },
@@ -444,7 +445,7 @@ def to_markdown(r: dict[str, Any]) -> str:
     L: list[str] = [f"# grpo-tui run report: {sz.md_inline(run['id'])}", ""]
     steps = f"{run['step']}" + (f" of {run['max_steps']}" if run.get("max_steps") else "")
     L += _table(["", ""], [
-        ["state", f"**{sz.md_inline(run['state'])}**"],
+        ["state", f"**{sz.md_inline(run['state'])}**" + (f", {sz.md_inline(run['stall'])}" if run.get("stall") else "")],
         ["preset / backend", f"{sz.md_inline(run['preset'])} / {sz.md_inline(run['backend'])}"],
         ["model", sz.md_inline(run["model"])],
         ["started", _ts(run.get("started") or run.get("created"))],
@@ -457,8 +458,10 @@ def to_markdown(r: dict[str, Any]) -> str:
     ])
     if run.get("read_problems"):
         L += [f"> event log: {sz.md_inline(run['read_problems'])}", ""]
-    if run.get("error") or (run["state"] in ("failed", "crashed") and run.get("log_tail")):
+    if run.get("error") or run.get("stall") or (run["state"] in ("failed", "crashed") and run.get("log_tail")):
         L += ["## What went wrong", ""]
+        if run.get("stall"):  # core.stall: the trainer is alive but has made no progress for too long
+            L += [f"**{sz.md_inline(run['stall'])}**", ""]
         if run.get("error"):
             L += [sz.md_inline(run["error"], 400), ""]
         if run.get("log_tail"):

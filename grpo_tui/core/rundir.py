@@ -27,6 +27,7 @@ import os
 import secrets
 import shutil
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -254,12 +255,7 @@ def resolve_run(ref: str | os.PathLike[str]) -> RunDir:
     if len(matches) > 1:
         raise RunNotFound(f"{ref_s!r} matches {len(matches)} runs ({', '.join(m.id for m in matches[:3])}...)")
     if p.exists():
-        from .trl_folder import FolderError, open_folder
-
-        try:  # a plain TRL output folder reads as a run through its mirror (core.trl_folder)
-            return open_folder(p).run
-        except FolderError as exc:
-            raise RunNotFound(str(exc)) from None
+        raise RunNotFound(f"{ref_s} is not a grpo-tui run directory (no {RUN_JSON})")
     raise RunNotFound(f"no run {ref_s!r} under {root} -- see `grpo-tui runs`")
 
 
@@ -344,8 +340,12 @@ class RunSummary:
     log_tail: list[str] = field(default_factory=list)
     eval: dict[str, Any] = field(default_factory=dict)
     adapter_path: str | None = None
-    source: str = ""  # "" launched by grpo-tui, "watched" (grpo_tui.watch in a user's script), "trl-folder"
     rewards_seen: list[float] = field(default_factory=list, repr=False)
+    # stalls (core.stall): the last sign of progress, the recent median step time, and the verdict
+    progress_ts: float | None = None
+    median_step_s: float | None = None
+    stalled_since: float | None = None
+    stall_line: str = ""
 
     def accuracies(self) -> list[tuple[str, float]]:
         """(when, held-out accuracy) from the eval events, in EVAL_ORDER."""
@@ -389,10 +389,13 @@ class RunFolder:
         self.summary = RunSummary(
             id=run.id, path=run.path, preset=str(cfg.get("name", "")), model=str(cfg.get("model", "")),
             backend=str(cfg.get("backend", "")), max_steps=int(cfg.get("max_steps", 0) or 0),
-            created=float(info.get("created", 0.0) or 0.0), source=str(info.get("source", "") or ""),
+            created=float(info.get("created", 0.0) or 0.0),
         )
         self.finished = False
         self._reward_steps: list[int] = []  # step of each rewards_seen entry
+        self._step_times: deque[float] = deque(maxlen=101)  # seconds per step, recent steps (stalls)
+        self._progress_step = 0
+        self.summary.progress_ts = self.summary.created or None
 
     def feed(self, events: list[ev.Event]) -> None:
         s = self.summary
@@ -402,6 +405,7 @@ class RunFolder:
             step = e.get("step", 0)
             if isinstance(step, int) and step > s.step:
                 s.step = step
+            self._progress(e, t, step)
             if t == ev.RUN_STARTED:
                 # A resumed run appends a new run_started after an earlier finished event.
                 self.finished = False
@@ -417,8 +421,6 @@ class RunFolder:
             elif t == ev.PHASE:
                 s.phase = str(e.get("name", ""))
                 s.phase_message = str(e.get("message", ""))
-                if not s.max_steps and s.phase == "training" and isinstance(e.get("total"), int):
-                    s.max_steps = e["total"]  # a watched script training by epochs: known once training begins
                 if not self.finished and s.state not in (PAUSED, STOPPING):
                     s.state = TRAINING if s.phase == "training" else LOADING
             elif t == ev.METRICS:
@@ -455,13 +457,45 @@ class RunFolder:
             s.first_window_reward = sum(r[:w]) / w
             s.last_window_reward = sum(r[-w:]) / w
 
-    def check_alive(self) -> RunSummary:
-        """Mark a live-looking run whose trainer is gone as crashed."""
+    def _progress(self, e: ev.Event, t: str, step: Any) -> None:
+        """Remember the last sign of progress and how long steps take (core.stall)."""
+        s, ts = self.summary, e.get("ts")
+        if not isinstance(ts, (int, float)):
+            return
+        if t == ev.METRICS:
+            if not isinstance(step, int) or step <= self._progress_step:
+                return
+            if s.progress_ts is not None and self._progress_step and s.state == TRAINING:
+                self._step_times.append((ts - s.progress_ts) / (step - self._progress_step))
+            self._progress_step = step
+        elif t == ev.RUN_STARTED:
+            self._progress_step = step if isinstance(step, int) else 0
+        elif t not in (ev.PHASE, ev.CONTROL, ev.EVAL, ev.CHECKPOINT) and s.state not in (LOADING, LAUNCHING):
+            return  # logs and alerts are no progress while training (loading: every event is)
+        s.progress_ts = float(ts)
+
+    def check_stall(self, now: float | None = None, gpu_idle_since: float | None = None):
+        """Fill ``stalled_since`` / ``stall_line`` for a live run that stopped making progress."""
+        from . import stall
+
         s = self.summary
-        if s.source == "trl-folder":  # no trainer of ours to ask (core.trl_folder): state from what TRL wrote
-            if not self.finished:
-                s.state = "last written " + time.strftime("%H:%M", time.localtime(s.last_ts or s.created))
-            return s
+        now = time.time() if now is None else now
+        if self.policy is None:
+            self.policy = stall.StallPolicy.load()
+        s.median_step_s = stall.median(self._step_times)
+        found = stall.check(s.state, s.progress_ts, s.median_step_s, now, self.policy, gpu_idle_since)
+        s.stalled_since = found.since if found else None
+        s.stall_line = found.line(now) if found else ""
+        if found and not s.log_tail:
+            s.log_tail = self.run.log_tail()
+        return found
+
+    policy = None  # core.stall.StallPolicy, loaded on first use
+
+    def check_alive(self, now: float | None = None, gpu_idle_since: float | None = None) -> RunSummary:
+        """Mark a live-looking run whose trainer is gone as crashed; a live one that makes no
+        progress gets its stall verdict (``check_stall``)."""
+        s = self.summary
         if not self.finished and s.state != LAUNCHING and not pid_alive(s.pid, s.pid_create_time):
             s.state = CRASHED
             s.log_tail = self.run.log_tail()
@@ -472,6 +506,7 @@ class RunFolder:
             if pid and not pid_alive(pid, ctime):
                 s.state = CRASHED
                 s.log_tail = self.run.log_tail()
+        self.check_stall(now, gpu_idle_since)
         return s
 
 

@@ -459,6 +459,8 @@ class StartScreen(Screen):
         for s in msg.summaries:
             state = Text(s.state, style="bold green" if s.live else ("red" if s.state in ("failed", "crashed")
                                                                        else ""))
+            if s.stalled_since is not None:  # core.stall
+                state = Text(s.stall_line.split(' (')[0], style="bold red")
             step = f"{s.step}/{s.max_steps}" if s.max_steps else str(s.step)
             reward = f"{s.last_reward:.3f}" if s.last_reward is not None else "–"
             rows.append((s.id, [s.id, state, step, reward, _short_eval(s), _short_model(s.model)]))

@@ -103,6 +103,8 @@ class RunHeader(Static):
             since = f" {fmt_duration(snap.now - ph['ts'])}" if isinstance(ph.get("ts"), (int, float)) else ""
             # the phase's own clock keeps moving: a long vLLM build never looks frozen
             line2.append(f" ({visible(ph['name'], one_line=True, limit=24)}{since})", style="cyan")
+        if s.stalled_since is not None:  # core.stall: alive, but no progress for too long
+            line2.append(f"  {s.stall_line}", style="bold red")
         total = s.max_steps
         pct = f" ({100 * s.step / total:.0f}%)" if total else ""
         line2.append(f"  step {s.step}/{total or '?'}{pct}")
@@ -156,6 +158,16 @@ class StatusBanner(Static):
                 t.append("\n")
             lines = _last_lines(snap.traceback, 6) if snap.traceback else list(s.log_tail)[-6:]
             for line in lines:
+                t.append_text(literal(line, one_line=True, limit=200, style="dim"))
+                t.append("\n")
+            t.append("Full log: ", style="bold")
+            t.append(visible(log_path, one_line=True))
+            t.append("\n")
+        if s.stalled_since is not None and s.state not in ("crashed", "failed"):
+            level = level or "warning"
+            t.append(f"STALLED: {s.stall_line}. The trainer (pid {s.pid or '?'}) is alive; its last lines:\n",
+                     style="bold yellow")
+            for line in list(s.log_tail)[-4:]:
                 t.append_text(literal(line, one_line=True, limit=200, style="dim"))
                 t.append("\n")
             t.append("Full log: ", style="bold")
