@@ -138,6 +138,29 @@ def test_truncation_half_clipped_with_nothing_terminating():
     assert [(a.code, a.since_step) for a in run(rows)] == [(al.TRUNCATION, 11)]
 
 
+def _clipped(rows: list[dict], steps: range, ratio: float) -> list[dict]:
+    """Clip ``ratio`` of completions at the given (1-based) steps; terminated ones stay healthy (~58)."""
+    for s in steps:
+        rows[s - 1]["completions/clipped_ratio"] = ratio
+    return rows
+
+
+def test_truncation_main_threshold_fires_after_the_debounce_window():
+    # clipped_ratio >= 0.9 alone (the terminated completions look fine): fires on the 3rd step in a row
+    alerts = run(_clipped(healthy(40), range(21, 41), 0.9))
+    assert [(a.code, a.since_step, a.step) for a in alerts] == [(al.TRUNCATION, 21, 23)]
+    assert alerts[0].message.startswith("90% of completions hit the length cap (max_completion_length 128), "
+                                        "mean terminated length ")
+
+
+def test_truncation_needs_the_window_unbroken_and_the_threshold_reached():
+    rows = _clipped(healthy(40), range(21, 23), 0.95)  # two steps, then a healthy one
+    rows = _clipped(rows, range(24, 41), 0.95)
+    assert [(a.code, a.since_step, a.step) for a in run(rows)] == [(al.TRUNCATION, 24, 26)]
+    assert run(_clipped(healthy(40), range(21, 41), 0.89)) == []  # just under, terminated fine
+    assert run(_clipped(healthy(40), range(21, 23), 0.99)) == []  # two steps only
+
+
 def test_length_explosion_against_own_baseline():
     rows = healthy(60)
     for i in range(30, 60):
