@@ -169,3 +169,26 @@ def test_bad_folders_are_one_line_and_exit_2_and_a_file_being_written_waits(trl_
     state.write_text(whole)
     opened.sync()
     assert opened.pending is None and summarize(opened.run).step == 2
+
+
+@pytest.mark.slow
+async def test_the_app_shows_an_opened_folder_read_only(trl_folder, tmp_path):
+    from test_dashboard import DashApp, header_text, loaded, until
+
+    grow = tmp_path / "growing"
+    shutil.copytree(trl_folder / "checkpoint-2", grow / "checkpoint-2")
+    opened = open_folder(grow)
+    follower = Follower(opened, interval=0.05).start()
+    app = DashApp(opened.run)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await loaded(pilot)
+            await until(pilot, lambda: "LAST WRITTEN" in header_text(app), what="inferred state")
+            assert "2/4" in header_text(app)
+            await pilot.press("p", "x")  # no pause, no stop confirmation: there is no trainer to steer
+            assert opened.run.pending_commands() == [] and app.screen.__class__.__name__ == "DashboardScreen"
+            shutil.copytree(trl_folder / f"checkpoint-{STEPS}", grow / f"checkpoint-{STEPS}")
+            await until(pilot, lambda: "COMPLETED" in header_text(app), timeout=20, what="the folder's growth")
+            assert f"{STEPS}/{STEPS}" in header_text(app)
+    finally:
+        follower.stop()
