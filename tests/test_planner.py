@@ -231,14 +231,15 @@ def test_suggestions_fit():
 
 
 # -- selection ------------------------------------------------------------------------------
-EXPECTED = {  # card -> recommended shipped preset (largest model that fits with headroom)
-    "3060 laptop": "cpu-tiny",  # 6 GiB: no GPU preset fits
+EXPECTED = {  # card -> recommended shipped preset: the largest model made for the card (the preset's
+    # name/vram_class_gb is no bigger than the card) that fits with real headroom (recommend_margin).
+    # Bigger presets may still fit on paper; the user can pick them, the app does not preselect them.
     "4060 laptop": "gpu-8gb",
-    "3060": "gpu-16gb",  # 12 GiB: Qwen3-4B fits with headroom, bigger than gpu-12gb's 3B
+    "3060": "gpu-12gb",
     "T4": "gpu-16gb",
     "L4": "gpu-24gb",
-    "4090": "gpu-48gb",  # Qwen3-14B 4-bit fits inside standby's fixed share on 24 GiB
-    "A100-40": "gpu-48gb",
+    "4090": "gpu-24gb",  # issue 15: was gpu-48gb (Qwen3-14B, 1.4 GiB spare of 24)
+    "A100-40": "gpu-40gb",
     "A100-80": "gpu-80gb",
     "H100": "gpu-80gb",
     "H200": "gpu-141gb",
@@ -251,12 +252,37 @@ def test_selection_per_vram_class(card):
     vram = lookup_gpu(card).vram_gb
     rec = planner.recommend(presets, vram)
     assert rec.name == EXPECTED[card], rec.reason
-    if rec.name != "cpu-tiny":
-        chosen = rec.plans[rec.name]
-        assert chosen.verdict == "fits"
-        for name, p in rec.plans.items():  # nothing that fits is bigger
-            if p.verdict == "fits" and presets[name].config.device != "cpu":
-                assert p.spec.total_params <= chosen.spec.total_params * 1.05
+    chosen = rec.plans[rec.name]
+    assert chosen.verdict == "fits" and chosen.headroom >= planner.recommend_margin(vram)
+    for name, p in rec.plans.items():  # nothing recommendable is bigger
+        cls = presets[name].vram_class_gb
+        if (p.verdict == "fits" and p.headroom >= planner.recommend_margin(vram)
+                and presets[name].config.device != "cpu" and planner.made_for(cls, vram)):
+            assert p.spec.total_params <= chosen.spec.total_params * 1.05, name
+
+
+def test_a_24gb_card_is_not_recommended_the_40gb_preset():
+    """What a new user hit: on an RTX 4090 the app preselected the 40-48 GB preset (1.4 GiB spare)."""
+    presets = discover()
+    vram = lookup_gpu("4090").vram_gb
+    rec = planner.recommend(presets, vram)
+    assert rec.name == "gpu-24gb" and "made for a 24.0 GiB card" in rec.reason
+    assert rec.plans["gpu-40gb"].verdict in ("fits", "tight")  # still offered: the user may pick it
+    assert not planner.made_for(presets["gpu-40gb"].vram_class_gb, vram)
+    assert planner.made_for(presets["gpu-16gb"].vram_class_gb, lookup_gpu("T4").vram_gb)  # 16 GB box = 15.0 GiB
+    assert planner.made_for(presets["gpu-24gb"].vram_class_gb, lookup_gpu("L4").vram_gb)  # 24 GB box = 22.5 GiB
+
+
+def test_a_card_below_every_class_gets_the_smallest_preset_that_fits_and_says_so():
+    small = RunConfig(**{**BASE, "name": "small", "vllm_standby": False}).validate()
+    big = RunConfig(**{**BASE, "name": "big", "vllm_standby": False, "model": "Qwen/Qwen3-8B"}).validate()
+    presets = [Preset("small", None, "user", small, {"vram_class_gb": 16}),
+               Preset("big", None, "user", big, {"vram_class_gb": 24})]
+    vram = planner.plan(small, None).total + 3.0  # roomy for "small", below both classes
+    assert vram < 16 * planner.GB_AS_GIB * 0.97
+    rec = planner.recommend(presets, vram)
+    assert rec.name == "small" and "no preset is made for a card this small" in rec.reason
+    assert planner.recommend(presets, planner.plan(small, None).total + 1.0).name is None  # too little spare
 
 
 def test_no_gpu_recommends_cpu_tiny():

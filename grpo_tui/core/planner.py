@@ -623,11 +623,32 @@ class Recommendation:
 
 
 CPU_FALLBACK = "cpu-tiny"
+# What a recommendation asks beyond "fits": the planner has not been checked on every card, so the
+# preset the app preselects keeps real headroom (a user who wants a bigger one can still pick it),
+# and is made for a card of this size: its vram_class_gb (GB as printed on the box) is no more
+# than the card's. A "24 GB" card reports 22.5-24 GiB (1 GB = 0.931 GiB); 3% slack covers NVML's
+# reserved memory (a 16 GB T4 reports 15.0 GiB).
+RECOMMEND_MARGIN_GB = 1.5
+RECOMMEND_MARGIN_FRACTION = 0.05
+GB_AS_GIB = 1e9 / GIB
+
+
+def recommend_margin(vram_gb: float) -> float:
+    """Spare GiB a preset must keep on a ``vram_gb`` card to be recommended (``fits`` asks less)."""
+    return max(RECOMMEND_MARGIN_GB, RECOMMEND_MARGIN_FRACTION * vram_gb)
+
+
+def made_for(class_gb: float, vram_gb: float) -> bool:
+    """A preset for ``class_gb`` GB cards suits a card reporting ``vram_gb`` GiB (the name does not lie)."""
+    return class_gb * GB_AS_GIB * 0.97 <= vram_gb
 
 
 def recommend(presets: Mapping[str, "Preset"] | Iterable["Preset"], target: "Hardware | float | None",
               *, ram_gb: float | None = None) -> Recommendation:
-    """Largest model that fits with headroom; better-tested preset on ties; CPU preset without a GPU."""
+    """Largest model made for this card that fits with real headroom; better-tested preset on ties.
+
+    When no preset is made for a card this small, the smallest GPU preset that still fits with
+    that headroom (said in the reason); else the CPU preset."""
     items = list(presets.values()) if isinstance(presets, Mapping) else list(presets)
     vram, what = _vram_of(target)
     plans: dict[str, Plan] = {}
@@ -643,16 +664,24 @@ def recommend(presets: Mapping[str, "Preset"] | Iterable["Preset"], target: "Har
         (p.name for p in items if p.config is not None and p.config.device == "cpu"), None)
     if vram is None:
         return Recommendation(fallback, f"no usable GPU ({what or 'none given'}): the CPU preset", plans)
-    gpu = [p for p in items if p.name in plans and p.config.device != "cpu" and plans[p.name].verdict == FITS]
-    if not gpu:
-        return Recommendation(fallback, f"no GPU preset fits {vram:.1f} GiB with headroom: the CPU preset", plans)
+    margin = recommend_margin(vram)
+    roomy = [p for p in items if p.name in plans and p.config.device != "cpu" and plans[p.name].verdict == FITS
+             and (plans[p.name].headroom or 0.0) >= margin]
+    if not roomy:
+        return Recommendation(fallback, f"no GPU preset fits {vram:.1f} GiB with {margin:.1f} GiB to spare: "
+                              "the CPU preset", plans)
+    own_class = [p for p in roomy if made_for(float(p.meta.get("vram_class_gb", 0) or 0), vram)]
 
     def key(p: "Preset") -> tuple:
         pl = plans[p.name]
         return (round(pl.spec.total_params / 1e8), bool(p.meta.get("tested", False)),
                 float(p.meta.get("vram_class_gb", 0) or 0), -pl.total)
 
-    best = max(gpu, key=key)
+    if own_class:
+        best = max(own_class, key=key)
+        why = f"largest model made for a {vram:.1f} GiB card"
+    else:  # a card below every preset's class: the smallest one that still fits, said so
+        best = min(roomy, key=lambda p: (float(p.meta.get("vram_class_gb", 0) or 0), plans[p.name].total))
+        why = f"no preset is made for a card this small ({vram:.1f} GiB); the smallest that fits"
     pl = plans[best.name]
-    return Recommendation(best.name, f"largest model that fits {vram:.1f} GiB with headroom "
-                          f"({pl.total:.1f} GiB planned, {pl.headroom:.1f} GiB spare)", plans)
+    return Recommendation(best.name, f"{why} ({pl.total:.1f} GiB planned, {pl.headroom:.1f} GiB spare)", plans)
