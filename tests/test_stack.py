@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from grpo_tui.core import stack
 
 TESTED = dict(stack.TESTED_SET)
@@ -22,15 +24,41 @@ def test_reads_this_environment_without_importing_torch():
     assert out[1] == "[]"
 
 
-def test_torch_cuda_build_from_version_file():
+def test_torch_cuda_build_of_this_environment_is_consistent():
     cuda, tag = stack.torch_cuda_build()
-    from importlib.metadata import version
+    assert (tag == "cpu") if cuda is None else tag.startswith("cu")  # every case: test_torch_cuda_build_from_...
 
-    v = version("torch")
-    if "+cpu" in v:
-        assert cuda is None and tag == "cpu"
-    elif "+cu" in v:
-        assert cuda and tag.startswith("cu")
+
+def _fake_torch(monkeypatch, tmp_path, version: str | None, version_py: str | None) -> None:
+    """torch's distribution as torch_cuda_build sees it: its version and its torch/version.py."""
+    import types
+    from importlib import metadata
+
+    if version_py is not None:
+        (tmp_path / "torch").mkdir()
+        (tmp_path / "torch" / "version.py").write_text(version_py)
+
+    def distribution(name):
+        if version is None:
+            raise metadata.PackageNotFoundError(name)
+        return types.SimpleNamespace(version=version, locate_file=lambda rel: tmp_path / rel)
+
+    monkeypatch.setattr(stack, "metadata", types.SimpleNamespace(
+        distribution=distribution, PackageNotFoundError=metadata.PackageNotFoundError))
+
+
+@pytest.mark.parametrize("version, version_py, expected", [
+    ("2.13.0+cpu", "cuda: Optional[str] = None\n", (None, "cpu")),
+    ("2.13.0+cu128", "cuda: Optional[str] = '12.8'\n", ("12.8", "cu128")),
+    ("2.13.0", "cuda: Optional[str] = '12.8'\n", ("12.8", "cu128")),  # PyPI's Linux wheels: no local tag
+    ("2.13.0", "cuda = None\n", (None, "cpu")),
+    ("2.13.0+cu121", None, ("12.1", "cu121")),  # no version.py: the tag says it
+    ("2.13.0+rocm6.4", "cuda = None\n", (None, "rocm6.4")),
+    (None, None, (None, "")),  # not installed
+])
+def test_torch_cuda_build_from_version_file(monkeypatch, tmp_path, version, version_py, expected):
+    _fake_torch(monkeypatch, tmp_path, version, version_py)
+    assert stack.torch_cuda_build() == expected
 
 
 def test_the_tested_set_is_ok():
