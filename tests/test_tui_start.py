@@ -383,11 +383,7 @@ def test_sixteen_colour_terminals_get_the_ansi_themes():
 async def test_attach_opens_the_dashboard_and_q_detaches_with_the_way_back():
     """`grpo-tui attach RUN` path: dashboard on top of the start screen; q asks, then leaves the run alone."""
     from grpo_tui.tui.screens.confirm import QuitScreen
-
-    try:
-        from grpo_tui.tui.screens.dashboard import DashboardScreen
-    except ImportError:  # pragma: no cover - the dashboard ships with the app
-        pytest.skip("no dashboard in this build")
+    from grpo_tui.tui.screens.dashboard import DashboardScreen  # a broken dashboard fails here
     live = synthetic_run("20260102-000000-live", state="live", steps=4, max_steps=50)
     app = make_app("none", attach=live)
     async with app.run_test(size=(120, 40)) as pilot:
