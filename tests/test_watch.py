@@ -169,3 +169,67 @@ def test_an_unwritable_run_directory_warns_once_and_training_goes_on(tmp_path, m
     assert "USER SCRIPT DONE" in text
     assert text.count("grpo-tui: cannot create a run directory") == 1
     assert (tmp_path / "out" / "checkpoint-2").is_dir()  # the trainer's own save still happened
+
+
+@pytest.mark.slow  # ~20 s
+def test_an_unsloth_script_is_watched_through_unsloths_patched_trainer(tmp_path, monkeypatch):
+    """Contract with the stand-in unsloth (tests/standins): its GRPOTrainer patch is applied at import as the
+    real one is; the script imports grpo_tui before unsloth, which must not load trl/transformers first."""
+    from standin_helpers import read, use_standins
+
+    log_path = use_standins(monkeypatch, tmp_path / "standin.jsonl")
+    proc, log = start_script(tmp_path, "user_unsloth.py", USER_STEPS="3")
+    assert proc.wait(timeout=300) == 0, log.read_text()[-3000:]
+    calls = read(log_path)
+    assert [c["call"] for c in calls][:4] == ["import", "from_pretrained", "get_peft_model", "grpo_trainer"]
+    assert calls[0]["loaded_before"] == []
+    run = list_runs()[0]
+    info = json.loads(run.run_json.read_text())
+    assert info["config"]["backend"] == "unsloth"
+    assert info["trainer_class"].endswith("UnslothGRPOTrainer")
+    assert info["reward_funcs"] == ["match_format_exactly", "check_answer"]
+    events = ev.read_all(run.events)[0]
+    assert [e["step"] for e in events if e["type"] == ev.METRICS] == [1, 2, 3]
+    assert [e["status"] for e in events if e["type"] == ev.FINISHED] == ["completed"]
+    rows = [r for s in ev.read_all(run.samples)[0] for r in s["rows"]]
+    assert len(rows) == 3 * 8 and set(rows[0]["rewards"]) == {"match_format_exactly", "check_answer"}
+
+
+@pytest.mark.slow  # ~60 s: two training processes (DDP over gloo on the CPU)
+def test_under_a_launcher_rank_0_writes_and_every_rank_follows_pause_and_stop(tmp_path):
+    """``torchrun`` (what ``accelerate launch --multi_gpu`` runs underneath) starts the user's script twice;
+    both call watch(): one run directory, and rank 1 pauses and stops with rank 0 at the same boundary."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "script.log"
+    env = dict(os.environ, USER_OUT=str(tmp_path / "out"), USER_STEPS="400", OMP_NUM_THREADS="1",
+               ACCELERATE_USE_CPU="true")
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                                 "--master_addr", "127.0.0.1", "--master_port", str(port),
+                                 str(SCRIPTS / "user_grpo.py")], cwd=tmp_path, env=env, stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        run = the_run(proc, log)
+        wait_event(run, lambda e: e["type"] == ev.METRICS and e["step"] >= 1, proc, log, timeout=240)
+        paused = cli("pause", run.id, "--wait")
+        assert "pause acknowledged" in paused.stdout, paused.stdout + paused.stderr
+        deadline = time.monotonic() + 60
+        while "rank 1: paused" not in log.read_text(errors="replace") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "rank 1: paused" in log.read_text(errors="replace")
+        stopped = cli("stop", run.id, "--wait")
+        assert "stopping" in stopped.stdout, stopped.stdout + stopped.stderr
+        assert proc.wait(timeout=180) == 0, log.read_text(errors="replace")[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = log.read_text(errors="replace")
+    assert "rank 1: stopping" in text and text.count("USER SCRIPT DONE") == 2
+    assert len(list_runs()) == 1  # rank 1 made no run directory
+    fin = [e for e in ev.read_all(run.events)[0] if e["type"] == ev.FINISHED]
+    assert [f["status"] for f in fin] == ["stopped"]

@@ -149,6 +149,7 @@ def describe(trainer: Any, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
         "reward_funcs": rewards,
         "reward_weights": weights,
         "dataset_size": _dataset_size(trainer),
+        "trainer_class": f"{type(trainer).__module__}.{type(trainer).__name__}",
         "output_dir": str(Path(args.output_dir).resolve()) if getattr(args, "output_dir", None) else None,
         "pid": os.getpid(),
     }
