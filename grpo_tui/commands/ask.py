@@ -19,7 +19,7 @@ def add_arguments(parser, name: str = "ask") -> None:
     parser.add_argument("--n", type=int, default=None,
                         help=f"completions to sample (1-{MAX_N}; default {DEFAULT_N}, 1 per held-out question)")
     parser.add_argument("--temperature", type=float, default=None,
-                        help="sampling temperature, 0 = greedy (default: the run's own)")
+                        help="sampling temperature, 0 = greedy, one completion (default: the run's own)")
     parser.add_argument("--max-tokens", type=int, default=None,
                         help="new tokens at most (default: the run's max_completion_length)")
     parser.add_argument("--gold", default=None, help="the right answer: the completions are scored with the "

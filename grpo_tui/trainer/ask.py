@@ -281,7 +281,8 @@ def answer(ctx: Any, cmd: dict[str, Any], asker: Any) -> dict[str, Any]:
     first_ok: list[bool] = []
     with preserved_rng():
         for g, ((prompt, gold), text) in enumerate(zip(questions, rendered)):
-            comps = asker.generate(text, req.n, params, should_stop)
+            n = 1 if params["temperature"] <= 0.0 else req.n  # greedy: one answer, n copies would say nothing
+            comps = asker.generate(text, n, params, should_stop)
             scores, totals = _score(trainer, prompt, comps, gold)
             advantages = _advantages(totals)
             if gold is not None and comps:

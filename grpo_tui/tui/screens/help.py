@@ -13,7 +13,8 @@ from textual.widgets import Static
 GUIDE = (
     ("Start", "pick a preset (arrows), edit knobs in place (Tab), Enter starts the run; r: runs to attach"),
     ("Dashboard", "live run: p pause, r resume, s samples, e export, c checkpoint, x stop, Esc back"),
-    ("Samples", "browse captured steps and groups; Enter opens a completion"),
+    ("Samples", "browse captured steps and groups; Enter opens a completion; while paused, a asks the model "
+                "a question and h asks it held-out ones"),
     ("Quit", "q leaves the app; the run keeps training. Come back: grpo-tui attach RUN"),
 )
 
