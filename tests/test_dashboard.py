@@ -97,7 +97,7 @@ async def test_crashed_run_shows_status_log_tail_and_log_path():
     app = DashApp(run)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: "CRASHED" in header_text(app), what="crashed")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: "Killed" in rendered(app.screen.query_one(StatusBanner))[0], what="banner")
         banner = rendered(app.screen.query_one(StatusBanner))[0]
         assert "CRASHED" in banner and "out of memory" in banner and "Killed" in banner
         unwrapped = "".join(line[2:] if line.startswith("\u2588 ") else line for line in banner.splitlines())
@@ -227,8 +227,9 @@ async def test_alerts_from_before_attaching_are_on_the_panel_but_not_toasts():
     app = DashApp(w.run)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
-        await pilot.pause(0.3)
-        assert "kl_spike" in rendered(app.screen.query_one("#alerts", Static))[0]
+        # the panel shows it: the render that decided about toasting it is done
+        await until(pilot, lambda: "kl_spike" in rendered(app.screen.query_one("#alerts", Static))[0],
+                    what="kl_spike on the panel")
         assert not [n for n in app._notifications if n.title == "kl_spike"]
         w.alert("no_signal", "every group has zero reward std")
         await until(pilot, lambda: any(n.title == "no_signal" for n in app._notifications), what="toast")
@@ -351,7 +352,8 @@ async def test_covered_dashboard_does_not_redraw_and_catches_up_when_shown():
         await app.push_screen(Screen())
         w.steps(3)
         await until(pilot, lambda: dash.monitor.snapshot().summary.step == 5, what="model at step 5")
-        await pilot.pause(0.5)
+        # a render came for the new steps and was held back (the positive signal), not drawn
+        await until(pilot, lambda: dash._behind and dash.snap.summary.step == 5, what="a held-back render")
         assert "step 2/50" in header_text_of(dash)  # not redrawn under the other screen
         app.pop_screen()
         await until(pilot, lambda: "step 5/50" in header_text(app), what="caught up")
@@ -394,22 +396,30 @@ async def test_killed_trainer_shows_as_crashed_within_seconds():
             trainer.wait()
 
 
-async def test_attaching_to_a_paused_run_shows_the_dashboard_not_the_browser(monkeypatch):
-    import sys
-    import types
+async def test_attaching_to_a_paused_run_shows_the_dashboard_not_the_browser():
+    from grpo_tui.tui.screens.samples import SampleBrowserScreen
 
-    from textual.screen import Screen
-
-    stand_in = types.ModuleType("grpo_tui.tui.screens.samples")
-    stand_in.SampleBrowserScreen = type("SampleBrowserScreen", (Screen,), {"__init__": lambda self, run: Screen.__init__(self)})
-    monkeypatch.setitem(sys.modules, "grpo_tui.tui.screens.samples", stand_in)
-    run = make_run(5, max_steps=20, state="paused", pid=os.getpid())
-    app = DashApp(run)
+    w = live_writer(max_steps=20)
+    w.steps(5)
+    w.control("pause", "paused")
+    app = DashApp(w.run)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, DashboardScreen)
-        assert "PAUSED" in header_text(app) and "pause acknowledged" in header_text(app)
+        dash = app.screen
+        await until(pilot, lambda: "pause acknowledged" in header_text(app), what="the pause read")
+        # The dashboard opens the browser with call_later after reading a pause; a callback queued now
+        # runs after that one would have (one queue, in order): the positive signal to check against.
+        queued = asyncio.Event()
+        dash.call_later(queued.set)
+        await until(pilot, queued.is_set, what="the queued callback")
+        assert app.screen is dash and "PAUSED" in header_text(app)
+        # A pause that arrives while watching does open the real browser (the check above can fail).
+        w.control("resume", "training")
+        w.steps(1)
+        await until(pilot, lambda: "TRAINING" in header_text(app), what="resumed")
+        w.control("pause", "paused")
+        await until(pilot, lambda: isinstance(app.screen, SampleBrowserScreen), what="the sample browser")
+    w.close()
 
 
 async def test_held_out_accuracy_shows_in_the_header_as_evals_arrive():
