@@ -101,6 +101,8 @@ def test_report_export_attach_and_metrics_csv_take_the_folder_path(trl_folder, t
 
     steer = cli("pause", str(trl_folder))
     assert steer.returncode == 2 and "read-only" in steer.stderr and len(steer.stderr.splitlines()) == 1
+    evaluated = cli("eval", str(trl_folder))
+    assert evaluated.returncode == 2 and "TRL output folder" in evaluated.stderr
 
 
 @pytest.mark.slow

@@ -124,6 +124,9 @@ def test_a_watched_script_is_listed_read_and_steered_like_a_launched_run(tmp_pat
     assert report.returncode == 0 and json.loads(report.stdout)["run"]["state"] == "stopped"
     exported = cli("export", run.id)
     assert exported.returncode == 0 and "exported" in exported.stdout
+    evaluated = cli("eval", run.id)  # no dataset or adapter of ours: one line, exit 2
+    assert evaluated.returncode == 2 and "watched script" in evaluated.stderr
+    assert len(evaluated.stderr.splitlines()) == 1
 
 
 @pytest.mark.slow  # ~20 s

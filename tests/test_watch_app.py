@@ -41,3 +41,18 @@ async def test_the_app_pauses_resumes_and_stops_a_watched_script(tmp_path):
     controls = [(e["command"], e["state"]) for e in ev.read_all(run.events)[0] if e["type"] == ev.CONTROL]
     assert controls == [("pause", "paused"), ("resume", "training"), ("stop", "stopping")]
     assert summarize(run).state == "stopped"
+
+    # the start screen lists it among the other runs, and Enter opens it
+    from test_tui_start import ready
+    from textual.widgets import DataTable
+    from tui_helpers import make_app
+
+    app = make_app()
+    opened = []
+    app.open_run = lambda r: opened.append(r.path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        table = screen.query_one("#runs", DataTable)
+        assert str(table.get_cell(run.id, "state")) == "stopped"
+        await pilot.press("r", "enter")
+        assert opened == [run.path]

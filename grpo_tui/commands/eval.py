@@ -28,6 +28,10 @@ def run(args) -> int:
 
     rundir = resolve_run(args.run)
     summary = summarize(rundir)
+    if summary.source in ("watched", "trl-folder"):  # no dataset or adapter of ours to evaluate with
+        what = "a TRL output folder" if summary.source == "trl-folder" else "a watched script's run"
+        raise UserError(f"{rundir.id} is {what}: grpo-tui does not know its dataset or adapter; evaluate in "
+                        "your script (eval_dataset in GRPOConfig) -- eval works on runs grpo-tui launched")
     if summary.live:
         raise UserError(f"run {rundir.id} is still {summary.state}: evaluate it once it has finished or been "
                         f"stopped (`grpo-tui stop {rundir.id}`)")
