@@ -62,6 +62,10 @@ def test_ask_while_paused_answers_scores_and_keeps_the_rows(capsys, tmp_path):
         assert main(["ask", run.id, "12+7=", "--max-tokens", "4000"]) == 1
         assert "the model takes at most" in capsys.readouterr().out
 
+        # More generation at once than the run's own generation batch plans memory for: refused.
+        assert main(["ask", run.id, "12+7=", "--n", "16", "--max-tokens", "100"]) == 1
+        assert "plans memory for" in capsys.readouterr().out
+
         # An ask that reaches a training (not paused) trainer is refused by the trainer too.
         resume = run.send_command("resume")
         _ack(run, resume, proc)

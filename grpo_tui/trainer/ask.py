@@ -253,6 +253,13 @@ def _advantages(totals: list[float | None]) -> list[float | None]:
     return [(v - mean) / (std + 1e-4) for v in vals]
 
 
+def token_budget(cfg: Any) -> int:
+    """Tokens the run's own generation holds at once (its generation batch x prompt + completion
+    caps): an ask stays inside it, so it fits the memory the planner gave training."""
+    batch = int(getattr(cfg, "generation_batch_size", 0) or cfg.per_device_train_batch_size)
+    return max(1, batch) * (int(cfg.max_prompt_length) + int(cfg.max_completion_length))
+
+
 def answer(ctx: Any, cmd: dict[str, Any], asker: Any) -> dict[str, Any]:
     """Run one ask; writes the ``ask`` event and returns the acknowledgement's payload."""
     from .evaluate import score as correct
@@ -270,6 +277,13 @@ def answer(ctx: Any, cmd: dict[str, Any], asker: Any) -> dict[str, Any]:
         if longest + params["max_tokens"] > limit:
             raise AskError(f"the prompt is {longest} tokens and max_tokens {params['max_tokens']}: "
                            f"the model takes at most {limit} tokens in all")
+
+    budget = token_budget(cfg)
+    n_gen = 1 if params["temperature"] <= 0.0 else req.n
+    longest = max(len(asker.prompt_ids(r)) for r in rendered)
+    if n_gen * (longest + params["max_tokens"]) > budget:
+        raise AskError(f"this ask needs {n_gen} x ({longest} + {params['max_tokens']}) tokens at once; the run "
+                       f"plans memory for {budget} (its generation batch): ask for fewer completions or tokens")
 
     def should_stop() -> bool:
         if ctx.stop_requested.is_set():
