@@ -107,10 +107,15 @@ def trainer_argv(run: RunDir | None, cfg: RunConfig) -> tuple[list[str], dict[st
     """The trainer's command line: the plain entry point, or ``accelerate launch`` when the
     config asks for several training processes (trainer.distributed builds it; events,
     commands and the adapter stay with the main process). ConfigError when GPUs are too few."""
-    n_gpus = 0
-    if cfg.num_processes > 1:
-        n_gpus = len(hardware.detect().gpus)
-    return preflight.command(run.path if run else ".", cfg, n_gpus)
+    ids = gpu_ids(hardware.detect(processes=False, host=False))
+    return preflight.command(run.path if run else ".", cfg, len(ids), ids)
+
+
+def gpu_ids(hw: "hardware.Hardware") -> list[str]:
+    """The visible GPUs as CUDA_VISIBLE_DEVICES names them (UUIDs: NVML's order need not be CUDA's),
+    the most memory first: one training process gets the card the memory planner checked."""
+    gpus = sorted(hw.visible_gpus, key=lambda g: -(g.plannable_gb or 0))
+    return [g.uuid or str(g.index) for g in gpus]
 
 
 def spawn(run: RunDir, resume_from: Path | None = None) -> subprocess.Popen:

@@ -150,8 +150,14 @@ def test_unsloth_eval_command_uses_vllm_with_the_lora(monkeypatch, tmp_path):
     assert "/4) on builtin:arith" in proc.stdout
     calls = read(log)
     assert calls[0]["call"] == "import" and calls[0]["loaded_before"] == []
-    assert [c["call"] for c in calls if c["call"] != "import"] == ["from_pretrained", "load_lora", "fast_generate"]
+    # Failure 3 (issue 18): real Unsloth attaches load_lora in get_peft_model, never on the model
+    # from_pretrained returns (the stand-in has no load_lora there either: AttributeError).
+    assert [c["call"] for c in calls if c["call"] != "import"] == ["from_pretrained", "get_peft_model", "load_lora",
+                                                                    "fast_generate"]
+    peft = next(c for c in calls if c["call"] == "get_peft_model")
+    assert (peft["r"], peft["lora_alpha"]) == (4, 8)  # LoRA slots shaped as in training
     gen = calls[-1]
+    assert gen["lora_int_id"] == 1 and gen["text_prompts"] == 0 and not gen["double_bos"]
     assert gen["lora_request"] == str(run.adapter) and gen["n"] == 4 and gen["sampling"]["temperature"] == 0.0
     assert [e["when"] for e in events(run) if e["type"] == ev.EVAL] == ["manual"]
 

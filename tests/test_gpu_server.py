@@ -42,8 +42,10 @@ def _ctx(cfg) -> TrainerContext:
 
 
 def fake_command(*extra: str):
+    """The stand-in server with the arguments grpo-tui would give `trl vllm-serve` (parsed by TRL's parser)."""
     def command(cfg, model, port):
-        return [sys.executable, FAKE, "--port", str(port), *extra]
+        argv = vs.serve_command(cfg, model, port)
+        return [sys.executable, FAKE, *extra, "--", *argv[argv.index("vllm-serve") + 1:]]
     return command
 
 
@@ -103,12 +105,13 @@ def test_server_stopped_when_the_run_fails():
 
 
 def test_server_that_exits_or_never_answers(tmp_path):
-    s = vs.VllmServer([sys.executable, FAKE, "--port", "1", "--exit-code", "3"], dict(os.environ),
+    s = vs.VllmServer([sys.executable, FAKE, "--exit-code", "3", "--", "--model", "m", "--port", "1"], dict(os.environ),
                       tmp_path / "a.log", port=vs.free_port(0)).start()
     with pytest.raises(vs.VllmServerError, match=r"exited with code 3 .*stand-in engine failed to start"):
         s.wait_healthy(timeout=20, interval=0.1)
     port = vs.free_port(0)
-    s = vs.VllmServer([sys.executable, FAKE, "--port", str(port), "--never-healthy"], dict(os.environ),
+    s = vs.VllmServer([sys.executable, FAKE, "--never-healthy", "--", "--model", "m", "--port", str(port)],
+                      dict(os.environ),
                       tmp_path / "b.log", port=port).start()
     with pytest.raises(vs.VllmServerError, match=r"did not answer http://127.0.0.1:\d+/health within 1s"):
         s.wait_healthy(timeout=1.0, interval=0.1)
@@ -214,7 +217,8 @@ def test_trainer_command():
     argv, env = dist.trainer_command("/r", 2, 2, python="/py")
     assert "--multi_gpu" in argv and env == {"CUDA_VISIBLE_DEVICES": "0,1"}
     argv, env = dist.trainer_command("/r", 2, 3, server_mode=True, python="/py")
-    assert argv[argv.index("--num_processes") + 1] == "2" and env == {}
+    assert argv[argv.index("--num_processes") + 1] == "2"
+    assert env == {"CUDA_VISIBLE_DEVICES": "0,1", dist.SERVER_GPU_ENV: "2"}
     with pytest.raises(ValueError, match=r"num_processes=2 needs 2 GPUs plus one for the vLLM server, 2 visible: "
                                          r"use --set num_processes=1"):
         dist.trainer_command("/r", 2, 2, server_mode=True)
@@ -231,3 +235,57 @@ def test_server_only_from_the_main_process(monkeypatch):
     with vs.server_for_run(ctx, "m", n_gpus=2, command=never) as overrides:
         assert overrides["vllm_mode"] == "server" and overrides["vllm_server_port"] == 8011
     assert "vllm_server" not in ctx.extras
+
+
+# -- failure 4 (issue 18): one trainer process must see one GPU ------------------------------------------
+def test_one_trainer_process_sees_only_its_gpu():
+    """transformers gives a process that sees several GPUs n_gpu > 1 and TRL's GRPOTrainer refuses that
+    (trl/trainer/grpo_trainer.py: "does not support nn.DataParallel"): the launcher names the trainer's
+    GPU, and in server mode hands over the server's GPU, which the trainer itself no longer sees."""
+    _, env = dist.trainer_command("/r", 1, 2, server_mode=True, python="/py")
+    assert env == {"CUDA_VISIBLE_DEVICES": "0", dist.SERVER_GPU_ENV: "1"}
+    _, env = dist.trainer_command("/r", 1, 3, python="/py")
+    assert env == {"CUDA_VISIBLE_DEVICES": "0"}
+    _, env = dist.trainer_command("/r", 1, 2, server_mode=True, gpu_ids=["GPU-b", "GPU-a"])
+    assert env == {"CUDA_VISIBLE_DEVICES": "GPU-b", dist.SERVER_GPU_ENV: "GPU-a"}
+    assert dist.trainer_command("/r", 1, 0)[1] == {}  # no GPU: nothing to pin
+
+
+def test_launcher_pins_the_gpus_by_uuid(monkeypatch):
+    from grpo_tui import launcher
+    from grpo_tui.core import hardware
+
+    monkeypatch.setenv(hardware.ENV_FAKE, "T4,H100")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    hardware.set_backend(None)
+    try:
+        cfg = load_preset("cpu-tiny").with_overrides({"use_vllm": True, "vllm_mode": "server"})
+        _, env = launcher.trainer_argv(None, cfg)
+        # The H100 (most memory, the card the planner checks) trains; the T4 serves.
+        assert env == {"CUDA_VISIBLE_DEVICES": "GPU-fake-0001", dist.SERVER_GPU_ENV: "GPU-fake-0000"}
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+        hardware.set_backend(None)
+        assert launcher.trainer_argv(None, load_preset("cpu-tiny"))[1] == {"CUDA_VISIBLE_DEVICES": "GPU-fake-0001"}
+    finally:
+        hardware.set_backend(None)
+
+
+def test_server_uses_the_gpu_the_launcher_handed_over(monkeypatch):
+    """The trainer sees one GPU; the server starts on the one named in SERVER_GPU_ENV, with a --model vLLM
+    can load (builtin:tiny becomes its folder: the stand-in refuses what vLLM would)."""
+    monkeypatch.setenv(dist.SERVER_GPU_ENV, "GPU-fake-0007")
+    cfg = load_preset("cpu-tiny").with_overrides({"use_vllm": True, "vllm_mode": "server", "vllm_server_port": 0})
+    ctx = _ctx(cfg)
+    with vs.server_for_run(ctx, cfg.model, command=fake_command(), health_timeout=30):
+        log = (ctx.run.path / vs.LOG_NAME).read_text()
+        assert "CUDA_VISIBLE_DEVICES=GPU-fake-0007" in log
+        model = vs.served_model(cfg, cfg.model)
+        assert Path(model).is_dir() and f"'--model', '{model}'" in log
+
+
+def test_served_model_is_loadable_by_vllm(tmp_path, monkeypatch):
+    cfg = load_preset("cpu-tiny")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "m").mkdir()
+    assert vs.served_model(cfg, "~/m") == str(tmp_path / "m")
+    assert vs.served_model(cfg, "Qwen/Qwen3-4B") == "Qwen/Qwen3-4B"

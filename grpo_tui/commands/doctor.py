@@ -104,7 +104,7 @@ def run(args) -> int:
         for what, cmd in st.gpu_missing:
             console.print(Text.assemble("  missing ", (what, "yellow"), ": ", (cmd, "cyan")))
     else:
-        console.print(Text("  torch with CUDA, unsloth, vllm and bitsandbytes are installed", style="green"))
+        console.print(Text("  torch with CUDA, unsloth, vllm, bitsandbytes and vllm-bnb-plugin are installed", style="green"))
 
     console.print(Text("Verdict", style="bold"))
     if not hw.gpus or hw.vram_gb is None:

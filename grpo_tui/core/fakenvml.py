@@ -204,9 +204,9 @@ class FakeNVML:
         self._enter("nvmlDeviceGetPowerUsage", g)
         return g.power_mw
 
-    def nvmlDeviceGetEnforcedPowerManagementLimit(self, h: Any) -> int:
+    def nvmlDeviceGetEnforcedPowerLimit(self, h: Any) -> int:
         g = self._gpu(h)
-        self._enter("nvmlDeviceGetEnforcedPowerManagementLimit", g)
+        self._enter("nvmlDeviceGetEnforcedPowerLimit", g)
         return g.power_limit_mw
 
     def nvmlDeviceGetComputeRunningProcesses(self, h: Any) -> list[Any]:
@@ -257,7 +257,7 @@ def from_spec(spec: str) -> FakeNVML:
             g.fail["nvmlDeviceGetComputeRunningProcesses"] = "no_permission"
         if "noperm" in fl:
             for f in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetPowerUsage",
-                      "nvmlDeviceGetEnforcedPowerManagementLimit"):
+                      "nvmlDeviceGetEnforcedPowerLimit"):
                 g.fail[f] = "no_permission"
         if "unified" in fl:
             g.memory_mib = None

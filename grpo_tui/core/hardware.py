@@ -418,7 +418,7 @@ def _read_gpu(nv: Any, index: int, *, processes: bool) -> Gpu:
     power = read("power", "nvmlDeviceGetPowerUsage", h)
     if power is not None:
         gpu.power_w = power / 1000.0
-    limit = read("power_limit", "nvmlDeviceGetEnforcedPowerManagementLimit", h)
+    limit = read("power_limit", "nvmlDeviceGetEnforcedPowerLimit", h)
     if limit is not None:
         gpu.power_limit_w = limit / 1000.0
     if processes:

@@ -34,6 +34,9 @@ TESTED_SET: dict[str, str | None] = {
     "unsloth_zoo": "2026.10.9",
     "vllm": "0.31.0",  # newest vLLM built for torch 2.13.0 that TRL 1.15 accepts (docs/gpu.md)
     "bitsandbytes": "0.50.2",
+    # vLLM >= 0.28 moved bitsandbytes out of tree: 4-bit with fast_inference needs the plugin
+    # (unsloth_zoo/vllm_utils.py raises without it). Its requirements: vllm, bitsandbytes>=0.48.1.
+    "vllm-bnb-plugin": "0.0.3",
 }
 
 # Ranges Unsloth accepts for its neighbours (DESIGN.md, "Pinned together").
@@ -44,18 +47,20 @@ CONSTRAINTS: dict[str, str] = {
     "torch": "<2.15",
 }
 
-GPU_PIECES = ("unsloth", "unsloth_zoo", "vllm", "bitsandbytes")
+GPU_PIECES = ("unsloth", "unsloth_zoo", "vllm", "bitsandbytes", "vllm-bnb-plugin")
 CORE_PIECES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets")
 
 # How to install each piece of the GPU path. The [gpu] extra (pinned to the
 # tested set) when this install of grpo-tui provides it, else the plain names.
-TORCH_CUDA_INDEX = "https://download.pytorch.org/whl/cu128"
+# vLLM 0.31's kernels link libcudart.so.13: torch must be a CUDA 13 build too (docs/gpu.md).
+TORCH_CUDA_INDEX = "https://download.pytorch.org/whl/cu130"
 INSTALL: dict[str, str] = {
     "torch-cuda": f'pip install --force-reinstall --index-url {TORCH_CUDA_INDEX} "torch=={TESTED_SET["torch"]}"',
     "unsloth": "pip install unsloth",
     "unsloth_zoo": "pip install unsloth_zoo",
     "vllm": "pip install vllm",
     "bitsandbytes": "pip install bitsandbytes",
+    "vllm-bnb-plugin": "pip install vllm-bnb-plugin",
 }
 GPU_EXTRA_INSTALL = 'pip install "grpo-tui[gpu]"'
 

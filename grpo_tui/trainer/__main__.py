@@ -41,16 +41,21 @@ def hardware_snapshot() -> dict:
         hw["ram_gb"] = round(psutil.virtual_memory().total / 2**30, 1)
     except Exception:
         pass
+    # The GPUs through NVML, torch's version from its metadata: a torch.cuda call here would start CUDA
+    # before `import unsloth` sets the allocator's environment (read once, when CUDA starts).
     try:
-        import torch
+        from importlib import metadata
 
-        hw["torch"] = torch.__version__
-        if torch.cuda.is_available():
-            hw["cuda"] = [
-                {"name": torch.cuda.get_device_name(i),
-                 "memory_gb": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)}
-                for i in range(torch.cuda.device_count())
-            ]
+        hw["torch"] = metadata.version("torch")
+    except Exception:
+        pass
+    try:
+        from ..core import hardware
+
+        gpus = hardware.detect(processes=False, host=False).visible_gpus
+        if gpus:
+            hw["cuda"] = [{"name": g.name, "memory_gb": round(g.total_gb, 1) if g.total_gb else None}
+                          for g in gpus]
     except Exception:
         pass
     return hw

@@ -10,8 +10,9 @@ is saved by the main process only. Pause, resume, stop and checkpoint reach
 every rank at the same step boundary (trainer.rank_sync). So the run directory looks exactly like a
 single-process run's, and the app cannot tell the difference.
 
-With vLLM server mode the server's GPU is left out of ``gpus``
-(``vllm_server.split_gpus``). No scheduler of our own: this is accelerate.
+With vLLM server mode the server's GPU is left out of the training processes'
+``CUDA_VISIBLE_DEVICES`` and handed to the trainer in ``SERVER_GPU_ENV``
+(trainer.vllm_server). No scheduler of our own: this is accelerate.
 
 UNVERIFIED ON GPUs: the command line and the rank guard are tested on the CPU,
 and a real two-process run (torch.distributed over gloo, DDP) is paused,
@@ -71,22 +72,37 @@ def accelerate_command(run_dir: str | os.PathLike[str], gpus: list[int], *,
     return argv, {"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus)}
 
 
+SERVER_GPU_ENV = "GRPO_TUI_VLLM_SERVER_GPU"  # the vLLM server's GPU, as the launcher's CUDA_VISIBLE_DEVICES names it
+
+
 def trainer_command(run_dir: str | os.PathLike[str], num_processes: int, n_gpus: int, *,
-                    server_mode: bool = False, python: str | None = None) -> tuple[list[str], dict[str, str]]:
+                    server_mode: bool = False, python: str | None = None,
+                    gpu_ids: list[str] | None = None) -> tuple[list[str], dict[str, str]]:
     """What the launcher spawns for a run: the plain trainer entry point for one process, else
-    ``accelerate launch`` over GPUs 0..num_processes-1 (in server mode the vLLM server takes the last
-    visible GPU, which must stay out of training). ValueError (one line) when the GPUs are too few."""
+    ``accelerate launch`` over the first num_processes GPUs. ValueError (one line) when the GPUs are
+    too few.
+
+    Each training process sees only its GPUs (``CUDA_VISIBLE_DEVICES``): a single process that sees
+    several gets ``n_gpu`` > 1 from transformers, and TRL's GRPOTrainer refuses that (no DataParallel).
+    In server mode the vLLM server takes the last GPU; its id is handed over in ``SERVER_GPU_ENV``
+    (trainer.vllm_server), since the trainer itself cannot see it. ``gpu_ids``: the visible GPUs as
+    ``CUDA_VISIBLE_DEVICES`` names them (indices or UUIDs), default ``0..n_gpus-1``."""
     python = python or sys.executable
+    ids = [str(g) for g in (gpu_ids if gpu_ids is not None else range(n_gpus))]
+    server = [ids[-1]] if server_mode and len(ids) >= 2 else []
+    pool = ids[:-1] if server else ids
+    env: dict[str, str] = {SERVER_GPU_ENV: server[0]} if server else {}
     if num_processes <= 1:
-        return [python, "-m", "grpo_tui.trainer", str(Path(run_dir))], {}
+        if pool:
+            env["CUDA_VISIBLE_DEVICES"] = pool[0]
+        return [python, "-m", "grpo_tui.trainer", str(Path(run_dir))], env
     usable = n_gpus - (1 if server_mode else 0)
     if num_processes > usable:
         extra = " plus one for the vLLM server" if server_mode else ""
         raise ValueError(f"num_processes={num_processes} needs {num_processes} GPUs{extra}, {n_gpus} visible: "
                          f"use --set num_processes={max(1, usable)}")
-    argv, env = accelerate_command(run_dir, list(range(num_processes)), python=python)
-    if server_mode:
-        env = {}  # keep every GPU visible: ranks use cuda:0..n-1 by local rank, the server the last one
+    argv, _ = accelerate_command(run_dir, list(range(num_processes)), python=python)
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(pool[:num_processes])
     return argv, env
 
 

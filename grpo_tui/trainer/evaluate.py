@@ -145,16 +145,23 @@ class HfGenerator:
 
 
 class VllmGenerator:
-    """Greedy generation through Unsloth's colocated vLLM engine, with a LoRA request."""
+    """Greedy generation through Unsloth's colocated vLLM engine, with a LoRA request.
 
-    def __init__(self, model: Any, max_new_tokens: int, lora_request: Any = None):
-        self.model, self.max_new_tokens, self.lora_request = model, max_new_tokens, lora_request
+    Prompts go in as token ids made without special tokens, as ``HfGenerator`` makes them: vLLM
+    tokenizes a text prompt with ``add_special_tokens=True``, and a chat-templated prompt already
+    starts with BOS (a second one for Llama)."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int, lora_request: Any = None):
+        self.model, self.tokenizer = model, tokenizer
+        self.max_new_tokens, self.lora_request = max_new_tokens, lora_request
 
     def __call__(self, prompts: list[str]) -> list[str]:
         from vllm import SamplingParams
 
         params = SamplingParams(temperature=0.0, max_tokens=self.max_new_tokens)
-        outputs = self.model.fast_generate(prompts, sampling_params=params, lora_request=self.lora_request,
+        inputs = [{"prompt_token_ids": list(self.tokenizer(p, add_special_tokens=False)["input_ids"])}
+                  for p in prompts]
+        outputs = self.model.fast_generate(inputs, sampling_params=params, lora_request=self.lora_request,
                                            use_tqdm=False)
         return [o.outputs[0].text if o.outputs else "" for o in outputs]
 
@@ -226,14 +233,20 @@ def _load_unsloth(cfg: RunConfig, adapter: Path | None) -> tuple[Any, Any, Gener
     import unsloth  # noqa: F401  (before trl / transformers / peft)
     from unsloth import FastLanguageModel
 
-    source = str(ensure_tiny(cfg)) if cfg.model == TINY_MODEL else cfg.model
+    source = str(ensure_tiny(cfg)) if cfg.model == TINY_MODEL else str(Path(cfg.model).expanduser()) \
+        if cfg.model.startswith(("/", "~", ".")) else cfg.model
     kw = ub.from_pretrained_kwargs(cfg, source, gpu_checks.hf_token())
     kw["dtype"] = ub._torch_dtype(kw["dtype"])
     model, tokenizer = FastLanguageModel.from_pretrained(**kw)
+    lora_adapter = adapter is not None and (adapter / "adapter_config.json").is_file()
     if cfg.fast_inference and hasattr(model, "fast_generate"):
-        lora = model.load_lora(str(adapter)) if adapter is not None and (adapter / "adapter_config.json").is_file() \
-            else None
-        return model, tokenizer, VllmGenerator(model, cfg.max_completion_length, lora_request=lora)
+        lora = None
+        if lora_adapter:
+            # Unsloth attaches load_lora in get_peft_model (patch_peft_fast_inference), never on the model
+            # from_pretrained returns: add LoRA slots shaped as in training, then hand vLLM the saved adapter.
+            model = FastLanguageModel.get_peft_model(model, **ub.peft_kwargs(cfg))
+            lora = model.load_lora(str(adapter))
+        return model, tokenizer, VllmGenerator(model, tokenizer, cfg.max_completion_length, lora_request=lora)
     if adapter is not None and (adapter / "adapter_config.json").is_file():
         from peft import PeftModel
 

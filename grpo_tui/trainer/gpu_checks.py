@@ -5,12 +5,16 @@ checks are pure functions of what was probed, so tests feed them probes of GPUs
 this machine does not have.
 
 * ``preflight(devices, ...)``: no GPU; a GPU too old for Unsloth (compute
-  capability < 7.0); vLLM missing, or built for another torch than the one
-  installed (vLLM pins an exact torch).
+  capability < 7.0) or for vLLM's kernels (< 7.5); vLLM missing, or built for
+  another torch than the one installed (vLLM pins an exact torch); 4-bit with
+  fast_inference without vllm-bnb-plugin (bitsandbytes left vLLM's tree in 0.28).
+* ``probe_nvml()``: the GPUs through NVML, not torch: nothing may initialise CUDA
+  before ``import unsloth`` sets the allocator's environment
+  (``expandable_segments``), which CUDA reads once, when it starts.
 * ``explain_failure(exc, cfg, where, vram_gb)``: turns a load/step exception into
   a ``GpuFailure`` whose message names the fix: CUDA out of memory (the knob and
   the new value come from the memory planner, ``core.planner.suggest``), a gated
-  model without a token, an unreachable hub.
+  model without a token, an unreachable hub, the missing vllm-bnb-plugin.
 """
 
 from __future__ import annotations
@@ -24,7 +28,12 @@ from typing import Any, Iterable
 from ..core.config import RunConfig
 from ..core.stack import TESTED_SET
 
-MIN_CAPABILITY = (7, 0)  # Unsloth's Triton kernels and vLLM need Volta or newer
+MIN_CAPABILITY = (7, 0)  # Unsloth's Triton kernels need Volta or newer
+# vLLM 0.31's wheels are built with CUDA 13 (they link libcudart.so.13), which dropped Volta: their
+# kernels are compiled for sm_75, 80, 86, 89, 90, 100 and 120 (read from the wheel's fatbinaries;
+# docs/gpu.md). So fast_inference needs a Turing card or newer.
+VLLM_MIN_CAPABILITY = (7, 5)
+BNB_PLUGIN = "vllm-bnb-plugin"
 
 # The [gpu] extra as resolved with pip's resolver and pinned (docs/gpu.md); core.stack holds it, and
 # `grpo-tui doctor` compares an installed set against it.
@@ -48,12 +57,23 @@ class GpuFailure(RuntimeError):
 class CudaDevice:
     index: int
     name: str
-    capability: tuple[int, int]
+    capability: tuple[int, int] | None  # None: NVML could not say
     total_gb: float
 
 
+def probe_nvml() -> list[CudaDevice]:
+    """The GPUs a CUDA process here will see (``CUDA_VISIBLE_DEVICES`` applied, numbered as CUDA
+    numbers them), read through NVML (core.hardware). Creates no CUDA context."""
+    from ..core import hardware
+
+    hw = hardware.detect(processes=False, host=False)
+    return [CudaDevice(i, g.name, g.compute_capability, g.plannable_gb or g.total_gb or 0.0)
+            for i, g in enumerate(hw.visible_gpus)]
+
+
 def probe_cuda() -> list[CudaDevice]:
-    """The CUDA devices torch sees (empty without a GPU or with a CPU build of torch)."""
+    """The CUDA devices torch sees (empty without a GPU or with a CPU build of torch). Initialises
+    CUDA: only after ``import unsloth`` (the pre-flight uses ``probe_nvml``)."""
     import torch
 
     if not torch.cuda.is_available():
@@ -98,8 +118,18 @@ def vllm_problem(vllm_version: str | None, vllm_requires: Iterable[str] | None, 
     return None
 
 
+def bnb_plugin_problem(plugin_version: str | None) -> str | None:
+    """4-bit with fast_inference on vLLM >= 0.28: bitsandbytes lives in vllm-bnb-plugin."""
+    if plugin_version is not None:
+        return None
+    return (f"load_in_4bit with fast_inference needs {BNB_PLUGIN} (vLLM 0.28 moved bitsandbytes out of its "
+            f"tree): {GPU_INSTALL} (or pip install {BNB_PLUGIN}=={TESTED_GPU_SET.get(BNB_PLUGIN, '')}), "
+            "or --set load_in_4bit=false")
+
+
 def preflight(devices: list[CudaDevice], *, fast_inference: bool, torch_version: str | None,
-              vllm_version: str | None = None, vllm_requires: Iterable[str] | None = None) -> CudaDevice:
+              vllm_version: str | None = None, vllm_requires: Iterable[str] | None = None,
+              load_in_4bit: bool = False, bnb_plugin_version: str | None = None) -> CudaDevice:
     """Raise GpuUnavailable (one line) unless the first GPU can run Unsloth; return it."""
     if not devices:
         build = f" (torch {torch_version})" if torch_version else ""
@@ -108,20 +138,31 @@ def preflight(devices: list[CudaDevice], *, fast_inference: bool, torch_version:
             f"no CUDA GPU: the unsloth backend needs an NVIDIA GPU and torch sees none{build}{hint}; "
             "train on the CPU with --preset cpu-tiny, or check nvidia-smi and CUDA_VISIBLE_DEVICES")
     dev = devices[0]
-    if tuple(dev.capability) < MIN_CAPABILITY:
+    cc = tuple(dev.capability) if dev.capability else None
+    if cc is not None and cc < MIN_CAPABILITY:
         raise GpuUnavailable(
-            f"GPU {dev.index} ({dev.name}) has compute capability {dev.capability[0]}.{dev.capability[1]}; "
+            f"GPU {dev.index} ({dev.name}) has compute capability {cc[0]}.{cc[1]}; "
             f"Unsloth needs {MIN_CAPABILITY[0]}.{MIN_CAPABILITY[1]} or newer (Volta, Turing, Ampere...): "
             "use --set backend=trl fast_inference=false on this GPU")
     if fast_inference:
+        if cc is not None and cc < VLLM_MIN_CAPABILITY:
+            raise GpuUnavailable(
+                f"GPU {dev.index} ({dev.name}) has compute capability {cc[0]}.{cc[1]}; vLLM "
+                f"{TESTED_GPU_SET['vllm']} is built with CUDA 13 and has no kernels below "
+                f"{VLLM_MIN_CAPABILITY[0]}.{VLLM_MIN_CAPABILITY[1]} (Turing): --set fast_inference=false")
         problem = vllm_problem(vllm_version, vllm_requires, torch_version)
         if problem:
             raise GpuUnavailable(problem)
+        if load_in_4bit:
+            problem = bnb_plugin_problem(bnb_plugin_version)
+            if problem:
+                raise GpuUnavailable(problem)
     return dev
 
 
 def preflight_here(cfg: RunConfig) -> CudaDevice:
-    """``preflight`` with this machine's probes."""
+    """``preflight`` with this machine's probes: NVML for the GPUs and torch's build only (importing
+    torch does not start CUDA; ``torch.cuda`` calls would, before Unsloth set its environment)."""
     import torch
 
     version = installed_version("vllm") if cfg.fast_inference else None
@@ -131,8 +172,10 @@ def preflight_here(cfg: RunConfig) -> CudaDevice:
             requires = metadata.requires("vllm")
         except metadata.PackageNotFoundError:
             requires = None
-    return preflight(probe_cuda(), fast_inference=cfg.fast_inference, torch_version=torch.__version__,
-                     vllm_version=version, vllm_requires=requires)
+    devices = probe_nvml() if torch.version.cuda else []  # a CPU build of torch sees no GPU
+    return preflight(devices, fast_inference=cfg.fast_inference, torch_version=torch.__version__,
+                     vllm_version=version, vllm_requires=requires, load_in_4bit=cfg.load_in_4bit,
+                     bnb_plugin_version=installed_version(BNB_PLUGIN))
 
 
 # -- failures during load / training -----------------------------------------------------------
@@ -219,6 +262,8 @@ def explain_failure(exc: BaseException, cfg: RunConfig, where: str, vram_gb: flo
     if isinstance(exc, GpuFailure):
         return exc
     text = str(exc)
+    if BNB_PLUGIN in text:  # unsloth_zoo: "pip install vllm-bnb-plugin" for load_in_4bit
+        return GpuFailure("bnb_plugin", bnb_plugin_problem(None) or text)
     if is_oom(exc):
         on = f" on {gpu_name}" if gpu_name else ""
         size = f" ({vram_gb:.0f} GiB)" if vram_gb else ""
@@ -242,7 +287,8 @@ def hf_token() -> str | None:
 
 
 def describe(dev: CudaDevice | Any) -> str:
-    return f"GPU {dev.index} {dev.name} ({dev.total_gb:.0f} GiB, compute {dev.capability[0]}.{dev.capability[1]})"
+    cc = f"compute {dev.capability[0]}.{dev.capability[1]}" if dev.capability else "compute capability unknown"
+    return f"GPU {dev.index} {dev.name} ({dev.total_gb:.0f} GiB, {cc})"
 
 
 def compare_installed(tested: dict[str, str] | None = None,

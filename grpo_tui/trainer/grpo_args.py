@@ -27,12 +27,27 @@ def resolve_device(cfg: RunConfig) -> str:
     return cfg.device
 
 
+def cuda_bf16() -> bool:
+    """Whether this GPU computes in bfloat16 natively (compute capability 8.0+, Ampere or newer).
+
+    Not plain ``torch.cuda.is_bf16_supported()``: it defaults to ``including_emulation=True`` and
+    answers True on a T4 or V100, where Unsloth loads the model in float16 and its GRPO trainer then
+    refuses ``bf16=True`` (TypeError)."""
+    import torch
+
+    return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+
+
+def auto_cuda_dtype() -> str:
+    return "bfloat16" if cuda_bf16() else "float16"
+
+
 def resolve_dtype(cfg: RunConfig, device: str):
     import torch
 
     if cfg.dtype == "auto":
         if device == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.bfloat16 if cuda_bf16() else torch.float16
         return torch.float32
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
 
@@ -40,9 +55,7 @@ def resolve_dtype(cfg: RunConfig, device: str):
 def grpo_kwargs(cfg: RunConfig, output_dir: Path, device: str, **overrides: Any) -> dict[str, Any]:
     dtype = cfg.dtype
     if dtype == "auto" and device == "cuda":
-        import torch
-
-        dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+        dtype = auto_cuda_dtype()
     kw: dict[str, Any] = dict(
         output_dir=str(output_dir),
         per_device_train_batch_size=cfg.per_device_train_batch_size,
@@ -79,6 +92,8 @@ def grpo_kwargs(cfg: RunConfig, output_dir: Path, device: str, **overrides: Any)
     )
     if cfg.use_vllm:
         kw.update(vllm_mode=cfg.vllm_mode, vllm_gpu_memory_utilization=cfg.gpu_memory_utilization)
+        if cfg.vllm_mode == "colocate":  # else vLLM sizes its KV cache for the model's whole context (131k)
+            kw["vllm_max_model_length"] = cfg.max_seq_length
     kw.update(overrides)
     return kw
 

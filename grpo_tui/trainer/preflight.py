@@ -50,13 +50,14 @@ def max_reward(cfg: RunConfig) -> float | None:
     return rewards.max_total_reward(cfg)
 
 
-def command(run_dir: str | os.PathLike[str], cfg: RunConfig, n_gpus: int) -> tuple[list[str], dict[str, str]]:
+def command(run_dir: str | os.PathLike[str], cfg: RunConfig, n_gpus: int,
+            gpu_ids: list[str] | None = None) -> tuple[list[str], dict[str, str]]:
     """The trainer's argv and extra environment (``accelerate launch`` for several processes).
 
     ConfigError when the config asks for more training processes than there are GPUs.
     """
     server = cfg.use_vllm and cfg.vllm_mode == "server"
     try:
-        return distributed.trainer_command(run_dir, cfg.num_processes, n_gpus, server_mode=server)
+        return distributed.trainer_command(run_dir, cfg.num_processes, n_gpus, server_mode=server, gpu_ids=gpu_ids)
     except ValueError as exc:
         raise ConfigError("num_processes", str(exc)) from None

@@ -3,8 +3,9 @@
 When one GPU cannot hold both the vLLM engine and training, TRL's own route is
 ``trl vllm-serve`` on a second GPU with the trainer talking to it
 (``GRPOConfig(use_vllm=True, vllm_mode="server")``). grpo-tui starts that server
-from the trainer process, on the last visible GPU (``CUDA_VISIBLE_DEVICES`` of the
-server process only; the trainer stays on GPU 0), bound to loopback, waits for its
+from the trainer process, on the GPU the launcher set aside for it (``SERVER_GPU_ENV``:
+the trainer's own ``CUDA_VISIBLE_DEVICES`` leaves it out, so transformers sees one GPU
+and TRL does not refuse ``n_gpu`` > 1), bound to loopback, waits for its
 health endpoint, and stops it (its whole process group) when the run ends, however
 it ends. No scheduler of our own: this is TRL's server and TRL's client.
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..core.config import RunConfig
+from .distributed import SERVER_GPU_ENV
 
 HOST = "127.0.0.1"  # loopback only: the server has no authentication
 HEALTH_PATHS = ("/health", "/health/")  # vLLM's route; older `trl vllm-serve` answered /health/
@@ -44,6 +46,16 @@ def trl_executable() -> list[str]:
     """``trl`` from the same environment as this Python (never one from PATH that may belong to another)."""
     exe = Path(sys.executable).with_name("trl")
     return [str(exe)] if exe.is_file() else [sys.executable, "-m", "trl.cli.main"]
+
+
+def served_model(cfg: RunConfig, model: str) -> str:
+    """What ``--model`` gets: vLLM loads a hub id or a folder, never ``builtin:tiny`` or a ``~`` path."""
+    if model.startswith("builtin:"):
+        from .tiny import ensure_tiny
+
+        return str(ensure_tiny(cfg))
+    path = Path(model).expanduser()
+    return str(path.resolve()) if path.exists() or model.startswith(("~", "/", ".")) else model
 
 
 def serve_command(cfg: RunConfig, model: str, port: int, host: str = HOST) -> list[str]:
@@ -194,10 +206,16 @@ def server_for_run(ctx: Any, model: str, *, n_gpus: int | None = None,
         yield {"use_vllm": True, "vllm_mode": "server", "vllm_server_host": HOST,
                "vllm_server_port": cfg.vllm_server_port}
         return
-    _, gpu = split_gpus(cuda_device_count() if n_gpus is None else n_gpus)
+    handed = os.environ.get(SERVER_GPU_ENV)
+    if handed and n_gpus is None:  # the launcher's choice, named as its CUDA_VISIBLE_DEVICES names it
+        gpu: int | str = handed
+        env = dict(os.environ, CUDA_VISIBLE_DEVICES=handed)
+    else:  # started by hand: the last GPU this process sees
+        _, gpu = split_gpus(cuda_device_count() if n_gpus is None else n_gpus)
+        env = serve_env(gpu)
     port = free_port(cfg.vllm_server_port)
-    argv = (command or serve_command)(cfg, model, port)
-    server = VllmServer(argv, serve_env(gpu), ctx.run.path / LOG_NAME, HOST, port)
+    argv = (command or serve_command)(cfg, served_model(cfg, model), port)
+    server = VllmServer(argv, env, ctx.run.path / LOG_NAME, HOST, port)
     ctx.phase("starting_vllm_server", f"starting the vLLM server on GPU {gpu} ({HOST}:{port})")
     server.start()
     from .context import Throttle

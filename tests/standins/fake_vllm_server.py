@@ -1,32 +1,52 @@
 """Stand-in for `trl vllm-serve` (tests only): answers GET /health and /health/ on loopback.
 
-Usage: fake_vllm_server.py --port P [--host 127.0.0.1] [--delay S] [--exit-code N] [--never-healthy]
-Writes its argv and CUDA_VISIBLE_DEVICES to stdout (the server log) first."""
+Usage: fake_vllm_server.py [--delay S] [--exit-code N] [--never-healthy] -- <trl vllm-serve arguments>
+The arguments after ``--`` are parsed by TRL's own parser for `trl vllm-serve` (trl.scripts.vllm_serve,
+the installed TRL), so an option TRL does not know is refused as it would be; ``--model`` must be what
+vLLM can load (a folder that exists or a hub id: not ``builtin:...`` nor a ``~`` path). Writes its argv
+and CUDA_VISIBLE_DEVICES to stdout (the server log) first."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 
+def parse_serve_args(argv: list[str]):
+    """TRL's parser for `trl vllm-serve`; exits 2 (argparse) on an unknown or malformed option."""
+    from trl.scripts.vllm_serve import make_parser
+
+    args, rest = make_parser(prog="trl vllm-serve").parse_args_and_config(argv, return_remaining_strings=True)
+    if rest:
+        print(f"trl vllm-serve: unrecognised arguments {rest}", flush=True)
+        sys.exit(2)
+    model = args.model or ""
+    if not (os.path.isdir(model) or re.fullmatch(r"[\w.-]+(/[\w.-]+)?", model)):
+        print(f"vLLM cannot load --model {model!r}: not a folder and not a hub repo id", flush=True)
+        sys.exit(2)
+    return args
+
+
 def main() -> int:
+    argv = sys.argv[1:]
+    own, serve = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     p = argparse.ArgumentParser()
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--delay", type=float, default=0.0)
     p.add_argument("--exit-code", type=int, default=None)
     p.add_argument("--never-healthy", action="store_true")
-    args, rest = p.parse_known_args()
-    print(f"fake vllm server argv={sys.argv[1:]} CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}",
+    knobs = p.parse_args(own)
+    print(f"fake vllm server argv={serve} CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')}",
           flush=True)
-    if args.exit_code is not None:
+    args = parse_serve_args(serve)
+    if knobs.exit_code is not None:
         print("fatal: stand-in engine failed to start", flush=True)
-        return args.exit_code
-    time.sleep(args.delay)
-    never = args.never_healthy
+        return knobs.exit_code
+    time.sleep(knobs.delay)
+    never = knobs.never_healthy
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):

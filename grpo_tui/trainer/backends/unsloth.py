@@ -370,7 +370,7 @@ class UnslothBackend(Backend):
         if not is_main_process():
             return
         if cfg.fast_inference and hasattr(model, "fast_generate"):
-            gen = VllmGenerator(model, cfg.max_completion_length, lora_request=lora_request)
+            gen = VllmGenerator(model, tokenizer, cfg.max_completion_length, lora_request=lora_request)
         else:
             gen = HfGenerator(model, tokenizer, cfg.max_completion_length)
         evaluate(cfg, tokenizer, gen, n=cfg.eval_size, when=when, emit=ctx.emit, phase=ctx.phase)

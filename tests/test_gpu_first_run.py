@@ -1,0 +1,163 @@
+"""The five failures a first GPU run would have hit (issue 18), each read from the real libraries'
+source at the pinned versions, each with a test that failed on the code before the fix:
+
+1. 4-bit with fast_inference and no vllm-bnb-plugin (unsloth_zoo/vllm_utils.py raises);
+2. bf16 on a T4 / V100 (torch's is_bf16_supported() counts emulation; Unsloth's trainer raises TypeError);
+3. `grpo-tui eval` calling load_lora on a model without LoRA (tests/test_gpu_eval.py);
+4. one trainer process seeing several GPUs (tests/test_gpu_server.py);
+5. CUDA started before `import unsloth` (the hardware snapshot and the pre-flight).
+
+Unsloth's own rules come from tests/standins/_unsloth_rules.py, loaded here from its file (the stand-in
+packages never go on this process's sys.path); tests/test_gpu_conformance.py ties them to the source.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from grpo_tui.core import events as ev
+from grpo_tui.core import hardware
+from grpo_tui.core.presets import load_preset
+from grpo_tui.trainer import gpu_checks as gc
+
+from standin_helpers import STANDINS, use_standins
+from trainer_helpers import events, kill, start, wait_exit
+
+T4 = gc.CudaDevice(0, "Tesla T4", (7, 5), 15.0)
+V100 = gc.CudaDevice(0, "Tesla V100-SXM2-16GB", (7, 0), 16.0)
+VLLM_REQ = ["torch==2.13.0"]
+
+
+def unsloth_rules():
+    spec = importlib.util.spec_from_file_location("grpo_tui_test_unsloth_rules", STANDINS / "_unsloth_rules.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# -- 1. vllm-bnb-plugin --------------------------------------------------------------------------------
+def test_4bit_fast_inference_needs_the_bnb_plugin():
+    ok = dict(fast_inference=True, torch_version="2.13.0+cu130", vllm_version="0.31.0", vllm_requires=VLLM_REQ)
+    with pytest.raises(gc.GpuUnavailable) as e:
+        gc.preflight([T4], load_in_4bit=True, bnb_plugin_version=None, **ok)
+    msg = str(e.value)
+    assert "needs vllm-bnb-plugin" in msg and "vllm-bnb-plugin==0.0.3" in msg and "load_in_4bit=false" in msg
+    assert gc.preflight([T4], load_in_4bit=True, bnb_plugin_version="0.0.3", **ok) == T4
+    assert gc.preflight([T4], load_in_4bit=False, bnb_plugin_version=None, **ok) == T4  # 16-bit: no plugin
+    # unsloth_zoo's own error, if it still happens, is explained in one line.
+    zoo = RuntimeError("Unsloth: vLLM >= 0.28 moved bitsandbytes out of tree. Install it with `pip install "
+                       "vllm-bnb-plugin` to use load_in_4bit with fast_inference.")
+    failure = gc.explain_failure(zoo, load_preset("gpu-24gb"), "load")
+    assert failure is not None and failure.kind == "bnb_plugin" and "\n" not in str(failure)
+
+
+def test_the_plugin_is_in_the_gpu_extra_and_the_tested_set():
+    import tomllib
+
+    from grpo_tui.core import stack
+
+    data = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    assert "vllm-bnb-plugin==0.0.3" in data["project"]["optional-dependencies"]["gpu"]
+    assert stack.TESTED_SET["vllm-bnb-plugin"] == "0.0.3" and "vllm-bnb-plugin" in stack.GPU_PIECES
+    s = stack.detect(versions={**stack.TESTED_SET, "vllm-bnb-plugin": None}, torch_build=("13.0", "cu130"),
+                     vllm_requires=VLLM_REQ)
+    assert s.get("vllm-bnb-plugin").status == "missing" and any("vllm-bnb-plugin" in w for w, _ in s.gpu_missing)
+
+
+def test_a_4bit_run_without_the_plugin_fails_in_one_line(monkeypatch, tmp_path):
+    use_standins(monkeypatch, tmp_path / "standin.jsonl")
+    monkeypatch.setenv("GRPO_TUI_STANDIN_NO_BNB_PLUGIN", "1")
+    launched = start(backend="unsloth", device="auto", fast_inference=True, load_in_4bit=True, max_steps=1, lora_rank=4,
+                     lora_alpha=8, full_finetuning=False)
+    try:
+        assert wait_exit(launched.proc, timeout=180) == 1
+    finally:
+        kill(launched.proc)
+    fin = [e for e in events(launched.run) if e["type"] == ev.FINISHED][-1]
+    assert fin["error"].startswith("GpuFailure: load_in_4bit with fast_inference needs vllm-bnb-plugin"), fin["error"]
+
+
+# -- 2. precision on a T4 -----------------------------------------------------------------------------------
+def _t4_torch(monkeypatch):
+    """torch.cuda as on a T4: bf16 'supported' through emulation, not natively (torch/cuda/__init__.py)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation)
+
+
+def test_t4_trains_in_float16(monkeypatch, tmp_path):
+    from grpo_tui.trainer.backends import unsloth as ub
+    from grpo_tui.trainer.grpo_args import grpo_kwargs, resolve_dtype
+
+    _t4_torch(monkeypatch)
+    rules = unsloth_rules()
+    cfg = load_preset("gpu-16gb")  # its target card is a T4
+    assert cfg.dtype == "auto" and ub.from_pretrained_kwargs(cfg, cfg.model)["dtype"] is None  # Unsloth decides
+    kw = grpo_kwargs(cfg, tmp_path, "cuda", **ub.grpo_overrides(cfg, "cuda"))
+    assert (kw["fp16"], kw["bf16"]) == (True, False)
+    # What Unsloth loads on a 7.5 card, and its trainer's check against these arguments: no TypeError.
+    model_dtype = rules.loaded_dtype(None, (7, 5))
+    assert model_dtype == "float16"
+    rules.precision_check(model_dtype, kw["bf16"], kw["fp16"])
+    with pytest.raises(TypeError, match="float16 precision but you want to use bfloat16"):
+        rules.precision_check(model_dtype, True, False)  # what the code before the fix handed it
+    import torch
+
+    assert resolve_dtype(cfg.with_overrides({"backend": "trl"}), "cuda") is torch.float16
+
+
+# -- 5. nothing starts CUDA before `import unsloth` -------------------------------------------------------
+def test_nothing_starts_cuda_before_unsloth(monkeypatch):
+    """The trainer's hardware snapshot and the unsloth pre-flight read the GPU through NVML: a torch.cuda
+    call would start CUDA before Unsloth sets PYTORCH_ALLOC_CONF (expandable_segments), and CUDA reads
+    it once, when it starts."""
+    import torch
+
+    from grpo_tui.trainer.__main__ import hardware_snapshot
+
+    touched: list[str] = []
+    for name in ("is_available", "device_count", "get_device_properties", "get_device_name", "mem_get_info",
+                 "init", "get_device_capability", "is_bf16_supported"):
+        monkeypatch.setattr(torch.cuda, name, lambda *a, _n=name, **k: touched.append(_n) or True)
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setenv(hardware.ENV_FAKE, "T4")
+    hardware.set_backend(None)
+    try:
+        hw = hardware_snapshot()
+        cfg = load_preset("gpu-16gb").with_overrides({"fast_inference": False})
+        dev = gc.preflight_here(cfg)
+    finally:
+        hardware.set_backend(None)
+    assert touched == []
+    assert hw["cuda"][0]["name"] == "Tesla T4" and hw["cuda"][0]["memory_gb"] == pytest.approx(15.0, abs=0.5)
+    assert (dev.name, dev.capability) == ("Tesla T4", (7, 5))
+
+
+def test_cuda_not_started_when_the_stand_in_unsloth_is_imported(monkeypatch, tmp_path):
+    """In a real trainer process: the stand-in records torch.cuda.is_initialized() at its import (False
+    on a CPU torch whatever happens, so this guards the order only; the test above guards the calls)."""
+    log = use_standins(monkeypatch, tmp_path / "standin.jsonl")
+    launched = start(backend="unsloth", fast_inference=False, max_steps=1, lora_rank=4, lora_alpha=8,
+                     full_finetuning=False)
+    try:
+        assert wait_exit(launched.proc, timeout=180) == 0, launched.run.log_tail(30)
+    finally:
+        kill(launched.proc)
+    from standin_helpers import read
+
+    imp = read(log)[0]
+    assert imp["call"] == "import" and imp["cuda_started_before"] is False and imp["loaded_before"] == []
+    # Unsloth's allocator setting for runs without standby was in place before anything else.
+    assert imp["env"]["UNSLOTH_VLLM_STANDBY"] == "0"
+
+
+# -- Volta and vLLM 0.31 ----------------------------------------------------------------------------------
+def test_volta_runs_unsloth_but_not_vllm():
+    with pytest.raises(gc.GpuUnavailable) as e:
+        gc.preflight([V100], fast_inference=True, torch_version="2.13.0+cu130", vllm_version="0.31.0",
+                     vllm_requires=VLLM_REQ)
+    assert "compute capability 7.0" in str(e.value) and "fast_inference=false" in str(e.value)
+    assert gc.preflight([V100], fast_inference=False, torch_version="2.13.0") == V100
