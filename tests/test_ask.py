@@ -199,3 +199,23 @@ def test_a_stop_cancels_a_generating_ask():
     assert calls and model.training  # asked once, and the model is back in training mode
     done = asker.generate("1+2=", 2, params, lambda: False)
     assert len(done) == 2 and all(c.length > 0 for c in done)
+
+
+def test_a_watched_script_cannot_be_asked_and_says_why(capsys):
+    """A user's own script owns its model: refused in one line, nothing queued (a paused run)."""
+    import os
+
+    from grpo_tui.core.rundir import atomic_write, summarize
+    from grpo_tui.core.synthetic import make_run
+
+    run = make_run(3, state="paused", pid=os.getpid())
+    info = run.info()
+    atomic_write(run.run_json, json.dumps({**info, "source": "watched"}))
+    assert summarize(run).state == "paused"
+    assert main(["ask", run.id, "2+2=", "--gold", "4"]) == 2
+    assert "watched" in capsys.readouterr().err
+    assert not run.pending_commands()
+    # The same run launched by grpo-tui (no source) would be asked: the command is queued.
+    atomic_write(run.run_json, json.dumps(info))
+    assert main(["ask", run.id, "2+2=", "--timeout", "0.5"]) == 1  # queued; no trainer here to answer
+    assert [c["command"] for c in run.pending_commands()] == ["ask"]

@@ -53,6 +53,9 @@ def run(args) -> int:
         raise UserError(str(exc)) from None
     run_dir = resolve_run(args.run)
     s = summarize(run_dir)
+    if getattr(s, "source", "") == "watched":
+        raise UserError(f"run {run_dir.id} is your own script, watched: grpo-tui does not own its model, so it "
+                        "cannot ask it (asks work on runs grpo-tui launched)")
     if not s.live:
         raise UserError(f"run {run_dir.id} is {s.state}; asks need a live, paused trainer")
     if s.state != PAUSED:

@@ -27,6 +27,7 @@ from ...core.samples import Row, SampleFilter, SampleStore
 from ..widgets.literal import literal
 from .viewer import CompletionViewerScreen
 
+PROMPT_SHOWN = 70  # characters of a prompt in a group's header row (its end: the question)
 MAX_STEPS_LISTED = 5000  # newest first; a 100k-step run lists its last 5000 (filter by step for older)
 
 
@@ -50,6 +51,7 @@ def parse_filter(steps: str, min_reward: str, search: str, truncated: bool) -> S
 
 
 class SampleBrowserScreen(Screen):
+    HELP_NAME = "sample browser"
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("e", "export", "Export"),
@@ -96,6 +98,17 @@ class SampleBrowserScreen(Screen):
         # The newest step is preselected: start on its completions (Enter reads one);
         # Tab / shift+Tab reach the step list and the filters.
         self.query_one("#rows", DataTable).focus()
+
+    def on_screen_resume(self) -> None:
+        """Back from the export dialog, the viewer or an ask: the keys must work at once. Focus is
+        put back on the completions when it is nowhere on this screen (without a focused widget
+        here the screen's keys would wait for a Tab)."""
+        focused = self.focused
+        if focused is None or not focused.is_attached or focused.screen is not self or not focused.focusable:
+            try:
+                self.query_one("#rows", DataTable).focus()
+            except NoMatches:
+                pass
 
     # -- loading ----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="index")
@@ -154,7 +167,14 @@ class SampleBrowserScreen(Screen):
         table.clear(columns=True)
         table.add_columns("grp", *[literal(n, one_line=True, limit=14) for n in names],
                           "total", "adv", "len", "trunc", "completion")
+        group = object()
+        first_completion = None
         for i, r in enumerate(rows):
+            if r.get("group") != group:  # a header row per group: what was asked, and the gold answer
+                group = r.get("group")
+                table.add_row(Text(str(group if group is not None else ""), style="bold"),
+                              *[""] * (len(names) + 4), _group_line(r), key=f"g{i}")
+                first_completion = i + 1 if first_completion is None else first_completion
             adv = r.get("advantage")
             adv_t = Text(f"{adv:+.2f}" if isinstance(adv, (int, float)) else "–",
                          style="green" if isinstance(adv, (int, float)) and adv > 0 else
@@ -163,6 +183,8 @@ class SampleBrowserScreen(Screen):
                      adv_t, str(r.get("length", "")), Text("✂", style="yellow") if r.get("truncated") else "",
                      literal(r.get("completion", ""), one_line=True, limit=80)]
             table.add_row(*cells, key=str(i))
+        if first_completion is not None and table.cursor_row == 0:
+            table.move_cursor(row=first_completion)  # start on a completion, not on the header
         shown = f"step {step}: {len(rows)} completion(s)" if not isinstance(step, str) else \
             f"ask {int(step[4:]) + 1} (at step {rows[0]['step'] if rows else '?'}): {len(rows)} completion(s)"
         if not self.filter.empty:
@@ -186,7 +208,7 @@ class SampleBrowserScreen(Screen):
 
     @on(DataTable.RowSelected, "#rows")
     def _row_opened(self, event: DataTable.RowSelected) -> None:
-        i = int(event.row_key.value)
+        i = int(event.row_key.value.removeprefix("g"))  # a group's header opens its first completion
         if 0 <= i < len(self.rows):
             row = self.rows[i]
             self.app.push_screen(CompletionViewerScreen(
@@ -244,7 +266,12 @@ class SampleBrowserScreen(Screen):
 
         if payload is None:
             return
-        state = summarize(self.run).state
+        summary = summarize(self.run)
+        state = summary.state
+        if getattr(summary, "source", "") == "watched":
+            self.notify("a watched script's model is its own: asks work on runs grpo-tui launched",
+                        severity="warning")
+            return
         if state != PAUSED:
             self.notify(f"the run is {state}: asks need a paused run (p pauses it)", severity="warning")
             return
@@ -284,6 +311,22 @@ class SampleBrowserScreen(Screen):
 
     def action_focus_search(self) -> None:
         self.query_one("#f-search", Input).focus()
+
+
+def _group_line(row: Row) -> Text:
+    """A group's header cell: the gold answer, then the end of its prompt (where the question is: a chat
+    prompt starts with the system prompt), both literal."""
+    line = Text()
+    if row.get("answer") not in (None, ""):
+        line.append("gold ", style="dim")
+        line.append_text(literal(row.get("answer"), "bold green", one_line=True, limit=24))
+        line.append("  ")
+    prompt = " ".join(str(row.get("prompt") or "").split())
+    if len(prompt) > PROMPT_SHOWN:
+        prompt = "\u2026" + prompt[-(PROMPT_SHOWN - 1):]
+    line.append("asked ", style="dim")
+    line.append_text(literal(prompt or "–", one_line=True))
+    return line
 
 
 def _num(v: object) -> str:
