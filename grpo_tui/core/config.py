@@ -101,7 +101,9 @@ class RunConfig:
     # --- rewards ------------------------------------------------------------------------
     rewards: list[str] = field(default_factory=lambda: ["format", "correctness"])
     reward_weights: list[float] = field(default_factory=list)  # empty = all 1.0
-    zero_truncated_reward: bool = False  # completions cut off at max_completion_length score 0 on every reward
+    floor_truncated_reward: bool = False  # completions cut off at max_completion_length score each reward's floor
+    zero_truncated_reward: bool = False  # the old name of floor_truncated_reward (read as it; zero paid truncation)
+    min_reasoning_chars: int = 10  # letters/digits a reasoning block needs for format_strict/format_soft
     overlong_buffer: int = 0  # DAPO L_cache for the overlong_penalty reward; 0 = max_completion_length // 5
     # --- tiny model only ------------------------------------------------------------------
     warm_start_steps: int = 0  # supervised warm start before GRPO (shown as a phase)
@@ -196,6 +198,9 @@ class RunConfig:
             raise ConfigError("overlong_buffer", f"must be between 0 and max_completion_length "
                               f"({self.max_completion_length}), got {self.overlong_buffer}",
                               "0 picks a fifth of max_completion_length")
+        if self.min_reasoning_chars < 0:
+            raise ConfigError("min_reasoning_chars", f"must be 0 or more, got {self.min_reasoning_chars}",
+                              "0 = a reasoning block of any length counts")
         if self.reward_weights and len(self.reward_weights) != len(self.rewards):
             raise ConfigError("reward_weights", f"{len(self.reward_weights)} weights for {len(self.rewards)} rewards",
                               "give one weight per reward function, or none")
