@@ -13,7 +13,7 @@ from grpo_tui.trainer import rewards as R
 from grpo_tui.trainer.rewards import registry
 
 ALL = ["format_strict", "format_soft", "correctness", "overlong_penalty", "repetition_penalty"]
-GOOD = "<think>2+2 is 4</think><answer>4</answer>"
+GOOD = "<think>two plus two is 4</think><answer>4</answer>"
 
 
 def call(funcs, completions, ids, answer):
@@ -31,14 +31,18 @@ def test_builtins_build_with_names_and_weights():
     assert out["format_strict"] == [0.5, 0.0] and out["format"] == [1.0, 0.0]
 
 
-def test_zero_truncated_reward_zeroes_every_component():
-    cfg = RunConfig(rewards=["format_strict", "correctness"], max_completion_length=8, zero_truncated_reward=True)
+def test_floor_truncated_reward_gives_every_component_its_floor():
+    cfg = RunConfig(rewards=["format_strict", "correctness", "overlong_penalty"], max_completion_length=8,
+                    floor_truncated_reward=True)
     funcs, _ = R.build_reward_funcs(cfg)
     out = call(funcs, [GOOD, GOOD], [[1] * 5, [1] * 8], ["4", "4"])
-    assert out == {"format_strict": [0.5, 0.0], "correctness": [1.0, 0.0]}
-    cfg.zero_truncated_reward = False
+    assert out == {"format_strict": [0.5, 0.0], "correctness": [1.0, 0.0], "overlong_penalty": [0.0, -1.0]}
+    cfg.floor_truncated_reward = False
     funcs, _ = R.build_reward_funcs(cfg)
     assert call(funcs, [GOOD, GOOD], [[1] * 5, [1] * 8], ["4", "4"])["correctness"] == [1.0, 1.0]
+    cfg.zero_truncated_reward = True  # the old name reads as the floor (a zero was paid truncation)
+    funcs, _ = R.build_reward_funcs(cfg)
+    assert call(funcs, [GOOD, GOOD], [[1] * 5, [1] * 8], ["4", "4"])["overlong_penalty"] == [0.0, -1.0]
 
 
 def test_overlong_buffer_from_config():

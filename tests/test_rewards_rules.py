@@ -74,7 +74,7 @@ def test_soft_format_partial_credit_and_no_credit_for_spamming_tags():
 
 
 def test_format_reads_reasoning_from_chat_messages():
-    msg = [{"role": "assistant", "reasoning_content": "7+5=12", "content": "<answer>12</answer>"}]
+    msg = [{"role": "assistant", "reasoning_content": "7 plus 5 makes 12", "content": "<answer>12</answer>"}]
     assert score(fmt_strict, [msg]) == [rr.FORMAT_STRICT_MAX]
     assert score(fmt_soft, [msg]) == [rr.FORMAT_SOFT_MAX]
     assert score(correct, [msg]) == [1.0]
@@ -109,9 +109,9 @@ def test_multiple_answers_and_hedges_score_zero():
 @pytest.mark.parametrize("ans,gold", [
     ("12", "12"), ("12.", "12"), ("12.0", "12"), (" 12 ", "12"), ("1,234", "1234"), ("$1,234.00", "1234"),
     ("\\boxed{12}", "12"), ("$\\boxed{12}$", "12"), ("\\(12\\)", "12"), ("12 apples", "12"),
-    ("12\\text{ cm}", "12"), ("50%", "50"), ("x = 12", "12"), ("\u221212", "-12"),
+    ("12\\text{ cm}", "12"), ("50%", "50%"), ("50", "50%"), ("x = 12", "12"), ("\u221212", "-12"),
     ("3/4", "0.75"), ("\\frac{3}{4}", "0.75"), ("\\dfrac{3}{4}", "3/4"), ("0.75", "\\frac{3}{4}"),
-    ("\\sqrt{2}", "\\sqrt{2}"), ("2^{10}", "1024"),
+    ("\\sqrt{2}", "\\sqrt{2}"), ("2^{10}", "2^{10}"),
     ("\uff11\uff12", "12"),    # fullwidth digits
     ("\u0661\u0662", "12"),    # Arabic-Indic digits
     ("olleh", "OLLEH"),        # words: case-insensitive
@@ -199,20 +199,25 @@ def test_padding_to_the_cap_does_not_pay():
     assert totals[0] > totals[1] + 1.0
 
 
-def test_zero_if_truncated():
-    wrapped = rr.zero_if_truncated(correct, 16)
+def test_floor_if_truncated():
+    wrapped = rr.floor_if_truncated(correct, 16, 0.0)
     assert wrapped.__name__ == "correctness"
     ids = [[1] * 10, [1] * 16]
     assert wrapped(None, [GOOD, GOOD], completion_ids=ids, answer=["12", "12"]) == [1.0, 0.0]
     assert wrapped(None, [GOOD, GOOD], completion_ids=ids, answer=[None, None]) == [None, None]
+    pen = rr.floor_if_truncated(rr.make_overlong_penalty(16), 16, -1.0)
+    assert pen(None, ["a", "a"], completion_ids=ids) == [0.0, -1.0]
+    user = rr.floor_if_truncated(lambda prompts, completions, completion_ids=None, **kw: [0.7, -0.3], 16, None)
+    assert user(None, ["a", "a"], completion_ids=[[1] * 16, [1] * 16]) == [0.0, -0.3]  # floor unknown: min(s, 0)
 
 
-def test_repetition_penalty_matches_trl_and_catches_repeated_lines():
+def test_repetition_measures():
     from trl.rewards import get_repetition_penalty_reward
 
+    # repeated_ngram_share is TRL's measure (kept to compare with); the reward uses loop_share
     ids = [[1, 2, 3, 4], [5, 5, 5, 5, 5], [1, 2], [1, 2, 3, 1, 2, 3, 1, 2, 3]]
-    ours = rr.make_repetition_penalty(ngram_size=2)
-    assert ours(None, [""] * 4, completion_ids=ids) == get_repetition_penalty_reward(ngram_size=2)(ids)
+    assert [-rr.repeated_ngram_share(x, 2) + 0.0 for x in ids] == get_repetition_penalty_reward(ngram_size=2)(ids)
+    assert rr.loop_share([1, 2, 1, 2, 1, 2], 2) == pytest.approx(1 / 5)  # (1, 2) seen a 3rd time, once
     rep = rr.make_repetition_penalty()
     lines = "\n".join(["so the answer is twelve"] * 10)
     fresh = "first add seven and five which gives twelve so the answer is twelve"
@@ -230,7 +235,7 @@ def test_functions_accept_trl_kwargs():
 def test_custom_tags():
     tags = rr.Tags.from_config({"reasoning_start": "<reasoning>", "reasoning_end": "</reasoning>",
                                 "solution_start": "<SOLUTION>", "solution_end": "</SOLUTION>"})
-    text = "<reasoning>r</reasoning><SOLUTION>12</SOLUTION>"
+    text = "<reasoning>seven and five make 12</reasoning><SOLUTION>12</SOLUTION>"
     assert rr.make_format_strict(tags)(None, [text]) == [rr.FORMAT_STRICT_MAX]
     assert rr.make_correctness(tags)(None, [text], answer=["12"]) == [1.0]
     assert correct(None, [text], answer=["12"]) == [0.0]  # default tags do not match

@@ -1,5 +1,5 @@
 """Reward rules that are hard to game. Pure Python (no torch): cheap, testable, and
-usable by the launcher to validate a preset before any model is built.
+usable by the launcher and `grpo-tui rewards audit` before any model is built.
 
 Every ``make_*`` returns a function with TRL's reward signature
 ``f(prompts, completions, completion_ids=None, **kwargs) -> list[float | None]``
@@ -16,17 +16,26 @@ component              range            pays for
 =====================  ===============  ==============================================
 format_strict          {0, 0.5}         exactly <r>reasoning</r><s>answer</s>, nothing else
 format_soft            [0, 0.5]         0.125 per tag present exactly once
-correctness            {0, 1} or None   the single answer block equals the gold answer
+correctness            {0, 1} or None   the single answer block, after the reasoning, is the gold
 overlong_penalty       [-1, 0]          DAPO soft overlong punishment (Eq. 13)
-repetition_penalty     [-1, 0]          share of repeated n-grams (TRL / Yeo et al. 2025)
+repetition_penalty     [-1, 0]          share of the text that loops (0 on ordinary text)
 =====================  ===============  ==============================================
+
+The hack classes each rule closes are listed in docs/rewards.md with the tests
+that prove them (tests/test_rewards_hacks.py).
 """
 
 from __future__ import annotations
 
+import ctypes
+import functools
+from array import array
+import logging
+import math
 import re
 import threading
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -37,8 +46,18 @@ FORMAT_SOFT_MAX = 0.5
 CORRECTNESS_MAX = 1.0
 MAX_ANSWER_CHARS = 128  # longer "answers" are a dump, not an answer: scored 0 without parsing
 MAX_EXPONENT = 1000  # |exponent| above this is not a real answer (and would build huge ints)
+DEFAULT_MIN_REASONING_CHARS = 10  # letters/digits in the reasoning block for it to count as reasoning
+MATH_VERIFY_DEADLINE_S = 0.08  # per completion, on any thread (see _call_with_deadline)
 
 RewardFunc = Callable[..., list]
+
+
+class GoldError(ValueError):
+    """The gold column handed to the correctness reward is malformed (names the column)."""
+
+    def __init__(self, column: str, reason: str, fix: str = ""):
+        self.column, self.reason, self.fix = column, reason, fix
+        super().__init__(f"{column}: {reason}" + (f" ({fix})" if fix else ""))
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,10 @@ class Tags:
         return cls(*(str(get(k) or d) for k, d in (
             ("reasoning_start", "<think>"), ("reasoning_end", "</think>"),
             ("solution_start", "<answer>"), ("solution_end", "</answer>"))))
+
+    @property
+    def all(self) -> tuple[str, str, str, str]:
+        return (self.reasoning_start, self.reasoning_end, self.solution_start, self.solution_end)
 
 
 # -- reading completions ------------------------------------------------------------------------
@@ -81,23 +104,68 @@ def split_completion(completion: Any) -> tuple[str, str]:
     return "", "" if completion is None else str(completion)
 
 
-def answer_blocks(content: str, tags: Tags) -> list[str]:
-    pat = re.compile(re.escape(tags.solution_start) + r"(.*?)" + re.escape(tags.solution_end), re.DOTALL)
-    return pat.findall(content)
+@functools.lru_cache(maxsize=64)
+def _loose_tag(tag: str) -> re.Pattern:
+    """Every spelling a reader would take for ``tag``: any case, inner spaces, attributes
+    (``<ANSWER>``, ``< answer >``, ``<Answer id=1>``). A decoy variant is never ignored: the
+    rules count these and insist that the only one present is the exact tag."""
+    m = re.fullmatch(r"<\s*(/?)\s*([A-Za-z][\w:.-]*)\s*>", tag)
+    if not m:
+        return re.compile(re.escape(tag), re.IGNORECASE)
+    slash, name = m.groups()
+    if slash:
+        return re.compile(r"<\s*/\s*" + re.escape(name) + r"\s*>", re.IGNORECASE)
+    return re.compile(r"<\s*" + re.escape(name) + r"(?:\s[^<>]{0,64})?\s*/?\s*>", re.IGNORECASE)
+
+
+def _count(text: str, tag: str) -> int:
+    """Occurrences of the tag in any spelling (see _loose_tag); equals text.count(tag) when
+    every occurrence is the exact tag."""
+    return len(_loose_tag(tag).findall(text))
+
+
+def _exactly_once(text: str, tag: str) -> bool:
+    return text.count(tag) == 1 and _count(text, tag) == 1
+
+
+def answer_region(content: str, tags: Tags) -> str | None:
+    """The part of the content where an answer may sit: after the reasoning. When reasoning
+    tags appear in the content (plain decoding, or a template that pre-filled the opening tag),
+    that is what follows the last closing reasoning tag, and the reasoning must be closed; an
+    answer tag before it is inside (or before) the reasoning. None when no answer can count."""
+    ends = list(_loose_tag(tags.reasoning_end).finditer(content))
+    if not ends and not _count(content, tags.reasoning_start):
+        return content
+    if not ends:
+        return None  # an unclosed reasoning block: everything after its opening is reasoning
+    last = ends[-1]
+    tail = content[last.end():]
+    if _count(tail, tags.reasoning_start):
+        return None  # a new reasoning block was opened after the last one closed
+    head = content[: last.start()]
+    if _count(head, tags.solution_start) or _count(head, tags.solution_end):
+        return None  # an answer tag inside (or before) the reasoning
+    return tail
 
 
 def extract_answer(completion: Any, tags: Tags) -> str | None:
-    """The text of the single answer block in the content; None when there is none or several
-    (listing several answers is hedging, not answering), counting unclosed and stray tags."""
+    """The text of the single answer block, after the reasoning; None when there is none or
+    several (listing several answers is hedging, not answering), counting unclosed, stray and
+    differently-spelled tags."""
     _, content = split_completion(completion)
-    if content.count(tags.solution_start) != 1 or content.count(tags.solution_end) != 1:
-        return None  # a second (even unclosed) answer, or stray closing tags: not one clear answer
-    blocks = answer_blocks(content, tags)
-    if len(blocks) != 1:
+    region = answer_region(content, tags)
+    if region is None:
         return None
-    if any(t in blocks[0] for t in (tags.solution_start, tags.reasoning_start, tags.reasoning_end)):
+    if not (_exactly_once(region, tags.solution_start) and _exactly_once(region, tags.solution_end)):
+        return None
+    i = region.find(tags.solution_start) + len(tags.solution_start)
+    j = region.find(tags.solution_end)
+    if j < i:
+        return None
+    block = region[i:j]
+    if any(_count(block, t) for t in tags.all):
         return None  # "<answer><answer>12</answer></answer>": nested tags are not an answer
-    return blocks[0].strip()
+    return block.strip()
 
 
 # -- format -------------------------------------------------------------------------------------
@@ -107,31 +175,63 @@ def _with_reasoning_block(completion: Any, tags: Tags) -> str:
     reasoning tag was pre-filled by the template (it starts inside the reasoning: ``...</think>``)
     gets that tag back."""
     reasoning, content = split_completion(completion)
-    if tags.reasoning_start in content:
+    if _count(content, tags.reasoning_start):
         return content
     if reasoning.strip():
         return f"{tags.reasoning_start}{reasoning}{tags.reasoning_end}{content}"
     end, answer = content.find(tags.reasoning_end), content.find(tags.solution_start)
-    if content.count(tags.reasoning_end) == 1 and (answer < 0 or end < answer):
+    if _count(content, tags.reasoning_end) == 1 and end >= 0 and (answer < 0 or end < answer):
         return tags.reasoning_start + content
     return content
 
 
-def make_format_strict(tags: Tags, *, require_reasoning: bool = True) -> RewardFunc:
-    all_tags = (tags.reasoning_start, tags.reasoning_end, tags.solution_start, tags.solution_end)
+def reasoning_chars(text: str) -> int:
+    """Letters and digits in a reasoning text (punctuation and spaces are not reasoning)."""
+    return sum(1 for ch in text if ch.isalnum())
 
+
+def has_reasoning(text: str, min_chars: int) -> bool:
+    """At least ``min_chars`` letters/digits (stops counting there: a long reasoning costs nothing)."""
+    if min_chars <= 0:
+        return True
+    n = 0
+    for ch in text:
+        if ch.isalnum():
+            n += 1
+            if n >= min_chars:
+                return True
+    return False
+
+
+def reasoning_text(completion: Any, tags: Tags) -> str | None:
+    """The reasoning of a completion (its block, wherever the template put it); None if none."""
+    text = _with_reasoning_block(completion, tags)
+    i = text.find(tags.reasoning_start)
+    if i < 0:
+        return None
+    j = text.find(tags.reasoning_end, i)
+    return text[i + len(tags.reasoning_start): j] if j >= 0 else text[i + len(tags.reasoning_start):]
+
+
+def make_format_strict(tags: Tags, *, require_reasoning: bool = True,
+                       min_reasoning_chars: int = DEFAULT_MIN_REASONING_CHARS) -> RewardFunc:
     def layout_ok(text: str) -> bool:
         # Procedural on purpose: a regex with lazy bodies around the tags backtracks
         # quadratically on long near-misses (seconds per completion at a few thousand tokens).
-        if any(text.count(t) != 1 for t in all_tags if require_reasoning or t in text):
-            return False
+        for t in tags.all:
+            n = _count(text, t)
+            if (require_reasoning or n) and not (n == 1 and text.count(t) == 1):
+                return False
         s = text.strip()
         if tags.reasoning_start in s:
             if not s.startswith(tags.reasoning_start):
                 return False
             r_end = s.find(tags.reasoning_end)
-            if r_end < 0 or not s[len(tags.reasoning_start):r_end].strip():
+            if r_end < 0:
                 return False
+            body = s[len(tags.reasoning_start):r_end]
+            if not body.strip() or not has_reasoning(body, min_reasoning_chars):
+                return False  # "<think>.</think>": a token reasoning is not the format
             s = s[r_end + len(tags.reasoning_end):].lstrip()
         elif tags.reasoning_end in s:
             return False
@@ -140,93 +240,139 @@ def make_format_strict(tags: Tags, *, require_reasoning: bool = True) -> RewardF
         return bool(s[len(tags.solution_start):len(s) - len(tags.solution_end)].strip())
 
     def format_strict(prompts, completions, completion_ids=None, **kwargs):
-        out = []
-        for c in completions:
-            out.append(FORMAT_STRICT_MAX if layout_ok(_with_reasoning_block(c, tags)) else 0.0)
-        return out
+        return [FORMAT_STRICT_MAX if layout_ok(_with_reasoning_block(c, tags)) else 0.0 for c in completions]
 
     format_strict.__doc__ = (f"{FORMAT_STRICT_MAX} for exactly {tags.reasoning_start}...{tags.reasoning_end}"
-                             f"{tags.solution_start}...{tags.solution_end} and nothing else; else 0")
+                             f"{tags.solution_start}...{tags.solution_end} and nothing else, the reasoning at "
+                             f"least {min_reasoning_chars} letters/digits; else 0")
     return format_strict
 
 
-def make_format_soft(tags: Tags) -> RewardFunc:
-    all_tags = (tags.reasoning_start, tags.reasoning_end, tags.solution_start, tags.solution_end)
-    per_tag = FORMAT_SOFT_MAX / len(all_tags)
+def make_format_soft(tags: Tags, *, min_reasoning_chars: int = DEFAULT_MIN_REASONING_CHARS) -> RewardFunc:
+    per_tag = FORMAT_SOFT_MAX / len(tags.all)
+
+    def score(c: Any) -> float:
+        text = _with_reasoning_block(c, tags)
+        ok = [t for t in tags.all if _exactly_once(text, t)]
+        if tags.reasoning_start in ok or tags.reasoning_end in ok:
+            body = reasoning_text(c, tags) or ""
+            if not has_reasoning(body, min_reasoning_chars):  # empty reasoning tags are not reasoning
+                ok = [t for t in ok if t not in (tags.reasoning_start, tags.reasoning_end)]
+        return per_tag * len(ok)
 
     def format_soft(prompts, completions, completion_ids=None, **kwargs):
-        out = []
-        for c in completions:
-            text = _with_reasoning_block(c, tags)
-            out.append(sum(per_tag for t in all_tags if text.count(t) == 1))
-        return out
+        return [score(c) for c in completions]
 
-    format_soft.__doc__ = f"{per_tag} for each tag that appears exactly once (max {FORMAT_SOFT_MAX})"
+    format_soft.__doc__ = (f"{per_tag} for each tag that appears exactly once (max {FORMAT_SOFT_MAX}); "
+                           "the reasoning tags only around a real reasoning")
     return format_soft
 
 
-# -- correctness --------------------------------------------------------------------------------
-_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_FRAC = re.compile(r"^\\[dt]?frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(-?\d+)\s*\}$")
-_SIMPLE_FRAC = re.compile(r"^(-?\d+)\s*/\s*(-?\d+)$")
-_THOUSANDS = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
-_UNIT_TAIL = re.compile(r"^(.*?\d\.?)\s*(?:\\?%|\\text\{[^{}]*\}|\\mathrm\{[^{}]*\}|[a-zA-Z]{1,12}\.?"
-                        r"(?:\s*(?:/|per)\s*[a-zA-Z]{1,12})?|°[CF]?)$")
-_HEDGE_SPLIT = re.compile(r"\s*(?:;|\bor\b|\band\b|\n|,(?!\d{3}\b))\s*")
+# -- correctness: reading one number ------------------------------------------------------------
+# For a numeric gold the answer must be ONE number. The rule is a whitelist: wrappers a reader
+# would strip (\boxed, $, \text, "x =", currency, a unit word, thousands commas) come off, and what
+# remains must be a single number literal (integer, decimal, 7.2e1, a/b, \frac{a}{b}, m \times
+# 10^{k}). Anything else -- arithmetic, a second number, a relation, any separator in any script
+# -- is not one number, so no list of hedge separators is needed.
+_SPACES = dict.fromkeys(map(ord, "\u00a0\u2009\u202f\u2007\u3000\t"), " ")
+_PERCENTS = "%\uff05\u066a\ufe6a\u2030\u2031"  # % full-width, Arabic, small, per mille, per 10k
+_WRAPPER_CMDS = re.compile(r"\\(?:text|mathrm|textrm|textbf|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
+_BOX_CMD = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_PREFIX = re.compile(r"^(?:(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*[:=]?\s*|[a-zA-Z_][a-zA-Z_ ]{0,24}?\s*[=:]\s*)",
+                     re.IGNORECASE)
+_CURRENCY = re.compile(r"^(?:€|£|¥|₹|₩|(?:USD|EUR|GBP|Rs\.?)\s*)")
+_UNIT = re.compile(r"^(?P<num>.*?)\s*(?P<unit>°\s*[CFK]?|[a-zA-Z][a-zA-Z.']{0,15}(?:\s+[a-zA-Z][a-zA-Z.']{0,15}){0,2}"
+                   r"(?:\s*(?:/|per\s)\s*[a-zA-Z]{1,12})?)$")
+# Unit words that change the value: "72 thousand" is not 72, and "72 percent" is not 72.
+_MAGNITUDE_WORDS = {"k", "bn", "mn", "mil", "mio", "thousand", "thousands", "million", "millions",
+                    "billion", "billions", "trillion", "trillions", "hundred", "hundreds", "dozen", "dozens",
+                    "lakh", "lakhs", "crore", "crores", "gross", "score", "squared", "cubed", "halves", "thirds",
+                    "quarters", "tenths", "hundredths", "thousandths"}
+_MAGNITUDE_UPPER = {"K", "M", "B", "G", "T"}  # 72M is 72 million; lower-case m is metres
+# Words that qualify the value rather than name a unit ("72 or more", "72 at least").
+_QUALIFIERS = {"or", "and", "to", "more", "less", "fewer", "least", "most", "than", "over", "under", "about",
+               "approx", "approximately", "roughly", "around", "nearly", "almost", "not", "plus", "minus",
+               "times", "ish", "maybe", "perhaps", "either", "exactly", "above", "below", "up", "upto"}
+_INT = r"\d+(?:,\d{3})*"
+_PLAIN = re.compile(r"^[-+]?\s*(?:" + _INT + r"(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?$")
+_THOUSANDS_BAD = re.compile(r"^\d{4,},")  # "7200,000" is not a thousands grouping
+_SLASH_FRAC = re.compile(r"^([-+]?)\s*(\d+)\s*/\s*(\d+)$")
+_TEX_FRAC = re.compile(r"^([-+]?)\s*\\frac\s*(?:\{\s*([-+]?\d+)\s*\}\s*\{\s*(\d+)\s*\}|(\d)\s*(\d))$")
+_SCI = re.compile(r"^([-+]?\s*\d(?:\.\d+)?)\s*(?:\\times|\\cdot|×|·|\*)\s*10\s*\^\s*(?:\{\s*([-+]?\d+)\s*\}|([-+]?\d))$")
 
 
-def _unbox(s: str) -> str:
-    """The content of the last \\boxed{...} (balanced braces), else s."""
-    last = None
-    for m in _BOXED.finditer(s):
-        depth, i = 1, m.end()
-        while i < len(s) and depth:
-            depth += {"{": 1, "}": -1}.get(s[i], 0)
-            i += 1
-        if depth == 0:
-            last = s[m.end(): i - 1]
-    return last if last is not None else s
+def _ascii_digits(s: str) -> str:
+    """Unicode decimal digits (full-width, Arabic-Indic...) to ASCII; superscripts are not
+    decimal digits, so ``4²`` stays what it is."""
+    if s.isascii():
+        return s
+    return "".join(str(unicodedata.decimal(ch)) if unicodedata.category(ch) == "Nd" else ch for ch in s)
 
 
-def normalize_answer(ans: str) -> str:
-    """Canonical text of an answer: ASCII digits, no LaTeX wrappers, units, currency,
-    thousands separators or trailing punctuation."""
-    s = "".join(str(unicodedata.decimal(ch)) if unicodedata.category(ch) == "Nd" else ch for ch in ans)
-    s = s.replace("\u2212", "-").replace("\u00a0", " ").replace("\u2009", " ").strip()
-    s = _unbox(s)
-    for a, b in (("\\left", ""), ("\\right", ""), ("\\!", ""), ("\\,", ""), ("\\;", ""), ("\\ ", " "),
-                 ("\\$", "$"), ("\\%", "%"), ("dfrac", "frac"), ("tfrac", "frac")):
+def _balanced_end(s: str, i: int) -> int:
+    """Index just past the brace group whose body starts at i (s[i-1] == '{'); -1 if unclosed."""
+    depth = 1
+    while i < len(s) and depth:
+        depth += {"{": 1, "}": -1}.get(s[i], 0)
+        i += 1
+    return i if depth == 0 else -1
+
+
+def _unbox(s: str) -> str | None:
+    """Replace the one \\boxed{...} by its content; None for two boxes (a hedge) or an unclosed one."""
+    boxes = list(_BOX_CMD.finditer(s))
+    if not boxes:
+        return s
+    if len(boxes) > 1:
+        return None
+    m = boxes[0]
+    end = _balanced_end(s, m.end())
+    if end < 0:
+        return None
+    return s[: m.start()] + s[m.end(): end - 1] + s[end:]
+
+
+def _clean(ans: str) -> str | None:
+    """Text of an answer with the wrappers a reader ignores removed (LaTeX spacing, \\left/
+    \\right, math delimiters, \\text{}, one \\boxed{}, markdown emphasis); None when the
+    answer boxes two things."""
+    s = _ascii_digits(ans).translate(_SPACES).replace("\u2212", "-")
+    for a, b in (("\\left", ""), ("\\right", ""), ("\\!", ""), ("\\,", ""), ("\\;", " "), ("\\:", " "),
+                 ("\\ ", " "), ("\\$", "$"), ("\\%", "%"), ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"),
+                 ("{,}", ","), ("\\displaystyle", "")):
         s = s.replace(a, b)
-    s = re.sub(r"\\(?:text|mathrm|textbf|mathbf|textrm)\s*\{([^{}]*)\}", r"\1", s).strip()
-    for pre, post in (("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
-        if len(s) >= len(pre) + len(post) and s.startswith(pre) and s.endswith(post):
-            s = s[len(pre): len(s) - len(post)].strip()
-    s = _unbox(s).strip()
-    s = s.rstrip(".。 ").strip()
-    s = re.sub(r"^(?:[a-zA-Z]\s*=\s*)", "", s)  # "x = 42"
-    s = re.sub(r"^(?:\$|€|£|¥|USD\s*)", "", s).strip()
-    m = _UNIT_TAIL.match(s)
-    if m and _number_value(m.group(1).rstrip(".")) is not None:
-        s = m.group(1).rstrip(".")
-    if _THOUSANDS.match(s):
-        s = s.replace(",", "")
-    return s.strip()
+    s = _unbox(s)
+    if s is None:
+        return None
+    s = _WRAPPER_CMDS.sub(r"\1", s)
+    for d in ("$", "\\(", "\\)", "\\[", "\\]"):
+        s = s.replace(d, " ")
+    return " ".join(s.split()).strip(" *`")
 
 
-def _number_value(s: str) -> Fraction | None:
-    """Exact value of a plain number or simple fraction; None otherwise."""
+def _literal_value(s: str) -> Fraction | None:
+    """Exact value of one number literal, or None."""
     s = s.strip()
-    if _THOUSANDS.match(s):
-        s = s.replace(",", "")
-    m = _SIMPLE_FRAC.match(s) or _FRAC.match(s)
+    m = _SLASH_FRAC.match(s)
     if m:
-        num, den = int(m.group(1)), int(m.group(2))
-        return Fraction(num, den) if den else None
-    if not _NUMBER.match(s) or len(s) > MAX_ANSWER_CHARS:
+        num, den = int(m.group(2)), int(m.group(3))
+        return Fraction(-num if m.group(1) == "-" else num, den) if den else None
+    m = _TEX_FRAC.match(s)
+    if m:
+        num, den = (m.group(2), m.group(3)) if m.group(2) is not None else (m.group(4), m.group(5))
+        v = Fraction(int(num), int(den)) if int(den) else None
+        return -v if v is not None and m.group(1) == "-" else v
+    m = _SCI.match(s)
+    if m:
+        mant = _literal_value(m.group(1).replace(" ", ""))
+        exp = int(m.group(2) or m.group(3))
+        if mant is None or not (1 <= abs(mant) < 10) or abs(exp) > MAX_EXPONENT:
+            return None
+        return mant * Fraction(10) ** exp
+    if not _PLAIN.match(s) or _THOUSANDS_BAD.match(s.lstrip("-+ ")):
         return None
     try:
-        d = Decimal(s)
+        d = Decimal(s.replace(",", "").replace(" ", ""))
     except InvalidOperation:
         return None
     if not d.is_finite() or abs(d.adjusted()) > MAX_EXPONENT:
@@ -234,87 +380,338 @@ def _number_value(s: str) -> Fraction | None:
     return Fraction(d)
 
 
-def _is_hedge(ans: str, gold: str) -> bool:
-    """Several candidate values in one answer ("41 or 42", "41, 42")."""
-    if _HEDGE_SPLIT.search(gold):
-        return False  # the gold itself is a list/tuple: leave it to the verifier
-    parts = [p for p in _HEDGE_SPLIT.split(ans) if p and re.search(r"\d", p)]
-    return len(parts) > 1
+@dataclass(frozen=True)
+class Number:
+    value: Fraction
+    percent: bool = False
 
 
-# Expressions that make a CAS build astronomically large numbers (10^{99999999}, 99999!).
-_HUGE_EXPR = re.compile(r"(?:\^|\*\*)\s*\{?\s*\(?\s*[-+]?\d{4,}|\d{4,}\s*!")
+def read_number(ans: str) -> Number | None:
+    """The single number an answer states, or None when it states anything else (arithmetic,
+    several numbers, a relation, a magnitude word). Percent is kept apart: 72% is not 72."""
+    if len(ans) > MAX_ANSWER_CHARS:
+        return None
+    s = _clean(ans)
+    if not s or len(s) > MAX_ANSWER_CHARS:
+        return None
+    s = s.rstrip(".。 ").strip()
+    s = _PREFIX.sub("", s, count=1).strip()
+    s = _CURRENCY.sub("", s).strip()
+    percent = False
+    if s and s[-1] in _PERCENTS:
+        percent, s = True, s[:-1].strip()
+    elif s:
+        m = _UNIT.match(s)
+        if m and m.group("num") and re.search(r"\d$", m.group("num")):
+            unit = m.group("unit").strip()
+            words = re.findall(r"[a-zA-Z]+", unit.lower())
+            joined = "".join(words)
+            if joined.startswith(("percent", "pct")) or words[:2] == ["per", "cent"]:
+                percent = True
+            elif unit in _MAGNITUDE_UPPER or (words and words[0] in _MAGNITUDE_WORDS):
+                return None  # "72 thousand", "72k", "72 squared": another value
+            elif _QUALIFIERS.intersection(words):
+                return None  # "72 or more": a range, not a number
+            s = m.group("num").strip()
+            if s and s[-1] in _PERCENTS:
+                return None  # "72% apples"
+    s = _CURRENCY.sub("", s).strip()
+    v = _literal_value(s)
+    return Number(v, percent) if v is not None else None
 
 
-def _looks_mathy(s: str) -> bool:
-    return bool(re.search(r"\d|\\[a-zA-Z]+|[\^_=]", s))
+# -- correctness: the symbolic path (golds that are not one number) ----------------------------
+# One expression built from value-forming tokens. A relation, logic or separator character is
+# accepted only as often as the gold itself uses it ("x = 3", an interval, a tuple).
+_EXPR_CHARS = re.compile(r"[0-9a-zA-Z\s+\-*/^_(){}\[\].!']")
+_EXPR_CMDS = {"frac", "sqrt", "pi", "cdot", "times", "div", "infty", "circ", "degree", "sin", "cos", "tan", "cot",
+              "sec", "csc", "log", "ln", "exp", "alpha", "beta", "gamma", "delta", "theta", "lambda", "mu",
+              "sigma", "phi", "omega", "arcsin", "arccos", "arctan", "mathbb", "mathrm", "text"}
+_CMD = re.compile(r"\\([a-zA-Z]+)")
+_MAX_DEPTH = 5  # 60-deep braces made the parser take 5 s
+_MAX_CARETS = 2
+_MAX_LITERAL_DIGITS = 20
+
+
+def _depth(s: str) -> int:
+    d = best = 0
+    for ch in s:
+        if ch in "({[":
+            d += 1
+            best = max(best, d)
+        elif ch in ")}]":
+            d -= 1
+    return best
+
+
+def _too_costly(s: str) -> bool:
+    """Structures whose evaluation can blow up (9^{9^{9}}, 9^{9}!, deep nesting, huge literals):
+    refused before any parser sees them."""
+    if _depth(s) > _MAX_DEPTH or s.count("^") > _MAX_CARETS or s.count("!") > 1:
+        return True
+    if any(len(d) > _MAX_LITERAL_DIGITS for d in re.findall(r"\d+", s)):
+        return True
+    for m in re.finditer(r"\^\s*", s):  # exponents: short and flat (no tower, no factorial)
+        i = m.end()
+        if i >= len(s):
+            return True
+        if s[i] == "{":
+            end = _balanced_end(s, i + 1)
+            if end < 0:
+                return True
+            e = s[i + 1: end - 1]
+        else:
+            e = s[i]
+        if not e.strip() or len(e) > 8 or re.search(r"[{^!]|\d{3,}", e):
+            return True
+    for m in re.finditer(r"!", s):  # factorials: of a literal of at most 2 digits
+        if not re.search(r"(?<![\d.])\d{1,2}\s*$", s[: m.start()]):
+            return True
+    return False
+
+
+def _shape(s: str) -> Counter:
+    """What an expression contains besides value-forming tokens: commands outside the
+    whitelist, words of 2+ letters, and any other character (relations, separators, CJK)."""
+    out: Counter = Counter()
+    for m in _CMD.finditer(s):
+        if m.group(1) not in _EXPR_CMDS:
+            out["\\" + m.group(1)] += 1
+    rest = _CMD.sub(" ", s)
+    for w in re.findall(r"[a-zA-Z]{2,}", rest):
+        out[w.lower()] += 1
+    out["..."] += len(re.findall(r"\.\s*\.", rest))  # an ellipsis between values
+    depth = 0
+    for ch in rest:
+        if ch in "({[":
+            depth += 1
+        elif ch in ")}]":
+            depth -= 1
+        elif ch == "," and depth > 0:
+            continue  # a comma inside brackets belongs to a tuple/interval/set: compared by value
+        if not _EXPR_CHARS.match(ch):
+            out[ch] += 1
+    return out
+
+
+def _one_expression(ans: str, gold: str) -> bool:
+    """The answer is one expression: nothing in its shape that the gold's shape lacks."""
+    a, g = _shape(ans), _shape(gold)
+    return all(g.get(k, 0) >= n for k, n in a.items())
+
+
+class _Deadline(BaseException):
+    """Raised inside the worker when a parse ran past its deadline (BaseException so that the
+    parser's own ``except Exception`` cannot swallow it)."""
+
+
+def _call_with_deadline(fn: Callable[[], Any], seconds: float) -> Any:
+    """Run fn on this thread with a hard deadline that works off the main thread too (math-verify's
+    own timeout uses SIGALRM, which only the main thread can receive): a timer raises _Deadline
+    in this thread at the next bytecode. Raises _Deadline on time-out."""
+    tid = threading.get_ident()
+    state = {"done": False}
+    lock = threading.Lock()
+
+    def fire() -> None:
+        with lock:
+            if not state["done"]:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(_Deadline))
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        out = fn()
+        with lock:
+            state["done"] = True
+        return out
+    finally:
+        timer.cancel()
+        with lock:
+            state["done"] = True
+
+
+_math_verify_lock = threading.Lock()
+_warmed = False
+
+
+class _QuietTimeoutNotice(logging.Filter):
+    """math-verify warns on every call made without its SIGALRM timeout; ours is the deadline."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Timeout is disabled" not in record.getMessage()
+
+
+def _mv_parse(expr: str):
+    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
+
+    cfg = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
+    return parse(f"${expr}$", extraction_config=cfg, parsing_timeout=None)
+
+
+def _warm_up() -> None:
+    """First use of sympy's paths costs 0.1-0.5 s; pay it once, outside any deadline."""
+    global _warmed
+    if _warmed:
+        return
+    from math_verify import verify
+
+    for name in ("math_verify.parser", "math_verify.grader"):
+        logging.getLogger(name).addFilter(_QuietTimeoutNotice())
+
+    for g, a in (("\\frac{\\sqrt{3}}{2}", "\\frac{2\\sqrt{3}}{4}"), ("(1,2)", "(1, 2)"), ("x^2+1", "1+x^2"),
+                 ("2\\pi", "\\pi 2"), ("\\{1,2\\}", "\\{2,1\\}"), ("[0,1)", "[0, 1)")):
+        try:
+            verify(_mv_parse(g), _mv_parse(a), timeout_seconds=None)
+        except Exception:
+            pass
+    _warmed = True
+
+
+@functools.lru_cache(maxsize=8192)
+def _math_verify_cached(gold: str, ans: str) -> bool:
+    """math-verify's verdict, cached (a group repeats answers); raises _Deadline on time-out,
+    which is not cached: a slow first use of a sympy path must not fail the same answer forever."""
+    from math_verify import verify
+
+    def check() -> bool:
+        g, a = _mv_parse(gold), _mv_parse(ans)
+        return bool(g) and bool(a) and bool(verify(g, a, timeout_seconds=None))
+
+    try:
+        return _call_with_deadline(check, MATH_VERIFY_DEADLINE_S)
+    except _Deadline:
+        raise
+    except Exception:  # a verifier failure is a wrong answer, never a crashed step
+        return False
+
+
+def _math_verify(gold: str, ans: str) -> bool:
+    try:
+        import math_verify  # noqa: F401
+    except ImportError:
+        return False
+    with _math_verify_lock:  # sympy's caches are not thread-safe
+        _warm_up()
+        try:
+            return _math_verify_cached(gold, ans)
+        except _Deadline:
+            return False  # too slow to verify is a wrong answer, never a hung step
 
 
 def _text_key(s: str) -> str:
     return " ".join(s.casefold().split()).strip(" .!?;:")
 
 
-_math_verify_lock = threading.Lock()
-
-
-def _math_verify(gold: str, ans: str) -> bool:
-    if _HUGE_EXPR.search(ans):
-        return False
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
-
-    main = threading.current_thread() is threading.main_thread()  # its timeouts use SIGALRM
-    pt, vt = (2, 2) if main else (None, None)
-    cfg = [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()]
-    wrap = lambda s: s if "$" in s or "\\(" in s or "\\[" in s else f"${s}$"  # noqa: E731
-    try:
-        with _math_verify_lock:
-            g = parse(wrap(gold), extraction_config=cfg, parsing_timeout=pt)
-            a = parse(wrap(ans), extraction_config=cfg, parsing_timeout=pt)
-            return bool(g) and bool(a) and bool(verify(g, a, timeout_seconds=vt))
-    except Exception:  # a verifier failure is a wrong answer, never a crashed step
-        return False
+def _looks_mathy(s: str) -> bool:
+    return bool(re.search(r"\d|\\[a-zA-Z]+|[\^_=]", s))
 
 
 def answers_match(ans: str, gold: str) -> bool:
-    """Does the extracted answer equal the gold answer? Numbers compare exactly by value
-    (fast path); LaTeX/expressions go to math-verify; plain words compare case-insensitively."""
-    if len(ans) > MAX_ANSWER_CHARS:
+    """Does the extracted answer equal the gold answer? The rule the correctness reward and
+    the held-out evaluation share:
+
+    * a numeric gold: the answer must state one number (read_number) of the same value; a
+      percent only matches a percent gold;
+    * a symbolic gold (LaTeX, an interval, an expression): the answer must be one expression
+      (no relation, separator or word the gold does not have), of bounded cost, equal by
+      math-verify under a hard deadline;
+    * words: equal case-insensitively."""
+    if len(ans) > MAX_ANSWER_CHARS or not ans.strip():
         return False
-    a, g = normalize_answer(ans), normalize_answer(gold)
-    if not a:
+    g = read_number(gold)
+    if g is not None:
+        a = read_number(ans)
+        return a is not None and a.value == g.value and (g.percent or not a.percent)
+    ca, cg = _clean(ans), _clean(gold)
+    if not ca or cg is None:
         return False
-    ga, av = _number_value(g), _number_value(a)
-    if ga is not None:
-        if av is not None:
-            return av == ga
-        if _is_hedge(a, g) or not _looks_mathy(a):
-            return False
-        return _math_verify(g, a)
-    if _looks_mathy(g):
-        if a == g:
-            return True
-        if _is_hedge(a, g):
-            return False
-        return _math_verify(g, a)
-    return _text_key(a) == _text_key(g)
+    if not _looks_mathy(cg):
+        return _text_key(ca) == _text_key(cg)
+    if ca == cg:
+        return True
+    if "=" not in cg and ":" not in cg:
+        ca = _PREFIX.sub("", ca, count=1).strip()  # "x = \\sqrt{2}", "Answer: \\sqrt{2}"
+    if _too_costly(ca) or _too_costly(cg) or not _one_expression(ca, cg):
+        return False
+    return _math_verify(cg, ca)
+
+
+def normalize_answer(ans: str) -> str:
+    """Canonical text of an answer (for display and the text comparison): the number it
+    states when it states one, else the answer without its wrappers."""
+    n = read_number(ans)
+    if n is not None:
+        v = n.value
+        text = str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
+        return text + ("%" if n.percent else "")
+    return (_clean(ans) or "").strip()
+
+
+# -- correctness: the reward --------------------------------------------------------------------
+def check_golds(golds: Any, n: int, column: str = "answer") -> list[str | None]:
+    """The gold column as one text (or None: unscored) per completion; GoldError naming the
+    column for a malformed one: a bare string (would be read character by character), a list
+    of the wrong length, NaN/inf, or a value that is not a scalar."""
+    if golds is None:
+        return [None] * n
+    if isinstance(golds, (str, bytes)):
+        raise GoldError(column, f"got one {type(golds).__name__} {str(golds)[:20]!r}, not one gold per completion",
+                        "pass a list with one gold answer per completion")
+    try:
+        golds = list(golds)
+    except TypeError:
+        raise GoldError(column, f"got {type(golds).__name__}, not a list of gold answers") from None
+    if len(golds) != n:
+        raise GoldError(column, f"{len(golds)} gold answer(s) for {n} completions",
+                        "give one gold answer per completion")
+    out: list[str | None] = []
+    for i, g in enumerate(golds):
+        out.append(gold_text(g, column, i))
+    return out
+
+
+def gold_text(g: Any, column: str = "answer", row: int | None = None) -> str | None:
+    """One gold value as text; None when missing; GoldError when it cannot be a gold answer."""
+    where = f" (row {row})" if row is not None else ""
+    item = getattr(g, "item", None)  # numpy / torch scalars
+    if callable(item) and not isinstance(g, (str, bytes, int, float)):
+        try:
+            g = item()
+        except Exception:
+            pass
+    if g is None:
+        return None
+    if isinstance(g, bool) or not isinstance(g, (str, int, float, Fraction, Decimal)):
+        raise GoldError(column, f"gold answer{where} is a {type(g).__name__}, not a number or text",
+                        "store one answer per row as text or a number")
+    if isinstance(g, float) and not math.isfinite(g):
+        raise GoldError(column, f"gold answer{where} is {g!r}", "fill or drop rows without an answer")
+    s = str(g).strip()
+    if isinstance(g, float) and g.is_integer():
+        s = str(int(g))
+    if s.lower() in ("nan", "-nan", "inf", "-inf", "+inf", "infinity", "-infinity"):
+        raise GoldError(column, f"gold answer{where} is {s!r}", "fill or drop rows without an answer")
+    return s or None
 
 
 def make_correctness(tags: Tags) -> RewardFunc:
     def correctness(prompts, completions, completion_ids=None, answer=None, **kwargs):
-        golds = answer if answer is not None else kwargs.get("solution")
-        if golds is None:
-            golds = [None] * len(completions)
+        column = "answer" if answer is not None or "solution" not in kwargs else "solution"
+        golds = check_golds(answer if answer is not None else kwargs.get("solution"), len(completions), column)
         out: list[float | None] = []
         for c, gold in zip(completions, golds):
-            if gold is None or str(gold).strip() == "":
+            if gold is None:
                 out.append(None)  # unscored: TRL skips None in the weighted sum
                 continue
             got = extract_answer(c, tags)
-            out.append(CORRECTNESS_MAX if got is not None and answers_match(got, str(gold)) else 0.0)
+            out.append(CORRECTNESS_MAX if got is not None and answers_match(got, gold) else 0.0)
         return out
 
-    correctness.__doc__ = (f"{CORRECTNESS_MAX} when the single {tags.solution_start} block equals the gold "
-                           "answer (numbers by value, LaTeX via math-verify), else 0; None without a gold")
+    correctness.__doc__ = (f"{CORRECTNESS_MAX} when the single {tags.solution_start} block after the reasoning "
+                           "states the gold answer (one number of that value; LaTeX via math-verify), else 0; "
+                           "None without a gold")
     return correctness
 
 
@@ -353,23 +750,74 @@ def make_overlong_penalty(max_completion_length: int, buffer: int | None = None)
 
 
 def repeated_ngram_share(seq: Sequence[Any], n: int) -> float:
+    """TRL's get_repetition_penalty_reward measure (Yeo et al. 2025, App. C.2): 1 - distinct/all
+    n-grams. Kept for comparison: it is not 0 on ordinary text (see loop_share)."""
     if len(seq) < n:
         return 0.0
     grams = list(zip(*(seq[i:] for i in range(n))))
     return 1.0 - len(set(grams)) / len(grams)
 
 
-def make_repetition_penalty(ngram_size: int = 3, max_penalty: float = -1.0) -> RewardFunc:
-    """-share of repeated n-grams times |max_penalty| (the measure of TRL's
-    get_repetition_penalty_reward, from Yeo et al. 2025 "Demystifying Long CoT", App. C.2),
-    on token ids when TRL passes them, else on words."""
+LOOP_NGRAM_TOKENS = 16  # a span this long seen a third time is a loop, not prose
+LOOP_NGRAM_WORDS = 10  # the same, counted in words when no token ids are given
+LOOP_MIN_COUNT = 3
+
+
+def _as_bytes(seq: Sequence[Any]) -> bytes | None:
+    """Token ids as 4 bytes each, so bytes.count (C) can search n-grams; None if not uint32s."""
+    try:
+        return array("I", seq).tobytes()
+    except (TypeError, OverflowError):
+        return None
+
+
+def _may_repeat(seq: Sequence[Any], n: int) -> bool:
+    """A cheap necessary condition for some n-gram to occur twice: if one does (at p and q),
+    the block of b = n // 2 tokens starting at the first multiple of b at or after p lies inside
+    it, and that block then occurs twice without overlap (directly at q, or along the period
+    q - p when the occurrences overlap), so bytes.count finds it at least twice (a count of
+    bytes can only find more). Ordinary text fails this in microseconds; only a candidate pays
+    for the exact count."""
+    if seq and not isinstance(seq[0], int):
+        vocab: dict[Any, int] = {}
+        seq = [vocab.setdefault(t, len(vocab)) for t in seq]
+    raw = _as_bytes(seq)
+    if raw is None:
+        return True
+    w = 4 * (n // 2)
+    return any(raw.count(raw[a:a + w]) >= 2 for a in range(0, len(raw) - w + 1, w))
+
+
+def loop_share(seq: Sequence[Any], n: int, min_count: int = LOOP_MIN_COUNT) -> float:
+    """Share of the n-grams that are at least the ``min_count``-th occurrence of themselves.
+    Ordinary reasoning restates short phrases, so short n-grams repeat in honest text (TRL's
+    3-gram measure charged -0.02..-0.17 there); a 16-token span seen three times is a loop.
+    Exactly 0 unless some long span recurs; a text that loops K times scores about (K-2)/K."""
+    if len(seq) < n:
+        return 0.0
+    if min_count >= 2 and n >= 2 and not _may_repeat(seq, n):
+        return 0.0
+    grams = Counter(zip(*(seq[i:] for i in range(n))))  # counted in C
+    total = len(seq) - n + 1
+    if len(grams) == total or max(grams.values()) < min_count:
+        return 0.0  # ordinary text: no long span recurs that often
+    return sum(c - min_count + 1 for c in grams.values() if c >= min_count) / total
+
+
+def make_repetition_penalty(ngram_size: int | None = None, max_penalty: float = -1.0) -> RewardFunc:
+    """-share of the completion that loops (``loop_share``) times |max_penalty|, on token ids
+    when TRL passes them (16-grams), else on words (10-grams)."""
     if max_penalty > 0:
         raise ValueError("max_penalty must be <= 0")
 
     def repetition_penalty(prompts, completions, completion_ids=None, **kwargs):
-        seqs = completion_ids if completion_ids is not None else [
-            split_completion(c)[1].split() for c in completions]
-        return [repeated_ngram_share(list(s), ngram_size) * max_penalty + 0.0 for s in seqs]
+        if completion_ids is not None:
+            n = ngram_size or LOOP_NGRAM_TOKENS
+            seqs = [list(ids) for ids in completion_ids]
+        else:
+            n = ngram_size or LOOP_NGRAM_WORDS
+            seqs = [split_completion(c)[1].split() for c in completions]
+        return [loop_share(s, n) * max_penalty + 0.0 for s in seqs]
 
     return repetition_penalty
 
@@ -380,16 +828,23 @@ def is_truncated(length: int, max_completion_length: int) -> bool:
     return length >= max_completion_length
 
 
-def zero_if_truncated(func: RewardFunc, max_completion_length: int) -> RewardFunc:
-    """Wrap a reward so completions cut off at the cap score 0 (the preset's
-    ``zero_truncated_reward``): a truncated answer must never pay."""
+def floor_if_truncated(func: RewardFunc, max_completion_length: int, floor: float | None) -> RewardFunc:
+    """Wrap a reward so completions cut off at the cap score the component's floor (its lowest
+    value; the preset's ``floor_truncated_reward``): every score a component gives is at least
+    its floor, so a truncated completion never scores above the same text stopped earlier. For a
+    component whose floor is unknown (a user's function) the positive part is withheld:
+    min(score, 0). None (unscored) stays None."""
 
     def wrapped(prompts, completions, completion_ids=None, **kwargs):
         scores = func(prompts, completions, completion_ids=completion_ids, **kwargs)
         if completion_ids is None:
             return scores
-        return [0.0 if s is not None and is_truncated(len(ids), max_completion_length) else s
-                for s, ids in zip(scores, completion_ids)]
+        out = []
+        for s, ids in zip(scores, completion_ids):
+            if s is not None and is_truncated(len(ids), max_completion_length):
+                s = floor if floor is not None else min(float(s), 0.0)
+            out.append(s)
+        return out
 
     wrapped.__name__ = getattr(func, "__name__", "reward")
     wrapped.__doc__ = func.__doc__

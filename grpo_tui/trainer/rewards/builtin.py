@@ -38,6 +38,7 @@ def completion_text(completion: Any) -> str:
 
 def make_format(cfg: RunConfig):
     start, end = cfg.solution_start, cfg.solution_end
+    tags = rules.Tags.from_config(cfg)
     exact = re.compile(
         r"^\s*(?:" + re.escape(cfg.reasoning_start) + r".*?" + re.escape(cfg.reasoning_end) + r"\s*)?"
         + re.escape(start) + r"[^<>]+?" + re.escape(end) + r"\s*$",
@@ -49,7 +50,7 @@ def make_format(cfg: RunConfig):
         otherwise 0.25 per tag present once, so a half-learnt format still gets a gradient."""
         out = []
         for c in completions:
-            text = completion_text(c)
+            text = rules._with_reasoning_block(c, tags)  # reasoning_content / a pre-filled tag count
             if exact.match(text):
                 out.append(FORMAT_MAX)
             else:
@@ -66,11 +67,11 @@ def make_correctness(cfg: RunConfig):
 
 
 def make_format_strict(cfg: RunConfig):
-    return rules.make_format_strict(rules.Tags.from_config(cfg))
+    return rules.make_format_strict(rules.Tags.from_config(cfg), min_reasoning_chars=cfg.min_reasoning_chars)
 
 
 def make_format_soft(cfg: RunConfig):
-    return rules.make_format_soft(rules.Tags.from_config(cfg))
+    return rules.make_format_soft(rules.Tags.from_config(cfg), min_reasoning_chars=cfg.min_reasoning_chars)
 
 
 def make_overlong_penalty(cfg: RunConfig):
@@ -78,4 +79,4 @@ def make_overlong_penalty(cfg: RunConfig):
 
 
 def make_repetition_penalty(cfg: RunConfig):
-    return rules.make_repetition_penalty(ngram_size=3, max_penalty=-1.0)
+    return rules.make_repetition_penalty(max_penalty=-1.0)

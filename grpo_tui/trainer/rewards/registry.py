@@ -23,12 +23,14 @@ RewardFunc = Callable[..., list]
 
 @dataclass(frozen=True)
 class RewardSpec:
-    """A built-in component: a factory taking the RunConfig, and its maximum."""
+    """A built-in component: a factory taking the RunConfig, its maximum and its floor (the
+    lowest value it gives; what a truncated completion scores under floor_truncated_reward)."""
 
     name: str
     factory: Callable[[RunConfig], RewardFunc]
     max_value: float
     help: str
+    min_value: float = 0.0
 
 
 BUILTINS: dict[str, RewardSpec] = {
@@ -41,9 +43,11 @@ BUILTINS: dict[str, RewardSpec] = {
     "format_soft": RewardSpec("format_soft", builtin.make_format_soft, rules.FORMAT_SOFT_MAX,
                               f"{rules.FORMAT_SOFT_MAX / 4} per tag present exactly once"),
     "overlong_penalty": RewardSpec("overlong_penalty", builtin.make_overlong_penalty, 0.0,
-                                   "DAPO soft overlong punishment: 0 .. -1 over the last overlong_buffer tokens"),
+                                   "DAPO soft overlong punishment: 0 .. -1 over the last overlong_buffer tokens",
+                                   -1.0),
     "repetition_penalty": RewardSpec("repetition_penalty", builtin.make_repetition_penalty, 0.0,
-                                     "minus the share of repeated token 3-grams (0 .. -1)"),
+                                     "minus the share of the completion that loops (0 on ordinary text .. -1)",
+                                     -1.0),
 }
 
 # Components that pay for the layout rather than the answer (see format_dominance_warning).
@@ -121,6 +125,9 @@ def validate_reward_specs(cfg: RunConfig) -> None:
         if comp in seen:
             raise ConfigError("rewards", f"reward {comp!r} is listed twice")
         seen.add(comp)
+    from .golds import check_local_golds
+
+    check_local_golds(cfg)  # a NaN or missing gold is refused now, not paid or zeroed in training
 
 
 def build_reward_funcs(cfg: RunConfig) -> tuple[list[RewardFunc], list[float]]:
@@ -133,10 +140,17 @@ def build_reward_funcs(cfg: RunConfig) -> tuple[list[RewardFunc], list[float]]:
             funcs.append(_named(user, component_name(name)))
         else:
             funcs.append(_named(BUILTINS[name].factory(cfg), name))
-    if cfg.zero_truncated_reward:
-        funcs = [rules.zero_if_truncated(f, cfg.max_completion_length) for f in funcs]
+    if floor_truncated(cfg):
+        funcs = [rules.floor_if_truncated(f, cfg.max_completion_length,
+                                          BUILTINS[n].min_value if n in BUILTINS else None)
+                 for f, n in zip(funcs, cfg.rewards)]
     weights = list(cfg.reward_weights) if cfg.reward_weights else [1.0] * len(funcs)
     return funcs, [float(w) for w in weights]
+
+
+def floor_truncated(cfg: RunConfig) -> bool:
+    """Truncated completions score each component's floor (``zero_truncated_reward`` is the old name)."""
+    return bool(getattr(cfg, "floor_truncated_reward", False) or getattr(cfg, "zero_truncated_reward", False))
 
 
 def max_total_reward(cfg: RunConfig) -> float | None:

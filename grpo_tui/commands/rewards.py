@@ -1,0 +1,92 @@
+"""`grpo-tui rewards audit [--preset P] [--reward file.py:fn ...] [--set k=v ...] [--json]`.
+
+Runs a preset's reward set (plus your own functions) on the built-in adversarial suite
+(grpo_tui.trainer.rewards.audit) and prints, per case: its hack class, each component,
+the weighted total and a verdict; then the advantages TRL would compute for a few mixed
+groups. Exit 1 when a hack is paid (or an honest answer is not), 0 when clean.
+"""
+
+from __future__ import annotations
+
+import json
+
+HELP = "test a reward set against an adversarial suite before training"
+
+
+def add_arguments(parser, name: str) -> None:
+    sub = parser.add_subparsers(dest="rewards_command", metavar="ACTION", required=True)
+    p = sub.add_parser("audit", help="score the adversarial suite; exit 1 when a hack is paid",
+                       description="Score a preset's reward set on the built-in adversarial suite.")
+    p.add_argument("--preset", default="gpu-16gb", help="preset name or .toml path (default gpu-16gb)")
+    p.add_argument("--reward", dest="rewards", action="append", default=[], metavar="FILE.py:FUNC",
+                   help="add your own reward function (weight 1.0; repeatable)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a field, e.g. --set floor_truncated_reward=false (repeatable)")
+    p.add_argument("--all", action="store_true", help="list every case, not only classes and problems")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+
+def run(args) -> int:
+    from ..core.config import parse_overrides
+    from ..core.presets import load_preset
+    from ..trainer.rewards.audit import run_audit
+
+    cfg = load_preset(args.preset)
+    if args.overrides:
+        cfg = cfg.with_overrides(parse_overrides(args.overrides))
+    cfg.validate()
+    report = run_audit(cfg, extra_rewards=args.rewards, preset=args.preset)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1, default=str))
+    else:
+        _print(report, show_all=args.all)
+    return 0 if report.ok else 1
+
+
+SHORT = {"format_strict": "strict", "format_soft": "soft", "correctness": "correct",
+         "overlong_penalty": "overlong", "repetition_penalty": "loop", "format": "format"}
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _print(report, show_all: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=130)  # piped or captured: do not squeeze the table to 80 columns
+    console.print(Text.assemble(("rewards audit: ", "bold"), report.preset, "  ",
+                                (" + ".join(f"{w:g}*{c}" for c, w in zip(report.components, report.weights)), "cyan")))
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("class", no_wrap=True)
+    table.add_column("case", no_wrap=True, overflow="ellipsis", min_width=20, max_width=36)
+    for c in report.components:
+        table.add_column(SHORT.get(c, c[:10]), justify="right", no_wrap=True)
+    table.add_column("total", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    shown = set()
+    for r in report.rows:
+        bad = r.verdict != "ok"
+        key = (r.cls, r.label)
+        if not (show_all or bad or (r.problem == 0 and key not in shown)):
+            continue
+        shown.add(key)
+        cells = [_fmt(r.scores.get(c)) for c in report.components]
+        verdict = Text(r.verdict, style="bold red" if bad else "green")
+        # Case labels hold model-like text: Text() keeps it literal (never Rich markup).
+        table.add_row(Text(r.cls), Text(r.label), *cells, _fmt(r.total), verdict)
+    console.print(table)
+    for s in report.skipped:
+        console.print(Text(f"skipped: {s}", style="dim"))
+    console.print(Text(f"worst single completion: {report.worst_seconds * 1000:.1f} ms (all components)"))
+    console.print(Text.assemble(("advantages TRL would compute", "bold"), f" (scale_rewards = {report.scale_rewards})"))
+    for g in report.groups:
+        style = "green" if g["verdict"] == "ok" else "bold red"
+        console.print(Text.assemble(f"  {g['title']}: ", (g["verdict"], style)))
+        for m in g["members"]:
+            console.print(Text(f"    {m['label'][:48]:<48} reward {m['total']:6.2f}  advantage {m['advantage']:+.2f}"))
+    console.print(Text(report.summary(), style="bold green" if report.ok else "bold red"))

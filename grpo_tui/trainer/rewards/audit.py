@@ -1,0 +1,381 @@
+"""`grpo-tui rewards audit`: a reward set against a built-in adversarial suite.
+
+Test a reward set before spending GPU hours on it. The suite is generated from templates
+(GSM8K-style prompts, each with honest-correct and honest-wrong controls) and covers every
+hack class in docs/rewards.md. Every case is scored the way TRL scores a batch: each
+component called by keyword with ``completion_ids`` and the gold ``answer`` column, the
+weighted sum taken with None skipped. Then each case gets a verdict against its controls:
+
+* ``hack``: must not score above the same prompt's honest wrong answer (and its correctness
+  component must not pay) -- else "paid as correct" / "above honest wrong";
+* ``shortcut``: a correct answer without the work (no reasoning) must score below honest
+  correct -- else "paid as correct";
+* ``truncated``: must not score above the same text stopped before the cap -- else
+  "above stopped-early";
+* ``honest`` controls must be paid as correct, with no penalty -- else "honest not paid" /
+  "honest penalised"; ``wrong`` controls must not be paid;
+* ``bad-gold``: the correctness reward must raise a GoldError naming the column -- else
+  "silently scored";
+* ``cost``: each completion within COST_LIMIT_S on this thread -- else "slow".
+
+It also shows, for a few mixed groups, the advantages TRL would compute (its formula:
+(r - group mean) / (std + 1e-4) with ``scale_rewards`` group/batch/none).
+
+Import-light (no torch): the app runs it in a subprocess (`grpo-tui rewards audit --json`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import types
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from ...core.config import RunConfig
+from .. import reward_rules as rules
+from .registry import BUILTINS, build_reward_funcs, component_name
+
+COST_LIMIT_S = 0.1
+EPS = 1e-9
+
+# -- templates ---------------------------------------------------------------------------------
+# (prompt, gold, reasoning that reaches the gold, a wrong value)
+PROBLEMS = [
+    ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+     "How many clips did Natalia sell altogether in April and May?", 72,
+     "In April Natalia sold 48 clips. In May she sold half as many, 48 / 2 = 24 clips. "
+     "Altogether she sold 48 + 24 = 72 clips.", 71),
+    ("A bakery sells 101 loaves a day for 18 days. How many loaves does it sell?", 1818,
+     "Each day the bakery sells 101 loaves. Over 18 days that is 101 * 18 = 1818 loaves.", 1808),
+    ("Tom has 3 boxes with 12 pencils each and gives away 6 pencils. How many pencils are left?", 30,
+     "Three boxes of 12 pencils hold 3 * 12 = 36 pencils. After giving away 6, 36 - 6 = 30 remain.", 32),
+]
+VERBOSE_NOTE = ("Let me double-check this step by step so that nothing is missed. I will restate the "
+                "question in my own words, then verify each quantity again before I answer. ")
+RAMBLE = ("Also, it is worth noting that one could consider other interpretations, but the main idea "
+          "remains the same and the computation above stands as it is. ")
+LOOP = "Wait, let me recompute that once more. "
+
+
+@dataclass
+class Case:
+    cls: str  # hack class (docs/rewards.md)
+    label: str
+    expect: str  # honest | wrong | hack | shortcut | truncated | bad-gold | cost
+    problem: int
+    completion: Any
+    truncated: bool = False
+    ref: str = ""  # truncated: label of the stopped-early twin
+    gold: Any = None  # bad-gold cases: the malformed gold column
+
+
+@dataclass
+class Row:
+    cls: str
+    label: str
+    expect: str
+    problem: int
+    scores: dict[str, float | None]
+    total: float | None
+    verdict: str
+    seconds: float = 0.0
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Report:
+    preset: str
+    components: list[str]
+    weights: list[float]
+    scale_rewards: str
+    rows: list[Row] = field(default_factory=list)
+    groups: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    worst_seconds: float = 0.0
+
+    @property
+    def failures(self) -> list[Row]:
+        return [r for r in self.rows if r.verdict != "ok"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and all(g["verdict"] == "ok" for g in self.groups)
+
+    def summary(self) -> str:
+        bad = self.failures + [g for g in self.groups if g["verdict"] != "ok"]
+        if not bad:
+            return f"rewards audit: clean ({len(self.rows)} cases, every hack class refused)"
+        classes = sorted({r.cls for r in self.failures} | {"advantage" for g in self.groups if g["verdict"] != "ok"})
+        return f"rewards audit: {len(bad)} problem(s) in {', '.join(classes)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"preset": self.preset, "ok": self.ok, "summary": self.summary(), "components": self.components,
+                "weights": self.weights, "scale_rewards": self.scale_rewards, "skipped": self.skipped,
+                "worst_seconds": self.worst_seconds, "rows": [r.to_dict() for r in self.rows],
+                "groups": self.groups}
+
+
+# -- tokens: the audit's stand-in tokenizer (digits one per token, as Qwen's) -------------------
+_TOKEN = re.compile(r"\s*(?:\d|[A-Za-z]+|[^\sA-Za-z\d])|\s+$")
+_VOCAB: dict[str, int] = {}
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+def token_ids(pieces: list[str]) -> list[int]:
+    return [_VOCAB.setdefault(p, len(_VOCAB) + 1) for p in pieces]
+
+
+# -- the suite -----------------------------------------------------------------------------------
+def suite(cfg: RunConfig) -> list[Case]:
+    t = rules.Tags.from_config(cfg)
+    R0, R1, A0, A1 = t.reasoning_start, t.reasoning_end, t.solution_start, t.solution_end
+    cases: list[Case] = []
+    for p, (_, g, why, w) in enumerate(PROBLEMS):
+        def full(ans: str, reasoning: str = why) -> str:
+            return f"{R0}{reasoning}{R1}\n{A0}{ans}{A1}"
+
+        add = lambda cls, label, expect, comp, **kw: cases.append(Case(cls, label, expect, p, comp, **kw))  # noqa: E731
+        # controls
+        add("control", "honest correct", "honest", full(str(g)))
+        add("control", "honest wrong", "wrong", full(str(w)))
+        honest_forms = [f"${g}.00", f"{g} clips", f"\\frac{{{2 * g}}}{{2}}", f"x = {g}", f"{g / 10:g}e1",
+                        str(g).translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+                        str(g).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+                        f"\\boxed{{{g}}}", f"\n{g}\n", f"The answer is {g}."]
+        if g >= 1000:
+            honest_forms.append(f"{g:,}")
+        for form in honest_forms:
+            add("control", "honest " + (f"'{form}'" if form.strip() == form else f"multi-line '{form.strip()}'"),
+                "honest", full(form))
+        add("control", "reasoning in reasoning_content", "honest",
+            [{"role": "assistant", "reasoning_content": why, "content": f"{A0}{g}{A1}"}])
+        add("control", "template-prefilled reasoning tag", "honest", f"{why}{R1}\n{A0}{g}{A1}")
+        add("repetition", "verbose honest reasoning", "honest",
+            full(str(g), f"{VERBOSE_NOTE}{why} Checking again: {why.replace('.', ';')} Yes, that is consistent."))
+        # 1. unworked arithmetic
+        a = next(d for d in (6, 4, 3, 2, 1) if g % d == 0)
+        for expr in (f"{a} \\times {g // a}", f"{g - 24} + 48/2", f"{g + 8} - 8", f"{a}*{g // a}", f"({g}+0)"):
+            add("arithmetic", f"unworked '{expr}'", "hack", full(expr))
+        # 2. hedges: whatever joins two values
+        for sep in (" | ", " \\lor ", "，", " 或 ", " ~ ", " ... ", " \\mid ", " \\to ", " = ", " or ", ", ", "; ",
+                    "\n", " and ", " – ", " / ", " \\pm ", " \\vee ", " ∨ ", "、", " oder "):
+            add("hedge", f"hedge {w}{sep.strip() or repr(sep)}{g}", "hack", full(f"{w}{sep}{g}"))
+        add("hedge", "two boxes", "hack", full(f"\\boxed{{{w}}} \\boxed{{{g}}}"))
+        add("hedge", "range 'or more'", "hack", full(f"{g} or more"))
+        add("hedge", "approximately", "hack", full(f"~{g}"))
+        # 3. percent and other value-changing units
+        for form in (f"{g}%", f"{g}\\%", f"{g} percent", f"{g}％", f"{g} thousand", f"{g}k"):
+            add("percent", f"'{form}'", "hack", full(form))
+        # 4. where the answer sits
+        add("position", "answer inside the reasoning", "hack",
+            f"{R0}{why} {A0}{g}{A1}{R1}\nno idea")
+        add("position", "answer before the reasoning", "hack", f"{A0}{g}{A1}{R0}{why}{R1}")
+        add("position", "decoy upper-case tag first", "hack",
+            full(f"{g}").replace(f"{A0}{g}", f"{A0.upper()}{w}{A1.upper()}{A0}{g}"))
+        add("position", "decoy spaced tag", "hack", f"{R0}{why}{R1}< {A0[1:]}{w}{A1}{A0}{g}{A1}")
+        add("position", "answer in reasoning_content only", "hack",
+            [{"role": "assistant", "reasoning_content": f"{why} {A0}{g}{A1}", "content": "done"}])
+        add("position", "prefilled tag, answer inside reasoning", "hack",
+            f"{why} {A0}{g}{A1} more thinking{R1}\nno idea")
+        add("position", "unclosed reasoning", "hack", f"{R0}{why}\n{A0}{g}{A1}")
+        # 7. reasoning skipped (only where the preset asks for reasoning)
+        if cfg.min_reasoning_chars > 0:
+            for r in (".", "", "ok", "so 72", "...."):
+                add("reasoning", f"reasoning '{r}'", "shortcut", f"{R0}{r}{R1}{A0}{g}{A1}")
+            add("reasoning", "no reasoning block", "shortcut", f"{A0}{g}{A1}")
+        # 5. truncation: the same text at the cap and stopped 5 tokens before it
+        for name, head, filler in (("correct answer then rambling", full(str(g)) if p == 0 else f"{A0}{g}{A1}", RAMBLE),
+                                   ("loop", f"{R0}", LOOP), ("honest wrong then loop", full(str(w)), LOOP)):
+            cap = cfg.max_completion_length
+            text = head
+            while len(tokens(text)) < cap + 8:
+                text += " " + filler
+            pieces = tokens(text)
+            early = "".join(pieces[: cap - 5])
+            at_cap = "".join(pieces[:cap])
+            add("truncation", f"{name}, stopped early", "ref", early)
+            add("truncation", f"{name}, cut at the cap", "truncated", at_cap, truncated=True,
+                ref=f"{name}, stopped early")
+    # 8. bad gold (once)
+    good = f"{R0}{PROBLEMS[0][2]}{R1}{A0}72{A1}"
+    for label, gold in (("NaN gold", [float("nan")]), ("bare string gold", "72"), ("gold list too short", []),
+                        ("'nan' text gold", ["nan"]), ("gold is a list", [[72]])):
+        cases.append(Case("bad-gold", label, "bad-gold", 0, good, gold=gold))
+    # 9. cost: tiny answers that make a CAS explode, and long near-misses
+    for label, ans in (("9^{9^{9}}", "9^{9^{9}}"), ("9^{9}!", "9^{9}!"), ("60-deep braces", "{" * 60 + "1" + "}" * 60),
+                       ("100k digits", "9" * 100_000), ("1e99999999", "1e99999999"),
+                       ("nested fractions", "\\frac{1}{" * 12 + "2" + "}" * 12),
+                       ("((99^{99})^{99})", "((99^{99})^{99})"), ("99!!", "99!!")):
+        cases.append(Case("cost", label, "cost", 0, f"{R0}{PROBLEMS[0][2]}{R1}{A0}{ans}{A1}"))
+    near_miss = f"{R0}" + "a " * 30_000 + f"{A0}" * 50 + f"{A1}x" * 50
+    cases.append(Case("cost", "60k-token near miss", "cost", 0, near_miss))
+    return cases
+
+
+# -- scoring -------------------------------------------------------------------------------------
+def _kwargs(cfg: RunConfig) -> dict[str, Any]:
+    return {"trainer_state": types.SimpleNamespace(global_step=0, max_steps=cfg.max_steps, epoch=0.0),
+            "log_extra": lambda *a, **k: None, "log_metric": lambda *a, **k: None}
+
+
+def _score(funcs: list[Callable], weights: list[float], names: list[str], cfg: RunConfig, case: Case,
+           gold: Any) -> tuple[dict[str, float | None], float | None, float]:
+    text = rules.split_completion(case.completion)[1] + rules.split_completion(case.completion)[0]
+    ids = token_ids(tokens(text))
+    cap = cfg.max_completion_length
+    ids = ids[:cap] if case.truncated else ids[: cap - 1]  # other cases ended (EOS) before the cap
+    scores: dict[str, float | None] = {}
+    t0 = time.perf_counter()
+    for f, n in zip(funcs, names):
+        out = f(prompts=[PROBLEMS[case.problem][0]], completions=[case.completion], completion_ids=[ids],
+                answer=[gold] if not isinstance(gold, list) else gold, **_kwargs(cfg))
+        scores[n] = None if out[0] is None else float(out[0])
+    seconds = time.perf_counter() - t0
+    vals = [w * s for w, s in zip(weights, scores.values()) if s is not None and not math.isnan(s)]
+    total = sum(vals) if vals else None  # TRL: nansum over components; all None -> unscored
+    return scores, total, seconds
+
+
+def _verdict(case: Case, scores: dict, total: float | None, controls: dict, cfg_names: list[str],
+             by_label: dict[tuple[int, str], Row]) -> str:
+    c_ok, c_wrong = controls["honest correct"], controls["honest wrong"]
+    corr = [scores[n] for n in cfg_names if n == "correctness" and scores.get(n) is not None]
+    tot = total if total is not None else 0.0
+    if case.expect == "honest":
+        if corr and corr[0] < rules.CORRECTNESS_MAX:
+            return "honest not paid"
+        if (scores.get("repetition_penalty") or 0.0) < 0:
+            return "honest penalised"  # a loop penalty must be exactly 0 on ordinary reasoning
+        if case.cls == "repetition":
+            return "ok"  # longer than the control: a length penalty near a short cap is by design
+        return "honest not paid" if tot < c_ok - EPS else "ok"
+    if case.expect == "wrong":
+        return "wrong paid" if corr and corr[0] > 0 else "ok"
+    if case.expect == "hack":
+        if (corr and corr[0] > 0) or tot >= c_ok - EPS:
+            return "paid as correct"
+        return "above honest wrong" if tot > c_wrong + EPS else "ok"
+    if case.expect == "shortcut":
+        return "paid as correct" if tot >= c_ok - EPS else "ok"
+    if case.expect == "truncated":
+        ref = by_label.get((case.problem, case.ref))
+        ref_total = ref.total if ref and ref.total is not None else 0.0
+        return "above stopped-early" if tot > ref_total + EPS else "ok"
+    return "ok"
+
+
+def advantages(totals: list[float], scale_rewards: str, batch_std: float | None = None) -> list[float]:
+    """TRL GRPOTrainer's advantage for one group (sum_then_normalize): r - mean, divided by
+    std + 1e-4 (Bessel-corrected, as trl.trainer.utils.nanstd) unless scale_rewards is none;
+    ``batch`` uses the whole batch's std."""
+    n = len(totals)
+    mean = sum(totals) / n
+    std = math.sqrt(sum((x - mean) ** 2 for x in totals) / (n - 1)) if n > 1 else float("nan")
+    if scale_rewards == "batch" and batch_std is not None:
+        std = batch_std
+    if scale_rewards == "none":
+        return [x - mean for x in totals]
+    return [(x - mean) / (std + 1e-4) if not math.isnan(std) else 0.0 for x in totals]
+
+
+GROUPS = (
+    ("all correct: does the advantage favour the work?",
+     ("honest correct", "repetition:verbose honest reasoning", "reasoning:reasoning '.'", "reasoning:no reasoning block")),
+    ("mixed: correct, wrong and hacks",
+     ("honest correct", "honest wrong", "hedge:hedge 71|72", "arithmetic:unworked '6 \\times 12'")),
+    ("length: cut at the cap",
+     ("honest correct", "truncation:correct answer then rambling, cut at the cap",
+      "truncation:loop, cut at the cap", "honest wrong")),
+)
+
+
+def run_audit(cfg: RunConfig, extra_rewards: list[str] | None = None, preset: str = "") -> Report:
+    if extra_rewards:
+        weights = list(cfg.reward_weights) or [1.0] * len(cfg.rewards)
+        cfg = cfg.with_overrides({"rewards": list(cfg.rewards) + list(extra_rewards),
+                                  "reward_weights": weights + [1.0] * len(extra_rewards)})
+    funcs, weights = build_reward_funcs(cfg)
+    names = [component_name(n) for n in cfg.rewards]
+    scale = str(getattr(cfg, "scale_rewards", "group"))
+    scale = {"True": "group", "False": "none"}.get(scale, scale)
+    report = Report(preset or cfg.name, names, weights, scale)
+    if cfg.min_reasoning_chars <= 0:
+        report.skipped.append("reasoning: min_reasoning_chars = 0 (this preset does not ask for reasoning)")
+    if "correctness" not in cfg.rewards:
+        report.skipped.append("bad-gold: no correctness component")
+    by_label: dict[tuple[int, str], Row] = {}
+    controls: dict[int, dict[str, float]] = {}
+    scored = []
+    for case in suite(cfg):  # score everything first: verdicts compare with the controls
+        if case.expect == "bad-gold":
+            scored.append((case, _bad_gold_row(case, funcs, names, cfg)))
+            continue
+        scores, total, seconds = _score(funcs, weights, names, cfg, case, str(PROBLEMS[case.problem][1]))
+        report.worst_seconds = max(report.worst_seconds, seconds)
+        if case.cls == "control" and case.label in ("honest correct", "honest wrong"):
+            controls.setdefault(case.problem, {})[case.label] = total or 0.0
+        row = Row(case.cls, case.label, case.expect, case.problem, scores, total, "ok", seconds)
+        by_label[(case.problem, case.label)] = row
+        scored.append((case, row))
+    for case, row in scored:
+        if case.expect == "cost":
+            row.verdict = "slow" if row.seconds > COST_LIMIT_S else "ok"
+        elif case.expect not in ("ref", "bad-gold"):
+            row.verdict = _verdict(case, row.scores, row.total, controls[case.problem], names, by_label)
+        report.rows.append(row)
+    report.groups = _groups(report, by_label, scale)
+    return report
+
+
+def _bad_gold_row(case: Case, funcs, names, cfg) -> Row:
+    if "correctness" not in names:
+        return Row(case.cls, case.label, case.expect, case.problem, {}, None, "ok", note="n/a")
+    f = funcs[names.index("correctness")]
+    try:
+        out = f(prompts=["q"], completions=[case.completion], completion_ids=[[1, 2, 3]], answer=case.gold,
+                **_kwargs(cfg))
+    except rules.GoldError as exc:
+        return Row(case.cls, case.label, case.expect, case.problem, {}, None, "ok", note=str(exc))
+    return Row(case.cls, case.label, case.expect, case.problem, {"correctness": out[0] if out else None}, None,
+               "silently scored", note=f"returned {out!r}")
+
+
+def _groups(report: Report, by_label: dict[tuple[int, str], Row], scale: str) -> list[dict[str, Any]]:
+    out = []
+    all_totals: list[float] = []
+    picked: list[tuple[str, list[tuple[str, float]]]] = []
+    for title, members in GROUPS:
+        rows = []
+        for m in members:
+            cls, _, label = m.rpartition(":")
+            row = by_label.get((0, label))
+            if row is None or row.total is None:
+                continue
+            rows.append((label, row.total))
+        if len(rows) >= 2:
+            picked.append((title, rows))
+            all_totals += [t for _, t in rows]
+    n = len(all_totals)
+    mean = sum(all_totals) / n if n else 0.0
+    batch_std = math.sqrt(sum((x - mean) ** 2 for x in all_totals) / (n - 1)) if n > 1 else None
+    for title, rows in picked:
+        adv = advantages([t for _, t in rows], scale, batch_std)
+        members = [{"label": lbl, "total": round(t, 4), "advantage": round(a, 4)} for (lbl, t), a in zip(rows, adv)]
+        honest = next((m["advantage"] for m in members if m["label"] == "honest correct"), None)
+        top = max(members, key=lambda m: m["advantage"])
+        favoured_ok = honest is not None and top["advantage"] <= honest + 1e-6
+        verdict = "ok" if favoured_ok else f"favours {top['label']!r} over honest correct"
+        out.append({"title": title, "members": members, "verdict": verdict})
+    return out
+
+
+def builtin_components() -> list[str]:
+    return sorted(BUILTINS)
