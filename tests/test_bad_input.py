@@ -25,9 +25,10 @@ def test_unknown_preset(capsys):
     assert "preset" in line and "cpu-tiny" in line
 
 
-def test_generations_not_dividing_batch(capsys):
-    line = _run(capsys, "--preset", "cpu-tiny", "--set", "num_generations=3")
-    assert line.startswith("grpo-tui: error: num_generations:") and "divide" in line
+def test_sampling_out_of_range(capsys):
+    # TRL / vLLM: top_p in (0, 1]; accepted before, it crashed the run after its directory existed
+    line = _run(capsys, "--preset", "cpu-tiny", "--set", "top_p=-1")
+    assert line.startswith("grpo-tui: error: top_p:") and "(0, 1]" in line
 
 
 def test_unknown_field(capsys):

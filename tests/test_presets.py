@@ -151,8 +151,7 @@ BROKEN = {
     "bad-toml": ("[model\nmodel = 1", "not valid TOML"),
     "bad-field": ("[grpo]\nnum_generatons = 4\n", "num_generatons: unknown field (did you mean 'num_generations'?)"),
     "bad-value": ("[grpo]\nlora_rank = 'big'\n", "lora_rank: 'big' is not a valid int"),
-    "bad-group": ("[grpo]\nnum_generations = 3\nper_device_train_batch_size = 4\n",
-                  "num_generations: 3 does not divide the generation batch"),
+    "bad-group": ("[grpo]\ntop_p = 50\n", "top_p: must be in (0, 1] (TRL and vLLM), got 50"),
     "bad-meta": ("[preset]\nvram_class_gb = 'lots'\n", "preset.vram_class_gb: 'lots' is not a int"),
     "bad-twice": ("[model]\nlora_rank = 8\n[lora]\nlora_rank = 16\n", "lora.lora_rank: set twice in this file"),
 }
@@ -212,7 +211,7 @@ def test_plan_cli_for_a_preset(capsys):
     (["plan", "nope", "--vram", "16"], "unknown preset 'nope'"),
     (["plan", "gpu-16gb", "--vram", "-3"], "--vram must be a positive number"),
     (["plan", "gpu-16gb", "--gpu", "GTX 9999"], "unknown GPU 'GTX 9999'"),
-    (["plan", "gpu-16gb", "--set", "num_generations=3"], "num_generations: 3 does not divide"),
+    (["plan", "gpu-16gb", "--set", "top_k=-5"], "top_k: must be -1, 0 (both: off) or a positive count"),
     (["plan", "gpu-16gb", "--set", "lora_rnk=8"], "lora_rnk: unknown field"),
     (["presets", "--gpu", "nonsense"], "unknown GPU 'nonsense'"),
 ])

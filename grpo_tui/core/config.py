@@ -45,11 +45,13 @@ class RunConfig:
     # --- model (Unsloth FastLanguageModel.from_pretrained names) --------------------
     model: str = "builtin:tiny"  # hub id, local path, or builtin:tiny (built offline)
     load_in_4bit: bool = False
+    load_in_8bit: bool = False  # Unsloth / transformers: bitsandbytes LLM.int8 weights (not with load_in_4bit)
     max_seq_length: int = 256
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     gpu_memory_utilization: float = 0.5  # vLLM's share of the GPU (unsloth / use_vllm)
     fast_inference: bool = False  # Unsloth: colocated vLLM
-    vllm_standby: bool = True  # UNSLOTH_VLLM_STANDBY
+    vllm_standby: bool = True  # UNSLOTH_VLLM_STANDBY (the notebooks' os.environ line; that name works too)
+    max_lora_rank: int = 0  # Unsloth: the largest LoRA rank vLLM's slot takes; 0 = lora_rank
     # --- LoRA (peft / Unsloth get_peft_model names) -----------------------------------
     lora_rank: int = 8
     lora_alpha: int = 16
@@ -57,7 +59,13 @@ class RunConfig:
     target_modules: list[str] = field(
         default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
-    use_gradient_checkpointing: str = "unsloth"  # unsloth | true | false
+    use_gradient_checkpointing: str = "unsloth"  # unsloth (on, offloaded by Unsloth) | true | false
+    random_state: int = 3407  # Unsloth get_peft_model: seeds the LoRA initialisation
+    bias: str = "none"  # peft LoraConfig.bias: none | all | lora_only
+    finetune_language_layers: bool = True  # Unsloth FastModel.get_peft_model (Gemma 3 notebook)
+    finetune_attention_modules: bool = True  # q/k/v/o_proj
+    finetune_mlp_modules: bool = True  # gate/up/down_proj
+    finetune_vision_layers: bool = False  # a vision tower's layers (text-only models have none)
     full_finetuning: bool = False  # Unsloth's name: train all weights, no LoRA (the tiny model uses it)
     # --- GRPO (TRL GRPOConfig names) ----------------------------------------------------
     num_generations: int = 4
@@ -70,6 +78,10 @@ class RunConfig:
     warmup_ratio: float = 0.0
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    warmup_steps: float = 0.0  # transformers: >= 1 is steps, < 1 a fraction of max_steps
+    num_train_epochs: float = 3.0  # TRL; max_steps (always set here) overrides it, as in TRL
     optim: str = "adamw_torch"
     loss_type: str = "dapo"
     beta: float = 0.0
@@ -77,10 +89,18 @@ class RunConfig:
     num_iterations: int = 1
     temperature: float = 1.0
     top_p: float = 1.0
+    top_k: int = 0  # 0 (TRL) or -1 (vLLM) = off
+    min_p: float = 0.0  # 0 = off
+    repetition_penalty: float = 1.0
+    stop: list[str] = field(default_factory=list)  # vLLM SamplingParams.stop
+    include_stop_str_in_output: bool = False  # vLLM SamplingParams
+    sampling_seed: int = -1  # vLLM SamplingParams(seed=...); -1 = none (``seed`` is TRL's training seed)
     max_steps: int = 100
     save_steps: int = 50
     logging_steps: int = 1
     seed: int = 3407
+    report_to: str = "none"  # transformers integrations (wandb, tensorboard, ...); the event log is always written
+    output_dir: str = ""  # accepted from notebooks, not used: checkpoints live in the run directory
     mask_truncated_completions: bool = False
     use_vllm: bool = False
     vllm_mode: str = "colocate"  # colocate | server
@@ -119,15 +139,12 @@ class RunConfig:
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], *, source: str = "") -> "RunConfig":
-        """Build from a flat mapping, coercing types; unknown keys are errors."""
+        """Build from a flat mapping, coercing types; unknown keys are errors. Other libraries'
+        names for a field (``model_name``, ``r``, ...) and ``vllm_sampling_params`` are accepted
+        (``core.fields``)."""
         hints = get_type_hints(cls)
         kwargs: dict[str, Any] = {}
-        known = set(cls.field_names())
-        for key, value in data.items():
-            if key not in known:
-                close = _closest(key, known)
-                hint = f"did you mean {close!r}?" if close else "see `grpo-tui presets` for the fields"
-                raise ConfigError(f"{source}{key}", "unknown field", hint)
+        for key, value in canonical_keys(data, source=source).items():
             kwargs[key] = coerce(key, value, hints[key])
         cfg = cls(**kwargs)
         return cfg
@@ -138,18 +155,52 @@ class RunConfig:
     def with_overrides(self, overrides: dict[str, Any]) -> "RunConfig":
         data = self.to_dict()
         hints = get_type_hints(type(self))
-        for key, value in overrides.items():
-            if key not in data:
-                close = _closest(key, set(data))
-                hint = f"did you mean {close!r}?" if close else "see `grpo-tui presets` for the fields"
-                raise ConfigError(key, "unknown field", hint)
+        for key, value in canonical_keys(overrides).items():
             data[key] = coerce(key, value, hints[key])
         return type(self)(**data)
 
     @property
+    def lora_targets(self) -> list[str]:
+        """target_modules as trained: Unsloth's finetune_* switches applied (attention = q/k/v/o_proj,
+        mlp = gate/up/down_proj), "all-linear" expanded to every linear layer of the block."""
+        from .fields import lora_targets
+
+        return lora_targets(self)
+
+    @property
+    def vllm_lora_rank(self) -> int:
+        """The LoRA rank vLLM's slot is built for (Unsloth's max_lora_rank; never below lora_rank)."""
+        return max(self.max_lora_rank, self.lora_rank)
+
+    def notices(self) -> list[str]:
+        """One line for each notebook setting grpo-tui applies differently from how it reads."""
+        from .fields import notices
+
+        return notices(self)
+
+    @property
     def generation_batch_size(self) -> int:
-        """Completions generated per optimisation step (TRL's default)."""
-        return self.per_device_train_batch_size * self.gradient_accumulation_steps
+        """Completions generated per optimisation step (TRL's default), with the batch that runs."""
+        return self.effective_batch_size * self.gradient_accumulation_steps
+
+    @property
+    def effective_batch_size(self) -> int:
+        """per_device_train_batch_size as it will run. Unsloth's rule (unsloth/models/rl.py, applied by
+        both backends): when per_device_train_batch_size * gradient_accumulation_steps * processes does
+        not divide by num_generations, the batch is raised to num_generations."""
+        b, g = self.per_device_train_batch_size, self.num_generations
+        if g >= 1 and (b * self.gradient_accumulation_steps * max(1, self.num_processes)) % g:
+            return g
+        return b
+
+    def batch_notice(self) -> str | None:
+        b = self.effective_batch_size
+        if b == self.per_device_train_batch_size:
+            return None
+        return (f"per_device_train_batch_size {self.per_device_train_batch_size} -> {b}: "
+                f"{self.per_device_train_batch_size} x gradient_accumulation_steps "
+                f"{self.gradient_accumulation_steps} does not divide by num_generations {self.num_generations}; "
+                f"Unsloth raises it to num_generations, and so does grpo-tui on both backends")
 
     def validate(self) -> "RunConfig":
         """Check everything that can be checked without the training stack."""
@@ -167,20 +218,15 @@ class RunConfig:
         if self.num_generations < 2:
             raise ConfigError("num_generations", f"must be at least 2, got {self.num_generations}",
                               "GRPO compares completions within a group")
-        if self.generation_batch_size % self.num_generations:
-            raise ConfigError(
-                "num_generations",
-                f"{self.num_generations} does not divide the generation batch "
-                f"per_device_train_batch_size*gradient_accumulation_steps = {self.generation_batch_size}",
-                f"use a divisor of {self.generation_batch_size}, e.g. "
-                f"{_divisors(self.generation_batch_size)}, or change per_device_train_batch_size",
-            )
         if not 0.0 < self.gpu_memory_utilization < 1.0:
             raise ConfigError("gpu_memory_utilization", f"must be between 0 and 1, got {self.gpu_memory_utilization}")
         if not self.learning_rate > 0:
             raise ConfigError("learning_rate", f"must be positive, got {self.learning_rate}")
         if self.temperature <= 0:
             raise ConfigError("temperature", f"must be positive, got {self.temperature}")
+        from .fields import validate_library_rules
+
+        validate_library_rules(self)
         if self.max_prompt_length + self.max_completion_length > self.max_seq_length:
             raise ConfigError(
                 "max_completion_length",
@@ -224,6 +270,8 @@ _FALSE = {"0", "false", "no", "off"}
 
 def coerce(key: str, value: Any, typ: Any) -> Any:
     """Coerce a TOML value or an override string to the field's type."""
+    if key in _NORMALISE:
+        return _NORMALISE[key](key, value)
     origin = get_origin(typ)
     try:
         if typ is bool:
@@ -257,7 +305,7 @@ def coerce(key: str, value: Any, typ: Any) -> Any:
         if origin is list:
             (inner,) = get_args(typ)
             if isinstance(value, str):
-                value = [v for v in (p.strip() for p in value.split(",")) if v]
+                value = _split_list(value)
             if not isinstance(value, (list, tuple)):
                 raise ValueError
             return [coerce(key, v, inner) for v in value]
@@ -267,12 +315,53 @@ def coerce(key: str, value: Any, typ: Any) -> Any:
     return value
 
 
-def _divisors(n: int) -> str:
-    return ", ".join(str(d) for d in range(2, n + 1) if n % d == 0) or "none"
+def _split_list(text: str) -> list[Any]:
+    """``a,b`` or a Python/TOML list literal ``["a", "b"]`` (as pasted from a notebook)."""
+    text = text.strip()
+    if text.startswith(("[", "(")):
+        import ast
+
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise ValueError from None
+        if not isinstance(value, (list, tuple)):
+            raise ValueError
+        return list(value)
+    return [v.strip().strip("'\"") for v in text.split(",") if v.strip().strip("'\"")]
 
 
-def _closest(key: str, names: set[str]) -> str | None:
-    import difflib
+def _gradient_checkpointing(key: str, value: Any) -> str:
+    """Unsloth's and transformers' values, one meaning everywhere: "unsloth" (on; Unsloth offloads
+    the checkpoints to CPU RAM), true (on), false (off)."""
+    s = str(value).strip().strip("'\"").lower()
+    if s == "unsloth":
+        return "unsloth"
+    if s in _TRUE:
+        return "true"
+    if s in _FALSE:
+        return "false"
+    raise ConfigError(key, f"{value!r} is not a gradient checkpointing mode", 'use "unsloth", true or false')
 
-    match = difflib.get_close_matches(key, sorted(names), n=1, cutoff=0.6)
-    return match[0] if match else None
+
+def _target_modules(key: str, value: Any) -> list[str]:
+    """A list of module names, or peft's "all-linear" (kept as the one-element list ["all-linear"])."""
+    if isinstance(value, str):
+        try:
+            value = _split_list(value)
+        except ValueError:
+            raise ConfigError(key, f"{value!r} is not a list of module names",
+                              'e.g. q_proj,v_proj or ["q_proj", "v_proj"] or all-linear') from None
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(key, f"{value!r} is not a list of module names", 'e.g. ["q_proj", "v_proj"] or "all-linear"')
+    return [v.strip() for v in value if v.strip()]
+
+
+_NORMALISE = {"use_gradient_checkpointing": _gradient_checkpointing, "target_modules": _target_modules}
+
+
+def canonical_keys(data: dict[str, Any], *, source: str = "") -> dict[str, Any]:
+    """Other libraries' names -> this record's; ConfigError for a name it cannot take (core.fields)."""
+    from .fields import canonical_keys as _canonical
+
+    return _canonical(data, source=source)
