@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "eval": "eval",
     "export": "export",
     "ask": "ask",
+    "rewards": "rewards",
 }
 
 HELPS: dict[str, str] = {
@@ -49,6 +50,7 @@ HELPS: dict[str, str] = {
     "eval": "evaluate a run's adapter on the held-out split",
     "export": "export a run's samples to JSONL or Markdown",
     "ask": "try a prompt against a paused run's policy (or --heldout N questions)",
+    "rewards": "audit a reward set against an adversarial suite (`rewards audit`)",
 }
 
 
