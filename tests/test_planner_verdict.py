@@ -1,0 +1,67 @@
+"""The planner's verdict against its written rule (docs/planner.md), with the rule's numbers written
+here, not read from the implementation: ``fits`` when headroom >= max(1.25 GiB, 5% of the card) and
+the KV cache holds two groups; ``tight`` when 0 <= headroom < that margin (or the KV cache is
+smaller); ``no`` when headroom < 0. Probed every 0.05 GiB across the cards, so each boundary is
+crossed many times (the total itself moves with the card: vLLM's standby share scales with it)."""
+
+from __future__ import annotations
+
+import pytest
+
+from grpo_tui.core.config import RunConfig
+from grpo_tui.core.planner import plan
+
+MARGIN_GB, MARGIN_FRACTION = 1.25, 0.05  # docs/planner.md, "Verdict"
+
+UNSLOTH = dict(backend="unsloth", fast_inference=True, use_vllm=True, optim="adamw_8bit", dtype="float16",
+               model="unsloth/Qwen3-4B-Base", max_prompt_length=256)
+SMALL = dict(UNSLOTH, load_in_4bit=True, gpu_memory_utilization=0.5, max_seq_length=1024,
+             max_completion_length=768, num_generations=2, per_device_train_batch_size=2, lora_rank=16,
+             lora_alpha=32, vllm_standby=True)
+LARGE = dict(UNSLOTH, load_in_4bit=False, gpu_memory_utilization=0.9, max_seq_length=2048,
+             max_completion_length=1792, num_generations=4, per_device_train_batch_size=4, lora_rank=32,
+             lora_alpha=64, vllm_standby=True)
+CARDS = [round(4.0 + i * 0.05, 2) for i in range(int((50.0 - 4.0) / 0.05) + 1)]
+
+
+def _sweep(kw: dict) -> list[tuple[float, object]]:
+    c = RunConfig(**kw).validate()
+    return [(v, plan(c, v)) for v in CARDS]
+
+
+@pytest.mark.parametrize("kw", [SMALL, LARGE], ids=["small", "large"])
+def test_every_verdict_follows_the_written_rule(kw):
+    seen = set()
+    for vram, p in _sweep(kw):
+        margin = max(MARGIN_GB, MARGIN_FRACTION * vram)
+        assert p.headroom == pytest.approx(vram - p.total, abs=1e-9), vram
+        if p.headroom < 0:
+            want = "no"
+        elif p.headroom < margin:
+            want = "tight"
+            assert any(f"fits wants {margin:.2f}" in r for r in p.reasons), (vram, p.reasons)
+        elif any("KV cache holds" in r for r in p.reasons):
+            want = "tight"
+        else:
+            want = "fits"
+        assert p.verdict == want, (vram, p.total, p.headroom, p.verdict, p.reasons)
+        seen.add(want)
+    assert seen >= {"no", "tight", "fits"}
+
+
+def test_both_clauses_of_the_margin_decide_somewhere():
+    """The sweep reaches a card where 1.25 GiB decides (a fit just above it) and one where 5% of the
+    card decides (more than 1.25 GiB spare, still tight): neither clause can change unseen."""
+    fixed = fraction = False
+    for kw in (SMALL, LARGE):
+        for vram, p in _sweep(kw):
+            if p.verdict == "fits" and MARGIN_GB <= p.headroom < MARGIN_GB + 0.06:
+                fixed = True
+            if p.verdict == "tight" and MARGIN_GB < p.headroom < MARGIN_FRACTION * vram:
+                fraction = True
+    assert fixed and fraction
+
+
+def test_no_gpu_has_no_verdict_of_fit():
+    p = plan(RunConfig(**SMALL).validate(), None)
+    assert p.verdict not in ("fits", "tight", "no") and any("no GPU" in r for r in p.reasons)
