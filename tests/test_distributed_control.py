@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import psutil
 import pytest
@@ -69,7 +68,10 @@ def test_pause_checkpoint_resume_stop_reach_every_rank(grpo_home):
         run.send_command("checkpoint")
         saved = wait_for(run, lambda e: e["type"] == ev.CHECKPOINT and e.get("kind") == "checkpoint", proc=proc)
         assert saved["step"] == paused["step"]  # saved while paused, by both ranks together
-        time.sleep(1.0)
+        # A second pause is acknowledged (the ranks went round the paused loop again), still no step.
+        again = run.send_command("pause")
+        ack = wait_for(run, lambda e: e["type"] == ev.CONTROL and e.get("id") == again, proc=proc)
+        assert ack["state"] == "paused" and ack["step"] == paused["step"]
         assert not [e for e in events(run) if e["type"] == ev.METRICS and e["step"] > paused["step"]]
         run.send_command("resume")
         wait_for(run, lambda e: e["type"] == ev.METRICS and e["step"] > paused["step"] + 1, proc=proc)

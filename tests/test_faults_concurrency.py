@@ -68,7 +68,14 @@ def test_pause_resume_hammered_by_two_watchers():
         assert sorted(a["id"] for a in acks) == sorted(sent)  # each exactly once
         want = {"pause": "paused", "resume": "training"}
         assert all(a["state"] == want[sent[a["id"]]] and a["command"] == sent[a["id"]] for a in acks)
-        time.sleep(0.6)  # three trainer polls: nothing further happens by itself
+        # Nothing further happens by itself: a repeat of the last command, acknowledged after every
+        # poll in between, finds the same state.
+        marker = run.send_command(sent[acks[-1]["id"]])
+        end = time.monotonic() + 60
+        while not [a for a in _acks(run) if a["id"] == marker]:
+            assert time.monotonic() < end and proc.poll() is None, run.log_tail(10)
+            time.sleep(0.1)
+        assert [a["state"] for a in _acks(run)][-2:] == [acks[-1]["state"]] * 2
         assert summarize(run).state == acks[-1]["state"]
         assert not run.pending_commands()
         # Steer it out of the storm: resume, take a step, stop (the adapter is saved).
