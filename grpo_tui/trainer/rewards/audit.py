@@ -39,6 +39,9 @@ from .registry import BUILTINS, build_reward_funcs, component_name
 
 COST_LIMIT_S = 0.1
 EPS = 1e-9
+# The hack classes of docs/rewards.md (1-9) and the honest controls.
+CLASSES = ("control", "arithmetic", "hedge", "percent", "position", "truncation", "repetition", "reasoning",
+           "bad-gold", "cost")
 
 # -- templates ---------------------------------------------------------------------------------
 # (prompt, gold, reasoning that reaches the gold, a wrong value)
