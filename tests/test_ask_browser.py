@@ -50,7 +50,7 @@ async def test_ask_and_ask_heldout_from_the_browser_of_a_paused_run():
             assert all(r["ask"] and r["answer"] == "19" and set(r["rewards"]) == {"format", "correctness"}
                        for r in screen.rows)
             table = screen.query_one("#rows", DataTable)
-            assert table.row_count == 4
+            assert table.row_count == 4 + 1  # the question's header row, then its completions
             steps = screen.query_one("#steps", DataTable)
             assert str(steps.get_row_at(0)[0]) == "ask 1"
 
