@@ -196,3 +196,59 @@ def test_markdown_layout_counts_and_figures(out):
     assert text.index("c1") < text.index("c2") < text.index("c3") < text.index("## Step 4") < text.index("c4")
     _, none = export(run, "md", out / "none.md", rows=[])
     assert none == 0 and (out / "none.md").read_text() == f"# Samples of run {run.id}\n\nNo samples matched.\n"
+
+
+def test_markdown_document_exactly(out):
+    run = make_run(1)
+    rows = [{"step": 2, "group": 0, "prompt": "P?", "answer": "7", "completion": "C!", "reward": 1.0,
+             "rewards": {"r": 1.0}, "advantage": 0.5, "length": 3, "truncated": False},
+            {"group": 0, "prompt": "Q", "reward": 0.25, "rewards": {"n" * 50: 0.25}}]  # no step, no text
+    path, n = export(run, "md", out / "x.md", rows=rows)
+    assert n == 2
+    assert path.read_text() == (
+        f"# Samples of run {run.id}\n"
+        "\n## Step 2\n"
+        "\n### Group 0\n\n**Prompt**\n\n```text\nP?\n```\n"
+        "\nGold answer: 7\n"
+        "\n**Completion 1** — reward 1 (r 1) · advantage 0.5 · 3 tokens\n\n"
+        "```text\nC!\n```\n"
+        "\n## Step 0\n"
+        "\n### Group 0\n\n**Prompt**\n\n```text\nQ\n```\n"
+        f"\n**Completion 2** — reward 0.25 ({'n' * 39}\u2026 0.25) · advantage – · ? tokens\n\n"
+        "```text\n\n```\n")
+
+
+def test_a_long_gold_answer_is_cut_at_200_characters(out):
+    run = make_run(1)
+    path, _ = export(run, "md", out / "x.md", rows=[{"step": 1, "group": 0, "prompt": "p", "answer": "9" * 300,
+                                                    "completion": "c"}])
+    assert f"\nGold answer: {'9' * 199}\u2026\n" in path.read_text()
+
+
+def test_an_error_without_an_errno_keeps_its_own_words(out, monkeypatch):
+    run = make_run(2)
+
+    def rows():
+        yield {"step": 1, "completion": "x"}
+        raise OSError("the disk said no")
+
+    with pytest.raises(ExportError) as info:
+        export(run, "jsonl", out / "x.jsonl", rows=rows())
+    assert str(info.value) == f"cannot export to {out / 'x.jsonl'}: the disk said no; nothing was written"
+
+
+@pytest.mark.parametrize("raised, expected", [(OSError(errno.EIO, "I/O error"), ExportError),
+                                              (KeyboardInterrupt(), KeyboardInterrupt)])
+def test_a_temporary_file_removed_by_someone_else_still_ends_cleanly(out, raised, expected):
+    """The folder emptied under a running export (the user cleans up): the error is still the export's."""
+    run = make_run(1)
+
+    def rows():
+        yield {"step": 1, "completion": "x"}
+        for p in out.glob(".*.tmp"):
+            p.unlink()
+        raise raised
+
+    with pytest.raises(expected):
+        export(run, "jsonl", out / "x.jsonl", rows=rows())
+    assert list(out.iterdir()) == []
