@@ -53,6 +53,7 @@ class SampleCapture:
         self.ctx = ctx
         self.pending: list[dict[str, Any]] = []
         self.enabled = True
+        self.prompt_logged = False
         self._original = trainer._generate_and_score_completions
         trainer._generate_and_score_completions = self._wrapped
 
@@ -60,6 +61,8 @@ class SampleCapture:
         output = self._original(inputs, *args, **kwargs)
         if not self.trainer.model.training:
             return output
+        if not self.prompt_logged:
+            self._log_rendered_prompt(output)
         tokens = self._token_facts(inputs, output)
         if self.trainer.accelerator.num_processes > 1:
             # _logs holds every process's rows (TRL gathers them); the token facts are per process.
@@ -74,6 +77,20 @@ class SampleCapture:
                 self.ctx.log(f"sample capture failed: {type(exc).__name__}: {exc}", level="warning")
                 self.enabled = False
         return output
+
+    def _log_rendered_prompt(self, output: dict[str, Any]) -> None:
+        """Once per run: the first prompt exactly as the model read it (chat template and special tokens
+        included, decoded from TRL's own prompt ids), so a wrong or missing template shows in the log."""
+        self.prompt_logged = True
+        try:
+            ids = output["prompt_ids"][0]
+            mask = output["prompt_mask"][0].bool()
+            text = self.trainer.processing_class.decode(ids[mask].tolist(), skip_special_tokens=False)
+        except Exception:  # never break training over a log line
+            return
+        limit = 4000
+        cut = f" ... ({len(text)} chars in all)" if len(text) > limit else ""
+        self.ctx.log(f"first prompt as the model reads it: {text[:limit]!r}{cut}")
 
     def _token_facts(self, inputs: list[dict[str, Any]], output: dict[str, Any]) -> list[dict[str, Any]]:
         """(length, truncated, gold answer) of this process's completions, in order; empty facts when

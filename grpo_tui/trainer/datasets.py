@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core.config import ConfigError, RunConfig
+from .word_problems import word_problems
 
 LOCAL_SUFFIXES = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 PROMPT_COLUMNS = ("prompt", "question", "problem", "input", "query")
@@ -72,6 +73,7 @@ def _reverse(rng: random.Random, n: int) -> list[dict[str, Any]]:
 
 TASKS: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {
     "arith": _arith,
+    "word_problems": word_problems,
     "arith10": _arith_full,
     "max": _max,
     "reverse": _reverse,
@@ -79,6 +81,7 @@ TASKS: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {
 TASK_HELP = {
     "arith": "a+b= with a, b in 0..4 (25 facts); answer in the solution tags",
     "arith10": "a+b= with a, b in 0..9 (100 facts)",
+    "word_problems": "multi-step arithmetic word problems (8 templates, gold numbers); for real models",
     "max": "max a b= -- the larger of two digits",
     "reverse": "reverse a 3-letter string",
 }
@@ -213,7 +216,18 @@ def build_dataset(cfg: RunConfig, tokenizer, n_builtin: int | None = None):
             ids = tokenizer(row["prompt"], add_special_tokens=False)["input_ids"]
         return len(ids) <= cfg.max_prompt_length
 
-    return ds.filter(short_enough)
+    kept = ds.filter(short_enough)
+    dropped = len(ds) - len(kept)
+    if dropped and len(kept) == 0:
+        raise ValueError(f"max_prompt_length: all {len(ds)} prompts of {cfg.dataset} are longer than "
+                         f"{cfg.max_prompt_length} tokens, nothing left to train on (raise max_prompt_length)")
+    if dropped:
+        import logging
+
+        logging.getLogger("grpo_tui").warning(
+            "max_prompt_length %d: dropped %d of %d prompts (longer than that); %d left",
+            cfg.max_prompt_length, dropped, len(ds), len(kept))
+    return kept
 
 
 def warm_start_texts(cfg: RunConfig, n: int, seed: int) -> list[tuple[str, str]]:

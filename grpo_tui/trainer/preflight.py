@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from ..core.config import ConfigError, RunConfig
-from . import datasets, distributed, gsm8k, rewards
+from . import datasets, distributed, gguf, gsm8k, rewards
 
 
 def _absolute(path: str) -> str:
@@ -32,6 +32,7 @@ def check(cfg: RunConfig, extra_rewards: list[str] | None = None) -> RunConfig:
         cfg = cfg.with_overrides({"rewards": list(cfg.rewards) + list(extra_rewards)})
     cfg = gsm8k.apply_defaults(cfg.validate())
     datasets.check_dataset_source(cfg)
+    gguf.check_local(cfg.model)  # a GGUF transformers cannot read is refused now, in one line
     if datasets.classify(cfg.dataset) == "local":
         cfg = cfg.with_overrides({"dataset": _absolute(cfg.dataset)})
     specs = []

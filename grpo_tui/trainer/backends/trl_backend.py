@@ -1,9 +1,10 @@
 """The ``trl`` backend: TRL's GRPOTrainer on transformers (+ peft LoRA), CPU or CUDA.
 
 ``model`` is ``builtin:tiny`` (built offline by trainer.tiny), a local folder,
-or a hub id. Hub ids are loaded with the normal ``from_pretrained`` code; with
-no network they fail fast with one line naming the model (HF_HUB_OFFLINE is
-set when the hub is unreachable so nothing hangs on retries).
+a GGUF file, or a hub id (trainer.model_source). Hub ids are loaded with the
+normal ``from_pretrained`` code; with no network they fail fast with one line
+naming the model (HF_HUB_OFFLINE is set when the hub is unreachable so nothing
+hangs on retries), unless the model has a copy on the package index.
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ from typing import Any
 
 from ...core.config import RunConfig
 from ..context import Throttle, TrainerContext
+from ..model_source import ModelUnavailable  # noqa: F401 - re-exported (one-line load failures)
 from .base import Backend, attach_events, lora_config, train_and_save
-
-
-class ModelUnavailable(RuntimeError):
-    """A hub model could not be loaded; the message is one line."""
 
 
 def is_hub_id(model: str) -> bool:
@@ -25,40 +23,20 @@ def is_hub_id(model: str) -> bool:
 
 
 def load_model_and_tokenizer(cfg: RunConfig, device: str, ctx: TrainerContext | None = None) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    """The run's model and tokenizer on ``device``; every source but builtin:tiny goes through
+    trainer.model_source (local folder, GGUF file, hub id, or the hub model's package-index copy)."""
     from ..grpo_args import resolve_dtype
+    from ..model_source import load_pretrained
     from ..tiny import TINY_MODEL, ensure_tiny
 
     dtype = resolve_dtype(cfg, device)
+    model = cfg.model
     if cfg.model == TINY_MODEL:
         if ctx:
             ctx.phase("building_model", "building the tiny model offline (cached)")
-        source = str(ensure_tiny(cfg))
-    else:
-        source = str(Path(cfg.model).expanduser()) if not is_hub_id(cfg.model) else cfg.model
-        if is_hub_id(cfg.model):
-            from ..hub import go_offline, hub_reachable
-
-            if not hub_reachable():
-                go_offline()
-    if ctx:
-        ctx.phase("loading_model", f"loading {cfg.model}")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype)
-    except OSError as exc:
-        if is_hub_id(cfg.model):
-            first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise ModelUnavailable(
-                f"model {cfg.model!r} could not be loaded from the Hugging Face hub or its cache ({first})"
-            ) from None
-        raise
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
-    model.to(device)
-    return model, tokenizer
+        model = str(ensure_tiny(cfg))
+    return load_pretrained(model, device, dtype, phase=ctx.phase if ctx else None, log=ctx.log if ctx else None,
+                           label=cfg.model)
 
 
 class TrlBackend(Backend):
