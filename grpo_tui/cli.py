@@ -30,8 +30,8 @@ COMMANDS: dict[str, str] = {
     "report": "report",
     "eval": "eval",
     "export": "export",
+    "compare": "compare",
     "ask": "ask",
-    "rewards": "rewards",
 }
 
 HELPS: dict[str, str] = {
@@ -49,8 +49,8 @@ HELPS: dict[str, str] = {
     "report": "a run's report (markdown or json)",
     "eval": "evaluate a run's adapter on the held-out split",
     "export": "export a run's samples to JSONL or Markdown",
+    "compare": "compare runs: summary table and the config keys that differ (md or json)",
     "ask": "try a prompt against a paused run's policy (or --heldout N questions)",
-    "rewards": "audit a reward set against an adversarial suite (`rewards audit`)",
 }
 
 

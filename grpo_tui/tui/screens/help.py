@@ -11,7 +11,9 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 GUIDE = (
-    ("Start", "pick a preset (arrows), edit knobs in place (Tab), Enter starts the run; r: runs to attach"),
+    ("Start", "pick a preset (arrows), edit knobs in place (Tab), Enter starts the run; r: runs to attach; "
+              "space marks runs there and c compares them"),
+    ("Compare", "marked runs overlaid, one colour each: s smoothing on/off, x step / wall time, Esc back"),
     ("Dashboard", "live run: p pause, r resume, s samples, e export, c checkpoint, x stop, Esc back"),
     ("Samples", "browse captured steps and groups; Enter opens a completion; while paused, a asks the model "
                 "a question and h asks it held-out ones"),

@@ -166,6 +166,8 @@ class StartScreen(Screen):
         Binding("r", "runs", "Runs"),
         Binding("r,escape", "new_run", "Presets"),
         Binding("f5", "rescan", "Refresh", show=False),
+        Binding("space", "mark", "Mark"),  # in the run list: mark runs to compare
+        Binding("c", "compare", "Compare"),
     ]
     # Below 32 rows the run list and the new-run panel share the space: `r` flips between them.
     VERTICAL_BREAKPOINTS = [(0, "-short"), (TALL_ROWS, "-tall")]
@@ -181,6 +183,7 @@ class StartScreen(Screen):
         self.current = Current()
         self.summaries: list[RunSummary] = []
         self.runs_index = RunsIndex()
+        self.marked: set[str] = set()  # run ids marked (space) for the compare screen
         self.launching = False
         self._survey: Surveyed | None = None
         # The breakpoint class the first resize would add: set now, so the first frame is styled
@@ -463,7 +466,8 @@ class StartScreen(Screen):
                 state = Text(s.stall_line.split(' (')[0], style="bold red")
             step = f"{s.step}/{s.max_steps}" if s.max_steps else str(s.step)
             reward = f"{s.last_reward:.3f}" if s.last_reward is not None else "–"
-            rows.append((s.id, [s.id, state, step, reward, _short_eval(s), _short_model(s.model)]))
+            run_cell = Text.assemble(("✓ ", "bold"), s.id) if s.id in self.marked else s.id
+            rows.append((s.id, [run_cell, state, step, reward, _short_eval(s), _short_model(s.model)]))
         fill_table(table, RUN_COLUMNS, rows)
         live = sum(1 for s in msg.summaries if s.live)
         hint = Text.assemble(("Recent runs: ", "bold"), f"{len(msg.summaries)}",
@@ -482,6 +486,8 @@ class StartScreen(Screen):
         if action == "start":
             return not runs_focused
         if action == "attach":
+            return runs_focused and bool(self.summaries)
+        if action in ("mark", "compare"):
             return runs_focused and bool(self.summaries)
         if action == "runs":
             return not (runs_focused or self.has_class("-show-runs"))
@@ -554,6 +560,34 @@ class StartScreen(Screen):
         match = next((s for s in self.summaries if s.id == key), None)
         if match is not None:
             self.app.open_run(RunDir(match.path))
+
+    def _cursor_run(self) -> "str | None":
+        found = self.query("#runs")
+        if not found or not found.first(DataTable).row_count:
+            return None
+        table = found.first(DataTable)
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    async def action_mark(self) -> None:
+        """Mark / unmark the run under the cursor for comparison, then move to the next row."""
+        key = self._cursor_run()
+        if key is None:
+            return
+        self.marked ^= {key}
+        await self.on_runs_scanned(RunsScanned(self.summaries))
+        table = self.query_one("#runs", DataTable)
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+
+    def action_compare(self) -> None:
+        from ...core.rundir import RunDir
+        from .compare import CompareScreen
+
+        runs = [RunDir(s.path) for s in self.summaries if s.id in self.marked]
+        if len(runs) < 2:
+            self.app.notify("mark two or more runs with space, then press c", title="compare")
+            return
+        self.app.push_screen(CompareScreen(runs))
 
     def action_runs(self) -> None:
         """Show / focus the run list (on short terminals it replaces the new-run panel)."""

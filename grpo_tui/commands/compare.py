@@ -1,0 +1,37 @@
+"""`grpo-tui compare RUN RUN ... [--format md|json]`: runs side by side, from the shell.
+
+The summary table (steps, best reward, first-30 -> last-30, eval before -> after, peak VRAM,
+steps/s) and the config keys that differ; `--format json` adds nothing hidden, only the same
+figures as data. The app's compare screen (mark runs with space in the run list, then `c`)
+overlays their curves. See grpo_tui.core.compare.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def add_arguments(parser, name: str) -> None:
+    parser.add_argument("runs", nargs="+", metavar="RUN",
+                        help="two or more runs: id, unique prefix, path (a TRL output folder too), or 'latest'")
+    parser.add_argument("--format", choices=("md", "json"), default="md", help="output format (default md)")
+
+
+def run(args) -> int:
+    from ..core import compare as cmp
+    from ..core.rundir import resolve_run
+    from ..errors import UserError
+
+    if len(args.runs) < 2:
+        raise UserError("compare needs at least two runs, e.g. grpo-tui compare RUN_A RUN_B")
+    runs = [resolve_run(r) for r in args.runs]  # RunNotFound: one line, exit 2
+    if len({r.path for r in runs}) < len(runs):
+        raise UserError("the same run is named twice; give different runs")
+    c = cmp.Comparison(runs)
+    c.load()
+    if args.format == "json":
+        sys.stdout.write(json.dumps(c.to_dict(), indent=2, ensure_ascii=True, default=str) + "\n")
+    else:
+        sys.stdout.write(cmp.to_markdown(c))
+    return 0
