@@ -50,9 +50,10 @@ KL_SPIKE = "kl_spike"
 GRAD_SPIKE = "grad_norm_spike"
 NONFINITE = "nonfinite_metric"
 ENTROPY_COLLAPSE = "entropy_collapse"
+REASONING_COLLAPSE = "reasoning_collapse"
 
 ALL_CODES = (NO_SIGNAL, NO_CORRECT, TRUNCATION, LENGTH_EXPLOSION, LENGTH_COLLAPSE, FORMAT_NOT_TASK, DEGENERATE_TEXT,
-             KL_SPIKE, GRAD_SPIKE, NONFINITE, ENTROPY_COLLAPSE)
+             KL_SPIKE, GRAD_SPIKE, NONFINITE, ENTROPY_COLLAPSE, REASONING_COLLAPSE)
 
 # Reward-function name patterns used to find the "format" and "correctness" components.
 FORMAT_PAT = re.compile(r"format|tag|struct", re.I)
@@ -125,6 +126,14 @@ class AlertThresholds:
     repetition_baseline_n: int = 3
     repetition_window: int = 3
     repetition_max_rows: int = 32  # completions measured per step (an estimate; keeps report replays fast)
+    # Reasoning collapse: the sampled completions' mean reasoning length (characters between the
+    # reasoning tags, or in reasoning_content) falls to a share of its early level. A model that
+    # learns to skip the work while the answer still pays (issue 11's hack class 7); the total
+    # length may hide it when the answer part grows. 0.4 as for length_collapse.
+    reasoning_baseline_n: int = 5
+    reasoning_collapse_ratio: float = 0.4
+    reasoning_min_baseline: float = 40.0  # characters; below this the run never reasoned much
+    reasoning_window: int = 3
     # Spikes: value > rolling mean + k*sd over the previous spike_history observations.
     spike_history: int = 20
     spike_min_history: int = 10
@@ -255,6 +264,26 @@ def repetition_rate(text: str, n: int = 3, min_words: int = 8) -> float | None:
     return 1.0 - len(set(grams)) / len(grams)
 
 
+def reasoning_length(completion: Any, tags: tuple[str, str] = ("<think>", "</think>")) -> int | None:
+    """Characters of reasoning in one sampled completion: the ``reasoning_content``/``thinking``
+    of chat messages, else the text inside the reasoning tags (from the start when the template
+    pre-filled the opening tag); 0 when there is none; None for something that is not a completion."""
+    start, end = tags
+    if isinstance(completion, list):
+        parts = [str(m.get("reasoning_content") or m.get("thinking") or "") for m in completion if isinstance(m, dict)]
+        if any(parts):
+            return len("".join(parts).strip())
+        completion = "".join(str(m.get("content") or "") for m in completion if isinstance(m, dict))
+    if not isinstance(completion, str):
+        return None
+    j = completion.find(end)
+    if j < 0:
+        i = completion.find(start)
+        return len(completion[i + len(start):].strip()) if i >= 0 else 0
+    i = completion.rfind(start, 0, j)
+    return len(completion[i + len(start) if i >= 0 else 0: j].strip())
+
+
 def _num(v: Any) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
@@ -269,8 +298,10 @@ class AlertEngine:
     """Feed it events (dicts from core.events); it returns the alerts that fire now."""
 
     def __init__(self, thresholds: AlertThresholds | None = None, *, max_completion_length: int | None = None,
-                 max_reward: float | None = None):
+                 max_reward: float | None = None, reasoning_tags: tuple[str, str] = ("<think>", "</think>")):
         self.t = t = thresholds or AlertThresholds()
+        self.reasoning_tags = reasoning_tags
+        self._reasoning: list[float] = []
         self.max_completion_length = max_completion_length
         self.max_reward = max_reward if max_reward and max_reward > 0 else None  # the most the rewards can pay
         self.alerts: list[Alert] = []  # everything fired so far
@@ -279,7 +310,7 @@ class AlertEngine:
             NO_SIGNAL: w(t.zero_std_window), NO_CORRECT: w(t.zero_correct_window), TRUNCATION: w(t.clipped_window),
             LENGTH_EXPLOSION: w(t.length_window), LENGTH_COLLAPSE: w(t.length_window),
             FORMAT_NOT_TASK: w(1), DEGENERATE_TEXT: w(t.repetition_window),
-            ENTROPY_COLLAPSE: w(t.entropy_window), NONFINITE: w(1),
+            ENTROPY_COLLAPSE: w(t.entropy_window), NONFINITE: w(1), REASONING_COLLAPSE: w(t.reasoning_window),
         }
         self._spikes = {"kl": _Spike(t, t.spike_min_ratio), "grad_norm": _Spike(t, t.grad_spike_min_ratio)}
         self._lengths: list[tuple[int, float]] = []
@@ -299,8 +330,9 @@ class AlertEngine:
         """From a RunConfig dict; ``max_reward`` is run.json's (the launcher records it)."""
         cfg = config or {}
         mcl = cfg.get("max_completion_length")
+        tags = (str(cfg.get("reasoning_start") or "<think>"), str(cfg.get("reasoning_end") or "</think>"))
         return cls(thresholds, max_completion_length=int(mcl) if isinstance(mcl, int) else None,
-                   max_reward=_num(max_reward))
+                   max_reward=_num(max_reward), reasoning_tags=tags)
 
     # -- public --------------------------------------------------------------------------
     def feed(self, event: ev.Event) -> list[Alert]:
@@ -587,11 +619,11 @@ class AlertEngine:
             r = repetition_rate(text, t.repetition_ngram, t.repetition_min_words)
             if r is not None:
                 rates.append(r)
+        out = self._reasoning_check(step, rows)
         if not rates:
-            return []
+            return out
         cur = statistics.fmean(rates)
         self._rep.append(cur)
-        out: list[Alert] = []
         base = statistics.median(self._rep[: t.repetition_baseline_n])
         warm = len(self._rep) > t.repetition_baseline_n
         cond = cur >= t.repetition_abs or (warm and cur >= base + t.repetition_rise)
@@ -604,6 +636,29 @@ class AlertEngine:
                 "add repetition_penalty to rewards, lower learning_rate, check for a reward that pays "
                 "for length; look at the samples"))
         return out
+
+    def _reasoning_check(self, step: int, rows: list[Any]) -> list[Alert]:
+        t = self.t
+        lengths = [n for n in (reasoning_length(r.get("completion"), self.reasoning_tags)
+                               for r in rows[: t.repetition_max_rows] if isinstance(r, dict)) if n is not None]
+        if not lengths:
+            return []
+        cur = statistics.fmean(lengths)
+        self._reasoning.append(cur)
+        if len(self._reasoning) <= t.reasoning_baseline_n:
+            return []
+        base = statistics.median(self._reasoning[: t.reasoning_baseline_n])
+        if base < t.reasoning_min_baseline:
+            return []
+        since = self._streaks[REASONING_COLLAPSE].update(cur <= t.reasoning_collapse_ratio * base, step)
+        if since is None:
+            return []
+        return [self._make(
+            step, REASONING_COLLAPSE, WARNING, since,
+            f"the sampled completions reason in {cur:.0f} characters on average, {cur / base:.0%} of the run's "
+            f"early {base:.0f}",
+            "the model is learning to answer without the work: raise min_reasoning_chars, check that "
+            "format_strict is in rewards, run `grpo-tui rewards audit`; look at the samples")]
 
 
 def replay(events: Iterable[ev.Event], config: dict[str, Any] | None = None) -> list[Alert]:
