@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "compare": "compare",
     "ask": "ask",
+    "rewards": "rewards",
 }
 
 HELPS: dict[str, str] = {
@@ -51,6 +52,7 @@ HELPS: dict[str, str] = {
     "export": "export a run's samples to JSONL or Markdown",
     "compare": "compare runs: summary table and the config keys that differ (md or json)",
     "ask": "try a prompt against a paused run's policy (or --heldout N questions)",
+    "rewards": "audit a reward set against an adversarial suite (`rewards audit`)",
 }
 
 
