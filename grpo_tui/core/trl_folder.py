@@ -181,7 +181,8 @@ def metrics_events(entries: list[dict[str, Any]], t_end: float) -> Iterator[ev.E
         if not isinstance(step, int):
             continue
         summary = any(k in entry for k in SUMMARY_KEYS)
-        values = {k: f for k, v in entry.items() if k != "step" and (f := _num(v)) is not None}
+        values = {k: float(v) for k, v in entry.items()
+                  if (type(v) is float or type(v) is int) and k != "step" and math.isfinite(v)}
         if merged and merged[-1][0] == step and not summary and not merged[-1][2]:
             merged[-1][1].update(values)
         else:
@@ -315,14 +316,18 @@ class Opened:
             raise FolderError(f"{self.folder}: the folder is gone")
         self.pending = None
         state = state_file(self.folder)
+        st = self._load()
         data: dict[str, Any] = {}
-        if state is not None:
+        sig = _signature(state)
+        if state is not None and (sig != st.get("state_sig") or not self.run.run_json.is_file()):
             try:
-                data = read_state(state)
+                data = read_state(state)  # 10,000 logged steps: ~0.2 s of parsing, so only when it changed
             except NotYetWritten:
                 self.pending = f"{state} not yet written"
+                sig = None
+        elif state is not None:
+            return self._sync_samples(st, samples_budget, save=True)
         history = data.get("log_history") or []
-        st = self._load()
         first = orjson.dumps(history[0]).decode() if history else None
         if (not st or not self.run.run_json.is_file()
                 or len(history) < st.get("entries", 0) and data
@@ -339,10 +344,11 @@ class Opened:
                                       progress=None, current=st["last_step"], total=st["max_steps"])
                     w.write(p)
                 t_end = state.stat().st_mtime if state is not None else time.time()
+                batch = _Batch(w)
                 new = [e for e in history[st["entries"]:] if isinstance(e, dict)
                        and isinstance(e.get("step"), int) and (e["step"] > st["last_step"] or _is_summary(e))]
                 for e in metrics_events(new, t_end):
-                    w.write(e)
+                    batch.write(e)
                     changed = True
                     if e["type"] == ev.LOG and not st["finished"]:
                         st["finished"] = True
@@ -350,9 +356,10 @@ class Opened:
                         f = ev.make_event(ev.FINISHED, e["step"], status=status, error=None, traceback=None,
                                           log_tail=[], adapter_path=None)
                         f["ts"] = e["ts"]
-                        w.write(f)
+                        batch.write(f)
                     else:
                         st["last_step"] = max(st["last_step"], e["step"])
+                batch.flush()
                 st["entries"] = len(history)
                 st["first"] = first
             # TRL saves a last checkpoint at max_steps; the summary itself reaches a file only through
@@ -366,11 +373,19 @@ class Opened:
                 f["ts"] = state.stat().st_mtime if state is not None else time.time()
                 w.write(f)
                 changed = True
+        if data:
+            st["state_sig"] = sig
         changed = self._sync_samples(st, samples_budget) or changed
         self._save(st)
         return changed
 
-    def _sync_samples(self, st: dict[str, Any], budget: int | None) -> bool:
+    def _sync_samples(self, st: dict[str, Any], budget: int | None, save: bool = False) -> bool:
+        changed = self._mirror_samples(st, budget)
+        if save and changed:
+            self._save(st)
+        return changed
+
+    def _mirror_samples(self, st: dict[str, Any], budget: int | None) -> bool:
         done: dict[str, list] = st["parquet"]
         todo = []
         for step, path in completion_files(self.folder):
@@ -407,6 +422,38 @@ class Opened:
         return changed
 
 
+class _Batch:
+    """Encodes events and appends them in 1 MiB writes (10,000 steps: one write per MiB, not per line)."""
+
+    def __init__(self, writer: ev.EventWriter):
+        self.writer = writer
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, event: ev.Event) -> None:
+        data = ev.encode(event)
+        self.parts.append(data)
+        self.size += len(data)
+        if self.size >= 2**20:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            view = memoryview(b"".join(self.parts))
+            while view:
+                n = os.write(self.writer._fd, view)
+                view = view[n:]
+            self.parts, self.size = [], 0
+
+
+def _signature(path: Path | None) -> list | None:
+    try:
+        s = path.stat() if path is not None else None
+    except OSError:
+        return None
+    return [str(path), s.st_size, s.st_mtime_ns] if s is not None else None
+
+
 def _is_summary(entry: dict[str, Any]) -> bool:
     return any(k in entry for k in SUMMARY_KEYS)
 
@@ -436,15 +483,9 @@ def open_folder(path: str | os.PathLike[str], *, samples_budget: int | None = No
         raise FolderError(f"{folder} is neither a grpo-tui run (no {RUN_JSON}) nor a TRL output folder "
                           f"(no {STATE_FILE}, no {COMPLETIONS}/completions_<step>.parquet)")
     opened = Opened(folder)
-    state = state_file(folder)
-    if state is not None:
-        try:
-            read_state(state)
-        except NotYetWritten:
-            pass
     for _, f in completion_files(folder):
         check_parquet(f)
-    opened.sync(samples_budget)
+    opened.sync(samples_budget)  # a damaged trainer_state.json raises FolderError from here
     return opened
 
 
@@ -465,14 +506,23 @@ def check_parquet(path: Path) -> None:
 
 
 class Follower:
-    """Keeps an ``Opened`` mirror current from a daemon thread (the app or the headless view reads it)."""
+    """Keeps an ``Opened`` mirror current from a daemon thread while a view reads it.
 
-    def __init__(self, opened: Opened, interval: float = 1.0, samples_per_sync: int = 200):
+    Metrics are mirrored in this process (cheap: the state file is parsed only when it changed).
+    Completions files are read by a short-lived child process (``python -m grpo_tui.core.trl_folder
+    PATH``) whenever new ones appear, at most every ``child_every`` seconds: pyarrow and the parquet
+    tables then never sit in the app's memory (pyarrow's import alone is ~40 MB), and a first open of
+    1,000 files does not compete with the first frame. ``in_process=True`` reads them here instead."""
+
+    def __init__(self, opened: Opened, interval: float = 1.0, *, in_process: bool = False,
+                 child_every: float = 5.0):
         self.opened = opened
         self.interval = interval
-        self.samples_per_sync = samples_per_sync
+        self.in_process = in_process
+        self.child_every = child_every
         self.error: str | None = None
         self._stop = threading.Event()
+        self._last_child = -math.inf
         self._thread = threading.Thread(target=self._run, name="grpo-tui-trl-folder", daemon=True)
 
     def start(self) -> "Follower":
@@ -481,22 +531,54 @@ class Follower:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        self._thread.join(10)
 
     def _run(self) -> None:
         while True:
             try:
-                self.opened.sync(self.samples_per_sync)
+                self.opened.sync(None if self.in_process else 0)
+                if self.opened.samples_left and not self.in_process:
+                    self._child()
                 self.error = None
             except FolderError as exc:
                 self.error = str(exc)
             except Exception as exc:  # a reader thread never takes the view down
                 self.error = f"{type(exc).__name__}: {exc}"
-            wait = 0.0 if self.opened.samples_left else self.interval
-            if self._stop.wait(wait):
+            if self._stop.wait(self.interval):
                 return
+
+    def _child(self) -> None:
+        now = time.monotonic()
+        if now - self._last_child < self.child_every:
+            return
+        self._last_child = now
+        import subprocess
+        import sys
+
+        done = subprocess.run([sys.executable, "-m", __name__, str(self.opened.folder)], capture_output=True,
+                              text=True, timeout=600)
+        if done.returncode != 0:
+            lines = (done.stderr or "").strip().splitlines()
+            raise FolderError(lines[-1] if lines else f"completions reader exited {done.returncode}")
 
 
 def forget(folder: Path) -> None:
     """Remove a folder's mirror (it is rebuilt at the next open)."""
     shutil.rmtree(mirror_path(folder), ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m grpo_tui.core.trl_folder PATH``: bring PATH's mirror up to date (the Follower's child)."""
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        Opened(Path(argv[0])).sync()
+    except (FolderError, IndexError) as exc:
+        print(f"grpo-tui: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
