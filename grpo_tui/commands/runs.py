@@ -40,7 +40,8 @@ def run(args) -> int:
         state = Text(s.state, style=style)
         if s.stalled_since is not None:  # core.stall: live, but no progress for too long
             state = Text(f"{s.state}, {s.stall_line.split(' (')[0]}", style="bold red")
-        table.add_row(Text(s.id), Text(s.preset), Text(s.model), state,
+        preset = f"{s.preset} ({s.source})" if s.source else s.preset  # a user's script or a TRL folder
+        table.add_row(Text(s.id), Text(preset), Text(s.model), state,
                       f"{s.step}/{s.max_steps or '?'}", when, _r(s.best_reward), window, s.eval_line() or "-")
     import sys
 

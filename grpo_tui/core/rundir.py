@@ -255,7 +255,12 @@ def resolve_run(ref: str | os.PathLike[str]) -> RunDir:
     if len(matches) > 1:
         raise RunNotFound(f"{ref_s!r} matches {len(matches)} runs ({', '.join(m.id for m in matches[:3])}...)")
     if p.exists():
-        raise RunNotFound(f"{ref_s} is not a grpo-tui run directory (no {RUN_JSON})")
+        from .trl_folder import FolderError, open_folder
+
+        try:  # a plain TRL output folder reads as a run through its mirror (core.trl_folder)
+            return open_folder(p).run
+        except FolderError as exc:
+            raise RunNotFound(str(exc)) from None
     raise RunNotFound(f"no run {ref_s!r} under {root} -- see `grpo-tui runs`")
 
 
@@ -340,6 +345,7 @@ class RunSummary:
     log_tail: list[str] = field(default_factory=list)
     eval: dict[str, Any] = field(default_factory=dict)
     adapter_path: str | None = None
+    source: str = ""  # "" launched by grpo-tui, "watched" (grpo_tui.watch in a user's script), "trl-folder"
     rewards_seen: list[float] = field(default_factory=list, repr=False)
     # stalls (core.stall): the last sign of progress, the recent median step time, and the verdict
     progress_ts: float | None = None
@@ -389,7 +395,7 @@ class RunFolder:
         self.summary = RunSummary(
             id=run.id, path=run.path, preset=str(cfg.get("name", "")), model=str(cfg.get("model", "")),
             backend=str(cfg.get("backend", "")), max_steps=int(cfg.get("max_steps", 0) or 0),
-            created=float(info.get("created", 0.0) or 0.0),
+            created=float(info.get("created", 0.0) or 0.0), source=str(info.get("source", "") or ""),
         )
         self.finished = False
         self._reward_steps: list[int] = []  # step of each rewards_seen entry
@@ -421,6 +427,8 @@ class RunFolder:
             elif t == ev.PHASE:
                 s.phase = str(e.get("name", ""))
                 s.phase_message = str(e.get("message", ""))
+                if not s.max_steps and s.phase == "training" and isinstance(e.get("total"), int):
+                    s.max_steps = e["total"]  # a watched script training by epochs: known once training begins
                 if not self.finished and s.state not in (PAUSED, STOPPING):
                     s.state = TRAINING if s.phase == "training" else LOADING
             elif t == ev.METRICS:
@@ -496,6 +504,10 @@ class RunFolder:
         """Mark a live-looking run whose trainer is gone as crashed; a live one that makes no
         progress gets its stall verdict (``check_stall``)."""
         s = self.summary
+        if s.source == "trl-folder":  # no trainer of ours to ask (core.trl_folder): state from what TRL wrote
+            if not self.finished:
+                s.state = "last written " + time.strftime("%H:%M", time.localtime(s.last_ts or s.created))
+            return s
         if not self.finished and s.state != LAUNCHING and not pid_alive(s.pid, s.pid_create_time):
             s.state = CRASHED
             s.log_tail = self.run.log_tail()
