@@ -51,13 +51,13 @@ def test_preset_arguments(name):
     assert kw["max_seq_length"] == cfg.max_seq_length
     assert kw["load_in_4bit"] is cfg.load_in_4bit
     assert kw["fast_inference"] is cfg.fast_inference
-    assert kw["max_lora_rank"] == cfg.lora_rank  # vLLM's LoRA slot must hold the adapter
+    assert kw["max_lora_rank"] == max(cfg.lora_rank, cfg.max_lora_rank)  # vLLM's LoRA slot must hold the adapter
     assert kw["gpu_memory_utilization"] == cfg.gpu_memory_utilization
-    assert kw["random_state"] == cfg.seed
+    assert kw["random_state"] == cfg.random_state
     assert ("unsloth_vllm_standby" in kw) == (cfg.fast_inference and cfg.vllm_standby)
     pk = ub.peft_kwargs(cfg)
-    assert (pk["r"], pk["lora_alpha"], pk["random_state"]) == (cfg.lora_rank, cfg.lora_alpha, cfg.seed)
-    assert pk["target_modules"] == list(cfg.target_modules)
+    assert (pk["r"], pk["lora_alpha"], pk["random_state"]) == (cfg.lora_rank, cfg.lora_alpha, cfg.random_state)
+    assert pk["target_modules"] == cfg.lora_targets and pk["bias"] == cfg.bias
     assert pk["use_gradient_checkpointing"] == ("unsloth" if cfg.use_gradient_checkpointing == "unsloth"
                                                 else cfg.use_gradient_checkpointing == "true")
     # GRPOConfig: the preset's settings with Unsloth's two differences.

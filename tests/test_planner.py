@@ -320,7 +320,9 @@ def test_local_model_folder_reads_config_json(tmp_path):
 
 def test_launch_refuses_what_cannot_fit_before_creating_anything(monkeypatch):
     from grpo_tui import launcher as launch
-    from grpo_tui.core import hardware, rundir
+    from grpo_tui.core import fields, hardware, rundir
+
+    monkeypatch.setattr(fields, "installed", lambda module: True)  # as on the GPU machine (bitsandbytes)
     from grpo_tui.core.presets import load_preset
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)

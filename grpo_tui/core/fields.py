@@ -114,6 +114,8 @@ FIELD_INFO: dict[str, tuple[str, str]] = {
     "solution_end": (OURS, "answer closing tag"),
     "rewards": (OURS, "reward functions: built-in names or file.py:function"),
     "reward_weights": (TRL, "one weight per reward (empty = all 1.0)"),
+    "floor_truncated_reward": (OURS, "truncated completions' rewards are floored (docs/rewards.md)"),
+    "min_reasoning_chars": (OURS, "reasoning shorter than this earns no format reward (docs/rewards.md)"),
     "zero_truncated_reward": (OURS, "truncated completions score 0 on every reward"),
     "overlong_buffer": (OURS, "DAPO overlong buffer for overlong_penalty; 0 = max_completion_length // 5"),
     "warm_start_steps": (OURS, "tiny model only: supervised warm start before GRPO"),

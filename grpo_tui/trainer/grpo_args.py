@@ -94,6 +94,9 @@ def grpo_kwargs(cfg: RunConfig, output_dir: Path, device: str, **overrides: Any)
         kw.update(vllm_mode=cfg.vllm_mode, vllm_gpu_memory_utilization=cfg.gpu_memory_utilization)
         if cfg.vllm_mode == "colocate":  # else vLLM sizes its KV cache for the model's whole context (131k)
             kw["vllm_max_model_length"] = cfg.max_seq_length
+    from .library_args import grpo_extra_kwargs
+
+    kw.update(grpo_extra_kwargs(cfg, device))  # notebook settings: Adam betas, warm-up, sampling, the batch that runs
     kw.update(overrides)
     return kw
 

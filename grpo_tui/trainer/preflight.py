@@ -31,6 +31,9 @@ def check(cfg: RunConfig, extra_rewards: list[str] | None = None) -> RunConfig:
     if extra_rewards:
         cfg = cfg.with_overrides({"rewards": list(cfg.rewards) + list(extra_rewards)})
     cfg = gsm8k.apply_defaults(cfg.validate())
+    from ..core.fields import check_installed
+
+    check_installed(cfg)  # optim / quantisation / report_to packages: refused now, not in trainer.log
     datasets.check_dataset_source(cfg)
     gguf.check_local(cfg.model)  # a GGUF transformers cannot read is refused now, in one line
     if datasets.classify(cfg.dataset) == "local":

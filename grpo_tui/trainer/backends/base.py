@@ -62,12 +62,14 @@ class Backend(ABC):
 
 
 def lora_config(cfg) -> Any:
+    """peft LoraConfig from the LoRA fields (targets as trained, bias); seeds the LoRA draw with
+    random_state as Unsloth's get_peft_model does (the adapter is added right after this)."""
     from peft import LoraConfig
 
-    return LoraConfig(
-        r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-        target_modules=list(cfg.target_modules), task_type="CAUSAL_LM", bias="none",
-    )
+    from ..library_args import lora_kwargs, seed_lora_init
+
+    seed_lora_init(cfg)
+    return LoraConfig(**lora_kwargs(cfg), task_type="CAUSAL_LM")
 
 
 def attach_events(trainer: Any, ctx: TrainerContext) -> Any:

@@ -94,6 +94,9 @@ class TrlBackend(Backend):
         with server_for_run(ctx, cfg.model) as server_args:
             args = build_grpo_config(cfg, ctx.output_dir, device, reward_weights=weights, **server_args)
             peft_config = None if cfg.full_finetuning else lora_config(cfg)
+            from ..library_args import apply_stop_tokens
+
+            apply_stop_tokens(cfg, model, tokenizer)  # no vLLM: one-token stop strings end completions
             ctx.phase("building_trainer", "building the GRPO trainer")
             trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args,
                                   train_dataset=dataset, peft_config=peft_config)

@@ -64,13 +64,15 @@ def from_pretrained_kwargs(cfg: RunConfig, model_name: str, token: str | None = 
         max_seq_length=cfg.max_seq_length,
         load_in_4bit=cfg.load_in_4bit,
         fast_inference=cfg.fast_inference,
-        max_lora_rank=cfg.lora_rank,
+        max_lora_rank=cfg.vllm_lora_rank,  # Unsloth's max_lora_rank; never below the adapter's rank
         gpu_memory_utilization=cfg.gpu_memory_utilization,
-        random_state=cfg.seed,
+        random_state=cfg.random_state,
         dtype=None if cfg.dtype == "auto" else cfg.dtype,
     )
     if cfg.full_finetuning:
         kw["full_finetuning"] = True
+    if cfg.load_in_8bit:
+        kw["load_in_8bit"] = True
     if cfg.fast_inference and cfg.vllm_standby:
         kw["unsloth_vllm_standby"] = True
     if token:
@@ -87,10 +89,10 @@ def peft_kwargs(cfg: RunConfig) -> dict[str, Any]:
         r=cfg.lora_rank,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
-        target_modules=list(cfg.target_modules),
-        bias="none",
+        target_modules=cfg.lora_targets,  # finetune_* switches applied, "all-linear" spelled out
+        bias=cfg.bias,
         use_gradient_checkpointing=gradient_checkpointing_arg(cfg),
-        random_state=cfg.seed,
+        random_state=cfg.random_state,
     )
 
 
