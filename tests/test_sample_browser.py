@@ -46,9 +46,11 @@ async def test_browse_a_step_open_a_completion_and_read_it_literally():
         steps = screen.query_one("#steps", DataTable)
         assert steps.row_count == 4  # newest first
         rows = screen.query_one("#rows", DataTable)
-        assert rows.row_count == len(screen.rows) and {r["group"] for r in screen.rows} == {0, 1}
+        groups = {r["group"] for r in screen.rows}
+        assert groups == {0, 1} and rows.row_count == len(screen.rows) + len(groups)  # a header row per group
         # the evil completion's cell is literal text: markup characters kept, ESC made visible
-        cell = rows.get_row_at(0)[-1]
+        assert rows.cursor_row == 1  # on the first completion, under its group's header
+        cell = rows.get_row_at(1)[-1]
         assert "[bold red]RED[/]" in cell.plain and "\x1b" not in cell.plain and "␛" in cell.plain
         assert not any("red" in str(span.style) for span in cell.spans)
         rows.focus()
@@ -108,6 +110,13 @@ async def test_filters_narrow_the_rows_and_bad_input_is_said():
         await _settle(pilot, screen, lambda: screen.step == 6 and texts() == ["five CUT", "four CUT"])
 
 
+async def _export_dialog(pilot, app) -> ExportScreen:
+    await pilot.press("e")
+    await pilot.pause(0.1)
+    assert isinstance(app.screen, ExportScreen)
+    return app.screen
+
+
 async def test_export_jsonl_and_markdown_from_the_dialog(tmp_path):
     run = make_run(3, groups=2)
     app = BrowserApp(run)
@@ -117,10 +126,7 @@ async def test_export_jsonl_and_markdown_from_the_dialog(tmp_path):
         screen.query_one("#f-steps", Input).value = "2"
         await pilot.pause(0.2)
         screen.query_one("#steps", DataTable).focus()
-        await pilot.press("e")
-        await pilot.pause(0.1)
-        dialog = app.screen
-        assert isinstance(dialog, ExportScreen)
+        dialog = await _export_dialog(pilot, app)
         dialog.query_one("#export-path", Input).value = str(tmp_path / "f.jsonl")
         dialog.action_export()
         await _settle(pilot, dialog, lambda: dialog.result or dialog.error)
@@ -128,24 +134,100 @@ async def test_export_jsonl_and_markdown_from_the_dialog(tmp_path):
         lines = (tmp_path / "f.jsonl").read_text().splitlines()
         assert dialog.result == (str(tmp_path / "f.jsonl"), len(lines)) and lines
         assert {json.loads(x)["step"] for x in lines} == {2}  # the current filter
+        await _settle(pilot, screen, lambda: app.screen is screen)  # success closes the dialog
         # whole run, Markdown, default destination
+        dialog = await _export_dialog(pilot, app)
         dialog.query_one("#fmt-md").value = True
         dialog.query_one("#scope-all").value = True
         await pilot.pause(0.1)
-        dialog.query_one("#export-path", Input).value = ""
-        dialog.result = None
         dialog.action_export()
         await _settle(pilot, dialog, lambda: dialog.result or dialog.error)
         path, n = dialog.result
         assert path.endswith(".md") and str(run.exports) in path and n > len(lines)
         assert "## Step 1" in open(path).read()
-        # an unwritable place: the error is shown, nothing raised
+        await _settle(pilot, screen, lambda: app.screen is screen)
+        # an unwritable place: the error is shown in the dialog, which stays open; nothing raised
         (tmp_path / "file").write_text("x")
+        dialog = await _export_dialog(pilot, app)
         dialog.query_one("#export-path", Input).value = str(tmp_path / "file" / "x.md")
-        dialog.result = None
         dialog.action_export()
         await _settle(pilot, dialog, lambda: dialog.error)
-        assert "not a directory" in dialog.error
+        assert "not a directory" in dialog.error and app.screen is dialog
+
+
+async def test_after_ctrl_s_export_the_browser_keys_work_at_once(tmp_path):
+    """Issue 15, as a new user did it: type a path, ctrl+s, then r to resume. The dialog used to stay
+    open with the focus in its path box, so r went into the path and the run stayed paused."""
+    run = make_run(3, groups=2)
+    app = BrowserApp(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await _settle(pilot, screen, lambda: screen.rows)
+        dialog = await _export_dialog(pilot, app)
+        dialog.query_one("#export-path", Input).focus()
+        await pilot.press(*str(tmp_path / "out.jsonl"))
+        await pilot.press("ctrl+s")
+        await _settle(pilot, screen, lambda: app.screen is screen)
+        assert (tmp_path / "out.jsonl").read_text().count("\n") == len(screen.rows) * 3  # 3 steps
+        assert any("written to" in str(n.message) and "out.jsonl" in str(n.message) for n in app._notifications)
+        assert app.focused is screen.query_one("#rows", DataTable)
+        await pilot.press("r")
+        await pilot.pause(0.1)
+        assert [c["command"] for c in run.pending_commands()] == ["resume"]
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, SampleBrowserScreen)
+
+
+async def test_focus_comes_back_to_the_completions_when_it_was_lost():
+    """Whatever closed on top of the browser, its keys work without a Tab first."""
+    run = make_run(2)
+    app = BrowserApp(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await _settle(pilot, screen, lambda: screen.rows)
+        dialog = await _export_dialog(pilot, app)
+        screen.set_focus(None)  # focus nowhere on the browser while the dialog is up
+        await pilot.press("escape")
+        await _settle(pilot, screen, lambda: app.screen is screen and app.focused is not None)
+        assert app.focused is screen.query_one("#rows", DataTable)
+        await pilot.press("r")
+        await pilot.pause(0.1)
+        assert [c["command"] for c in run.pending_commands()] == ["resume"]
+
+
+async def test_each_group_shows_its_prompt_and_gold_answer():
+    run = make_run(2, groups=2)
+    app = BrowserApp(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await _settle(pilot, screen, lambda: screen.step == 2 and screen.rows)
+        rows = screen.query_one("#rows", DataTable)
+        for group in (0, 1):
+            first = next(i for i, r in enumerate(screen.rows) if r["group"] == group)
+            header = rows.get_row(f"g{first}")
+            line = header[-1].plain
+            row = screen.rows[first]
+            question = row["prompt"].split("?")[0].split()[-1]  # e.g. the '17' of 'What is 45 + 17?'
+            assert f"gold {row['answer']}" in line and question in line and "asked" in line, line
+        rows.focus()
+        rows.move_cursor(row=0)  # a group's header: Enter opens its first completion
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert isinstance(app.screen, CompletionViewerScreen)
+
+
+async def test_help_names_the_sample_browser_in_words():
+    from grpo_tui.tui.screens.help import HelpScreen
+
+    run = make_run(1)
+    app = BrowserApp(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.1)
+        app.push_screen(HelpScreen(app.screen))
+        await pilot.pause(0.1)
+        title = str(app.screen.query(".help-title").first(Static).render())
+        assert title == "Keys on the sample browser screen"
 
 
 async def test_resume_key_writes_a_command():

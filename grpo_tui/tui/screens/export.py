@@ -1,5 +1,8 @@
 """Export dialog: JSONL or Markdown, the current filter or the whole run, to the run's
-exports/ or a path you type. Runs core.export in a worker; shows path and count, or the error."""
+exports/ or a path you type. Runs core.export in a worker. On success the dialog closes itself
+and a notification gives the path and count (the screen underneath has the keys again at once:
+a dialog left open after ctrl+s took the user's next keys, issue 15); an error stays in the
+dialog, beside the path to fix."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from ...core.rundir import RunDir
 from ...core.samples import SampleFilter
 
 
-class ExportScreen(ModalScreen[None]):
+class ExportScreen(ModalScreen["tuple[str, int] | None"]):
     BINDINGS = [Binding("escape", "close", "Close"), Binding("ctrl+s", "export", "Export")]
     DEFAULT_CSS = """
     ExportScreen { align: center middle; }
@@ -87,3 +90,6 @@ class ExportScreen(ModalScreen[None]):
             box.update(Text(error, style="bold red"))
         elif result:
             box.update(Text.assemble(("✓ ", "green"), f"{result[1]} completion(s) written to ", (result[0], "bold")))
+            self.notify(f"{result[1]} completion(s) written to {result[0]}", title="exported", markup=False,
+                        timeout=10)
+            self.dismiss(result)

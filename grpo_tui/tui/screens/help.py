@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,6 +21,13 @@ GUIDE = (
                 "a question and h asks it held-out ones"),
     ("Quit", "q leaves the app; the run keeps training. Come back: grpo-tui attach RUN"),
 )
+
+
+def screen_name(screen: Screen) -> str:
+    """What the user calls a screen: its ``HELP_NAME``, else its class name in words
+    (``SampleBrowserScreen`` -> ``sample browser``), never the class name run together."""
+    name = getattr(screen, "HELP_NAME", None) or type(screen).__name__.removesuffix("Screen")
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).lower()
 
 
 def _key_label(app, binding: Binding) -> str:
@@ -43,7 +52,7 @@ class HelpScreen(ModalScreen[None]):
         super().__init__()
         # Read now: once this modal is on top, the screen below has no active bindings.
         self.rows = self._rows(under)
-        self.under_name = getattr(under, "HELP_NAME", type(under).__name__.removesuffix("Screen"))
+        self.under_name = screen_name(under)
 
     def _rows(self, under: Screen) -> list[tuple[str, str, bool]]:
         """The screen's and the app's own keys (not every widget's cursor keys), keys merged per action."""
@@ -64,7 +73,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(f"Keys on the {self.under_name.lower()} screen", classes="help-title")
+            yield Static(f"Keys on the {self.under_name} screen", classes="help-title")
             keys = Table.grid(padding=(0, 2))
             keys.add_column(style="bold", min_width=8)
             keys.add_column()

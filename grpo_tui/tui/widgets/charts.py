@@ -9,6 +9,7 @@ few hundred points.
 
 from __future__ import annotations
 
+from math import ceil, floor
 from typing import Sequence
 
 from rich.text import Text
@@ -18,11 +19,28 @@ from textual.reactive import reactive
 from textual.widgets import Sparkline, Static
 from textual_hires_canvas import Canvas, HiResMode
 from textual_plot import PlotWidget
+from textual_plot.axis_formatter import NumericAxisFormatter
 
 from .literal import visible
 
 # Distinct in 16-colour terminals and readable on light and dark backgrounds.
 PALETTE = ("cyan", "magenta", "yellow", "green", "blue", "red", "bright_cyan", "bright_magenta")
+
+
+class StepAxisFormatter(NumericAxisFormatter):
+    """Training steps are whole numbers: no tick between two steps (1, 1.5, 2 becomes 1, 2)."""
+
+    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        ticks = super().get_ticks(min_, max_, max_ticks)
+        if len(ticks) >= 2 and ticks[1] - ticks[0] < 1:
+            ticks = [float(t) for t in range(ceil(min_), floor(max_) + 1)]
+        return ticks
+
+
+def padded(lo: float, hi: float, pad: float) -> tuple[float, float]:
+    """A range that is not a point: one value (the first step, a flat metric) gets ``pad`` either side,
+    so the axis reads 0 1 2 rather than textual-plot's 0.9999990 ... 1.0000010."""
+    return (lo - pad, hi + pad) if hi <= lo else (lo, hi)
 
 
 class LineChart(PlotWidget, can_focus=False):
@@ -37,6 +55,7 @@ class LineChart(PlotWidget, can_focus=False):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, allow_pan_and_zoom=False)
+        self.set_x_formatter(StepAxisFormatter())
 
     def on_resize(self) -> None:
         # PlotWidget recomputes its canvas geometry only on a layout refresh; without this a
@@ -89,7 +108,20 @@ class LineChart(PlotWidget, can_focus=False):
         for xs, ys, style in lines:
             if len(xs):
                 self.plot(list(xs), list(ys), line_style=style, hires_mode=HiResMode.BRAILLE)
-        self.set_ylimits(*ylimits)
+        ys_all = [y for _, ys, _ in lines for y in ys] + [y for y, _ in hlines]
+        if xs_all:
+            x0, x1 = padded(min(xs_all), max(xs_all), 1.0)
+            self.set_xlimits(x0, x1)
+        else:
+            self.set_xlimits(None, None)
+        lo, hi = ylimits
+        if ys_all:
+            y_lo = min(ys_all) if lo is None else lo
+            y_hi = max(ys_all) if hi is None else hi
+            if y_hi <= y_lo:
+                y_lo, y_hi = padded(y_lo, y_hi, max(abs(y_lo) * 0.1, 0.5))
+                lo, hi = y_lo, y_hi
+        self.set_ylimits(lo, hi)
 
 
 class Histogram(Static):
