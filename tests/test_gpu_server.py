@@ -170,6 +170,8 @@ def test_colocate_and_server_settings_reach_grpo_config():
                                                   "gpu_memory_utilization": 0.3})
     kw = grpo_kwargs(cfg, Path("/tmp/o"), "cuda")
     assert (kw["use_vllm"], kw["vllm_mode"], kw["vllm_gpu_memory_utilization"]) == (True, "colocate", 0.3)
+    # vLLM sized to the run's sequences, not the model's whole context (131k for Llama 3.1).
+    assert kw["vllm_max_model_length"] == cfg.max_seq_length
     from grpo_tui.trainer.grpo_args import build_grpo_config
 
     args = build_grpo_config(cfg.with_overrides({"vllm_mode": "server"}), Path("/tmp/o"), "cpu",

@@ -2,14 +2,17 @@
 
 UNVERIFIED ON HARDWARE: this module has been exercised only by the contract
 tests (tests/test_gpu_contract.py) with stand-in ``unsloth`` / ``vllm`` modules
-that record every call and return tiny real transformers models. See docs/gpu.md.
+that record every call, return tiny real transformers models and reject what the
+real ones reject; tests/test_gpu_conformance.py checks its calls against the pinned
+wheels' source. See docs/gpu.md.
 
 Order matters and is the contract the tests check:
   1. Unsloth's environment is set before anything imports it
      (``UNSLOTH_VLLM_STANDBY``: vLLM sleeps while training runs, so the weights and
      KV cache share one GPU; on only when the preset asks and fast_inference is on).
-  2. The GPU pre-flight (no GPU, compute capability < 7.0, vLLM missing or built
-     for another torch) runs with torch only.
+  2. The GPU pre-flight (no GPU, compute capability < 7.0 or < 7.5 for vLLM, vLLM
+     missing or built for another torch, 4-bit without vllm-bnb-plugin) reads the GPUs
+     through NVML: nothing starts CUDA before Unsloth has set the allocator's environment.
   3. ``import unsloth`` happens before trl / transformers / peft (it patches them;
      it also applies its GRPO patches itself, so PatchFastRL is not called).
   4. ``FastLanguageModel.from_pretrained(model_name, max_seq_length, load_in_4bit,
