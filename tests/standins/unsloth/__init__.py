@@ -124,7 +124,7 @@ def _attach_engine(model, tokenizer, engine) -> None:
     import contextlib
 
     import torch
-    from vllm import LLM, LoRARequest, RequestOutput, SamplingParams
+    from vllm import LLM, LoRARequest, RequestOutput, SamplingParams, _Completion
 
     model.vllm_engine = engine
 
@@ -152,11 +152,26 @@ def _attach_engine(model, tokenizer, engine) -> None:
         mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
         ctx = model.disable_adapter() if (lora_request is None and hasattr(model, "disable_adapter")) \
             else contextlib.nullcontext()
+        n = int(getattr(params, "n", 1) or 1)  # vLLM: n completions per request (SamplingParams.n)
+        sample = n > 1 and float(getattr(params, "temperature", 1.0)) > 0.0
         with ctx, torch.no_grad():
             out = model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=params.max_tokens,
-                                 do_sample=False, pad_token_id=pad)
-        texts_out = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
-        return [RequestOutput(str(p), t) for p, t in zip(prompts, texts_out)]
+                                 do_sample=sample, num_return_sequences=n, pad_token_id=pad)
+        new_ids = out[:, width:].tolist()
+        eos = tokenizer.eos_token_id
+        results = []
+        for i, p in enumerate(prompts):
+            req = RequestOutput(str(p), "")
+            req.outputs = []
+            for row in new_ids[i * n:(i + 1) * n]:
+                end = next((j + 1 for j, t in enumerate(row) if t == eos), None)
+                toks = row[:end] if end is not None else [t for t in row if t != pad]
+                c = _Completion(tokenizer.decode(toks, skip_special_tokens=True))
+                c.token_ids = toks
+                c.finish_reason = "stop" if end is not None or len(toks) < params.max_tokens else "length"
+                req.outputs.append(c)
+            results.append(req)
+        return results
 
     model.fast_generate = fast_generate
     model._standin_lora_request = LoRARequest
