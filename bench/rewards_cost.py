@@ -16,6 +16,7 @@ Prints, on this machine:
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import threading
@@ -39,13 +40,14 @@ def completion(rng: random.Random, answer: str, chars: int = 2000) -> tuple[str,
 
 
 def run_set(funcs, texts, golds, ids) -> float:
-    t = time.perf_counter()
+    """CPU seconds of this process (on a shared machine wall time also counts other people's work)."""
+    t = time.process_time()
     for i in range(0, len(texts), 8):  # TRL calls each reward function once per generation batch
         sl = slice(i, i + 8)
         for f in funcs:
             f(prompts=["q"] * len(texts[sl]), completions=texts[sl], completion_ids=ids[sl], answer=golds[sl],
               trainer_state=None)
-    return time.perf_counter() - t
+    return time.process_time() - t
 
 
 ADVERSARIAL = ["9^{9^{9}}", "9^{9}!", "{" * 60 + "1" + "}" * 60, "\\frac{1}{" * 12 + "2" + "}" * 12,
@@ -55,22 +57,22 @@ ADVERSARIAL = ["9^{9^{9}}", "9^{9}!", "{" * 60 + "1" + "}" * 60, "\\frac{1}{" * 
                "72 " * 40, "<answer>" * 200]
 
 
-def worst_single(funcs, rng) -> float:
+def worst_single(funcs) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds, which case) of the slowest single completion."""
     golds = ["72", "\\frac{\\sqrt{3}}{2}", "\\pi", "(1, 2)"]
-    worst = 0.0
-    for gold in golds:
-        for ans in ADVERSARIAL:
-            text = f"<think>{'a ' * 800}</think><answer>{ans}</answer>"
-            for _ in range(2):
-                t = time.perf_counter()
-                for f in funcs:
-                    f(prompts=["q"], completions=[text], completion_ids=[list(range(600))], answer=[gold])
-                worst = max(worst, time.perf_counter() - t)
-    near_miss = "<think>" + "a " * 60_000 + "<answer>" * 50 + "</answer>x" * 50
-    t = time.perf_counter()
-    for f in funcs:
-        f(prompts=["q"], completions=[near_miss], completion_ids=[list(range(4096))], answer=["72"])
-    return max(worst, time.perf_counter() - t)
+    cases = [(gold, ans, f"<think>{'a ' * 800}</think><answer>{ans}</answer>", 600)
+             for gold in golds for ans in ADVERSARIAL]
+    cases.append(("72", "near miss", "<think>" + "a " * 60_000 + "<answer>" * 50 + "</answer>x" * 50, 4096))
+    worst = (0.0, 0.0, "")
+    for gold, label, text, n_ids in cases:
+        for _ in range(2):
+            t, c = time.perf_counter(), time.thread_time()
+            for f in funcs:
+                f(prompts=["q"], completions=[text], completion_ids=[list(range(n_ids))], answer=[gold])
+            wall, cpu = time.perf_counter() - t, time.thread_time() - c
+            if wall > worst[0]:
+                worst = (wall, cpu, f"gold {gold}, answer {label[:24]}")
+    return worst
 
 
 def main() -> None:
@@ -93,6 +95,8 @@ def main() -> None:
     texts = [t for t, _ in built]
     ids = [[rng.randint(0, 50000) for _ in range(k)] for _, k in built]
     numeric = min(run_set(funcs, texts, golds, ids) for _ in range(3)) * 1000 / n * 1000
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; per-1,000 figures are CPU time of "
+          "this process, the worst single completion is wall time")
     print(f"completions of ~{sum(map(len, texts)) // n} characters, all five components:")
     print(f"  numeric answers                        {numeric:8.1f} ms per 1,000   (target < 100)")
 
@@ -123,15 +127,15 @@ def main() -> None:
           f"deadline {rr.MATH_VERIFY_DEADLINE_S * 1000:.0f} ms)")
     print(f"  LaTeX answers, GRPO groups of 8        {grouped:8.1f} ms per 1,000   (3 distinct answers a group)")
 
-    main_worst = worst_single(funcs, rng)
-    out: list[float] = []
-    th = threading.Thread(target=lambda: out.append(worst_single(funcs, rng)), daemon=True)
+    main_worst = worst_single(funcs)
+    out: list[tuple[float, float, str]] = []
+    th = threading.Thread(target=lambda: out.append(worst_single(funcs)), daemon=True)
     th.start()
     th.join(120)
-    thread_worst = out[0] if out else float("inf")
-    print(f"worst single completion ({len(ADVERSARIAL) * 4 + 1} adversarial, all five components):")
-    print(f"  main thread                            {main_worst * 1000:8.1f} ms   (target < 100)")
-    print(f"  worker thread                          {thread_worst * 1000:8.1f} ms   (target < 100)")
+    thread_worst = out[0] if out else (float("inf"), float("inf"), "did not finish")
+    print(f"worst single completion ({len(ADVERSARIAL) * 4 + 1} adversarial, all five components; target < 100 ms):")
+    for name, (wall, cpu, label) in (("main thread", main_worst), ("worker thread", thread_worst)):
+        print(f"  {name:<14} {wall * 1000:8.1f} ms wall, {cpu * 1000:6.1f} ms CPU   ({label})")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ CORRECTNESS_MAX = 1.0
 MAX_ANSWER_CHARS = 128  # longer "answers" are a dump, not an answer: scored 0 without parsing
 MAX_EXPONENT = 1000  # |exponent| above this is not a real answer (and would build huge ints)
 DEFAULT_MIN_REASONING_CHARS = 10  # letters/digits in the reasoning block for it to count as reasoning
-MATH_VERIFY_DEADLINE_S = 0.08  # per completion, on any thread (see _call_with_deadline)
+MATH_VERIFY_DEADLINE_S = 0.06  # per completion, on any thread (see _call_with_deadline)
 
 RewardFunc = Callable[..., list]
 
@@ -118,14 +118,22 @@ def _loose_tag(tag: str) -> re.Pattern:
     return re.compile(r"<\s*" + re.escape(name) + r"(?:\s[^<>]{0,64})?\s*/?\s*>", re.IGNORECASE)
 
 
-def _count(text: str, tag: str) -> int:
+def _count(text: str, tag: str, tags: "Tags | None" = None) -> int:
     """Occurrences of the tag in any spelling (see _loose_tag); equals text.count(tag) when
-    every occurrence is the exact tag."""
+    every occurrence is the exact tag. Fast path: when every '<' in the text opens one of the
+    exact tags, no other spelling can be there (one C count instead of a regex scan)."""
+    if tags is not None and _only_exact_tags(text, tags):
+        return text.count(tag)
     return len(_loose_tag(tag).findall(text))
 
 
-def _exactly_once(text: str, tag: str) -> bool:
-    return text.count(tag) == 1 and _count(text, tag) == 1
+def _only_exact_tags(text: str, tags: "Tags") -> bool:
+    """Every '<' in the text opens one of the exact tags (so no decoy spelling is present)."""
+    return all(t.startswith("<") for t in tags.all) and text.count("<") == sum(text.count(t) for t in tags.all)
+
+
+def _exactly_once(text: str, tag: str, tags: "Tags | None" = None) -> bool:
+    return text.count(tag) == 1 and _count(text, tag, tags) == 1
 
 
 def answer_region(content: str, tags: Tags) -> str | None:
@@ -133,17 +141,21 @@ def answer_region(content: str, tags: Tags) -> str | None:
     tags appear in the content (plain decoding, or a template that pre-filled the opening tag),
     that is what follows the last closing reasoning tag, and the reasoning must be closed; an
     answer tag before it is inside (or before) the reasoning. None when no answer can count."""
-    ends = list(_loose_tag(tags.reasoning_end).finditer(content))
-    if not ends and not _count(content, tags.reasoning_start):
-        return content
-    if not ends:
+    if _only_exact_tags(content, tags):
+        i = content.rfind(tags.reasoning_end)
+        last_span = (i, i + len(tags.reasoning_end)) if i >= 0 else None
+    else:
+        ends = list(_loose_tag(tags.reasoning_end).finditer(content))
+        last_span = ends[-1].span() if ends else None
+    if last_span is None:
+        if not _count(content, tags.reasoning_start, tags):
+            return content
         return None  # an unclosed reasoning block: everything after its opening is reasoning
-    last = ends[-1]
-    tail = content[last.end():]
-    if _count(tail, tags.reasoning_start):
+    tail = content[last_span[1]:]
+    if _count(tail, tags.reasoning_start, tags):
         return None  # a new reasoning block was opened after the last one closed
-    head = content[: last.start()]
-    if _count(head, tags.solution_start) or _count(head, tags.solution_end):
+    head = content[: last_span[0]]
+    if _count(head, tags.solution_start, tags) or _count(head, tags.solution_end, tags):
         return None  # an answer tag inside (or before) the reasoning
     return tail
 
@@ -156,14 +168,14 @@ def extract_answer(completion: Any, tags: Tags) -> str | None:
     region = answer_region(content, tags)
     if region is None:
         return None
-    if not (_exactly_once(region, tags.solution_start) and _exactly_once(region, tags.solution_end)):
+    if not (_exactly_once(region, tags.solution_start, tags) and _exactly_once(region, tags.solution_end, tags)):
         return None
     i = region.find(tags.solution_start) + len(tags.solution_start)
     j = region.find(tags.solution_end)
     if j < i:
         return None
     block = region[i:j]
-    if any(_count(block, t) for t in tags.all):
+    if any(_count(block, t, tags) for t in tags.all):
         return None  # "<answer><answer>12</answer></answer>": nested tags are not an answer
     return block.strip()
 
@@ -175,12 +187,12 @@ def _with_reasoning_block(completion: Any, tags: Tags) -> str:
     reasoning tag was pre-filled by the template (it starts inside the reasoning: ``...</think>``)
     gets that tag back."""
     reasoning, content = split_completion(completion)
-    if _count(content, tags.reasoning_start):
+    if _count(content, tags.reasoning_start, tags):
         return content
     if reasoning.strip():
         return f"{tags.reasoning_start}{reasoning}{tags.reasoning_end}{content}"
     end, answer = content.find(tags.reasoning_end), content.find(tags.solution_start)
-    if _count(content, tags.reasoning_end) == 1 and end >= 0 and (answer < 0 or end < answer):
+    if _count(content, tags.reasoning_end, tags) == 1 and end >= 0 and (answer < 0 or end < answer):
         return tags.reasoning_start + content
     return content
 
@@ -219,7 +231,7 @@ def make_format_strict(tags: Tags, *, require_reasoning: bool = True,
         # Procedural on purpose: a regex with lazy bodies around the tags backtracks
         # quadratically on long near-misses (seconds per completion at a few thousand tokens).
         for t in tags.all:
-            n = _count(text, t)
+            n = _count(text, t, tags)
             if (require_reasoning or n) and not (n == 1 and text.count(t) == 1):
                 return False
         s = text.strip()
@@ -253,7 +265,7 @@ def make_format_soft(tags: Tags, *, min_reasoning_chars: int = DEFAULT_MIN_REASO
 
     def score(c: Any) -> float:
         text = _with_reasoning_block(c, tags)
-        ok = [t for t in tags.all if _exactly_once(text, t)]
+        ok = [t for t in tags.all if _exactly_once(text, t, tags)]
         if tags.reasoning_start in ok or tags.reasoning_end in ok:
             body = reasoning_text(c, tags) or ""
             if not has_reasoning(body, min_reasoning_chars):  # empty reasoning tags are not reasoning
@@ -431,6 +443,7 @@ _CMD = re.compile(r"\\([a-zA-Z]+)")
 _MAX_DEPTH = 5  # 60-deep braces made the parser take 5 s
 _MAX_CARETS = 2
 _MAX_LITERAL_DIGITS = 20
+_MAX_POWER_DIGITS = 400  # product of the exponents x the widest literal: about the digits a power builds
 
 
 def _depth(s: str) -> int:
@@ -464,6 +477,10 @@ def _too_costly(s: str) -> bool:
             e = s[i]
         if not e.strip() or len(e) > 8 or re.search(r"[{^!]|\d{3,}", e):
             return True
+    exps = [int(e) for e in re.findall(r"\^\s*\{?\s*\(?\s*[-+]?(\d+)", s)]
+    widest = max((len(d) for d in re.findall(r"\d+", s)), default=1)
+    if math.prod(max(1, e) for e in exps) * widest > _MAX_POWER_DIGITS:
+        return True  # (99^{99})^{99}: a 19,602-digit integer before any comparison
     for m in re.finditer(r"!", s):  # factorials: of a literal of at most 2 digits
         if not re.search(r"(?<![\d.])\d{1,2}\s*$", s[: m.start()]):
             return True
@@ -495,7 +512,10 @@ def _shape(s: str) -> Counter:
 
 
 def _one_expression(ans: str, gold: str) -> bool:
-    """The answer is one expression: nothing in its shape that the gold's shape lacks."""
+    """The answer is one expression: nothing in its shape that the gold's shape lacks, and no
+    more list items (commas, even inside brackets) than the gold has."""
+    if ans.count(",") > gold.count(","):
+        return False
     a, g = _shape(ans), _shape(gold)
     return all(g.get(k, 0) >= n for k, n in a.items())
 
@@ -758,7 +778,7 @@ def repeated_ngram_share(seq: Sequence[Any], n: int) -> float:
     return 1.0 - len(set(grams)) / len(grams)
 
 
-LOOP_NGRAM_TOKENS = 16  # a span this long seen a third time is a loop, not prose
+LOOP_NGRAM_TOKENS = 32  # a span this long seen a third time is a loop, not prose
 LOOP_NGRAM_WORDS = 10  # the same, counted in words when no token ids are given
 LOOP_MIN_COUNT = 3
 
@@ -791,7 +811,7 @@ def _may_repeat(seq: Sequence[Any], n: int) -> bool:
 def loop_share(seq: Sequence[Any], n: int, min_count: int = LOOP_MIN_COUNT) -> float:
     """Share of the n-grams that are at least the ``min_count``-th occurrence of themselves.
     Ordinary reasoning restates short phrases, so short n-grams repeat in honest text (TRL's
-    3-gram measure charged -0.02..-0.17 there); a 16-token span seen three times is a loop.
+    3-gram measure charged -0.02..-0.17 there); a 32-token span seen three times is a loop.
     Exactly 0 unless some long span recurs; a text that loops K times scores about (K-2)/K."""
     if len(seq) < n:
         return 0.0
@@ -806,7 +826,7 @@ def loop_share(seq: Sequence[Any], n: int, min_count: int = LOOP_MIN_COUNT) -> f
 
 def make_repetition_penalty(ngram_size: int | None = None, max_penalty: float = -1.0) -> RewardFunc:
     """-share of the completion that loops (``loop_share``) times |max_penalty|, on token ids
-    when TRL passes them (16-grams), else on words (10-grams)."""
+    when TRL passes them (32-grams), else on words (10-grams)."""
     if max_penalty > 0:
         raise ValueError("max_penalty must be <= 0")
 
