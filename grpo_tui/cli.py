@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "eval": "eval",
     "export": "export",
     "compare": "compare",
+    "notify": "notify",
     "ask": "ask",
     "rewards": "rewards",
 }
@@ -53,6 +54,7 @@ HELPS: dict[str, str] = {
     "eval": "evaluate a run's adapter on the held-out split",
     "export": "export a run's samples to JSONL or Markdown",
     "compare": "compare runs: summary table and the config keys that differ (md or json)",
+    "notify": "send notifications (webhook / command) when runs finish, fail, crash, stall or alert",
     "ask": "try a prompt against a paused run's policy (or --heldout N questions)",
     "rewards": "audit a reward set against an adversarial suite (`rewards audit`)",
 }

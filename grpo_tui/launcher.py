@@ -149,4 +149,7 @@ def spawn(run: RunDir, resume_from: Path | None = None) -> subprocess.Popen:
         pass
     atomic_write(run.path / TRAINER_PID, json.dumps({"pid": proc.pid, "create_time": create_time,
                                                      "started": time.time()}))
+    from .core import notify  # when notifications are configured: a watcher that reports the end, a crash, a stall
+
+    notify.spawn_watcher(run)
     return proc

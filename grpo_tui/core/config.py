@@ -131,6 +131,11 @@ class RunConfig:
     tiny_layers: int = 2
     # --- capture ------------------------------------------------------------------------
     capture_samples: bool = True
+    # --- notifications (core.notify; empty = the user settings' [notify] table, "off" = none) ---
+    notify_webhook: str = ""  # http(s) URL: Slack, Discord, ntfy or any JSON receiver
+    notify_command: str = ""  # run through the shell with the notice as JSON on stdin
+    notify_on: list[str] = field(default_factory=list)  # completed, stopped, failed, crashed, stalled, alert
+    notify_alerts: str = ""  # alerts at this severity or above: warning / critical / off
 
     # ------------------------------------------------------------------------------------
     @classmethod
@@ -250,7 +255,24 @@ class RunConfig:
         if self.reward_weights and len(self.reward_weights) != len(self.rewards):
             raise ConfigError("reward_weights", f"{len(self.reward_weights)} weights for {len(self.rewards)} rewards",
                               "give one weight per reward function, or none")
+        self._validate_notify()
         return self
+
+    def _validate_notify(self) -> None:
+        from . import notify
+
+        try:
+            notify.check_webhook("" if self.notify_webhook == "off" else self.notify_webhook)
+        except notify.SettingsError:
+            raise ConfigError("notify_webhook", f"{self.notify_webhook[:60]!r} is not an http(s) URL",
+                              "e.g. https://ntfy.sh/my-topic, or off") from None
+        try:
+            notify.check_events(self.notify_on)
+        except notify.SettingsError:
+            raise ConfigError("notify_on", f"{', '.join(self.notify_on)} holds an unknown event",
+                              f"use some of {', '.join(notify.EVENTS)}, or off") from None
+        if self.notify_alerts not in ("", "warning", "critical", "off"):
+            raise ConfigError("notify_alerts", f"{self.notify_alerts!r} is not a severity", "use warning, critical or off")
 
 
 def parse_overrides(items: list[str]) -> dict[str, str]:

@@ -122,6 +122,10 @@ FIELD_INFO: dict[str, tuple[str, str]] = {
     "tiny_hidden_size": (OURS, "tiny model only: hidden size"),
     "tiny_layers": (OURS, "tiny model only: layers"),
     "capture_samples": (OURS, "record every completion for the sample browser"),
+    "notify_webhook": (OURS, "POST a notice here (Slack, Discord, ntfy, JSON); docs/notifications.md"),
+    "notify_command": (OURS, "run this command for each notice (JSON on stdin); docs/notifications.md"),
+    "notify_on": (OURS, "events that notify: completed, stopped, failed, crashed, stalled, alert"),
+    "notify_alerts": (OURS, "alerts that notify: warning, critical (default) or off"),
 }
 
 # Another library's name for one of our fields, with the same meaning.

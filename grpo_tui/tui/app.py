@@ -66,6 +66,21 @@ class GrpoApp(App[int]):
         self._apply_theme(self.settings.theme)
         if self.attach_to is not None:
             self.open_run(self.attach_to)
+        self.call_after_refresh(self._start_notifier)
+
+    _notifier = None
+
+    def _start_notifier(self) -> None:
+        """While the app is open it sends the notifications of settings.toml's [notify] for every run
+        (core.notify; a marker file per event keeps the launcher's watcher from sending them again)."""
+        from ..core import notify
+
+        if notify.configured():
+            self._notifier = notify.Watcher(interval=10.0).start()
+
+    def on_unmount(self) -> None:
+        if self._notifier is not None:
+            self._notifier.stop(timeout=0.5)  # a send in flight finishes in its own daemon thread
 
     def notify(self, message: str, *, title: str = "", severity: str = "information",
                timeout: float | None = None, markup: bool = False) -> None:
