@@ -207,7 +207,54 @@ def test_the_main_process_writes_no_rank_lines(capsys):
 
 def test_sync_defaults_to_this_process_and_main_to_the_launchers_rank(monkeypatch):
     monkeypatch.setenv("RANK", "0")
+    made = []
+    monkeypatch.setattr(control.rank_sync, "for_this_process", lambda: made.append(Recorder()) or made[-1])
     c = Controller(_ctx())
-    assert c.is_main and isinstance(c.sync, SingleProcess) and c.sync is c.sync
+    assert made == []  # resolved late: the process group is up only once the Trainer exists
+    assert c.is_main and c.sync is made[0] and c.sync is c.sync and len(made) == 1
     monkeypatch.setenv("RANK", "3")
     assert not Controller(_ctx()).is_main
+
+
+def test_the_views_say_exactly_what_this_process_decided():
+    ctx = _ctx()
+    sync = Recorder()
+    for cmd in ("pause", "resume"):
+        ctx.run.send_command(cmd)
+    Controller(ctx, sync=sync, is_main=True).poll()
+    assert sync.views == [{"paused": False, "save": False, "save_now": False, "stop": False}]
+    for cmd in ("pause", "stop"):
+        ctx.run.send_command(cmd)
+    c = Controller(ctx, sync=sync, is_main=True)
+    assert c.poll() == Decision(stop=True)
+    assert sync.views[-1] == {"paused": False, "save": False, "save_now": False, "stop": True}
+    assert c.paused is False
+
+
+def test_an_unknown_command_while_paused_keeps_the_pause_in_its_ack():
+    ctx = _ctx()
+    ctx.run.commands.mkdir(mode=0o700, exist_ok=True)
+    for i, cmd in enumerate(("pause", "dance", "stop"), 1):  # taken in file-name order
+        atomic_write(ctx.run.commands / f"{i:020d}-1-abc.json", json.dumps({"id": f"c{i}", "command": cmd}))
+    assert Controller(ctx, sync=SingleProcess(), is_main=True).poll() == Decision(stop=True)
+    assert _acks(ctx) == [("pause", "paused", 7, None), ("dance", "paused", 7, "unknown command 'dance'"),
+                          ("stop", "stopping", 7, None)]
+
+
+def test_an_ask_is_routed_to_the_asker_and_refused_when_not_paused():
+    ctx = _ctx()
+    ctx.run.commands.mkdir(mode=0o700, exist_ok=True)
+    atomic_write(ctx.run.commands / "00000000000000000001-1-abc.json",
+                 json.dumps({"id": "a1", "command": "ask", "prompt": "2+2="}))
+    assert Controller(ctx, sync=SingleProcess(), is_main=True).poll() == Decision()
+    assert _acks(ctx) == [("ask", "training", 7, "the run is not paused; pause it first, then ask")]
+
+
+def test_another_rank_says_nothing_until_its_state_changes(monkeypatch, capsys):
+    monkeypatch.setenv("RANK", "0")  # is_main given: the launcher's rank is not asked
+    ctx = _ctx()
+    ctx.run.send_command("pause")
+    c = Controller(ctx, sync=Recorder(), is_main=False)
+    assert c.poll() == Decision() and not c.is_main
+    assert capsys.readouterr().err == ""  # still training: no line
+    assert [cmd["command"] for cmd in ctx.run.pending_commands()] == ["pause"]
