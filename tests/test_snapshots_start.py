@@ -69,7 +69,7 @@ def test_start_80x24_run_list(snap_compare):
 
 def test_start_invalid_knob_120x40(snap_compare):
     assert snap_compare(make_app("T4"), terminal_size=(120, 40),
-                        run_before=settle(knob=("num_generations", "3")))
+                        run_before=settle(knob=("num_generations", "1")))
 
 
 def test_start_no_gpu_80x24(snap_compare):
