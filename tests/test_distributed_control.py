@@ -36,7 +36,7 @@ def _launch_two_ranks(max_steps: int = 300):
     log = open(run.trainer_log, "ab")
     proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                              "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-                             "-m", "grpo_tui.trainer.distributed", str(run.path)],
+                             "-m", "grpo_tui.trainer", str(run.path)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
     return run, proc

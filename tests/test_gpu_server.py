@@ -131,7 +131,7 @@ def test_accelerate_command():
     assert argv[:3] == ["/py", "-m", "accelerate.commands.launch"]
     assert argv[argv.index("--num_processes") + 1] == "3" and "--multi_gpu" in argv
     assert argv[argv.index("--main_process_port") + 1] == "29555"
-    assert argv[-3:] == ["-m", "grpo_tui.trainer.distributed", "/runs/x"]
+    assert argv[-3:] == ["-m", "grpo_tui.trainer", "/runs/x"]
     assert env == {"CUDA_VISIBLE_DEVICES": "0,1,2"}
     argv1, _ = dist.accelerate_command("/r", [3])
     assert "--multi_gpu" not in argv1
@@ -155,7 +155,7 @@ def test_only_the_main_process_writes_events(monkeypatch):
     run = create_run(cfg.to_dict())
     run.send_command("checkpoint")
     env = dict(os.environ, RANK="1")  # no WORLD_SIZE: accelerate would wait for rank 0
-    proc = subprocess.run([sys.executable, "-m", "grpo_tui.trainer.distributed", str(run.path)], env=env,
+    proc = subprocess.run([sys.executable, "-m", "grpo_tui.trainer", str(run.path)], env=env,
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert not run.events.exists() or run.events.read_bytes() == b""

@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
 
     prepare_offline(cfg)  # before transformers/datasets are imported
     resume = os.environ.get("GRPO_TUI_RESUME") or None
-    events = ev.EventWriter(run.events)
-    samples = ev.EventWriter(run.samples)
+    from . import distributed
+
+    events, samples = distributed.event_writers(run.events, run.samples)  # rank 0 writes, other ranks do not
 
     from .context import StoppedBeforeTraining, TrainerContext
 

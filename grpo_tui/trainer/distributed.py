@@ -2,11 +2,10 @@
 
 ``accelerate_command(run_dir, gpus)`` builds the launch line: one training
 process per GPU (``CUDA_VISIBLE_DEVICES`` names them), each running
-``python -m grpo_tui.trainer.distributed RUN_DIR``. That entry point is the
-normal trainer entry point (``grpo_tui.trainer.__main__``) with one guard: on
-every process but the main one (accelerate's ``RANK`` != 0) the event writers
-write nothing, the command files are left to the main process, and the adapter
-is saved by the main process only. Pause, resume, stop and checkpoint reach
+``python -m grpo_tui.trainer RUN_DIR``, the normal trainer entry point. It picks
+its event writers by rank (``event_writers``): on every process but the main one
+(accelerate's ``RANK`` != 0) they write nothing, the command files are left to the
+main process, and the adapter is saved by the main process only. Pause, resume, stop and checkpoint reach
 every rank at the same step boundary (trainer.rank_sync). So the run directory looks exactly like a
 single-process run's, and the app cannot tell the difference.
 
@@ -27,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-MODULE = "grpo_tui.trainer.distributed"
+MODULE = "grpo_tui.trainer"  # every rank runs the plain entry point
 
 
 def rank(env: Mapping[str, str] | None = None) -> int:
@@ -130,26 +129,14 @@ class NullEventWriter:
         pass
 
 
-def silence_non_main() -> bool:
-    """On a non-main rank, stop this process writing to the run directory. True when it did.
-    (Commands are left to the main process by the controller itself, which shares its decisions
-    with every rank: trainer.rank_sync.)"""
-    if is_main_process():
-        return False
-    from ..core import events as ev
-    from .backends import base
+def event_writers(events_path: str | os.PathLike[str], samples_path: str | os.PathLike[str],
+                  env: Mapping[str, str] | None = None) -> tuple[Any, Any]:
+    """The (events, samples) writers for this process: the run's files on the main process,
+    writers that write nothing on every other rank (a run directory has one writer). The trainer's
+    entry point and a watched script (trainer.watch) choose with this; the adapter is saved by the
+    main process only in the same way (``is_main_process()`` in the backends)."""
+    if is_main_process(env):
+        from ..core import events as ev
 
-    ev.EventWriter = NullEventWriter  # type: ignore[misc, assignment]
-    base.save_adapter = lambda model, tokenizer, path: Path(path)  # type: ignore[assignment]
-    return True
-
-
-def main(argv: list[str] | None = None) -> int:
-    silence_non_main()
-    from .__main__ import main as trainer_main
-
-    return trainer_main(argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return ev.EventWriter(events_path), ev.EventWriter(samples_path)
+    return NullEventWriter(events_path), NullEventWriter(samples_path)

@@ -107,6 +107,10 @@ def train_and_save(trainer: Any, ctx: TrainerContext, tokenizer: Any) -> str:
     status = ev.STOPPED if ctx.stop_requested.is_set() else ev.COMPLETED
     ctx.step = int(trainer.state.global_step)
     ctx.phase("saving", "saving the adapter")
+    from ..distributed import is_main_process
+
+    if not is_main_process():  # accelerate: one writer per run directory
+        return status
     model = trainer.accelerator.unwrap_model(trainer.model) if hasattr(trainer, "accelerator") else trainer.model
     path = save_adapter(model, tokenizer, ctx.adapter_dir)
     ctx.extras["adapter_path"] = str(path)
