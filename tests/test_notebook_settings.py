@@ -280,3 +280,55 @@ def test_model_shape_from_the_hub_cache(tmp_path, monkeypatch):
     assert "hub cache" in spec.source
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
     assert planner.model_spec("acme/Widget-9B").estimated  # no config: estimated from the name, and says so
+
+
+# -- max_prompt_length: what is dropped is said; nothing left is an error ---------------------------
+def _long_and_short(tmp_path) -> tuple[Path, object]:
+    import json
+
+    from grpo_tui.core.presets import load_preset
+    from grpo_tui.trainer.tiny import build_tokenizer, tiny_spec
+
+    data = tmp_path / "train.jsonl"
+    rows = [{"prompt": "1+1=", "answer": "2"}] * 3 + [{"prompt": "1+1+1+1+1+1+1+1+1+1+1+1=", "answer": "12"}] * 2
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    return data, build_tokenizer(tiny_spec(load_preset("cpu-tiny")))
+
+
+def test_prompts_over_max_prompt_length_are_counted(tmp_path, caplog):
+    from grpo_tui.trainer.datasets import build_dataset
+
+    data, tokenizer = _long_and_short(tmp_path)
+    cfg = RunConfig(dataset=str(data), max_prompt_length=12)
+    with caplog.at_level("WARNING", logger="grpo_tui"):
+        kept = build_dataset(cfg, tokenizer)
+    assert kept["answer"] == ["2", "2", "2"]
+    assert "max_prompt_length 12: dropped 2 of 5 prompts" in caplog.text
+
+
+def test_no_prompt_left_is_an_error(tmp_path):
+    from grpo_tui.trainer.datasets import build_dataset
+
+    data, tokenizer = _long_and_short(tmp_path)
+    with pytest.raises(ValueError, match="max_prompt_length: all 5 prompts .* are longer than 2 tokens"):
+        build_dataset(RunConfig(dataset=str(data), max_prompt_length=2), tokenizer)
+
+
+def test_single_token_stop_strings_end_completions_without_vllm():
+    from grpo_tui.core.presets import load_preset
+    from grpo_tui.trainer.library_args import StopStringError, apply_stop_tokens
+    from grpo_tui.trainer.tiny import build_tokenizer, tiny_spec
+
+    tokenizer = build_tokenizer(tiny_spec(load_preset("cpu-tiny")))
+
+    class Model:  # only its generation_config is read and written
+        from transformers import GenerationConfig
+
+        generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id)
+
+    one = tokenizer.convert_ids_to_tokens(5)
+    cfg = RunConfig(stop=[one])
+    ids = apply_stop_tokens(cfg, Model, tokenizer)
+    assert ids == [5] and Model.generation_config.eos_token_id == [tokenizer.eos_token_id, 5]
+    with pytest.raises(StopStringError, match="tokens; without vLLM only single-token stop strings"):
+        apply_stop_tokens(RunConfig(stop=["1+1+1+1="]), Model, tokenizer)
