@@ -49,6 +49,10 @@ def run(args) -> int:
 
             print(f"grpo-tui: warning: {warning}", file=sys.stderr)
         launched = launch.launch(cfg, extra_rewards=args.rewards)
+        import sys
+
+        for note in cfg.notices():  # notebook settings applied as their libraries apply them (core.fields)
+            print(f"grpo-tui: note: {note}", file=sys.stderr)
     run_dir = launched.run
     print(f"run {run_dir.id} started (pid {launched.proc.pid if launched.proc else '?'}); "
           f"files in {run_dir.path}")
