@@ -5,7 +5,8 @@ what nvidia-smi's MiB/1024 and torch report). ``vram`` is the card's NVML total.
 
 Formulas (see docs/planner.md for the derivations and the published figures):
 
-* Architecture: a table of known models (``MODELS``: layers, hidden size,
+* Architecture: a local folder's config.json, else the hub cache's config.json for the id, else
+  a table of known models (``MODELS``: layers, hidden size,
   heads, KV heads, head dim, MLP size, vocab, tied embeddings, from each
   model's config.json on the Hugging Face Hub), else a fallback that parses the
   size from the id ("Qwen3-4B" -> 4e9) and scales a Llama-shaped architecture.
@@ -23,12 +24,13 @@ Formulas (see docs/planner.md for the derivations and the published figures):
   et al. 2022, flash attention so no L^2 term) and n_ckpt the layers whose
   checkpoint stays on the GPU: all layers for ``true``, 2 for ``unsloth`` (it
   offloads checkpoints to CPU RAM), and with no checkpointing 34*B*L*h per layer.
-* GRPO logits/loss buffers: B*C*V*k bytes, C = completion tokens, k = 4 with
-  Unsloth (16-bit logits + their gradient; log-softmax is chunked) and 6 with
-  plain TRL (plus the temperature-scaled copy).
-  B is per_device_train_batch_size (Unsloth raises it to num_generations only
-  when per_device_train_batch_size*gradient_accumulation_steps does not divide
-  by num_generations, which validation already refuses).
+* GRPO logits/loss buffers: plain TRL: B*C*V*6 bytes for the micro-batch (16-bit logits, their
+  gradient, the temperature-scaled copy). Unsloth (unsloth_zoo grpo_accumulated_loss) runs the
+  model on mini-batches of one completion and the lm_head in chunks: C*V*(2 + 4/m) bytes (one
+  completion's 16-bit logits, its float32 log-softmax in m = max(4, L // 4096) chunks) plus the
+  batch's final hidden states and their gradient, 4*B*C*h; its activations count one completion.
+  B is the batch that runs (RunConfig.effective_batch_size: raised to num_generations when
+  B*gradient_accumulation_steps*processes does not divide by it, as Unsloth does).
 * vLLM colocated: it reserves u * device_total where device_total = 0.985*vram
   (the part CUDA lets a process have) and u is, with Unsloth standby on,
   Unsloth's own tier (``standby_utilization``), whatever was requested;
@@ -64,6 +66,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from . import cpu_speed
 from .config import ConfigError, RunConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -529,6 +532,9 @@ def plan(cfg: RunConfig, vram_gb: float | None = None, *, ram_gb: float | None =
         else:
             parts["generation_kv"] = 0.0
         parts["overhead"] = 0.3  # python + torch CPU runtime
+        speed = cpu_speed.step_note(cfg)  # measured models only (core.cpu_speed)
+        if speed:
+            notes.insert(0, speed)
         result.total = sum(parts.values())
         result.vram = None
         if ram_gb:
