@@ -70,13 +70,21 @@ def test_the_plugin_is_in_the_gpu_extra_and_the_tested_set():
 def test_a_4bit_run_without_the_plugin_fails_in_one_line(monkeypatch, tmp_path):
     use_standins(monkeypatch, tmp_path / "standin.jsonl")
     monkeypatch.setenv("GRPO_TUI_STANDIN_NO_BNB_PLUGIN", "1")
-    launched = start(backend="unsloth", device="auto", fast_inference=True, load_in_4bit=True, max_steps=1, lora_rank=4,
-                     lora_alpha=8, full_finetuning=False)
+    # Straight to the trainer: the launcher would first refuse 4-bit here, where bitsandbytes is not installed.
+    from grpo_tui import launcher
+    from grpo_tui.core.rundir import create_run
+    from trainer_helpers import SMALL
+
+    cfg = load_preset("cpu-tiny").with_overrides({**SMALL, "backend": "unsloth", "device": "auto",
+                                                  "fast_inference": True, "load_in_4bit": True, "max_steps": 1,
+                                                  "lora_rank": 4, "lora_alpha": 8, "full_finetuning": False})
+    run = create_run(cfg.to_dict())
+    proc = launcher.spawn(run)
     try:
-        assert wait_exit(launched.proc, timeout=180) == 1
+        assert wait_exit(proc, timeout=180) == 1, run.log_tail(30)
     finally:
-        kill(launched.proc)
-    fin = [e for e in events(launched.run) if e["type"] == ev.FINISHED][-1]
+        kill(proc)
+    fin = [e for e in events(run) if e["type"] == ev.FINISHED][-1]
     assert fin["error"].startswith("GpuFailure: load_in_4bit with fast_inference needs vllm-bnb-plugin"), fin["error"]
 
 
