@@ -115,6 +115,10 @@ def test_t4_trains_in_float16(monkeypatch, tmp_path):
     import torch
 
     assert resolve_dtype(cfg.with_overrides({"backend": "trl"}), "cuda") is torch.float16
+    # Asking for bfloat16 on such a card is refused at pre-flight, in one line.
+    with pytest.raises(gc.GpuUnavailable, match=r"compute capability 7.5 and no native bfloat16.*dtype=auto"):
+        gc.preflight([T4], fast_inference=False, torch_version="2.13.0", dtype="bfloat16")
+    assert gc.preflight([T4], fast_inference=False, torch_version="2.13.0", dtype="float16") == T4
 
 
 # -- 5. nothing starts CUDA before `import unsloth` -------------------------------------------------------

@@ -129,7 +129,8 @@ def bnb_plugin_problem(plugin_version: str | None) -> str | None:
 
 def preflight(devices: list[CudaDevice], *, fast_inference: bool, torch_version: str | None,
               vllm_version: str | None = None, vllm_requires: Iterable[str] | None = None,
-              load_in_4bit: bool = False, bnb_plugin_version: str | None = None) -> CudaDevice:
+              load_in_4bit: bool = False, bnb_plugin_version: str | None = None,
+              dtype: str = "auto") -> CudaDevice:
     """Raise GpuUnavailable (one line) unless the first GPU can run Unsloth; return it."""
     if not devices:
         build = f" (torch {torch_version})" if torch_version else ""
@@ -144,6 +145,10 @@ def preflight(devices: list[CudaDevice], *, fast_inference: bool, torch_version:
             f"GPU {dev.index} ({dev.name}) has compute capability {cc[0]}.{cc[1]}; "
             f"Unsloth needs {MIN_CAPABILITY[0]}.{MIN_CAPABILITY[1]} or newer (Volta, Turing, Ampere...): "
             "use --set backend=trl fast_inference=false on this GPU")
+    if dtype == "bfloat16" and cc is not None and cc < (8, 0):
+        raise GpuUnavailable(
+            f"GPU {dev.index} ({dev.name}) has compute capability {cc[0]}.{cc[1]} and no native bfloat16 "
+            "(Ampere, 8.0, is the first): --set dtype=auto (Unsloth loads float16 there) or dtype=float16")
     if fast_inference:
         if cc is not None and cc < VLLM_MIN_CAPABILITY:
             raise GpuUnavailable(
@@ -175,7 +180,7 @@ def preflight_here(cfg: RunConfig) -> CudaDevice:
     devices = probe_nvml() if torch.version.cuda else []  # a CPU build of torch sees no GPU
     return preflight(devices, fast_inference=cfg.fast_inference, torch_version=torch.__version__,
                      vllm_version=version, vllm_requires=requires, load_in_4bit=cfg.load_in_4bit,
-                     bnb_plugin_version=installed_version(BNB_PLUGIN))
+                     bnb_plugin_version=installed_version(BNB_PLUGIN), dtype=cfg.dtype)
 
 
 # -- failures during load / training -----------------------------------------------------------
