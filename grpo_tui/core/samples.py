@@ -12,6 +12,7 @@ Completion text is capped at ``TEXT_CAP`` characters per row for display and exp
 from __future__ import annotations
 
 import os
+import stat
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -105,6 +106,7 @@ class SampleStore:
         self._cache: OrderedDict[int, list[Row]] = OrderedDict()
         self._cache_steps = cache_steps
         self.ask_index: list[tuple[int, int]] = []  # (offset, length) of each ``ask`` event, in order
+        self._skipping = False  # inside an oversized line whose newline has not arrived yet
 
     def refresh(self) -> int:
         """Index what was appended since the last call; returns how many new steps."""
@@ -114,13 +116,20 @@ class SampleStore:
             return 0
         added = 0
         try:
-            size = os.fstat(fd).st_size
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):  # a directory where the file should be
+                return 0
+            size = st.st_size
             if size < self._offset:  # replaced: start over
                 self.index.clear()
                 self._cache.clear()
                 self.ask_index.clear()
-                self._offset, self._pending = 0, b""
+                self._offset, self._pending, self._skipping = 0, b"", False
             while self._offset < size:
+                if self._skipping:  # the rest of an oversized line counted by an earlier read
+                    self._offset, found = self._skip_to_newline(fd, size)
+                    self._skipping = not found
+                    continue
                 data = os.pread(fd, min(CHUNK, size - self._offset), self._offset)
                 if not data:
                     break
@@ -139,22 +148,25 @@ class SampleStore:
                     # an oversized line: keep only its position, skip it when its newline comes
                     self.skipped += 1
                     rest = b""
-                    nl = self._skip_to_newline(fd, size)
-                    self._offset = nl
+                    self._offset, found = self._skip_to_newline(fd, size)
+                    self._skipping = not found
                 self._pending = rest
         finally:
             os.close(fd)
         return added
 
-    def _skip_to_newline(self, fd: int, size: int) -> int:
+    def _skip_to_newline(self, fd: int, size: int) -> tuple[int, bool]:
+        """(offset just past the next newline, True), or (the end, False) when it has not come yet."""
         pos = self._offset
         while pos < size:
             data = os.pread(fd, min(CHUNK, size - pos), pos)
+            if not data:
+                break
             nl = data.find(b"\n")
             if nl >= 0:
-                return pos + nl + 1
+                return pos + nl + 1, True
             pos += len(data)
-        return pos
+        return pos, False
 
     def _index_line(self, buf: bytes, start: int, end: int, base: int) -> int:
         line = buf[start:end]
