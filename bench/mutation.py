@@ -1,0 +1,189 @@
+"""Mutation testing (mutmut) of the modules whose mistakes cost users the most; prints the
+score per module. Not part of CI (minutes per module); figures and every surviving mutant's
+verdict are in docs/testing.md.
+
+    .venv/bin/python bench/mutation.py                      # every module, 2 workers, 25 min budget
+    .venv/bin/python bench/mutation.py --only export alerts --budget 600
+    .venv/bin/python bench/mutation.py --survivors          # also print each survivor's diff
+
+Needs the `mutation` extra (`pip install -e ".[mutation]"`). Each module runs in its own copy of
+the repository under a temporary folder (mutmut writes a `mutants/` tree beside the sources, and
+the working tree stays untouched), at `nice -n 15`, with only the fast test files that exercise it
+(mutmut then runs, for each mutant, only the tests that reach the mutated function). The budget is
+shared out across modules by their size; a module that runs out of time reports what it finished.
+Score = killed / (killed + survived); a timeout counts as killed (the mutant hung the tests), a
+mutant no selected test reaches counts as survived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+# name -> (source file, mutmut name patterns to run (None: every mutant of the file), fast test files,
+#          extra pytest arguments). The real-trainer tests are left out: minutes per run, and the unit
+#          tests listed reach the same code.
+MODULES: dict[str, tuple[str, list[str] | None, list[str], list[str]]] = {
+    "events": ("grpo_tui/core/events.py", None,
+               ["tests/test_events_reader.py", "tests/test_events_writer.py"], []),
+    "samples": ("grpo_tui/core/samples.py", None,
+                ["tests/test_export.py", "tests/test_samples_store.py", "tests/test_sample_filters.py",
+                 "tests/test_samples_index.py"], []),
+    "export": ("grpo_tui/core/export.py", None,
+               ["tests/test_export.py", "tests/test_export_atomic.py"], []),
+    "alerts": ("grpo_tui/core/alerts.py", None, ["tests/test_alerts.py"], ["-k", "not real_trainer"]),
+    # pause / resume / stop / checkpoint and their acknowledgements (``ask`` is another feature's)
+    "control": ("grpo_tui/trainer/control.py",
+                ["grpo_tui.trainer.control.x_take_commands__mutmut_*"]
+                + [f"grpo_tui.trainer.control.xǁControllerǁ{m}__mutmut_*"
+                   for m in ("__init__", "sync", "_take", "_ack", "_apply_commands", "poll", "_note")],
+                ["tests/test_control_unit.py"], []),
+    # The verdict only: plan()'s sizing arithmetic is checked against published figures instead.
+    "planner": ("grpo_tui/core/planner.py", ["grpo_tui.core.planner.x_plan__mutmut_*"],
+                ["tests/test_planner.py", "tests/test_planner_verdict.py"], []),
+    "rewards": ("grpo_tui/trainer/reward_rules.py", None,
+                ["tests/test_rewards_rules.py", "tests/test_rewards_registry.py",
+                 "tests/test_rewards_multiline.py"], []),
+}
+
+STATUS_RE = re.compile(r"^\s+(\S+): (.+)$")
+
+
+def _copy_tree(dest: Path, rev: str | None) -> None:
+    if rev:  # a committed state (the shared working tree may be mid-edit)
+        archive = subprocess.run(["git", "archive", rev, "grpo_tui", "tests", "presets"], cwd=REPO,
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "xf", "-", "--exclude=tests/__snapshots__"], cwd=dest, input=archive, check=True)
+        return
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "mutants", ".venv", "__snapshots__")
+    shutil.copytree(REPO / "grpo_tui", dest / "grpo_tui", ignore=ignore)
+    shutil.copytree(REPO / "tests", dest / "tests", ignore=ignore)
+    if (REPO / "presets").is_dir():
+        shutil.copytree(REPO / "presets", dest / "presets", ignore=ignore)
+
+
+def _pyproject(src: str, tests: list[str], extra: list[str]) -> str:
+    text = (REPO / "pyproject.toml").read_text()  # only the [tool.mutmut] part matters to the run
+    text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)
+    return text + (
+        "\n[tool.mutmut]\n"
+        'source_paths = ["grpo_tui"]\n'
+        f"only_mutate = [{src!r}]\n".replace("'", '"')
+        + "pytest_add_cli_args_test_selection = [" + ", ".join(f'"{t}"' for t in tests) + "]\n"
+        + "pytest_add_cli_args = [" + ", ".join(f'"{a}"' for a in ["-p", "no:cacheprovider", "-q", *extra]) + "]\n"
+        'also_copy = ["presets"]\n'
+        "use_git_change_detection = false\n"
+        "use_setproctitle = false\n"
+    )
+
+
+def _mutmut(work: Path, args: list[str], timeout: float | None, log) -> int:
+    cmd = ["nice", "-n", "15", sys.executable, "-m", "mutmut", *args]
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env.setdefault("GRPO_TUI_HOME", str(work / "home"))
+    proc = subprocess.Popen(cmd, cwd=work, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        return -1
+
+
+def _results(work: Path, patterns: list[str] | None) -> dict[str, str]:
+    r = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=work,
+                       capture_output=True, text=True, timeout=300)
+    out = {}
+    for line in r.stdout.splitlines():
+        m = STATUS_RE.match(line)
+        if m:
+            out[m.group(1)] = m.group(2).strip()
+    if patterns:
+        import fnmatch
+
+        out = {k: v for k, v in out.items() if any(fnmatch.fnmatch(k, p) for p in patterns)}
+    return out
+
+
+def run_module(name: str, budget: float, workers: int, keep: Path | None, survivors: bool,
+               rev: str | None = None) -> dict:
+    src, patterns, tests, extra = MODULES[name]
+    tests = [t for t in tests if (REPO / t).exists()]
+    base = Path(tempfile.mkdtemp(prefix=f"grpo-mutation-{name}-")) if keep is None else keep / name
+    if base.exists() and keep is not None:
+        shutil.rmtree(base)
+    base.mkdir(parents=True, exist_ok=True)
+    _copy_tree(base, rev)
+    (base / "pyproject.toml").write_text(_pyproject(src, tests, extra))
+    t0 = time.monotonic()
+    with open(base / "mutmut.log", "w") as log:
+        rc = _mutmut(base, ["run", "--max-children", str(workers), *(patterns or [])], budget, log)
+    took = time.monotonic() - t0
+    res = _results(base, patterns)
+    counts: dict[str, int] = {}
+    for status in res.values():
+        counts[status] = counts.get(status, 0) + 1
+    killed = counts.get("killed", 0) + counts.get("timeout", 0) + counts.get("segfault", 0)
+    survived = counts.get("survived", 0) + counts.get("no tests", 0)
+    done = killed + survived
+    row = dict(module=name, file=src, mutants=len(res), killed=killed, survived=survived,
+               not_run=len(res) - done, score=(100.0 * killed / done) if done else float("nan"),
+               seconds=round(took), timed_out=rc == -1, tests=tests, work=str(base),
+               survivors=sorted(k for k, v in res.items() if v in ("survived", "no tests")))
+    if survivors:
+        for k in row["survivors"]:
+            d = subprocess.run([sys.executable, "-m", "mutmut", "show", k], cwd=base, capture_output=True, text=True)
+            print(d.stdout, flush=True)
+    if keep is None and not survivors:
+        shutil.rmtree(base, ignore_errors=True)
+    return row
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", nargs="*", choices=sorted(MODULES), help="modules to run (default: all)")
+    ap.add_argument("--budget", type=float, default=1500, help="seconds for all modules together")
+    ap.add_argument("--workers", type=int, default=2, help="mutants tested at once (2 cores: 2)")
+    ap.add_argument("--keep", type=Path, help="keep each module's copy under this folder (for `mutmut show`)")
+    ap.add_argument("--rev", help="test this git revision (e.g. HEAD) instead of the working tree")
+    ap.add_argument("--survivors", action="store_true", help="print each surviving mutant's diff")
+    a = ap.parse_args()
+    names = a.only or list(MODULES)
+    sizes = {n: max(1, sum(1 for _ in open(REPO / MODULES[n][0]))) for n in names}
+    rows = []
+    start = time.monotonic()
+    for i, n in enumerate(names):
+        left = a.budget - (time.monotonic() - start)
+        share = left * sizes[n] / sum(sizes[m] for m in names[i:])
+        print(f"== {n}: {MODULES[n][0]} (up to {share:.0f} s)", flush=True)
+        rows.append(run_module(n, max(share, 30.0), a.workers, a.keep, a.survivors, a.rev))
+        r = rows[-1]
+        print(f"   {r['killed']}/{r['killed'] + r['survived']} killed ({r['score']:.1f}%), "
+              f"{r['not_run']} not run, {r['seconds']} s", flush=True)
+        for s in r["survivors"]:
+            print(f"   survived: {s}", flush=True)
+    print()
+    print(f"{'module':10} {'file':36} {'mutants':>7} {'killed':>6} {'survived':>8} {'not run':>7} {'score':>6} {'s':>5}")
+    for r in rows:
+        print(f"{r['module']:10} {r['file']:36} {r['mutants']:7d} {r['killed']:6d} {r['survived']:8d} "
+              f"{r['not_run']:7d} {r['score']:5.1f}% {r['seconds']:5d}" + ("  (budget ran out)" if r["timed_out"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
