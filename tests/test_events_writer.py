@@ -237,3 +237,47 @@ def test_iterating_a_reader_and_read_all_with_a_type_filter(tmp_path):
     assert [e["type"] for e in ev.EventReader(path)] == ["phase", "metrics", "log"]
     events, stats = ev.read_all(path, types=[ev.METRICS, ev.LOG])
     assert [e["type"] for e in events] == ["metrics", "log"] and stats.lines == 3
+
+
+def test_emit_defaults_to_step_zero(tmp_path):
+    with ev.EventWriter(tmp_path / "e.jsonl") as w:
+        assert w.emit(ev.PHASE, name="loading_model")["step"] == 0
+
+
+def test_counts_add_up_over_several_lines(tmp_path):
+    path = tmp_path / "e.jsonl"
+    newer = orjson.dumps({"v": ev.SCHEMA_VERSION + 1, "type": "log"}) + b"\n"
+    unknown = orjson.dumps({"v": 1, "type": "lunch"}) + b"\n"
+    _append(path, newer * 2 + unknown * 3 + b'{"v": 1}\n')
+    r = ev.EventReader(path)
+    assert r.read_new() == []
+    assert (r.stats.newer_schema, r.stats.unknown_types, r.stats.corrupt) == (2, 3, 1)
+    assert r.stats.first_error == "line has no schema version or type (not a grpo-tui event)"
+
+
+def test_a_line_of_exactly_the_cap_is_read_whole_or_torn(tmp_path):
+    path = tmp_path / "e.jsonl"
+
+    def fixed(step: int) -> bytes:  # same length for every one-digit step
+        return orjson.dumps({"v": 1, "type": "metrics", "ts": 1.5, "step": step, "metrics": {}}) + b"\n"
+
+    line = fixed(1)
+    cap = len(line) - 1  # the line without its newline
+    r = ev.EventReader(path, max_line_bytes=cap)
+    _append(path, line[:-1])  # torn at exactly the cap
+    assert r.read_new() == [] and r.stats.oversized == 0
+    _append(path, b"\n")  # one byte more: its newline
+    assert [e["step"] for e in r.read_new()] == [1]
+    _append(path, fixed(2))  # whole, exactly the cap
+    assert [e["step"] for e in ev.EventReader(path, max_line_bytes=cap).read_new()] == [1, 2]
+
+
+def test_each_oversized_partial_line_is_counted_and_a_newline_first_ends_the_skip(tmp_path):
+    path = tmp_path / "e.jsonl"
+    r = ev.EventReader(path, max_line_bytes=100)
+    _append(path, b"x" * 150)
+    assert r.read_new() == [] and r.stats.oversized == 1
+    _append(path, b"\n" + _line(1) + b"y" * 150)  # the skipped line ends on the very first byte
+    assert [e["step"] for e in r.read_new()] == [1] and r.stats.oversized == 2
+    _append(path, b"\n" + _line(2))
+    assert [e["step"] for e in r.read_new()] == [2] and r.stats.oversized == 2
