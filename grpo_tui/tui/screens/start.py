@@ -1,8 +1,9 @@
 """The start screen: hardware, presets with the planner's verdicts, knobs, recent runs.
 
 Everything slow happens in thread workers that post the typed messages below
-(``Surveyed``, ``RunsScanned``, ``Launched``, ``LaunchFailed``); handlers only
-update widgets. The planner runs on every keystroke in a knob: it is arithmetic.
+(``Surveyed``, ``RunsScanned``, ``Audited``, ``Launched``, ``LaunchFailed``); handlers only
+update widgets. The selected preset's reward audit runs `grpo-tui rewards audit` in a
+subprocess (tui.reward_audit) and shows its verdict on one line. The planner runs on every keystroke in a knob: it is arithmetic.
 """
 
 from __future__ import annotations
@@ -114,6 +115,15 @@ class RunsScanned(Message):
 
 
 @dataclass
+class Audited(Message):
+    """The reward audit of one preset finished (tui.reward_audit)."""
+
+    preset: str
+    text: str
+    ok: bool | None
+
+
+@dataclass
 class Launched(Message):
     run: "RunDir"
 
@@ -184,6 +194,8 @@ class StartScreen(Screen):
         self.summaries: list[RunSummary] = []
         self.runs_index = RunsIndex()
         self.marked: set[str] = set()  # run ids marked (space) for the compare screen
+        self._audits: dict[str, Text] = {}  # preset -> its reward audit line
+        self._auditing: set[str] = set()  # presets whose audit subprocess is running
         self.launching = False
         self._survey: Surveyed | None = None
         # The breakpoint class the first resize would add: set now, so the first frame is styled
@@ -204,6 +216,7 @@ class StartScreen(Screen):
             # (and the first frame comes sooner without them). The grid keeps their place.
             yield Grid(id="knobs")
             yield Static("", id="knob-error")
+            yield Static("", id="audit")  # the selected preset's reward audit verdict
             yield Static("", id="runs-hint")  # short terminals: the run list is one key away
         with Vertical(id="runs-panel"):
             yield Label("Recent runs  [dim](live first · Enter attaches)[/]", classes="section")
@@ -246,6 +259,29 @@ class StartScreen(Screen):
         ram = hw.host.ram_available_gb
         rec = planner.recommend(ok, hw, ram_gb=ram)
         self.post_message(Surveyed(hw, presets, dict(rec.plans), rec.name, rec.reason))
+
+    @work(thread=True, group="audit")
+    def audit_rewards(self, name: str) -> None:
+        # Not exclusive: a cancelled worker would leave its subprocess running anyway; each preset
+        # is audited once (reward_audit caches) and on_audited ignores a preset no longer selected.
+        from .. import reward_audit
+
+        preset = self.presets.get(name)
+        try:
+            line = reward_audit.audit(name, preset.path if preset is not None else None)
+        finally:
+            self._auditing.discard(name)
+        self.post_message(Audited(name, line.text, line.ok))
+
+    def on_audited(self, msg: Audited) -> None:
+        style = "green" if msg.ok else "bold red" if msg.ok is False else "yellow"
+        text = Text(msg.text, style=style)  # from a subprocess: shown literally, never as markup
+        if msg.ok is False:
+            text.append(f" — see `grpo-tui rewards audit --preset {msg.preset}`", style="not bold")
+        if msg.ok is not None:
+            self._audits[msg.preset] = text
+        if msg.preset == self.selected:
+            self.query_one("#audit", Static).update(text)
 
     @work(thread=True, exclusive=True, group="runs")
     def scan_runs(self) -> None:
@@ -349,6 +385,12 @@ class StartScreen(Screen):
 
     def select_preset(self, name: str) -> None:
         """Fill the knobs with the preset's values (discarding edits of another preset)."""
+        if name != self.selected:
+            shown = self._audits.get(name)
+            self.query_one("#audit", Static).update(shown or Text("rewards: auditing…", style="dim"))
+            if shown is None and name not in self._auditing:
+                self._auditing.add(name)
+                self.audit_rewards(name)
         self.selected = name
         cfg = self.presets[name].config
         for knob in KNOB_NAMES:
