@@ -82,7 +82,7 @@ def _print(report, show_all: bool) -> None:
     console.print(table)
     for s in report.skipped:
         console.print(Text(f"skipped: {s}", style="dim"))
-    console.print(Text(f"worst single completion: {report.worst_seconds * 1000:.1f} ms (all components)"))
+    console.print(Text(f"worst single completion: {report.worst_seconds * 1000:.1f} ms CPU (all components)"))
     console.print(Text.assemble(("advantages TRL would compute", "bold"), f" (scale_rewards = {report.scale_rewards})"))
     for g in report.groups:
         style = "green" if g["verdict"] == "ok" else "bold red"

@@ -16,7 +16,8 @@ weighted sum taken with None skipped. Then each case gets a verdict against its 
   "honest penalised"; ``wrong`` controls must not be paid;
 * ``bad-gold``: the correctness reward must raise a GoldError naming the column -- else
   "silently scored";
-* ``cost``: each completion within COST_LIMIT_S on this thread -- else "slow".
+* ``cost``: each completion within COST_LIMIT_S of CPU time on this thread -- else "slow"
+  (bench/rewards_cost.py reports the wall-clock figures).
 
 It also shows, for a few mixed groups, the advantages TRL would compute (its formula:
 (r - group mean) / (std + 1e-4) with ``scale_rewards`` group/batch/none).
@@ -136,6 +137,12 @@ def token_ids(pieces: list[str]) -> list[int]:
     return [_VOCAB.setdefault(p, len(_VOCAB) + 1) for p in pieces]
 
 
+def asks_for_reasoning(cfg: RunConfig) -> bool:
+    """The reasoning class applies when a component pays for the reasoning block (the lenient
+    ``format`` makes it optional by design) and the preset sets a minimum."""
+    return cfg.min_reasoning_chars > 0 and any(n in ("format_strict", "format_soft") for n in cfg.rewards)
+
+
 # -- the suite -----------------------------------------------------------------------------------
 def suite(cfg: RunConfig) -> list[Case]:
     t = rules.Tags.from_config(cfg)
@@ -190,7 +197,7 @@ def suite(cfg: RunConfig) -> list[Case]:
             f"{why} {A0}{g}{A1} more thinking{R1}\nno idea")
         add("position", "unclosed reasoning", "hack", f"{R0}{why}\n{A0}{g}{A1}")
         # 7. reasoning skipped (only where the preset asks for reasoning)
-        if cfg.min_reasoning_chars > 0:
+        if asks_for_reasoning(cfg):
             for r in (".", "", "ok", "so 72", "...."):
                 add("reasoning", f"reasoning '{r}'", "shortcut", f"{R0}{r}{R1}{A0}{g}{A1}")
             add("reasoning", "no reasoning block", "shortcut", f"{A0}{g}{A1}")
@@ -236,12 +243,12 @@ def _score(funcs: list[Callable], weights: list[float], names: list[str], cfg: R
     cap = cfg.max_completion_length
     ids = ids[:cap] if case.truncated else ids[: cap - 1]  # other cases ended (EOS) before the cap
     scores: dict[str, float | None] = {}
-    t0 = time.perf_counter()
+    t0 = time.thread_time()  # CPU time: on a shared machine wall time also counts other people's work
     for f, n in zip(funcs, names):
         out = f(prompts=[PROBLEMS[case.problem][0]], completions=[case.completion], completion_ids=[ids],
                 answer=[gold] if not isinstance(gold, list) else gold, **_kwargs(cfg))
         scores[n] = None if out[0] is None else float(out[0])
-    seconds = time.perf_counter() - t0
+    seconds = time.thread_time() - t0
     vals = [w * s for w, s in zip(weights, scores.values()) if s is not None and not math.isnan(s)]
     total = sum(vals) if vals else None  # TRL: nansum over components; all None -> unscored
     return scores, total, seconds
@@ -310,8 +317,9 @@ def run_audit(cfg: RunConfig, extra_rewards: list[str] | None = None, preset: st
     scale = str(getattr(cfg, "scale_rewards", "group"))
     scale = {"True": "group", "False": "none"}.get(scale, scale)
     report = Report(preset or cfg.name, names, weights, scale)
-    if cfg.min_reasoning_chars <= 0:
-        report.skipped.append("reasoning: min_reasoning_chars = 0 (this preset does not ask for reasoning)")
+    if not asks_for_reasoning(cfg):
+        report.skipped.append("reasoning: this reward set does not ask for reasoning (no format_strict/format_soft, "
+                              "or min_reasoning_chars = 0)")
     if "correctness" not in cfg.rewards:
         report.skipped.append("bad-gold: no correctness component")
     by_label: dict[tuple[int, str], Row] = {}
