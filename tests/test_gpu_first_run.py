@@ -173,3 +173,29 @@ def test_volta_runs_unsloth_but_not_vllm():
                      vllm_requires=VLLM_REQ)
     assert "compute capability 7.0" in str(e.value) and "fast_inference=false" in str(e.value)
     assert gc.preflight([V100], fast_inference=False, torch_version="2.13.0") == V100
+
+
+# -- every GPU preset against Unsloth's load-time rules -------------------------------------------------
+def test_presets_pass_unsloths_load_rules(monkeypatch):
+    """The keyword-vs-environment rule (the standby keyword needs UNSLOTH_VLLM_STANDBY=1, set before the
+    import) and the 4-bit plugin rule, for what grpo-tui hands Unsloth from every shipped GPU preset."""
+    from grpo_tui.core.presets import parse_preset, shipped_dir
+    from grpo_tui.trainer.backends import unsloth as ub
+
+    rules = unsloth_rules()
+    presets = [p.config for p in (parse_preset(f) for f in sorted(shipped_dir().glob("*.toml")))
+               if p.ok and p.config.backend == "unsloth"]
+    assert presets
+    four_bit = 0
+    for cfg in presets + [presets[0].with_overrides({"fast_inference": True, "vllm_standby": True})]:
+        env = ub.unsloth_env(cfg)
+        kw = ub.from_pretrained_kwargs(cfg, cfg.model)
+        rules.standby_keyword_check(kw["fast_inference"], kw.get("unsloth_vllm_standby", False), env=env)
+        if kw["fast_inference"] and kw["load_in_4bit"]:  # the presets the [gpu] extra's plugin is for
+            four_bit += 1
+            with pytest.raises(RuntimeError, match="pip install vllm-bnb-plugin"):
+                rules.bnb_plugin_check(kw["fast_inference"], kw["load_in_4bit"], env={rules.NO_BNB_PLUGIN_ENV: "1"})
+    assert four_bit, "no shipped preset loads 4-bit with fast_inference: the plugin rule is untested"
+    # The rule itself: the keyword without the environment variable is what Unsloth refuses.
+    with pytest.raises(RuntimeError, match="`UNSLOTH_VLLM_STANDBY` is not set to 1"):
+        rules.standby_keyword_check(True, True, env={})
