@@ -94,6 +94,10 @@ def test_from_pretrained_keywords_exist(unsloth):
     llama = rw.source(unsloth, "unsloth/models/llama.py").params("FastLlamaModel.from_pretrained")
     vision = rw.source(unsloth, "unsloth/models/vision.py").params("FastBaseModel.from_pretrained")
     assert loader.var_kw  # the rest is forwarded to the model family's loader
+    # `from unsloth import FastLanguageModel` reaches this class on CUDA machines.
+    assert "from .loader import FastLanguageModel" in rw.source(unsloth, "unsloth/models/__init__.py").text
+    assert "from ._gpu_init import *" in rw.source(unsloth, "unsloth/__init__.py").text
+    assert re.search(r"^\s*from \.models import \*", rw.source(unsloth, "unsloth/_gpu_init.py").text, re.M)
     used = set()
     for cfg in gpu_configs():
         used |= set(ub.from_pretrained_kwargs(cfg, cfg.model, token="hf_x"))
