@@ -127,8 +127,10 @@ def _count(text: str, tag: str, tags: "Tags | None" = None) -> int:
     return len(_loose_tag(tag).findall(text))
 
 
+@functools.lru_cache(maxsize=512)
 def _only_exact_tags(text: str, tags: "Tags") -> bool:
-    """Every '<' in the text opens one of the exact tags (so no decoy spelling is present)."""
+    """Every '<' in the text opens one of the exact tags (so no decoy spelling is present).
+    Cached: the rules ask it several times of the same completion text."""
     return all(t.startswith("<") for t in tags.all) and text.count("<") == sum(text.count(t) for t in tags.all)
 
 
@@ -203,16 +205,15 @@ def reasoning_chars(text: str) -> int:
 
 
 def has_reasoning(text: str, min_chars: int) -> bool:
-    """At least ``min_chars`` letters/digits (stops counting there: a long reasoning costs nothing)."""
+    """At least ``min_chars`` letters/digits (a regex that stops there: a long reasoning costs nothing)."""
     if min_chars <= 0:
         return True
-    n = 0
-    for ch in text:
-        if ch.isalnum():
-            n += 1
-            if n >= min_chars:
-                return True
-    return False
+    return _alnum_run(min_chars).match(text) is not None
+
+
+@functools.lru_cache(maxsize=16)
+def _alnum_run(n: int) -> re.Pattern:
+    return re.compile(r"(?:[\W_]*[^\W_]){%d}" % n)
 
 
 def reasoning_text(completion: Any, tags: Tags) -> str | None:
@@ -398,6 +399,7 @@ class Number:
     percent: bool = False
 
 
+@functools.lru_cache(maxsize=4096)  # golds repeat every step, answers within a group
 def read_number(ans: str) -> Number | None:
     """The single number an answer states, or None when it states anything else (arithmetic,
     several numbers, a relation, a magnitude word). Percent is kept apart: 72% is not 72."""
