@@ -172,7 +172,11 @@ def test_volta_runs_unsloth_but_not_vllm():
         gc.preflight([V100], fast_inference=True, torch_version="2.13.0+cu130", vllm_version="0.31.0",
                      vllm_requires=VLLM_REQ)
     assert "compute capability 7.0" in str(e.value) and "fast_inference=false" in str(e.value)
-    assert gc.preflight([V100], fast_inference=False, torch_version="2.13.0") == V100
+    assert gc.preflight([V100], fast_inference=False, torch_version="2.13.0+cu128", torch_cuda="12.8") == V100
+    # PyPI's torch 2.13.0 is a CUDA 13 build: no Volta kernels at all; the fix names a CUDA 12.8 torch.
+    with pytest.raises(gc.GpuUnavailable, match=r"built with CUDA 13.0, which has no kernels below 7.5.*whl/cu128"):
+        gc.preflight([V100], fast_inference=False, torch_version="2.13.0", torch_cuda="13.0")
+    assert gc.preflight([T4], fast_inference=False, torch_version="2.13.0", torch_cuda="13.0") == T4
 
 
 # -- every GPU preset against Unsloth's load-time rules -------------------------------------------------

@@ -130,7 +130,7 @@ def bnb_plugin_problem(plugin_version: str | None) -> str | None:
 def preflight(devices: list[CudaDevice], *, fast_inference: bool, torch_version: str | None,
               vllm_version: str | None = None, vllm_requires: Iterable[str] | None = None,
               load_in_4bit: bool = False, bnb_plugin_version: str | None = None,
-              dtype: str = "auto") -> CudaDevice:
+              dtype: str = "auto", torch_cuda: str | None = None) -> CudaDevice:
     """Raise GpuUnavailable (one line) unless the first GPU can run Unsloth; return it."""
     if not devices:
         build = f" (torch {torch_version})" if torch_version else ""
@@ -145,6 +145,14 @@ def preflight(devices: list[CudaDevice], *, fast_inference: bool, torch_version:
             f"GPU {dev.index} ({dev.name}) has compute capability {cc[0]}.{cc[1]}; "
             f"Unsloth needs {MIN_CAPABILITY[0]}.{MIN_CAPABILITY[1]} or newer (Volta, Turing, Ampere...): "
             "use --set backend=trl fast_inference=false on this GPU")
+    cuda_major = int(torch_cuda.split(".")[0]) if torch_cuda and torch_cuda.split(".")[0].isdigit() else None
+    if cc is not None and cc < VLLM_MIN_CAPABILITY and cuda_major is not None and cuda_major >= 13:
+        # PyPI's torch 2.13.0 is a CUDA 13.0 build (cuda-toolkit 13.0.3), and CUDA 13 dropped Volta.
+        raise GpuUnavailable(
+            f"GPU {dev.index} ({dev.name}) has compute capability {cc[0]}.{cc[1]} and this torch is built with "
+            f"CUDA {torch_cuda}, which has no kernels below 7.5: install torch {TESTED_GPU_SET['torch']} built "
+            "with CUDA 12.8 (pip install --index-url https://download.pytorch.org/whl/cu128 "
+            f"torch=={TESTED_GPU_SET['torch']}) and --set fast_inference=false (vLLM needs CUDA 13)")
     if dtype == "bfloat16" and cc is not None and cc < (8, 0):
         raise GpuUnavailable(
             f"GPU {dev.index} ({dev.name}) has compute capability {cc[0]}.{cc[1]} and no native bfloat16 "
@@ -180,7 +188,8 @@ def preflight_here(cfg: RunConfig) -> CudaDevice:
     devices = probe_nvml() if torch.version.cuda else []  # a CPU build of torch sees no GPU
     return preflight(devices, fast_inference=cfg.fast_inference, torch_version=torch.__version__,
                      vllm_version=version, vllm_requires=requires, load_in_4bit=cfg.load_in_4bit,
-                     bnb_plugin_version=installed_version(BNB_PLUGIN), dtype=cfg.dtype)
+                     bnb_plugin_version=installed_version(BNB_PLUGIN), dtype=cfg.dtype,
+                     torch_cuda=torch.version.cuda)
 
 
 # -- failures during load / training -----------------------------------------------------------
