@@ -203,3 +203,10 @@ def test_presets_pass_unsloths_load_rules(monkeypatch):
     # The rule itself: the keyword without the environment variable is what Unsloth refuses.
     with pytest.raises(RuntimeError, match="`UNSLOTH_VLLM_STANDBY` is not set to 1"):
         rules.standby_keyword_check(True, True, env={})
+
+
+def test_trl_colocate_refuses_volta():
+    cfg = load_preset("cpu-tiny").with_overrides({"use_vllm": True, "vllm_mode": "colocate"})
+    with pytest.raises(gc.GpuUnavailable, match=r"compute capability 7.0; vLLM 0.31.0 has no kernels below 7.5.*use_vllm=false"):
+        gc.trl_vllm_preflight(cfg, 1, "2.13.0", "0.31.0", VLLM_REQ, capability=(7, 0))
+    gc.trl_vllm_preflight(cfg, 1, "2.13.0", "0.31.0", VLLM_REQ, capability=(7, 5))

@@ -329,7 +329,8 @@ def vllm_here() -> tuple[str | None, list[str] | None]:
 
 
 def trl_vllm_preflight(cfg: RunConfig, cuda_devices: int, torch_version: str | None,
-                       vllm_version: str | None, vllm_requires: Iterable[str] | None) -> None:
+                       vllm_version: str | None, vllm_requires: Iterable[str] | None,
+                       capability: tuple[int, int] | None = None) -> None:
     """The trl backend with ``use_vllm``: vLLM installed and built for this torch (the trainer talks to it
     in both modes); colocate needs a CUDA GPU here (server mode checks its two GPUs when it starts)."""
     if not cfg.use_vllm:
@@ -342,3 +343,7 @@ def trl_vllm_preflight(cfg: RunConfig, cuda_devices: int, torch_version: str | N
     if cfg.vllm_mode == "colocate" and cuda_devices < 1:
         raise GpuUnavailable("use_vllm=true needs an NVIDIA GPU (vLLM generates on CUDA) and torch sees none: "
                              "--set use_vllm=false")
+    if cfg.vllm_mode == "colocate" and capability is not None and tuple(capability) < VLLM_MIN_CAPABILITY:
+        raise GpuUnavailable(f"this GPU has compute capability {capability[0]}.{capability[1]}; vLLM "
+                             f"{TESTED_GPU_SET['vllm']} has no kernels below {VLLM_MIN_CAPABILITY[0]}."
+                             f"{VLLM_MIN_CAPABILITY[1]} (Turing): --set use_vllm=false")

@@ -51,7 +51,8 @@ class TrlBackend(Backend):
         from ..gpu_checks import trl_vllm_preflight, vllm_here
 
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        trl_vllm_preflight(ctx.cfg, n, torch.__version__, *vllm_here())
+        cc = tuple(torch.cuda.get_device_capability(0)) if n else None
+        trl_vllm_preflight(ctx.cfg, n, torch.__version__, *vllm_here(), capability=cc)
 
     def run(self, ctx: TrainerContext) -> str:
         from ..compat import install_cpu_logprob_fallback
