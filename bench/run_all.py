@@ -33,6 +33,7 @@ QUICK_ARGS = {
     "first_frame": ["--runs", "3"],
     "reader_throughput": ["--steps", "10000", "100000", "--repeat", "1"],
     "rewards_alerts_report": ["--steps", "1000"],
+    "rewards_cost": ["--n", "200"],
 }
 # Runs a full 300-step training; opt in with --only or drop it with --skip.
 SLOW = {"tiny_learning"}
