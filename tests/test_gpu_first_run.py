@@ -200,6 +200,20 @@ def test_presets_pass_unsloths_load_rules(monkeypatch):
             with pytest.raises(RuntimeError, match="pip install vllm-bnb-plugin"):
                 rules.bnb_plugin_check(kw["fast_inference"], kw["load_in_4bit"], env={rules.NO_BNB_PLUGIN_ENV: "1"})
     assert four_bit, "no shipped preset loads 4-bit with fast_inference: the plugin rule is untested"
+    # What Unsloth's patched GRPOTrainer checks and rewrites, on a T4 (7.5) and an A100 (8.0).
+    import torch
+
+    from grpo_tui.trainer.grpo_args import grpo_kwargs
+
+    for native_bf16, capability in ((False, (7, 5)), (True, (8, 0))):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                            lambda including_emulation=True, _n=native_bf16: _n or including_emulation)
+        for cfg in presets:
+            kw = grpo_kwargs(cfg, Path("/tmp/x"), "cuda", **ub.grpo_overrides(cfg, "cuda"))
+            rules.precision_check(rules.loaded_dtype(None, capability), kw["bf16"], kw["fp16"])
+            rules.temperature_check(kw["temperature"])
+            assert rules.batch_rewrite(kw["per_device_train_batch_size"], kw["gradient_accumulation_steps"],
+                                       kw["num_generations"], 1) == kw["per_device_train_batch_size"], cfg.model
     # The rule itself: the keyword without the environment variable is what Unsloth refuses.
     with pytest.raises(RuntimeError, match="`UNSLOTH_VLLM_STANDBY` is not set to 1"):
         rules.standby_keyword_check(True, True, env={})
