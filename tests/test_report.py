@@ -79,7 +79,8 @@ def test_completed_run_report_contents():
     best = r["samples"]["best_groups"][0]
     assert (best["step"], best["group"], best["mean_reward"]) == (7, 1, 2.0)
     assert best["completions"][0]["reward"] == 2.0 and best["answer"] == "8"
-    assert all(g["mean_reward"] == pytest.approx(0.15) for g in r["samples"]["worst_groups"])
+    worst = r["samples"]["worst_groups"]
+    assert worst and all(g["mean_reward"] == pytest.approx(0.15) for g in worst)
     assert r["eval"] == [{"name": "arith", "when": "after", "accuracy": 0.75, "n": 40, "step": 30}]
     assert r["alerts"]["source"] == "recorded"
     assert [(a["code"], a["step"], a["since_step"]) for a in r["alerts"]["items"]] == [("no_learning_signal", 25, 21)]
