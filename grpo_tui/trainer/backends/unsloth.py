@@ -240,7 +240,7 @@ class UnslothBackend(Backend):
 
         # 1. Unsloth's environment, before its first import.
         os.environ.update(unsloth_env(cfg))
-        # 2. Pre-flight with torch only.
+        # 2. Pre-flight through NVML: nothing may start CUDA before Unsloth set its environment.
         dev = None
         if not standin:
             ctx.phase("checking_gpu", "checking the GPU and the vLLM install")
