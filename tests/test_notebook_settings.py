@@ -164,6 +164,7 @@ def _refused(capsys, *argv: str) -> str:
     ("report_to=nowhere", "report_to: 'nowhere' is not a transformers integration"),
     ("load_in_8bit=true", "load_in_8bit: the trl backend loads 16-bit weights"),
     ("epsilon_high=0.28", "epsilon_high: not taken"),
+    ("target_modules=qkv_proj", "target_modules: 'qkv_proj' is not a linear layer of builtin:tiny"),
 ])
 def test_preflight_refusals(setting, message, capsys):
     line = _refused(capsys, "run", "--headless", "--preset", "cpu-tiny", "--set", setting)

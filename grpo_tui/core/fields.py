@@ -430,6 +430,11 @@ def validate_library_rules(cfg: "RunConfig") -> None:
                                       'give target_modules="all-linear" or a list of names')
                 if not _MODULE_NAME.match(m):
                     raise ConfigError("target_modules", f"{m!r} is not a module name", 'e.g. ["q_proj", "v_proj"]')
+        if cfg.model.startswith("builtin:") and [m.lower() for m in mods] != ["all-linear"]:
+            bad = [m for m in mods if m not in ALL_LINEAR]  # the tiny model is Llama-shaped
+            if bad:
+                raise ConfigError("target_modules", f"{', '.join(map(repr, bad))} is not a linear layer of "
+                                  f"{cfg.model}", f'use some of {", ".join(ALL_LINEAR)} or "all-linear"')
         if _flags_changed(cfg) and sorted(mods) != sorted(ALL_LINEAR) and [m.lower() for m in mods] != ["all-linear"]:
             raise ConfigError("finetune_attention_modules", "Unsloth applies the finetune_* switches only when "
                               "target_modules is left to it", "give either target_modules or the finetune_* switches")
