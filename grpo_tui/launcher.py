@@ -115,6 +115,8 @@ def gpu_ids(hw: "hardware.Hardware") -> list[str]:
     """The visible GPUs as CUDA_VISIBLE_DEVICES names them (UUIDs: NVML's order need not be CUDA's),
     the most memory first: one training process gets the card the memory planner checked."""
     gpus = sorted(hw.visible_gpus, key=lambda g: -(g.plannable_gb or 0))
+    if any(g.mig_enabled for g in gpus):
+        return []  # MIG: CUDA shows a process one instance anyway, named by MIG UUIDs NVML lists elsewhere
     return [g.uuid or str(g.index) for g in gpus]
 
 

@@ -268,6 +268,10 @@ def test_launcher_pins_the_gpus_by_uuid(monkeypatch):
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
         hardware.set_backend(None)
         assert launcher.trainer_argv(None, load_preset("cpu-tiny"))[1] == {"CUDA_VISIBLE_DEVICES": "GPU-fake-0001"}
+        monkeypatch.setenv(hardware.ENV_FAKE, "A100-MIG")  # MIG: left to CUDA, which shows one instance
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+        hardware.set_backend(None)
+        assert launcher.trainer_argv(None, load_preset("cpu-tiny"))[1] == {}
     finally:
         hardware.set_backend(None)
 
