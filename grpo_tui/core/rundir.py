@@ -24,7 +24,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import secrets
 import shutil
 import time
 from collections import deque
@@ -109,7 +108,7 @@ def private_dir(path: Path) -> Path:
 def atomic_write(path: Path, data: bytes | str, mode: int = 0o600) -> None:
     """Write via a temporary file in the same directory, then rename."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(4).hex()}.tmp")
     raw = data.encode() if isinstance(data, str) else data
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
@@ -213,7 +212,7 @@ class RunDir:
         except FileNotFoundError:
             raise FileNotFoundError(errno.ENOENT, "the run directory no longer exists", str(self.path)) from None
         # Sortable, unique across processes: time_ns, then pid and randomness.
-        cid = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}"
+        cid = f"{time.time_ns():020d}-{os.getpid()}-{os.urandom(3).hex()}"
         body = json.dumps({"id": cid, "command": command, "ts": time.time(), **payload})
         atomic_write(self.commands / f"{cid}.json", body)
         return cid
@@ -276,7 +275,7 @@ def list_runs() -> list[RunDir]:
 
 def new_run_id(preset: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in preset)[:32] or "run"
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}-{secrets.token_hex(2)}"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{safe}-{os.urandom(2).hex()}"
 
 
 def create_run(config: dict[str, Any], *, hardware: dict[str, Any] | None = None,

@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..core.rundir import RunDir
 
 
+NOTIFIER_DELAY_S = 1.0  # the notifier polls every 10 s: a second's wait costs nothing
+
+
 class GrpoApp(App[int]):
     """``grpo-tui``: start screen -> dashboard (-> sample browser, viewer, export)."""
 
@@ -66,7 +69,9 @@ class GrpoApp(App[int]):
         self._apply_theme(self.settings.theme)
         if self.attach_to is not None:
             self.open_run(self.attach_to)
-        self.call_after_refresh(self._start_notifier)
+        # Off the UI thread and after the first frames: core.notify pulls in urllib/http/email and reads
+        # settings.toml, which the first paint must not wait for.
+        self.set_timer(NOTIFIER_DELAY_S, lambda: self.run_worker(self._start_notifier, thread=True, group="notify"))
 
     _notifier = None
 

@@ -71,7 +71,7 @@ def fill_table(table: DataTable, columns, rows: list[tuple[str, list]]) -> None:
               for i, (_key, label, minimum, slack) in enumerate(columns)]
     table.clear(columns=True)
     for (key, label, _m, _s), width in zip(columns, widths):
-        table.add_column(label, key=key, width=width)
+        table.add_column(Text(label), key=key, width=width)  # a Text: no markup parse (nor Rich's emoji table)
     for key, cells in rows:
         table.add_row(*(literal(c) for c in cells), key=key)
 
@@ -210,7 +210,8 @@ class StartScreen(Screen):
         yield Static("detecting hardware…", id="hw")
         with Vertical(id="new-run"):
             yield Label("Presets  [dim](↑↓ pick · ★ recommended · Enter starts)[/]", classes="section")
-            yield DataTable(id="presets", cursor_type="row", zebra_stripes=False)
+            # The presets table is mounted when the survey lands (there is nothing to list before):
+            # a DataTable's styling and first render cost the first frame about 15% (bench/first_frame.py).
             yield MemoryBar(id="bar")
             # The knobs hold the selected preset's values: mounted when the survey has picked one
             # (and the first frame comes sooner without them). The grid keeps their place.
@@ -227,7 +228,6 @@ class StartScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#bar", MemoryBar).message = "planning…"
-        self.query_one("#presets", DataTable).focus()
         # Paint first, then survey: worker threads would otherwise compete with the first frame.
         self.call_after_refresh(self._start_workers)
 
@@ -307,7 +307,14 @@ class StartScreen(Screen):
         self.recommended = msg.recommended
         self._survey = msg
         self.query_one("#hw", Static).update(self._hardware_text(msg))
-        table = self.query_one("#presets", DataTable)
+        found = self.query("#presets")
+        if found:
+            table = found.first(DataTable)
+        else:
+            table = DataTable(id="presets", cursor_type="row", zebra_stripes=False)
+            await self.query_one("#new-run").mount(table, before="#bar")
+            if self.app.focused is None:  # the user may have gone to the run list meanwhile
+                table.focus()
         broken, rows = [], []
         for name, preset in self.presets.items():
             if not preset.ok:
@@ -639,7 +646,8 @@ class StartScreen(Screen):
 
     def action_new_run(self) -> None:
         self.remove_class("-show-runs")
-        self.query_one("#presets", DataTable).focus()
+        for table in self.query("#presets"):  # absent until the survey lands
+            table.focus()
         self.refresh_bindings()
 
     def action_rescan(self) -> None:
