@@ -143,13 +143,18 @@ async def test_mark_runs_in_the_run_list_and_compare_them():
                      "the run list")
         await pilot.press("c")  # nothing marked, and the preset table has focus: no compare screen
         assert not isinstance(app.screen, CompareScreen)
-        await pilot.press("r", "space")
+        await pilot.press("r")
         table = app.screen.query_one("#runs", DataTable)
+        await _until(pilot, lambda: app.focused is table, "the run list focused")
+        await pilot.press("space")
+        await _until(pilot, lambda: app.screen.marked, "a mark")
         assert app.screen.marked == {"20260103-090000-demo-c"}  # newest first; the cursor moved on
         assert str(table.get_row("20260103-090000-demo-c")[0]).startswith("✓ ")
         await pilot.press("c")  # one run marked: a hint, no screen
         assert not isinstance(app.screen, CompareScreen)
-        await pilot.press("down", "space", "c")
+        await pilot.press("down", "space")
+        await _until(pilot, lambda: len(app.screen.marked) == 2, "the second mark")
+        await pilot.press("c")
         await _until(pilot, lambda: isinstance(app.screen, CompareScreen), "the compare screen")
         screen = app.screen
         assert [r.run.id for r in screen.comparison.runs] == ["20260103-090000-demo-c", "20260101-090000-demo-a"]

@@ -230,3 +230,32 @@ def test_a_reward_function_that_sleeps_reads_as_stalled(monkeypatch, tmp_path):
         if flag.exists():
             flag.unlink()
         kill(proc)
+
+
+async def test_the_dashboard_shows_a_gpu_that_idles_with_flat_memory_as_a_stall(monkeypatch):
+    """The dashboard's NVML sampler feeds the stall check (fake NVML: utilisation 0, memory flat)."""
+    from grpo_tui.core import hardware
+    from grpo_tui.core.fakenvml import FakeGpu, FakeNVML, FakeProcess
+    from grpo_tui.core.synthetic import SyntheticWriter
+
+    from test_dashboard import DashApp, header_text, loaded, until
+
+    monkeypatch.setenv(stall.ENV_AFTER, "1")
+    monkeypatch.setenv(stall.ENV_FACTOR, "0.01")
+    hardware.set_backend(FakeNVML([FakeGpu("NVIDIA GeForce RTX 4090", 24564, (8, 9), used_mib=12 * 1024,
+                                           processes=[FakeProcess(os.getpid(), 7 * 2**30)])]))
+    try:
+        # steps stamped a minute ahead: "no new step" cannot fire during the test, only the GPU can
+        w = SyntheticWriter.create(max_steps=50, t0=time.time() + 60)
+        w.start(pid=os.getpid())
+        w.steps(3)
+        app = DashApp(w.run, resources=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await loaded(pilot)
+            screen = app.screen
+            await until(pilot, lambda: screen.monitor.gpu_idle_since is not None, what="the idle stretch")
+            await until(pilot, lambda: "stalled since" in header_text(app), timeout=15, what="the stall")
+            assert "GPU idle, memory flat" in header_text(app)
+        w.close()
+    finally:
+        hardware.set_backend(None)

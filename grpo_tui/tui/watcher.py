@@ -131,6 +131,7 @@ class GpuUse:
     used: int | None
     total: int | None
     own: int | None
+    util: int | None = None  # % (NVML), for the stall check's "GPU idle with flat memory"
 
 
 @dataclass
@@ -210,7 +211,7 @@ class ResourceSampler(_Background):
             s = self._gpu_sampler.sample_once()
             for g in s.gpus:
                 gpus.append(GpuUse(g.index, self._names.get(g.index, f"GPU {g.index}"), g.used_bytes,
-                                   g.total_bytes, g.own_bytes))
+                                   g.total_bytes, g.own_bytes, g.utilization))
                 if g.used_bytes is not None:
                     self._used.setdefault(g.index, deque(maxlen=self.HISTORY)).append(g.used_bytes / 2**30)
         rss = _family_rss(pid) if pid else None

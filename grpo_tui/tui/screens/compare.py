@@ -28,6 +28,7 @@ from textual.widgets import DataTable, Footer, Static
 from ...core import compare as cmp
 from ..widgets.charts import PALETTE, Legend, LineChart
 from ..widgets.literal import literal, visible
+from .start import fill_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.rundir import RunDir
@@ -89,7 +90,6 @@ class CompareScreen(Screen):
         self.poll = poll
         self.done = threading.Event()  # every history read (tests wait on it, never on time)
         self._stop = threading.Event()
-        self._charts_key: tuple[str, ...] | None = None
         self.rendered = 0  # renders after everything was read (for tests)
 
     # -- layout ---------------------------------------------------------------------------------
@@ -98,7 +98,9 @@ class CompareScreen(Screen):
         yield Legend(id="compare-legend")
         with VerticalScroll(id="compare-body"):
             yield DataTable(id="compare-summary", cursor_type="none", zebra_stripes=False)
-            yield Grid(id="compare-charts")
+            # the fixed charts from the first frame (the layout, scrollbar included, never jumps);
+            # reward components are mounted before "main" as the logs name them
+            yield Grid(*[ChartPanel(k, t) for k, t in cmp.FIXED_CHARTS], id="compare-charts")
             yield Static("Config: keys that differ", classes="section")
             yield DataTable(id="compare-config", cursor_type="none", zebra_stripes=False)
         yield Footer()
@@ -109,7 +111,8 @@ class CompareScreen(Screen):
         self.query_one(Legend).set_items([(i, self.colour(n)) for n, i in enumerate(ids)])
         self._head()
         self.query_one("#compare-body").focus()
-        self.read()
+        # Paint first, then read: the reading thread would otherwise compete with the first frame.
+        self.call_after_refresh(self.read)
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -169,27 +172,32 @@ class CompareScreen(Screen):
             self.rendered += 1
 
     def _summary(self) -> None:
-        table = self.query_one("#compare-summary", DataTable)
-        rows = [cmp.row_cells(r) for r in self.comparison.rows()]
-        table.clear(columns=True)
-        for col in SUMMARY_COLUMNS:
-            table.add_column(col, key=col)
-        for n, cells in enumerate(rows):
-            out = []
-            for col in SUMMARY_COLUMNS:
-                style = self.colour(n) if col == "run" else ("bold red" if col == "state" and "stalled" in cells[col]
-                                                             else "")
-                out.append(literal(cells[col], style, one_line=True, limit=60))
-            table.add_row(*out, key=f"run-{n}")
+        rows = []
+        for n, r in enumerate(self.comparison.rows()):
+            cells = cmp.row_cells(r)
+            rows.append((f"run-{n}", [literal(cells[col], self.colour(n) if col == "run" else
+                                              ("bold red" if col == "state" and "stalled" in cells[col] else ""),
+                                              one_line=True, limit=60) for col in SUMMARY_COLUMNS]))
+        self._fill("#compare-summary", [(c, c, len(c), 0) for c in SUMMARY_COLUMNS], rows)
+
+    def _fill(self, selector: str, columns, rows) -> None:
+        """Refill a table only when its contents changed, with widths fixed from the data (as the run
+        list does): every refill repaints it, and auto widths settle a frame late."""
+        key = (tuple(c[1] if isinstance(c[1], str) else c[1].plain for c in columns),
+               tuple((k, tuple(c.plain if isinstance(c, Text) else str(c) for c in cells)) for k, cells in rows))
+        table = self.query_one(selector, DataTable)
+        if getattr(table, "_shown_key", None) == key:
+            return
+        table._shown_key = key  # type: ignore[attr-defined]
+        fill_table(table, columns, rows)
 
     async def _charts(self) -> None:
         grid = self.query_one("#compare-charts", Grid)
-        charts = self.comparison.charts()
-        key = tuple(k for k, _t in charts)
-        if key != self._charts_key:  # a run's reward components became known: rebuild the panels
-            self._charts_key = key
-            await grid.remove_children()
-            await grid.mount_all([ChartPanel(k, title) for k, title in charts])
+        have = {p.key for p in self.query(ChartPanel)}
+        new = [ChartPanel(k, title) for k, title in self.comparison.charts() if k not in have]
+        if new:  # reward components became known: they go before the main reward's chart
+            main = next(p for p in self.query(ChartPanel) if p.key == "main")
+            await grid.mount_all(new, before=main)
         self._draw_charts()
 
     def _draw_charts(self) -> None:
@@ -206,18 +214,15 @@ class CompareScreen(Screen):
             panel.query_one(LineChart).set_lines(lines)
 
     def _config(self) -> None:
-        table = self.query_one("#compare-config", DataTable)
         diff = self.comparison.config_diff()
         ids = [r.run.id for r in self.comparison.runs]
-        table.clear(columns=True)
-        table.add_column("key", key="key")
-        for n, i in enumerate(ids):
-            table.add_column(literal(i, self.colour(n), one_line=True, limit=28), key=f"run-{n}")
+        columns = [("key", "key", 3, 0)] + [(f"run-{n}", visible(i, one_line=True, limit=28), 4, 0)
+                                            for n, i in enumerate(ids)]
+        rows = [(k, [literal(k, one_line=True)] + [literal(cmp.value_text(v), one_line=True, limit=40) for v in vals])
+                for k, vals in diff]
         if not diff:
-            table.add_row(Text("(every key is the same)", style="dim"), *[""] * len(ids))
-        for k, vals in diff:
-            table.add_row(literal(k, one_line=True),
-                          *[literal(cmp.value_text(v), one_line=True, limit=40) for v in vals], key=k)
+            rows = [("same", [Text("(every key is the same)", style="dim")] + [""] * len(ids))]
+        self._fill("#compare-config", columns, rows)
 
     # -- actions ----------------------------------------------------------------------------------
     def action_smooth(self) -> None:

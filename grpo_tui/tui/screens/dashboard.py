@@ -33,6 +33,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Static
 
 from ...core.monitor import RunMonitor, Snapshot
+from ...core.stall import GpuIdle
 from ...core.rundir import LAUNCHING, LIVE_STATES, LOADING, PAUSED, STOPPING, TRAINING, RunDir
 from ..watcher import ResourcesSampled, ResourceSampler, RunChanged, RunWatcher
 from ..widgets.literal import visible
@@ -154,6 +155,7 @@ class DashboardScreen(Screen):
         self._seen_control: str | None = None
         self._alerts_seen: int | None = None
         self._state: str | None = None
+        self._gpu_idle = GpuIdle()
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -202,8 +204,22 @@ class DashboardScreen(Screen):
 
     @on(ResourcesSampled)
     def _on_resources(self, message: ResourcesSampled) -> None:
+        self._gpu_idle_check()
         if self.snap is not None and self.is_active:
             self._show_memory(self.snap)
+
+    def _gpu_idle_check(self) -> None:
+        """Feed the stall check: the trainer's GPUs idle (utilisation ~0) with flat memory since when."""
+        if self.sampler is None or self.snap is None or self.snap.state not in (TRAINING, STOPPING):
+            self._gpu_idle.feed(0.0, 100, 0)  # not training: no idle stretch
+            self.monitor.gpu_idle_since = None
+            return
+        res = self.sampler.readings()
+        mine = [g for g in res.gpus if g.own] or res.gpus  # the GPUs holding the trainer's memory
+        if not mine or any(g.util is None or g.used is None for g in mine):
+            return
+        self.monitor.gpu_idle_since = self._gpu_idle.feed(res.ts, max(g.util for g in mine),
+                                                          sum(g.used for g in mine))
 
     def _show_memory(self, snap: Snapshot) -> None:
         """Redraw the memory panel only when what it shows changed (each redraw costs terminal bytes)."""
