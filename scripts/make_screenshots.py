@@ -1,6 +1,7 @@
-"""Regenerate screenshots/*.svg: every screen of the app, from a real tiny training run.
+"""Regenerate screenshots/*.svg: every screen of the app, from a real training run.
 
-    .venv/bin/python scripts/make_screenshots.py                 # trains cpu-tiny for real, shoots while it trains
+    .venv/bin/python scripts/make_screenshots.py                 # trains cpu-smollm2 for real, shoots while it trains
+    .venv/bin/python scripts/make_screenshots.py --preset cpu-tiny --steps 40   # the tiny model (a minute)
     .venv/bin/python scripts/make_screenshots.py --from RUN_DIR  # use a run you already have
     .venv/bin/python scripts/make_screenshots.py --png           # also PNGs (needs rsvg-convert)
 
@@ -33,31 +34,36 @@ BIG, SMALL = (120, 40), (80, 24)
 FAKE_GPU = "RTX 4090"
 
 
-def start_tiny(steps: int):
-    """A real cpu-tiny run, started as `grpo-tui run` starts it (detached trainer process)."""
+def start_run(preset: str, steps: int):
+    """A real run of ``preset``, started as `grpo-tui run` starts it (detached trainer process).
+    cpu-smollm2 (the default) is a real pretrained model, so the samples panel and the sample
+    browser show real reasoning text; it takes ~30 s a step on 2 idle cores."""
     from grpo_tui import launcher as launch
     from grpo_tui.core.presets import load_preset
 
     _stop_simulating_gpu()  # the run's own hardware snapshot must say what it trained on
     # eval_size: held-out accuracy before and after, as the GPU presets measure it
-    cfg = load_preset("cpu-tiny").with_overrides({"max_steps": steps, "save_steps": steps, "eval_size": 32})
+    over = {"max_steps": steps, "save_steps": steps}
+    if preset == "cpu-tiny":
+        over["eval_size"] = 32  # held-out accuracy before and after (cheap on the tiny model)
+    cfg = load_preset(preset).with_overrides(over)
     launched = launch.launch(cfg)
-    print(f"training {launched.run.id} ({steps} steps, cpu-tiny)...", flush=True)
+    print(f"training {launched.run.id} ({steps} steps, {preset})...", flush=True)
     return launched
 
 
-async def until_finished(pilot, run_dir: Path, timeout: float = 900) -> None:
+async def until_finished(pilot, run_dir: Path, timeout: float = 3600) -> None:
     from grpo_tui.core.rundir import RunDir, summarize
 
     run = RunDir(run_dir)
     deadline = time.monotonic() + timeout
     while summarize(run).live:
         if time.monotonic() > deadline:
-            raise SystemExit("the tiny run took more than 15 minutes; giving up")
+            raise SystemExit(f"the run took more than {timeout / 60:.0f} minutes; giving up")
         await pilot.pause(1.0)
     s = summarize(run)
     if s.state != "completed":
-        raise SystemExit(f"the tiny run ended {s.state}: {run.log_tail(20)}")
+        raise SystemExit(f"the run ended {s.state}: {run.log_tail(20)}")
     print(f"trained: {s.step} steps, reward {s.first_window_reward:.3f} -> {s.last_window_reward:.3f}", flush=True)
 
 
@@ -180,11 +186,18 @@ def _simulate_gpu() -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--from", dest="src", type=Path, help="an existing run directory to show")
-    ap.add_argument("--steps", type=int, default=40, help="steps of the fresh tiny run (default 40)")
+    ap.add_argument("--preset", default="cpu-smollm2", help="preset of the fresh run (default cpu-smollm2)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="steps of the fresh run (default 6 for cpu-smollm2, 40 for cpu-tiny)")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--png", action="store_true", help="also write PNGs next to the SVGs (rsvg-convert)")
     args = ap.parse_args()
 
+    sys.path.insert(0, str(REPO))
+    from grpo_tui.trainer.gguf import model_cache_root
+
+    # the real model cache (fetched and converted models), not the throw-away home's
+    os.environ.setdefault("GRPO_TUI_MODEL_CACHE", str(model_cache_root()))
     home = tempfile.mkdtemp(prefix="grpo-shots-")
     os.environ["GRPO_TUI_HOME"] = home
     os.environ.setdefault("GRPO_TUI_THEME", "dark")
@@ -195,7 +208,8 @@ def main() -> int:
         if args.src:
             run_dir = import_run(args.src.resolve())
         else:
-            launched = start_tiny(args.steps)
+            args.steps = args.steps or (40 if args.preset == "cpu-tiny" else 6)
+            launched = start_run(args.preset, args.steps)
             run_dir = launched.run.path
         args.out.mkdir(parents=True, exist_ok=True)
         shooter = Shooter(args.out, args.png)

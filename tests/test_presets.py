@@ -182,8 +182,8 @@ def test_presets_are_listed_smallest_gpu_first_and_broken_last():
     _write(name, text)
     names = list(discover())
     shipped = [n for n in names if n in SHIPPED]
-    assert shipped[:2] == ["cpu-small", "cpu-tiny"]
-    assert shipped[2:] == ["gpu-8gb", "gpu-12gb", "gpu-16gb", "gpu-24gb", "gpu-40gb", "gpu-80gb", "gpu-141gb"]
+    assert shipped[:3] == ["cpu-small", "cpu-smollm2", "cpu-tiny"]
+    assert shipped[3:] == ["gpu-8gb", "gpu-12gb", "gpu-16gb", "gpu-24gb", "gpu-40gb", "gpu-80gb", "gpu-141gb"]
     assert names[-1] == name
 
 

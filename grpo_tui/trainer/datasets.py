@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core.config import ConfigError, RunConfig
-from .word_problems import word_problems
+from .word_problems import instruction as word_problem_instruction, word_problems
 
 LOCAL_SUFFIXES = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 PROMPT_COLUMNS = ("prompt", "question", "problem", "input", "query")
@@ -140,6 +140,8 @@ def _gold(value: Any) -> str:
 def to_prompt(question: str, cfg: RunConfig, chat: bool) -> Any:
     if not chat:
         return question
+    if cfg.dataset == "builtin:word_problems":  # small instruct models follow the user turn, not the system's
+        question = f"{question} {word_problem_instruction(cfg)}"
     return [{"role": "system", "content": system_prompt(cfg)}, {"role": "user", "content": question}]
 
 

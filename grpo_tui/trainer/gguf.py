@@ -33,6 +33,7 @@ from ..core.rundir import cache_home, private_dir
 SUFFIX = ".gguf"
 MAGIC = b"GGUF"
 CONVERTED_MARK = "grpo-tui-gguf.json"  # written last: marks a complete conversion
+CONVERTER_VERSION = 2  # part of the cache key: a changed conversion is redone, not reused
 
 Phase = Callable[[str, str], None]  # (phase name, message)
 
@@ -141,7 +142,7 @@ def converted_dir(path: Path) -> Path:
     changes when the file is replaced)."""
     path = path.expanduser().resolve()
     st = path.stat()
-    key = hashlib.sha256(f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{CONVERTER_VERSION}\0{path}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:12]
     return model_cache_root() / "gguf" / f"{path.stem}-{key}"
 
 
@@ -192,6 +193,11 @@ def _fix_special_tokens(model, tokenizer) -> None:
         eos_id = eos_id[0] if eos_id else None
     if eos_id is not None and tokenizer.eos_token_id != eos_id:
         tokenizer.eos_token = tokenizer.convert_ids_to_tokens(int(eos_id))
+    # BPE decoding must not "clean up" spaces before punctuation (transformers warns: destructive).
+    tokenizer.clean_up_tokenization_spaces = False
+    max_pos = getattr(model.config, "max_position_embeddings", None)
+    if max_pos:
+        tokenizer.model_max_length = int(max_pos)
     if tokenizer.pad_token is None:
         pad_id = model.generation_config.pad_token_id
         tokenizer.pad_token = (tokenizer.convert_ids_to_tokens(int(pad_id)) if pad_id is not None

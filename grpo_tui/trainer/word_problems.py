@@ -90,6 +90,14 @@ TEMPLATES: tuple[Callable[[random.Random], tuple[str, int]], ...] = (
 )
 
 
+def instruction(cfg) -> str:
+    """The format asked for at the end of each question (chat models): with it in the user turn,
+    SmolLM2-135M-Instruct used the tags in 2 of 8 samples before any training, 0 of 8 with the same
+    words only in the system prompt (docs/trainer.md)."""
+    return (f"Think step by step between {cfg.reasoning_start} and {cfg.reasoning_end}, then give only the final "
+            f"number between {cfg.solution_start} and {cfg.solution_end}.")
+
+
 def word_problems(rng: random.Random, n: int) -> list[dict[str, Any]]:
     """``n`` rows of ``{"question", "answer"}``; templates in turn from a random start, numbers random."""
     out = []
