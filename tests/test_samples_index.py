@@ -152,3 +152,73 @@ def test_normalise_row_text_cap_boundary_and_thinking_messages():
 @pytest.mark.parametrize("row", [{"completion": "x"}, {"prompt": "x"}])
 def test_search_does_not_match_a_missing_field(row):
     assert not SampleFilter(search="none").row_ok(row)
+
+
+def test_an_oversized_line_arriving_over_three_reads_is_counted_once(monkeypatch):
+    monkeypatch.setattr(ev, "MAX_EVENT_LINE", 300)
+    monkeypatch.setattr(samples_mod, "CHUNK", 100)
+    big = _line(2, "x" * 1500)
+    store = _store(_line(1, "a") + big[:500])
+    assert store.refresh() == 1 and store.skipped == 1
+    for part in (big[500:1000], big[1000:] + _line(3, "c")):
+        with open(store.run.samples, "ab") as fh:
+            fh.write(part)
+        store.refresh()
+    assert store.steps == [1, 3] and store.skipped == 1
+
+
+def test_each_skipped_line_adds_one(monkeypatch):
+    monkeypatch.setattr(ev, "MAX_EVENT_LINE", 300)
+    monkeypatch.setattr(samples_mod, "CHUNK", 100)  # both big lines overflow a read
+    newer = orjson.dumps({**ev.make_event(ev.SAMPLES, 9), "v": 2}) + b"\n"
+    store = _store(newer + b"{bad\n" + b"{bad\n" + _line(2, "x" * 500) + _line(3, "y" * 500) + _line(4, "d"))
+    assert store.refresh() == 1 and store.steps == [4] and store.skipped == 5
+
+
+def test_lines_of_exactly_the_cap_are_indexed(monkeypatch):
+    line = _line(1, "a")
+    monkeypatch.setattr(ev, "MAX_EVENT_LINE", len(line) - 1)  # the line without its newline
+    store = _store(line)
+    assert store.refresh() == 1 and store.skipped == 0
+    monkeypatch.setattr(samples_mod, "CHUNK", 10)
+    torn = _store(line[:-1])  # all of it but the newline, read in small pieces
+    assert torn.refresh() == 0 and torn.skipped == 0
+    with open(torn.run.samples, "ab") as fh:
+        fh.write(b"\n")
+    assert torn.refresh() == 1 and torn.steps == [1]
+
+
+def test_the_skip_resumes_right_after_the_oversized_lines_newline(monkeypatch):
+    monkeypatch.setattr(ev, "MAX_EVENT_LINE", 300)
+    monkeypatch.setattr(samples_mod, "CHUNK", 400)  # one skip read holds the newline and two more lines
+    store = _store(_line(1, "a") + _line(2, "x" * 1000) + _line(3, "c") + _line(4, "d") + _line(5, "e"))
+    assert store.refresh() == 4 and store.steps == [1, 3, 4, 5] and store.skipped == 1
+
+
+def test_a_newline_on_a_read_boundary_ends_the_skip(monkeypatch):
+    monkeypatch.setattr(ev, "MAX_EVENT_LINE", 300)
+    monkeypatch.setattr(samples_mod, "CHUNK", 512)
+    # a line whose newline is byte 512: the first read ends just before it, the skip starts on it
+    line = b""
+    n = 400
+    while len(line) != 513:
+        line = _line(1, "x" * n)
+        n += 513 - len(line)
+    store = _store(line + _line(2, "b") + _line(3, "c"))
+    assert store.refresh() == 2 and store.steps == [2, 3] and store.skipped == 1
+
+
+def test_asks_with_non_ascii_text_are_read_by_their_byte_offsets():
+    store = _store(_line(1, "ask ½ — ünïcode ✓", type_=ev.ASK, id="q1") + _line(1, "second", type_=ev.ASK, id="q2"))
+    store.refresh()
+    assert [(a["id"], _texts(a["rows"])) for a in store.asks()] == [("q1", ["ask ½ — ünïcode ✓"]),
+                                                                    ("q2", ["second"])]
+
+
+def test_an_ask_line_spoiled_underneath_is_passed_over_not_the_rest():
+    store = _store(_line(1, "one", type_=ev.ASK, id="q1") + _line(1, "two", type_=ev.ASK, id="q2"))
+    store.refresh()
+    data = bytearray(store.run.samples.read_bytes())
+    data[0:1] = b"#"
+    store.run.samples.write_bytes(bytes(data))
+    assert [a["id"] for a in store.asks()] == ["q2"]
