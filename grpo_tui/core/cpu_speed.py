@@ -1,0 +1,68 @@
+"""How long one GRPO step takes on the CPU, from costs measured here, scaled to a config.
+
+A step is generation (``per_device_train_batch_size`` completions, decoded token by token up to
+``max_completion_length``) plus one forward + backward over the prompt+completion tokens. For each
+model we know, both were measured with ``bench/smollm2_cpu.py`` on this project's CI-class machine
+(2 cores) as CPU-seconds per token, which moves far less with other people's load than wall time.
+The estimate takes every completion to the cap (most do in a run's first steps) and spreads the
+CPU time over at most two cores: more cores were not measured, so no speed-up is promised for them.
+
+Pure Python, no torch: the start screen and `grpo-tui plan` call it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .config import RunConfig
+
+
+@dataclass(frozen=True)
+class CpuCost:
+    gen_cpu_s_per_token: float  # per generated token of one completion, batch as measured
+    train_cpu_s_per_token: float  # forward + backward, per prompt+completion token
+    measured: str  # where and how
+
+
+# Measured with bench/smollm2_cpu.py (docs/trainer.md "A real model on the CPU").
+COSTS: dict[str, CpuCost] = {
+    "huggingfacetb/smollm2-135m-instruct": CpuCost(
+        # one torch thread on the shared machine: 31.7 CPU-s for 993 generated tokens (8 completions,
+        # 124 decode steps), 27.2 CPU-s forward+backward over 8 x 277 tokens. Two idle cores halve
+        # that (the issue's own idle measurement: 18 s to generate 8 x 128, 10 s backward).
+        gen_cpu_s_per_token=0.032, train_cpu_s_per_token=0.0123,
+        measured="bench/smollm2_cpu.py --threads 1, 8 completions x 128 tokens"),
+}
+MEASURED_CORES = 2
+PROMPT_TOKENS_GUESS = 150  # the word-problem prompt in SmolLM2's chat template is 120-160 tokens
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def step_seconds(cfg: RunConfig, cores: int | None = None) -> float | None:
+    """Estimated wall seconds per step of ``cfg`` on this CPU; None for a model not measured."""
+    cost = COSTS.get(cfg.model.lower())
+    if cost is None:
+        return None
+    B, C = cfg.generation_batch_size, cfg.max_completion_length
+    prompt = min(cfg.max_prompt_length, PROMPT_TOKENS_GUESS)
+    cpu = B * C * cost.gen_cpu_s_per_token + B * (prompt + C) * cost.train_cpu_s_per_token
+    n = max(1, min(cores or usable_cores(), MEASURED_CORES))
+    return cpu / n
+
+
+def step_note(cfg: RunConfig, cores: int | None = None) -> str | None:
+    """One line for the start screen: '~30 s per step on this CPU if ...'; None when not measured."""
+    t = step_seconds(cfg, cores)
+    if t is None:
+        return None
+    n = min(cores or usable_cores(), MEASURED_CORES)
+    where = "its core is" if n == 1 else f"its {n} cores are"
+    return (f"~{t:.0f} s per step on this CPU if {where} idle (measured CPU cost, "
+            f"completions at the {cfg.max_completion_length}-token cap; slower while other jobs run)")
