@@ -30,6 +30,7 @@ REPO = HERE.parent
 QUICK_ARGS = {
     "app_attach": ["--steps", "20000", "--seconds", "5", "--fps", "2", "8"],
     "callback_overhead": ["--steps", "30", "--rounds", "2"],
+    "compare_runs": ["--steps", "20000"],
     "first_frame": ["--runs", "3"],
     "reader_throughput": ["--steps", "10000", "100000", "--repeat", "1"],
     "rewards_alerts_report": ["--steps", "1000"],

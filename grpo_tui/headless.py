@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from .core import events as ev
 from .core.rundir import COMPLETED, CRASHED, STOPPED, RunDir, RunFolder
+from .core.sanitize import clean
 
 POLL_S = 0.25
 ALIVE_CHECK_S = 2.0
@@ -52,6 +53,7 @@ def follow(run: RunDir, console: Console | None = None, *, poll: float = POLL_S)
     total = folder.summary.max_steps or None
     task = progress.add_task("launching", total=total, reward="-", length="-", rate="-", eta="-:--")
     last_alive_check = 0.0
+    stall_shown: float | None = None  # the stall already printed (core.stall), once per stall
     problems_reported = False
     try:
         with progress:
@@ -106,8 +108,14 @@ def follow(run: RunDir, console: Console | None = None, *, poll: float = POLL_S)
                 now = time.monotonic()
                 if not events and now - last_alive_check > ALIVE_CHECK_S:
                     last_alive_check = now
-                    if folder.check_alive().state == CRASHED:
+                    s = folder.check_alive()
+                    if s.state == CRASHED:
                         break
+                    if s.stalled_since is not None and s.stalled_since != stall_shown:
+                        stall_shown = s.stalled_since
+                        progress.console.print(f"[bold red]{escape(s.stall_line)}[/]; last lines of trainer.log:")
+                        for line in s.log_tail[-5:]:
+                            progress.console.print("  " + escape(clean(line)), style="dim", highlight=False)
                 time.sleep(poll)
     except KeyboardInterrupt:
         console.print(f"\ndetached: training goes on in the background. Re-attach with: "

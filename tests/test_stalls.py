@@ -181,6 +181,23 @@ def test_a_sigstopped_trainer_reads_as_stalled_then_recovers(monkeypatch):
 
         md = to_markdown(build_report(run))
         assert "stalled since" in md and "Last lines of trainer.log" in md
+        # the headless follower says so too
+        follower = subprocess.Popen([sys.executable, "-m", "grpo_tui", "attach", run.id, "--headless"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+        try:
+            seen = []
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                line = follower.stdout.readline()
+                if not line:
+                    break
+                seen.append(line)
+                if "stalled since" in line:
+                    break
+            assert any("stalled since" in ln for ln in seen), seen[-5:]
+        finally:
+            follower.kill()
+            follower.wait()
         os.kill(proc.pid, signal.SIGCONT)
         s2 = _wait_summary(run, lambda x: x.stalled_since is None and x.step > s.step,
                            what="progress after SIGCONT")
