@@ -179,3 +179,28 @@ async def test_mark_runs_in_the_run_list_and_compare_them():
         assert timed[0][0][0] != raw[0][0][0]  # x in minutes now
         await pilot.press("escape")
         assert not isinstance(app.screen, CompareScreen)
+
+
+def test_a_plain_trl_output_folder_compares_like_any_run(grpo_home, tmp_path):
+    """An opened TRL folder (core.trl_folder's mirror) goes through the same reader: a trainer_state.json
+    in TRL's own shape, beside a launched-style run."""
+    folder = tmp_path / "trl-out"
+    folder.mkdir()
+    history = [{"step": i, "epoch": i / 20, "reward": 0.1 * i, "rewards/accuracy_reward/mean": 0.05 * i,
+                "completions/mean_length": 30.0 + i, "completions/clipped_ratio": 0.0, "step_time": 1.5,
+                "loss": 0.0} for i in range(1, 21)]
+    (folder / "trainer_state.json").write_text(json.dumps(
+        {"global_step": 20, "max_steps": 20, "log_history": history}))
+    make_run(20, run_id="20260101-000000-ours")
+    out = _cli("20260101-000000-ours", str(folder), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    trl = data["runs"][1]
+    assert trl["source"] == "trl-folder" and trl["steps"] == 20
+    assert trl["best_reward"] == pytest.approx(2.0)
+    assert trl["first_window"] == pytest.approx(sum(0.1 * i for i in range(1, 21)) / 20)
+    from grpo_tui.core.rundir import resolve_run
+
+    c = cmp.Comparison([resolve_run("20260101-000000-ours"), resolve_run(folder)])
+    c.load()
+    assert c.curves("main")[1][1] == pytest.approx([0.05 * i for i in range(1, 21)])  # accuracy_reward is its main
