@@ -36,8 +36,8 @@ QUICK_ARGS = {
     "rewards_alerts_report": ["--steps", "1000"],
     "rewards_cost": ["--n", "200"],
 }
-# Runs a full 300-step training; opt in with --only or drop it with --skip.
-SLOW = {"tiny_learning"}
+# Minutes of training each (a 300-step tiny run; SmolLM2's load, generation and backward); opt in with --only.
+SLOW = {"tiny_learning", "smollm2_cpu"}
 
 
 def scripts() -> list[str]:
