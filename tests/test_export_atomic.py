@@ -252,3 +252,9 @@ def test_a_temporary_file_removed_by_someone_else_still_ends_cleanly(out, raised
     with pytest.raises(expected):
         export(run, "jsonl", out / "x.jsonl", rows=rows())
     assert list(out.iterdir()) == []
+
+
+def test_markdown_row_without_a_prompt_shows_an_empty_prompt_block(out):
+    run = make_run(1)
+    path, _ = export(run, "md", out / "x.md", rows=[{"step": 1, "group": 0, "completion": "c"}])
+    assert "\n### Group 0\n\n**Prompt**\n\n```text\n\n```\n" in path.read_text()
