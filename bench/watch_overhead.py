@@ -1,0 +1,134 @@
+"""Overhead of ``grpo_tui.watch(trainer)`` on a user's own plain-TRL script (the tiny model, the CPU).
+
+One process, alternating (ABBA) runs of the same GRPOTrainer set-up as tests/scripts/user_grpo.py:
+unwatched (only TRL's CPU log-prob fallback, which any CPU script needs) and watched (``watch(trainer)``:
+events.jsonl, samples.jsonl, alerts, command polling). TRL's own console printer and progress bar stay in
+both, as in a user's script. Prints steps/s of wall and of process CPU time (steps 6..N), their ratio, and
+the direct figure: CPU time spent inside watch's callback and sample capture as a share of the run's CPU
+time. Target: overhead < 3%.
+
+    .venv/bin/python bench/watch_overhead.py [--steps 40] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import os
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--no-samples", action="store_true", help="watch(trainer, capture_samples=False)")
+    ap.add_argument("--aa", action="store_true", help="both sides unwatched: how much the figures move by themselves")
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="grpo-bench-watch-")
+    os.environ["GRPO_TUI_HOME"] = tmp
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from grpo_tui import watch
+    from grpo_tui.core.config import RunConfig
+    from grpo_tui.trainer.compat import install_cpu_logprob_fallback
+    from grpo_tui.trainer.tiny import ensure_tiny
+
+    install_cpu_logprob_fallback()
+    model_dir = ensure_tiny(RunConfig())
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    tok.padding_side = "left"
+    base_model = AutoModelForCausalLM.from_pretrained(model_dir)
+    rng = random.Random(0)
+    rows = [{"prompt": f"{x}+{y}=", "answer": str(x + y)}
+            for x, y in ((rng.randint(0, 4), rng.randint(0, 4)) for _ in range(256))]
+    dataset = Dataset.from_list(rows)
+
+    def format_reward(completions, **kw):
+        return [1.0 if re.search(r"<answer>\d+</answer>", c) else 0.0 for c in completions]
+
+    def correctness_reward(completions, answer, **kw):
+        return [1.0 if f"<answer>{x}</answer>" in c else 0.0 for c, x in zip(completions, answer)]
+
+    class Clock(TrainerCallback):
+        def __init__(self):
+            self.t0 = self.t1 = self.c0 = self.c1 = None
+            self.n = 0
+
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step == 5:
+                self.t0, self.c0 = time.perf_counter(), time.process_time()
+            elif state.global_step > 5:
+                self.t1, self.c1 = time.perf_counter(), time.process_time()
+                self.n += 1
+
+    hook_time = [0.0]
+
+    def timed(fn):
+        def wrapper(*args, **kwargs):
+            t = time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                hook_time[0] += time.process_time() - t
+        return wrapper
+
+    def one(watched: bool, i: int) -> tuple[float, float, float]:
+        args = GRPOConfig(output_dir=os.path.join(tmp, f"out-{i}"), max_steps=a.steps, per_device_train_batch_size=8,
+                          num_generations=4, max_completion_length=8, learning_rate=1e-4, logging_steps=1,
+                          save_strategy="no", report_to="none", use_cpu=True, bf16=False, seed=1)
+        trainer = GRPOTrainer(model=copy.deepcopy(base_model), processing_class=tok,
+                              reward_funcs=[format_reward, correctness_reward], args=args, train_dataset=dataset)
+        clock = Clock()
+        trainer.add_callback(clock)
+        if watched and not a.aa:
+            with contextlib.redirect_stderr(io.StringIO()):
+                w = watch(trainer, name="bench", capture_samples=not a.no_samples)
+            cb = w.callback
+            for name in ("on_train_begin", "on_log", "on_step_end", "on_save"):
+                setattr(cb, name, timed(getattr(cb, name)))
+            if cb.capture is not None:
+                cb.capture._collect = timed(cb.capture._collect)
+                cb.capture._token_facts = timed(cb.capture._token_facts)
+        hook_time[0] = 0.0
+        c_start = time.process_time()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            trainer.train()
+        cpu = time.process_time() - c_start
+        return clock.n / (clock.t1 - clock.t0), clock.n / (clock.c1 - clock.c0), hook_time[0] / cpu
+
+    base, hooked = [], []
+    i = 0
+    for r in range(a.rounds):
+        for watched in ((False, True) if r % 2 == 0 else (True, False)):
+            i += 1
+            (hooked if watched else base).append(one(watched, i))
+        print(f"round {r + 1}: unwatched {base[-1][0]:.2f} steps/s wall, {base[-1][1]:.2f} CPU; watched "
+              f"{hooked[-1][0]:.2f} wall, {hooked[-1][1]:.2f} CPU; time inside watch's hooks "
+              f"{hooked[-1][2] * 100:.2f}% of CPU", flush=True)
+    bw, hw = statistics.median(x[0] for x in base), statistics.median(x[0] for x in hooked)
+    bc, hc = statistics.median(x[1] for x in base), statistics.median(x[1] for x in hooked)
+    share = statistics.median(x[2] for x in hooked)
+    print(f"median wall steps/s: unwatched {bw:.2f}, watched {hw:.2f}, ratio {hw / bw:.3f} (noisy on a shared box)")
+    print(f"median CPU steps/s: unwatched {bc:.2f}, watched {hc:.2f}, overhead {(1 - hc / bc) * 100:+.1f}%")
+    print(f"time inside watch's callback + capture: {share * 100:.2f}% of the run's CPU time (target < 3%)")
+    print(f"{a.steps} steps a run, 8 completions a step, {os.cpu_count()} CPUs visible")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
