@@ -35,6 +35,8 @@ QUICK_ARGS = {
     "reader_throughput": ["--steps", "10000", "100000", "--repeat", "1"],
     "rewards_alerts_report": ["--steps", "1000"],
     "rewards_cost": ["--n", "200"],
+    "watch_overhead": ["--steps", "25", "--rounds", "2"],
+    "open_trl_folder": ["--runs", "1"],
 }
 # Minutes of training each (a 300-step tiny run; SmolLM2's load, generation and backward); opt in with --only.
 SLOW = {"tiny_learning", "smollm2_cpu"}
