@@ -73,7 +73,8 @@ def test_importing_grpo_tui_loads_nothing_heavy():
 
 @pytest.mark.slow  # ~40 s on 2 cores: one real script, paused, checkpointed, resumed, stopped
 def test_a_watched_script_is_listed_read_and_steered_like_a_launched_run(tmp_path):
-    proc, log = start_script(tmp_path, USER_STEPS="400")
+    own = tmp_path / "own-logger.txt"
+    proc, log = start_script(tmp_path, USER_STEPS="400", USER_OWN_LOG=str(own))
     try:
         run = the_run(proc, log)
         wait_event(run, lambda e: e["type"] == ev.METRICS and e["step"] >= 2, proc, log)
@@ -107,6 +108,9 @@ def test_a_watched_script_is_listed_read_and_steered_like_a_launched_run(tmp_pat
             proc.kill()
             proc.wait()
     assert "USER SCRIPT DONE" in log.read_text()  # the script went on after train() returned
+    # the user's own logging callback (where trackio's / wandb's would be) saw every step, report_to untouched
+    own_steps = [line.split()[0] for line in own.read_text().splitlines()]
+    assert own_steps[:3] == ["1", "2", "3"] and all(line.endswith(" []") for line in own.read_text().splitlines())
     events = ev.read_all(run.events)[0]
     fin = [e for e in events if e["type"] == ev.FINISHED]
     assert len(fin) == 1 and fin[0]["status"] == "stopped"
@@ -166,12 +170,27 @@ def test_an_unwritable_run_directory_warns_once_and_training_goes_on(tmp_path, m
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the grpo-tui home should be")
     monkeypatch.setenv("GRPO_TUI_HOME", str(blocker / "home"))
-    proc, log = start_script(tmp_path, USER_STEPS="2")
+    own = tmp_path / "own-logger.txt"
+    proc, log = start_script(tmp_path, USER_STEPS="2", USER_OWN_LOG=str(own))
     assert proc.wait(timeout=180) == 0
     text = log.read_text()
     assert "USER SCRIPT DONE" in text
     assert text.count("grpo-tui: cannot create a run directory") == 1
     assert (tmp_path / "out" / "checkpoint-2").is_dir()  # the trainer's own save still happened
+    assert own.read_text().split("\n")[:2] == ["1 []", "2 []"]  # the user's own logger saw every step
+
+
+@pytest.mark.slow  # imports transformers/TRL (~5 s idle; 26 s measured under a load of 19)
+def test_a_disk_that_fills_mid_run_warns_once_and_writes_nothing_more(tmp_path):
+    from grpo_tui.trainer.watch import SafeEventWriter, _WarnOnce
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    writer = SafeEventWriter(Path("/dev/full"), _WarnOnce())
+    with pytest.warns(RuntimeWarning, match="cannot write /dev/full") as caught:
+        for step in range(5):
+            writer.emit(ev.METRICS, step, metrics={"reward": 1.0})
+    assert len(caught) == 1 and writer.dead
 
 
 @pytest.mark.slow  # ~20 s

@@ -4,7 +4,8 @@ stand in for a hub model and dataset (no network here).
 
 Environment knobs (tests): USER_OUT (output_dir), USER_STEPS, USER_FAIL_AT (a reward function raises
 at that step), USER_NO_WATCH=1 (train unwatched), USER_LOG_COMPLETIONS=1, USER_SAVE_STEPS,
-USER_REPORT_TO (default "none"), USER_STEP_SLEEP (seconds a reward function sleeps: a slow step).
+USER_REPORT_TO (default "none"), USER_STEP_SLEEP (seconds a reward function sleeps: a slow step),
+USER_OWN_LOG (a file the script's own logging callback appends "step report_to" lines to).
 """
 
 import os
@@ -67,6 +68,17 @@ args = GRPOConfig(
 )
 trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=[format_reward, correctness_reward],
                       args=args, train_dataset=dataset)
+
+if os.environ.get("USER_OWN_LOG"):  # the user's own logging callback (as trackio's / wandb's integrations are)
+    from transformers import TrainerCallback
+
+    class MyLogger(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "reward" in logs:
+                with open(os.environ["USER_OWN_LOG"], "a") as fh:
+                    fh.write(f"{state.global_step} {args.report_to}\n")
+
+    trainer.add_callback(MyLogger())
 
 if os.environ.get("USER_NO_WATCH") != "1":
     from grpo_tui import watch  # <- grpo-tui line 1
