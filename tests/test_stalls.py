@@ -276,3 +276,27 @@ async def test_the_dashboard_shows_a_gpu_that_idles_with_flat_memory_as_a_stall(
         w.close()
     finally:
         hardware.set_backend(None)
+
+
+async def test_the_run_list_shows_a_stalled_run(monkeypatch):
+    from textual.widgets import DataTable
+
+    from grpo_tui.core.synthetic import make_run
+    from tui_helpers import make_app
+
+    monkeypatch.setenv(stall.ENV_AFTER, "60")
+    t0 = time.time() - 2000
+    run = make_run(10, max_steps=100, t0=t0, state="training", pid=os.getpid(), run_id="20260101-000000-hung")
+    make_run(10, max_steps=100, t0=time.time() - 15, step_time=1.0, state="training", pid=os.getpid(),
+             run_id="20260101-000001-fine")
+    last = t0 + 10 * 2.0
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(400):  # the run list, and the survey done (leaving while it mounts the knobs fails)
+            tables = app.screen.query("#runs")
+            if tables and tables.first(DataTable).row_count == 2 and app.screen.selected:
+                break
+            await pilot.pause(0.05)
+        table = app.screen.query_one("#runs", DataTable)
+        assert str(table.get_row(run.id)[1]) == f"stalled since {time.strftime('%H:%M', time.localtime(last))}"
+        assert str(table.get_row("20260101-000001-fine")[1]) == "training"
