@@ -40,7 +40,7 @@ def run(args) -> int:
     if n < 1:
         raise UserError(f"--n must be at least 1, got {n}")
 
-    from ..trainer.evaluate import NoAdapter, evaluate_run
+    from ..trainer.eval_run import NoAdapter, evaluate_run
     from ..trainer.gpu_checks import GpuFailure, GpuUnavailable
 
     try:

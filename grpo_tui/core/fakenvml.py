@@ -224,7 +224,7 @@ class FakeNVML:
 
 def known(name: str, **kw: Any) -> FakeGpu:
     """A FakeGpu shaped like a known card (``hardware.KNOWN_GPUS``)."""
-    from .hardware import lookup_gpu
+    from .gpus import lookup_gpu
 
     k = lookup_gpu(name)
     if k is None:

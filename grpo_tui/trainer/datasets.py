@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core.config import ConfigError, RunConfig
+from .sources import LOCAL_SUFFIXES, classify  # noqa: F401 (classify: part of this module's API)
 from .word_problems import instruction as word_problem_instruction, word_problems
 
-LOCAL_SUFFIXES = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
 PROMPT_COLUMNS = ("prompt", "question", "problem", "input", "query")
 ANSWER_COLUMNS = ("answer", "solution", "target", "output", "label")
 
@@ -92,16 +92,6 @@ def builtin_rows(task: str, n: int, seed: int) -> list[dict[str, Any]]:
 
 
 # -- pre-flight (no heavy imports) ---------------------------------------------------
-def classify(source: str) -> str:
-    """builtin | local | hub."""
-    if source.startswith("builtin:"):
-        return "builtin"
-    p = Path(source).expanduser()
-    if p.suffix.lower() in LOCAL_SUFFIXES or source.startswith((".", "/", "~")) or p.exists():
-        return "local"
-    return "hub"
-
-
 def check_dataset_source(cfg: RunConfig) -> None:
     kind = classify(cfg.dataset)
     if kind == "builtin":

@@ -37,7 +37,7 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
 
 def needs_hub(cfg: RunConfig) -> bool:
-    from .datasets import classify
+    from .sources import classify
     from .tiny import TINY_MODEL
 
     model_from_hub = cfg.model != TINY_MODEL and not os.path.exists(os.path.expanduser(cfg.model))
