@@ -333,3 +333,17 @@ def test_single_token_stop_strings_end_completions_without_vllm():
     assert ids == [5] and Model.generation_config.eos_token_id == [tokenizer.eos_token_id, 5]
     with pytest.raises(StopStringError, match="tokens; without vLLM only single-token stop strings"):
         apply_stop_tokens(RunConfig(stop=["1+1+1+1="]), Model, tokenizer)
+
+
+@pytest.mark.parametrize("where", ["[grpo]\n", ""])
+def test_vllm_sampling_params_as_a_toml_inline_table(tmp_path, where):
+    from grpo_tui.core.presets import parse_preset
+
+    path = tmp_path / "p.toml"
+    path.write_text(f"{where}vllm_sampling_params = {{min_p = 0.1, top_k = -1, seed = 11, stop = ['</s>']}}\n")
+    p = parse_preset(path, "user")
+    assert p.ok, p.error
+    assert (p.config.min_p, p.config.top_k, p.config.sampling_seed, p.config.stop) == (0.1, -1, 11, ["</s>"])
+    assert p.config.seed == RunConfig().seed != 11  # TRL's training seed stays its own
+    path.write_text(f"{where}vllm_sampling_params = {{max_tokens = 64}}\n")
+    assert "vllm_sampling_params.max_tokens: not taken (max_completion_length" in parse_preset(path, "user").error

@@ -81,7 +81,7 @@ def parse_preset(path: Path, source: str = "shipped") -> Preset:
     flat: dict[str, Any] = {}
     try:
         for key, value in data.items():
-            if isinstance(value, dict):
+            if isinstance(value, dict) and key != "vllm_sampling_params":  # that one is a value (core.fields)
                 for k, v in value.items():
                     if k in flat:
                         raise ConfigError(f"{key}.{k}", "set twice in this file")
