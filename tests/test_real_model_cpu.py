@@ -43,7 +43,7 @@ def smollm2(monkeypatch) -> Path:
     cache = model_cache()
     monkeypatch.setenv("GRPO_TUI_MODEL_CACHE", str(cache))
     # One torch thread in the trainer: on a CPU shared with other jobs, two OpenMP threads that spin
-    # waiting for each other made the same 2 steps take over 15 minutes instead of ~5 (measured on
+    # waiting for each other made the same 2 steps run past 15 minutes instead of 6.5 (measured on
     # this project's shared 2-core machine); on an idle CI runner it costs ~2x on a ~1-minute test.
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     copy = index_copies.INDEX_COPIES[MODEL]
