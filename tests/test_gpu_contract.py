@@ -22,6 +22,7 @@ from trainer_helpers import start, wait_exit, wait_for, kill, events  # noqa: E4
 TINY_UNSLOTH = {
     "backend": "unsloth", "fast_inference": True, "vllm_standby": True, "max_steps": 2, "eval_size": 8,
     "merge_16bit": True, "lora_rank": 4, "lora_alpha": 8, "full_finetuning": False,
+    "use_gradient_checkpointing": "unsloth",  # cpu-tiny turns it off; Unsloth's own is the GPU default
 }
 
 
