@@ -235,20 +235,14 @@ def test_process_memory_not_available_is_none():
     assert hardware.process_memory([me]) == {me: None}
 
 
-def test_sampler_polls_in_a_thread_with_bounded_history():
+def test_sampler_reads_the_gpus_and_the_watched_processes_share():
     me = os.getpid()
     use(FakeNVML([known("RTX 4090", used_mib=4096, processes=[FakeProcess(me, 1 * GIB)])]))
-    seen = []
-    s = hardware.GpuSampler(interval=0.01, history=5, pids=[me], on_sample=seen.append)
-    with s:
-        deadline = time.time() + 5
-        while len(seen) < 8 and time.time() < deadline:
-            time.sleep(0.01)
-        assert s.running
-    assert not s.running
-    assert len(seen) >= 8 and len(s.history()) == 5  # bounded
-    last = s.latest()
+    s = hardware.GpuSampler(pids=[me])
+    last = s.sample_once()
     assert last.gpus[0].used_bytes == 4096 * 1024**2 and last.own_bytes == GIB
+    s.watch([])
+    assert s.sample_once().own_bytes is None  # nobody watched: no share
 
 
 def test_sampler_own_share_unknown_without_permission():
@@ -258,26 +252,25 @@ def test_sampler_own_share_unknown_without_permission():
 
 
 def test_sampler_thread_safety():
+    """The app's watcher reads from its thread while the pid it watches changes."""
     use(MACHINES["mixed"]())
-    s = hardware.GpuSampler(interval=0.001, history=50).start()
+    s = hardware.GpuSampler()
     errors = []
 
-    def reader():
+    def reader(k):
         try:
-            for _ in range(200):
-                s.latest()
-                s.history()
-                s.sample_once()
+            for i in range(200):
+                s.watch([os.getpid()] if (i + k) % 2 else [])
+                assert len(s.sample_once().gpus) == 2
         except Exception as exc:  # pragma: no cover - the failure we look for
             errors.append(exc)
 
-    threads = [threading.Thread(target=reader) for _ in range(4)]
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    s.stop()
-    assert not errors and len(s.history()) == 50
+    assert not errors
 
 
 def test_sampler_with_no_gpu_records_the_reason():

@@ -52,9 +52,6 @@ NONFINITE = "nonfinite_metric"
 ENTROPY_COLLAPSE = "entropy_collapse"
 REASONING_COLLAPSE = "reasoning_collapse"
 
-ALL_CODES = (NO_SIGNAL, NO_CORRECT, TRUNCATION, LENGTH_EXPLOSION, LENGTH_COLLAPSE, FORMAT_NOT_TASK, DEGENERATE_TEXT,
-             KL_SPIKE, GRAD_SPIKE, NONFINITE, ENTROPY_COLLAPSE, REASONING_COLLAPSE)
-
 # Reward-function name patterns used to find the "format" and "correctness" components.
 FORMAT_PAT = re.compile(r"format|tag|struct", re.I)
 CORRECT_PAT = re.compile(r"correct|accura|answer|exact|verif|solution", re.I)
@@ -73,9 +70,6 @@ class Alert:
         """Keyword arguments for ``EventWriter.emit(events.ALERT, alert.step, **payload)``."""
         return {"code": self.code, "severity": self.severity, "message": self.message,
                 "hint": self.hint, "since_step": int(self.since_step)}
-
-    def to_event(self) -> ev.Event:
-        return ev.make_event(ev.ALERT, self.step, **self.to_event_payload())
 
     @classmethod
     def from_event(cls, event: ev.Event) -> "Alert":
@@ -358,10 +352,6 @@ class AlertEngine:
         baselines stay the run's own, and an alert still active is not written twice."""
         self.feed_many(events)
         self.alerts.clear()
-
-    def active_codes(self) -> list[str]:
-        """Debounced alerts whose condition still holds at the latest observation."""
-        return [code for code, s in self._streaks.items() if s.active]
 
     # -- metrics ---------------------------------------------------------------------------
     def _on_metrics(self, step: int, m: dict[str, Any]) -> list[Alert]:

@@ -28,7 +28,7 @@ environment so a subprocess (the app, a snapshot test) can present any card.
 API:
     detect() -> Hardware               one reading of every GPU + the host
     snapshot() -> dict                 ``detect().to_dict()`` for run.json "hardware"
-    GpuSampler(pids=...)               ~1 Hz polling thread; .start() .stop() .latest() .history()
+    GpuSampler(pids=...).sample_once() one reading: GPU use + the memory those pids hold
     process_memory(pids) -> {pid: bytes}   per-process GPU memory (the trainer's own share)
     lookup_gpu("RTX 4090") -> KnownGpu     names -> VRAM for planning hardware you do not have
 """
@@ -40,9 +40,8 @@ import os
 import platform
 import threading
 import time
-from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from .gpus import KNOWN_GPUS, KnownGpu, lookup_gpu  # noqa: F401 (planning by name: part of this API)
 
@@ -79,12 +78,6 @@ def _shutdown_locked() -> None:
         except Exception:
             pass
     _init_state = None
-
-
-def shutdown() -> None:
-    """Release NVML (optional; the process exiting does the same)."""
-    with _lock:
-        _shutdown_locked()
 
 
 def _resolve_backend() -> tuple[Any | None, str | None]:
@@ -569,23 +562,13 @@ class Sample:
 
 
 class GpuSampler:
-    """Polls NVML from a daemon thread (default 1 Hz) into a bounded history.
+    """One NVML reading on demand: every GPU's use, and the memory held by ``pids`` (their
+    descendants too; change them with ``watch(pids)``). The polling belongs to the caller
+    (the app's resource watcher runs it in its own thread, tui.watcher)."""
 
-    ``pids``: the processes whose own GPU memory to track (their descendants too);
-    it may be changed later with ``watch(pids)``. ``latest()`` and ``history()``
-    are safe to call from any thread; ``on_sample`` (if given) is called from the
-    sampler thread, so a Textual app should hop threads (``call_from_thread``).
-    """
-
-    def __init__(self, interval: float = 1.0, history: int = 600, pids: Iterable[int] = (),
-                 on_sample: Callable[[Sample], None] | None = None):
-        self.interval = float(interval)
-        self._history: deque[Sample] = deque(maxlen=max(1, int(history)))
+    def __init__(self, pids: Iterable[int] = ()):
         self._pids = {int(p) for p in pids}
-        self._on_sample = on_sample
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def watch(self, pids: Iterable[int]) -> None:
         with self._lock:
@@ -607,53 +590,4 @@ class GpuSampler:
                     own = 0
             readings.append(GpuReading(g.index, g.used_bytes, g.total_bytes, g.utilization,
                                        g.temperature, g.power_w, own))
-        sample = Sample(time.time(), readings, hw.nvml_error)
-        with self._lock:
-            self._history.append(sample)
-        if self._on_sample is not None:
-            try:
-                self._on_sample(sample)
-            except Exception:
-                pass
-        return sample
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.sample_once()
-            except Exception:  # never let the thread die on a reading
-                pass
-            self._stop.wait(self.interval)
-
-    def start(self) -> "GpuSampler":
-        if self._thread and self._thread.is_alive():
-            return self
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="grpo-tui-gpu-sampler", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        t = self._thread
-        if t is not None:
-            t.join(timeout)
-        self._thread = None
-
-    @property
-    def running(self) -> bool:
-        return bool(self._thread and self._thread.is_alive())
-
-    def latest(self) -> Sample | None:
-        with self._lock:
-            return self._history[-1] if self._history else None
-
-    def history(self) -> list[Sample]:
-        with self._lock:
-            return list(self._history)
-
-    def __enter__(self) -> "GpuSampler":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        return Sample(time.time(), readings, hw.nvml_error)

@@ -78,13 +78,6 @@ TASKS: dict[str, Callable[[random.Random, int], list[dict[str, Any]]]] = {
     "max": _max,
     "reverse": _reverse,
 }
-TASK_HELP = {
-    "arith": "a+b= with a, b in 0..4 (25 facts); answer in the solution tags",
-    "arith10": "a+b= with a, b in 0..9 (100 facts)",
-    "word_problems": "multi-step arithmetic word problems (8 templates, gold numbers); for real models",
-    "max": "max a b= -- the larger of two digits",
-    "reverse": "reverse a 3-letter string",
-}
 
 
 def builtin_rows(task: str, n: int, seed: int) -> list[dict[str, Any]]:

@@ -36,7 +36,6 @@ from . import gsm8k
 from .reward_rules import Tags, answers_match, extract_answer
 
 BUILTIN_EVAL_SEED_OFFSET = 7919  # another seed than training's draws
-DEFAULT_N = 100
 
 Generate = Callable[[list[str]], list[str]]
 

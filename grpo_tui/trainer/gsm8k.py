@@ -29,7 +29,6 @@ from ..core.config import RunConfig
 
 DATASET = "openai/gsm8k"
 CONFIG = "main"
-TRAIN_SPLIT = "train"
 EVAL_SPLIT = "test"
 ALIASES = {"openai/gsm8k", "gsm8k", "openai/gsm8k:main"}
 

@@ -190,8 +190,7 @@ class ResourceSampler(_Background):
                 self._r.ram_total = hw.host.ram_total_bytes
                 self._r.gpu_error = None if hw.gpus else hw.no_gpu_reason
             if hw.gpus:
-                self._gpu_sampler = hardware.GpuSampler(interval=self.interval, history=1,
-                                                        pids=[self._pid] if self._pid else [])
+                self._gpu_sampler = hardware.GpuSampler(pids=[self._pid] if self._pid else [])
         except Exception as exc:
             with self._lock:
                 self._r.gpu_error = f"hardware detection failed: {exc}"
