@@ -140,7 +140,7 @@ def test_bad_folders_are_one_line_and_exit_2_and_a_file_being_written_waits(trl_
     empty = tmp_path / "empty"
     empty.mkdir()
     done = cli("open", str(empty))
-    assert done.returncode == 2 and "neither a grpo-tui run" in done.stderr and len(done.stderr.splitlines()) == 1
+    assert done.returncode == 2 and "not a grpo-tui run directory" in done.stderr and "not a TRL output folder" in done.stderr and len(done.stderr.splitlines()) == 1
 
     bad_state = tmp_path / "bad-state"
     shutil.copytree(trl_folder / "checkpoint-2", bad_state / "checkpoint-2")

@@ -480,8 +480,8 @@ def open_folder(path: str | os.PathLike[str], *, samples_budget: int | None = No
     if not folder.is_dir():
         raise FolderError(f"{folder}: " + ("not a folder" if folder.exists() else "no such folder"))
     if not looks_like(folder):
-        raise FolderError(f"{folder} is neither a grpo-tui run (no {RUN_JSON}) nor a TRL output folder "
-                          f"(no {STATE_FILE}, no {COMPLETIONS}/completions_<step>.parquet)")
+        raise FolderError(f"{folder} is not a grpo-tui run directory (no {RUN_JSON}) and not a TRL output "
+                          f"folder (no {STATE_FILE}, no {COMPLETIONS}/completions_<step>.parquet)")
     opened = Opened(folder)
     for _, f in completion_files(folder):
         check_parquet(f)
