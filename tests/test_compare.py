@@ -78,6 +78,13 @@ def test_comparison_figures_match_the_logs():
     assert sa == pytest.approx(cmp.ema(ra, 0.6))
 
 
+def test_the_compare_screen_uses_the_charts_palette():
+    from grpo_tui.tui.screens import compare as screen
+    from grpo_tui.tui.widgets import charts
+
+    assert screen.PALETTE == charts.PALETTE
+
+
 def test_long_runs_stay_bounded():
     a = make_run(5000, run_id="long-a", samples_every=1000)
     b = make_run(3000, run_id="long-b", samples_every=1000, seed=3)

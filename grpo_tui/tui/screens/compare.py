@@ -26,7 +26,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from ...core import compare as cmp
-from ..widgets.charts import PALETTE, Legend, LineChart
+# The charts (textual-plot) pull in numpy: imported after the first frame, when the first data lands.
+# One colour per run: the charts' palette (tests/test_compare.py checks they stay the same).
+PALETTE = ("cyan", "magenta", "yellow", "green", "blue", "red", "bright_cyan", "bright_magenta")
 from ..widgets.literal import literal, visible
 from .start import fill_table
 
@@ -56,8 +58,11 @@ class ChartPanel(Vertical):
         self.title = title
         self.border_title = visible(title, one_line=True, limit=60)
 
-    def compose(self) -> ComposeResult:
-        yield LineChart()
+    @property
+    def chart(self):
+        """The LineChart (mounted by CompareScreen._charts after the first frame), or None."""
+        found = self.children
+        return found[0] if found else None
 
 
 class CompareScreen(Screen):
@@ -95,7 +100,7 @@ class CompareScreen(Screen):
     # -- layout ---------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Static(id="compare-head")
-        yield Legend(id="compare-legend")
+        yield Static(id="compare-legend")
         with VerticalScroll(id="compare-body"):
             yield DataTable(id="compare-summary", cursor_type="none", zebra_stripes=False)
             # the fixed charts from the first frame (the layout, scrollbar included, never jumps);
@@ -108,7 +113,12 @@ class CompareScreen(Screen):
     def on_mount(self) -> None:
         self.set_class(self.app.size.width < self.NARROW_WIDTH, "narrow")
         ids = [r.run.id for r in self.comparison.runs]
-        self.query_one(Legend).set_items([(i, self.colour(n)) for n, i in enumerate(ids)])
+        legend = Text()
+        for n, i in enumerate(ids):
+            legend.append("  " if n else "")
+            legend.append("━━ ", style=self.colour(n))
+            legend.append(visible(i, one_line=True, limit=40))
+        self.query_one("#compare-legend", Static).update(legend)
         self._head()
         self.query_one("#compare-body").focus()
         # Paint first, then read: the reading thread would otherwise compete with the first frame.
@@ -198,6 +208,12 @@ class CompareScreen(Screen):
         if new:  # reward components became known: they go before the main reward's chart
             main = next(p for p in self.query(ChartPanel) if p.key == "main")
             await grid.mount_all(new, before=main)
+        bare = [p for p in self.query(ChartPanel) if p.chart is None]
+        if bare:
+            from ..widgets.charts import LineChart
+
+            for p in bare:
+                await p.mount(LineChart())
         self._draw_charts()
 
     def _draw_charts(self) -> None:
@@ -211,7 +227,8 @@ class CompareScreen(Screen):
                     if self.x == "time":
                         xs = [v / 60.0 for v in xs]
                     lines.append((xs, ys, self.colour(n)))
-            panel.query_one(LineChart).set_lines(lines)
+            if panel.chart is not None:
+                panel.chart.set_lines(lines)
 
     def _config(self) -> None:
         diff = self.comparison.config_diff()
