@@ -192,8 +192,12 @@ def test_standin_signatures_match_unsloth(unsloth, zoo):
             assert real.accepts(name), f"stand-in parameter {name!r} does not exist in Unsloth"
             if name in ours.defaults and name in real.defaults and real.defaults[name] is not ...:
                 assert ours.defaults[name] == real.defaults[name], f"default of {name!r} differs"
-    load = rw.source(zoo, "unsloth_zoo/vllm_utils.py").params("load_lora")
-    assert ["self", *fake_inner_params(fake, "load_lora")] == ["self", *load.names[1:]]
+    zoo_utils = rw.source(zoo, "unsloth_zoo/vllm_utils.py")
+    # Bound to the model (functools.partial / a method): the stand-in's parameters are the rest.
+    assert fake_inner_params(fake, "load_lora") == zoo_utils.params("load_lora").names[1:]
+    assert fake_inner_params(fake, "save_lora") == zoo_utils.params("save_lora").names[1:2]
+    merged = rw.source(unsloth, "unsloth/save.py").params("unsloth_generic_save_pretrained_merged")
+    assert fake_inner_params(fake, "save_pretrained_merged") == merged.names[1:4]
 
 
 def fake_inner_params(src: rw.Source, name: str) -> list[str]:

@@ -231,23 +231,22 @@ class FastLanguageModel:
                                                       target_modules=list(target_modules), bias=bias,
                                                       task_type="CAUSAL_LM"))
 
-        def save_lora(path):
-            record("save_lora", path=str(path))
-            peft_model.save_pretrained(str(path))
+        def save_lora(save_directory, *args, **kwargs):  # unsloth_zoo.vllm_utils.save_lora, bound to the model
+            record("save_lora", path=str(save_directory))
+            peft_model.save_pretrained(str(save_directory))
 
-        def save_pretrained_merged(path, tok=None, save_method="merged_16bit", **kw):
-            record("save_pretrained_merged", path=str(path), save_method=save_method)
+        def save_pretrained_merged(save_directory, tokenizer=None, save_method="merged_16bit", **kw):
+            record("save_pretrained_merged", path=str(save_directory), save_method=save_method)
             merged = copy.deepcopy(peft_model).merge_and_unload()
-            merged.to(torch.bfloat16).save_pretrained(str(path))
-            if tok is not None:
-                tok.save_pretrained(str(path))
+            merged.to(torch.bfloat16).save_pretrained(str(save_directory))
+            if tokenizer is not None:
+                tokenizer.save_pretrained(str(save_directory))
 
         peft_model.save_lora = save_lora
         peft_model.save_pretrained_merged = save_pretrained_merged
         if engine is not None:  # patch_peft_fast_inference: only with an engine, only here
             _attach_engine(peft_model, tokenizer, engine)
             LoRARequest = peft_model._standin_lora_request
-            counter = {"n": 0}
 
             def load_lora(save_directory, load_tensors=False, lora_request_id=None):
                 # unsloth_zoo/vllm_utils.py: the request id defaults to 1; a missing folder is an OSError.
@@ -255,7 +254,6 @@ class FastLanguageModel:
                        exists=os.path.isfile(os.path.join(str(save_directory), "adapter_config.json")))
                 if not load_tensors and not os.path.exists(save_directory):
                     raise OSError(f"Unsloth: LoRA filepath = {save_directory} does not exist!")
-                counter["n"] += 1
                 rid = lora_request_id if lora_request_id is not None else 1
                 return LoRARequest(str(rid), rid, str(save_directory))
 
