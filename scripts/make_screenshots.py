@@ -3,6 +3,7 @@
     .venv/bin/python scripts/make_screenshots.py                 # trains cpu-smollm2 for real, shoots while it trains
     .venv/bin/python scripts/make_screenshots.py --preset cpu-tiny --steps 40   # the tiny model (a minute)
     .venv/bin/python scripts/make_screenshots.py --from RUN_DIR  # use a run you already have
+    .venv/bin/python scripts/make_screenshots.py --live RUN_DIR  # a run training now: shot live, then stopped
     .venv/bin/python scripts/make_screenshots.py --png           # also PNGs (needs rsvg-convert)
 
 Everything happens in a temporary GRPO_TUI_HOME (your own runs are not
@@ -62,7 +63,7 @@ async def until_finished(pilot, run_dir: Path, timeout: float = 3600) -> None:
             raise SystemExit(f"the run took more than {timeout / 60:.0f} minutes; giving up")
         await pilot.pause(1.0)
     s = summarize(run)
-    if s.state != "completed":
+    if s.state not in ("completed", "stopped"):
         raise SystemExit(f"the run ended {s.state}: {run.log_tail(20)}")
     print(f"trained: {s.step} steps, reward {s.first_window_reward:.3f} -> {s.last_window_reward:.3f}", flush=True)
 
@@ -73,6 +74,15 @@ async def until_step(pilot, run_dir: Path, step: int) -> None:
     run = RunDir(run_dir)
     while summarize(run).step < step and summarize(run).live:
         await pilot.pause(0.5)
+
+
+def link_run(src: Path) -> Path:
+    """A run that is training now, shown where it is (linked into the throw-away home, not copied)."""
+    from grpo_tui.core.rundir import private_dir, runs_root
+
+    dest = private_dir(runs_root()) / src.name
+    dest.symlink_to(src, target_is_directory=True)
+    return dest
 
 
 def import_run(src: Path) -> Path:
@@ -117,7 +127,7 @@ class Shooter:
 
 
 async def session(shooter: Shooter, run_dir: Path, size: tuple[int, int], full: bool,
-                  live_at: int | None = None) -> None:
+                  live_at: int | None = None, stop_after_live: bool = False) -> None:
     """One app at one size. With ``live_at`` the run is still training: the start screen and a
     dashboard are shot while it trains (at that step), the rest once it has finished."""
     from grpo_tui.core.rundir import RunDir
@@ -152,6 +162,8 @@ async def session(shooter: Shooter, run_dir: Path, size: tuple[int, int], full: 
         if live_at is not None:
             await until_step(pilot, run_dir, live_at)
             await shooter.save(pilot, "dashboard-live")
+            if stop_after_live:  # --live: a long run is stopped (adapter saved) rather than waited for
+                RunDir(run_dir).send_command("stop")
             await until_finished(pilot, run_dir)
             await pilot.pause(2.0)
         await shooter.save(pilot, "dashboard")
@@ -186,6 +198,7 @@ def _simulate_gpu() -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--from", dest="src", type=Path, help="an existing run directory to show")
+    ap.add_argument("--live", type=Path, help="a run directory training now: shot at its next step, then stopped")
     ap.add_argument("--preset", default="cpu-smollm2", help="preset of the fresh run (default cpu-smollm2)")
     ap.add_argument("--steps", type=int, default=None,
                     help="steps of the fresh run (default 6 for cpu-smollm2, 40 for cpu-tiny)")
@@ -205,7 +218,13 @@ def main() -> int:
     sys.path.insert(0, str(REPO))
     try:
         launched = None
-        if args.src:
+        live_now = None
+        if args.live:
+            from grpo_tui.core.rundir import RunDir, summarize
+
+            run_dir = link_run(args.live.resolve())
+            live_now = summarize(RunDir(run_dir)).step
+        elif args.src:
             run_dir = import_run(args.src.resolve())
         else:
             args.steps = args.steps or (40 if args.preset == "cpu-tiny" else 6)
@@ -216,7 +235,10 @@ def main() -> int:
         for size, full in ((BIG, True), (SMALL, False)):
             _simulate_gpu()
             live_at = args.steps // 2 if launched is not None and full else None
-            asyncio.run(session(shooter, run_dir, size, full=full, live_at=live_at))
+            if live_now is not None and full:
+                live_at = live_now + 1
+            asyncio.run(session(shooter, run_dir, size, full=full, live_at=live_at,
+                                stop_after_live=live_now is not None))
     finally:
         if launched is not None and launched.proc.poll() is None:
             launched.proc.kill()
