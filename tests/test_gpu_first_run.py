@@ -144,6 +144,16 @@ def test_nothing_starts_cuda_before_unsloth(monkeypatch):
     finally:
         hardware.set_backend(None)
     assert touched == []
+    # NVML broken: CUDA is asked after all (a run is not refused for want of NVML).
+    monkeypatch.setenv(hardware.ENV_FAKE, "nolib")
+    hardware.set_backend(None)
+    try:
+        with pytest.raises(gc.GpuUnavailable, match="no CUDA GPU"):  # the spies report no devices
+            monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+            gc.preflight_here(cfg)
+    finally:
+        hardware.set_backend(None)
+    assert "is_available" in touched
     assert hw["cuda"][0]["name"] == "Tesla T4" and hw["cuda"][0]["memory_gb"] == pytest.approx(15.0, abs=0.5)
     assert (dev.name, dev.capability) == ("Tesla T4", (7, 5))
 

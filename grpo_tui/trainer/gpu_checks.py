@@ -186,6 +186,10 @@ def preflight_here(cfg: RunConfig) -> CudaDevice:
         except metadata.PackageNotFoundError:
             requires = None
     devices = probe_nvml() if torch.version.cuda else []  # a CPU build of torch sees no GPU
+    if torch.version.cuda and not devices:
+        # NVML saw nothing (no GPU, or NVML itself broken): ask CUDA. With a GPU this starts CUDA early,
+        # which is still better than refusing a run NVML could not describe.
+        devices = probe_cuda()
     return preflight(devices, fast_inference=cfg.fast_inference, torch_version=torch.__version__,
                      vllm_version=version, vllm_requires=requires, load_in_4bit=cfg.load_in_4bit,
                      bnb_plugin_version=installed_version(BNB_PLUGIN), dtype=cfg.dtype,
