@@ -67,6 +67,7 @@ def test_the_plugin_is_in_the_gpu_extra_and_the_tested_set():
     assert s.get("vllm-bnb-plugin").status == "missing" and any("vllm-bnb-plugin" in w for w, _ in s.gpu_missing)
 
 
+@pytest.mark.slow  # ~30 s: a trainer process through the stand-ins
 def test_a_4bit_run_without_the_plugin_fails_in_one_line(monkeypatch, tmp_path):
     use_standins(monkeypatch, tmp_path / "standin.jsonl")
     monkeypatch.setenv("GRPO_TUI_STANDIN_NO_BNB_PLUGIN", "1")
@@ -158,6 +159,7 @@ def test_nothing_starts_cuda_before_unsloth(monkeypatch):
     assert (dev.name, dev.capability) == ("Tesla T4", (7, 5))
 
 
+@pytest.mark.slow  # ~45 s: a trainer process through the stand-ins
 def test_cuda_not_started_when_the_stand_in_unsloth_is_imported(monkeypatch, tmp_path):
     """In a real trainer process: the stand-in records torch.cuda.is_initialized() at its import (False
     on a CPU torch whatever happens, so this guards the order only; the test above guards the calls)."""
