@@ -194,3 +194,19 @@ async def test_the_app_shows_an_opened_folder_read_only(trl_folder, tmp_path):
             assert f"{STEPS}/{STEPS}" in header_text(app)
     finally:
         follower.stop()
+
+
+@pytest.mark.slow
+def test_a_completions_file_being_written_is_read_once_whole(trl_folder, tmp_path):
+    folder = tmp_path / "writing"
+    shutil.copytree(trl_folder / "completions", folder / "completions")
+    last = folder / "completions" / f"completions_{STEPS:05d}.parquet"
+    whole = last.read_bytes()
+    last.write_bytes(whole[: len(whole) // 2])  # TRL is still writing it (just modified)
+    opened = open_folder(folder)
+    assert opened.pending == f"{last.name} not yet written"
+    assert [e["step"] for e in ev.read_all(opened.run.samples)[0]] == list(range(1, STEPS))
+    last.write_bytes(whole)
+    opened.sync()
+    assert opened.pending is None
+    assert [e["step"] for e in ev.read_all(opened.run.samples)[0]] == list(range(1, STEPS + 1))
