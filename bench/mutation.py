@@ -59,7 +59,8 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str], list[str]]] = {
                  "tests/test_rewards_multiline.py"], []),
 }
 
-# planner: only mutants of this function whose change is at or below this line are run.
+# planner: only mutants of this function whose change is at or below the last line holding this
+# text are run (the CPU branch above it sums the parts too).
 VERDICT_FROM = ("plan", "result.total = sum(parts.values())")
 
 STATUS_RE = re.compile(r"^\s+(\S+): (.+)$")
@@ -122,7 +123,7 @@ def _verdict_mutants(work: Path, src: str) -> list[str]:
     func, marker = VERDICT_FROM
     text = (work / "mutants" / src).read_text()
     orig = _function(text, f"x_{func}__mutmut_orig")
-    first = next(i for i, ln in enumerate(orig) if marker in ln)
+    first = max(i for i, ln in enumerate(orig) if marker in ln)  # its last occurrence: the GPU verdict
     module = src[:-3].replace("/", ".")
     names = []
     for m in re.finditer(rf"^def (x_{func}__mutmut_\d+)\(", text, re.M):

@@ -62,6 +62,48 @@ def test_both_clauses_of_the_margin_decide_somewhere():
     assert fixed and fraction
 
 
-def test_no_gpu_has_no_verdict_of_fit():
+def test_no_gpu_is_its_own_verdict():
     p = plan(RunConfig(**SMALL).validate(), None)
-    assert p.verdict not in ("fits", "tight", "no") and any("no GPU" in r for r in p.reasons)
+    assert p.verdict == "no-gpu" and p.reasons[-1] == "no GPU to plan for (give --vram or --gpu)"
+
+
+# Plain TRL without vLLM: the total does not move with the card, so a boundary can be hit exactly.
+TRL = dict(UNSLOTH, backend="trl", fast_inference=False, use_vllm=False, load_in_4bit=False,
+           max_seq_length=1024, max_completion_length=768, num_generations=2, per_device_train_batch_size=2)
+
+
+def _card_with_headroom(c: RunConfig, headroom: float) -> float:
+    """A card size whose computed headroom is exactly ``headroom`` (stepping by one ulp if needed)."""
+    import math
+
+    total = plan(c, 40.0).total
+    vram = total + headroom
+    for _ in range(8):
+        h = plan(c, vram).headroom
+        if h == headroom:
+            return vram
+        vram = math.nextafter(vram, math.inf if h < headroom else -math.inf)
+    raise AssertionError(f"no card with headroom exactly {headroom}")
+
+
+def test_the_boundaries_themselves():
+    c = RunConfig(**TRL).validate()
+    total = plan(c, 40.0).total
+    assert plan(c, 20.0).total == total  # the premise: the card does not change the estimate
+    at_zero = plan(c, _card_with_headroom(c, 0.0))
+    assert at_zero.verdict == "tight"  # 0 <= headroom: it fits, without the margin
+    assert at_zero.reasons == ["only 0.00 GiB spare (fits wants 1.25)"]
+    at_margin = plan(c, _card_with_headroom(c, MARGIN_GB))
+    assert at_margin.verdict == "fits" and at_margin.reasons == []
+    short = plan(c, total - 0.5)
+    assert short.verdict == "no"
+    assert short.reasons == [f"needs about {total:.1f} GiB, the GPU has {total - 0.5:.1f} GiB"]
+
+
+def test_a_small_kv_cache_makes_a_roomy_plan_tight():
+    kw = dict(SMALL, vllm_standby=False, gpu_memory_utilization=0.3, num_generations=16,
+              per_device_train_batch_size=16, max_seq_length=2048, max_completion_length=1792)
+    p = plan(RunConfig(**kw).validate(), 24.0)
+    assert p.headroom > max(MARGIN_GB, MARGIN_FRACTION * 24.0)  # room enough: the KV cache decides
+    assert p.verdict == "tight" and len(p.reasons) == 1
+    assert p.reasons[0].startswith(f"vLLM's KV cache holds {p.kv_tokens} tokens, less than ")
