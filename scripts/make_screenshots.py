@@ -4,6 +4,7 @@
     .venv/bin/python scripts/make_screenshots.py --preset cpu-tiny --steps 40   # the tiny model (a minute)
     .venv/bin/python scripts/make_screenshots.py --from RUN_DIR  # use a run you already have
     .venv/bin/python scripts/make_screenshots.py --live RUN_DIR  # a run training now: shot live, then stopped
+    .venv/bin/python scripts/make_screenshots.py --live RUN_DIR --keep-training  # ... and left training
     .venv/bin/python scripts/make_screenshots.py --png           # also PNGs (needs rsvg-convert)
 
 Everything happens in a temporary GRPO_TUI_HOME (your own runs are not
@@ -127,7 +128,7 @@ class Shooter:
 
 
 async def session(shooter: Shooter, run_dir: Path, size: tuple[int, int], full: bool,
-                  live_at: int | None = None, stop_after_live: bool = False) -> None:
+                  live_at: int | None = None, finish: str = "wait") -> None:
     """One app at one size. With ``live_at`` the run is still training: the start screen and a
     dashboard are shot while it trains (at that step), the rest once it has finished."""
     from grpo_tui.core.rundir import RunDir
@@ -162,9 +163,10 @@ async def session(shooter: Shooter, run_dir: Path, size: tuple[int, int], full: 
         if live_at is not None:
             await until_step(pilot, run_dir, live_at)
             await shooter.save(pilot, "dashboard-live")
-            if stop_after_live:  # --live: a long run is stopped (adapter saved) rather than waited for
+            if finish == "stop":  # --live: a long run is stopped (adapter saved) rather than waited for
                 RunDir(run_dir).send_command("stop")
-            await until_finished(pilot, run_dir)
+            if finish != "none":  # --live --keep-training: the rest is shot while it trains on
+                await until_finished(pilot, run_dir)
             await pilot.pause(2.0)
         await shooter.save(pilot, "dashboard")
         if not full:
@@ -199,6 +201,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--from", dest="src", type=Path, help="an existing run directory to show")
     ap.add_argument("--live", type=Path, help="a run directory training now: shot at its next step, then stopped")
+    ap.add_argument("--keep-training", action="store_true", help="with --live: shoot it training, do not stop it")
     ap.add_argument("--preset", default="cpu-smollm2", help="preset of the fresh run (default cpu-smollm2)")
     ap.add_argument("--steps", type=int, default=None,
                     help="steps of the fresh run (default 6 for cpu-smollm2, 40 for cpu-tiny)")
@@ -237,8 +240,8 @@ def main() -> int:
             live_at = args.steps // 2 if launched is not None and full else None
             if live_now is not None and full:
                 live_at = live_now + 1
-            asyncio.run(session(shooter, run_dir, size, full=full, live_at=live_at,
-                                stop_after_live=live_now is not None))
+            finish = "wait" if live_now is None else "none" if args.keep_training else "stop"
+            asyncio.run(session(shooter, run_dir, size, full=full, live_at=live_at, finish=finish))
     finally:
         if launched is not None and launched.proc.poll() is None:
             launched.proc.kill()

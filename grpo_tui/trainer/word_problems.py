@@ -72,9 +72,10 @@ def _bus(rng: random.Random) -> tuple[str, int]:
 
 def _garden(rng: random.Random) -> tuple[str, int]:
     n = _name(rng)
-    rows, per, dead = rng.randint(2, 9), rng.randint(2, 9), rng.randint(0, 5)
+    rows, per, dead = rng.randint(2, 9), rng.randint(2, 9), rng.randint(1, 5)
     dead = min(dead, rows * per)
-    return (f"{n} plants {rows} rows of tomatoes with {per} plants in each row. {dead} plants do not grow. "
+    dies = f"{dead} plant does not grow" if dead == 1 else f"{dead} plants do not grow"
+    return (f"{n} plants {rows} rows of tomatoes with {per} plants in each row. {dies.capitalize()}. "
             f"Each plant that grows gives 2 tomatoes. How many tomatoes does {n} pick?", 2 * (rows * per - dead))
 
 
