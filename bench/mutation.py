@@ -42,7 +42,8 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str], list[str]]] = {
                  "tests/test_samples_index.py"], []),
     "export": ("grpo_tui/core/export.py", None,
                ["tests/test_export.py", "tests/test_export_atomic.py"], []),
-    "alerts": ("grpo_tui/core/alerts.py", None, ["tests/test_alerts.py"],
+    "alerts": ("grpo_tui/core/alerts.py", None,
+               ["tests/test_alerts.py", "tests/test_alerts_messages.py", "tests/test_alerts_reasoning.py"],
                ["-k", "not real_trainer and not real_run"]),
     # pause / resume / stop / checkpoint and their acknowledgements (``ask`` is another feature's)
     "control": ("grpo_tui/trainer/control.py",
@@ -55,7 +56,7 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str], list[str]]] = {
     "planner": ("grpo_tui/core/planner.py", ["grpo_tui.core.planner.x_plan__mutmut_*"],
                 ["tests/test_planner.py", "tests/test_planner_verdict.py"], []),
     "rewards": ("grpo_tui/trainer/reward_rules.py", None,
-                ["tests/test_rewards_rules.py", "tests/test_rewards_registry.py",
+                ["tests/test_rewards_rules.py", "tests/test_rewards_registry.py", "tests/test_rewards_hacks.py",
                  "tests/test_rewards_multiline.py"], []),
 }
 

@@ -1,0 +1,121 @@
+"""What the alerts say, word for word (the user reads these in the app, the report and
+notifications), the thresholds between their variants, and alerts' round trip through events
+and run configs. The streams come from test_alerts.healthy()."""
+
+from __future__ import annotations
+
+import pytest
+
+from grpo_tui.core import alerts as al
+from grpo_tui.core import events as ev
+
+from test_alerts import healthy, run
+
+SAME = "of prompt groups scored every completion the same for 5+ logged steps"
+SOLVED = ("the model already solves these prompts",
+          "use harder prompts (a harder dataset or split), or stop here: the run has learnt what this task can teach")
+FAILING = ("every completion fails",
+           "make the task easier, add a warm start or partial-credit rewards, raise num_generations or temperature")
+MIXED = ("those groups give no gradient",
+         "if all fail: make the task easier or add partial-credit rewards; if all pass: harder prompts; "
+         "raise num_generations or temperature for more varied groups")
+
+
+def _flat(reward: float | None, n: int = 30, frac: float = 0.95) -> list[dict]:
+    rows = healthy(n)
+    for i in range(10, n):
+        rows[i]["frac_reward_zero_std"] = frac
+        if reward is None:
+            rows[i].pop("reward")
+        else:
+            rows[i]["reward"] = reward
+    return rows
+
+
+def _only(alerts, code):
+    got = [a for a in alerts if a.code == code]
+    assert len(got) == 1, alerts
+    return got[0]
+
+
+@pytest.mark.parametrize("reward, shown, variant", [
+    (2.0, "2", SOLVED), (1.8, "1.8", SOLVED),        # at or above 90% of the maximum
+    (1.79, "1.79", MIXED), (0.21, "0.21", MIXED),
+    (0.2, "0.2", FAILING), (0.0, "0", FAILING),       # at or below 10%
+])
+def test_no_signal_says_which_way_the_groups_are_flat(reward, shown, variant):
+    a = _only(run(_flat(reward), al.AlertEngine(max_completion_length=128, max_reward=2.0)), al.NO_SIGNAL)
+    assert (a.severity, a.since_step, a.step) == (al.WARNING, 11, 15)
+    assert a.message == f"95% {SAME} (mean reward {shown} of a possible 2): {variant[0]}"
+    assert a.hint == variant[1]
+
+
+def test_no_signal_without_a_known_maximum_or_reward():
+    a = _only(run(_flat(1.0), al.AlertEngine()), al.NO_SIGNAL)
+    assert a.message == f"95% {SAME} (mean reward 1): {MIXED[0]}" and a.hint == MIXED[1]
+    a = _only(run(_flat(None), al.AlertEngine(max_reward=2.0)), al.NO_SIGNAL)
+    assert a.message == f"95% {SAME}: {MIXED[0]}"
+
+
+def test_no_signal_threshold_is_inclusive():
+    assert _only(run(_flat(1.0, frac=0.9)), al.NO_SIGNAL).message.startswith("90% ")
+    assert [a for a in run(_flat(1.0, frac=0.89)) if a.code == al.NO_SIGNAL] == []
+
+
+def test_nonfinite_names_what_blew_up():
+    rows = healthy(30)
+    for i in range(10, 30):
+        rows[i]["loss"] = None
+        rows[i]["grad_norm"] = float("inf")
+    a = _only(run(rows), al.NONFINITE)
+    assert (a.severity, a.since_step, a.step) == (al.CRITICAL, 11, 11)
+    assert a.message == "loss, grad_norm became NaN/inf at step 11"
+    assert a.hint == ("lower learning_rate, keep max_grad_norm at 1.0, use bfloat16 rather than float16, "
+                      "and resume from the last checkpoint")
+
+
+def test_truncation_message_without_a_known_cap_or_terminated_length():
+    rows = healthy(40)
+    for i in range(5, 40):
+        rows[i]["completions/clipped_ratio"] = 0.95
+        rows[i].pop("completions/mean_terminated_length")
+    a = _only(run(rows, al.AlertEngine()), al.TRUNCATION)
+    assert (a.severity, a.since_step, a.step) == (al.CRITICAL, 6, 8)
+    assert a.message == "95% of completions hit the length cap: answers are cut off before the answer tag"
+    assert a.hint == ("raise max_completion_length, add overlong_penalty to rewards, set zero_truncated_reward=true "
+                      "or mask_truncated_completions=true, or ask for shorter reasoning in system_prompt")
+
+
+def test_no_correct_answer_message():
+    rows = healthy(40)
+    for i in range(10, 40):
+        rows[i]["rewards/correctness/mean"] = 0.0
+        rows[i]["rewards/correctness/std"] = 0.0
+    a = _only(run(rows), al.NO_CORRECT)
+    assert (a.severity, a.since_step, a.step) == (al.WARNING, 11, 30)
+    assert a.message == ("rewards/correctness has been 0 for every completion for 20+ logged steps: "
+                         "no right answer to reinforce")
+    assert a.hint == ("look at the samples: is the answer in the solution tags? Use an easier dataset or a warm "
+                      "start, raise num_generations, or add a partial-credit reward")
+
+
+def test_alert_event_round_trip_and_defaults():
+    a = al.Alert(code="kl_spike", severity=al.CRITICAL, message="m", since_step=4, hint="h", step=9)
+    payload = a.to_event_payload()
+    assert payload == {"code": "kl_spike", "severity": "critical", "message": "m", "hint": "h", "since_step": 4}
+    assert al.Alert.from_event(ev.make_event(ev.ALERT, 9, **payload)) == a
+    assert al.Alert.from_event({"type": "alert"}) == al.Alert(code="", severity=al.WARNING, message="",
+                                                              since_step=0, hint="", step=0)
+    assert al.Alert.from_event({"code": 5, "since_step": None, "step": "7"}).code == "5"
+
+
+def test_from_config_takes_the_cap_tags_and_maximum():
+    e = al.AlertEngine.from_config({"max_completion_length": 256, "reasoning_start": "<r>", "reasoning_end": "</r>"},
+                                   max_reward=3)
+    assert (e.max_completion_length, e.max_reward) == (256, 3.0)
+    assert e.reasoning_tags == ("<r>", "</r>")
+    d = al.AlertEngine.from_config(None)
+    assert (d.max_completion_length, d.max_reward, d.reasoning_tags) == (None, None, ("<think>", "</think>"))
+    assert al.AlertEngine.from_config({"max_completion_length": "256"}).max_completion_length is None
+    t = al.AlertThresholds(clipped_window=7)
+    assert al.AlertEngine.from_config({}, t).t is t
