@@ -119,3 +119,44 @@ def test_from_config_takes_the_cap_tags_and_maximum():
     assert al.AlertEngine.from_config({"max_completion_length": "256"}).max_completion_length is None
     t = al.AlertThresholds(clipped_window=7)
     assert al.AlertEngine.from_config({}, t).t is t
+
+
+@pytest.mark.parametrize("completion, n", [
+    ("<think>  abc  </think><answer>1</answer>", 3),
+    ("abc</think><answer>1</answer>", 3),                 # the template pre-filled the opening tag
+    ("<think>abc", 3),                                     # cut before the closing tag
+    ("no tags at all", 0),
+    ("<think>a</think> then <think>bcd</think>", 1),      # the first block
+    ("x <think>one</think> <think>two</think>", 3),
+    ("<think>x<think>ab</think>", 2),                      # the opening tag nearest the close
+    ([{"role": "assistant", "thinking": " ab "}], 2),
+    ([{"reasoning_content": "abc"}, {"thinking": "d"}, "skip"], 4),
+    ([{"content": "<think>xy</think>"}, {"content": "z"}], 2),
+    ([{"content": "no reasoning"}], 0),
+    (12, None),
+])
+def test_reasoning_length(completion, n):
+    assert al.reasoning_length(completion) == n
+
+
+def test_reasoning_length_with_other_tags():
+    assert al.reasoning_length("<r>abcd</r>", ("<r>", "</r>")) == 4
+    assert al.reasoning_length("<think>abcd</think>", ("<r>", "</r>")) == 0
+
+
+def test_reasoning_collapse_message_and_a_repeated_samples_event():
+    why = "In April she sold 48 clips. In May half as many, 48 / 2 = 24. Altogether 48 + 24 = 72 clips."
+    engine = al.AlertEngine.from_config({})
+
+    def samples(step, reasoning):
+        return ev.make_event(ev.SAMPLES, step, rows=[{"completion": f"<think>{reasoning}</think>"}] * 4)
+
+    fired = []
+    for step in range(1, 7):
+        fired += engine.feed(samples(step, why))
+    for step in range(7, 10):
+        fired += engine.feed(samples(step, "."))
+        fired += engine.feed(samples(step, "."))  # the same step again: not a second observation
+    assert [(a.code, a.since_step, a.step) for a in fired] == [(al.REASONING_COLLAPSE, 7, 9)]
+    assert fired[0].message == (f"the sampled completions reason in 1 characters on average, "
+                                f"{1 / len(why):.0%} of the run's early {len(why)}")
