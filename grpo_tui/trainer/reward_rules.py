@@ -614,12 +614,12 @@ def _math_verify(gold: str, ans: str) -> bool:
         import math_verify  # noqa: F401
     except ImportError:
         return False
-    with _math_verify_lock:  # sympy's caches are not thread-safe
-        _warm_up()
-        try:
+    try:
+        with _math_verify_lock:  # sympy's caches are not thread-safe
+            _warm_up()
             return _math_verify_cached(gold, ans)
-        except _Deadline:
-            return False  # too slow to verify is a wrong answer, never a hung step
+    except _Deadline:  # (wide: a deadline that lands while leaving the call is caught here too)
+        return False  # too slow to verify is a wrong answer, never a hung step
 
 
 def _text_key(s: str) -> str:
