@@ -171,8 +171,8 @@ async def test_enormous_lines_keep_memory_bounded(real_run):
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: app.screen.loaded and app.screen.monitor.samples_step == STEPS + 1,
                     timeout=30, what="attached")
-        await pilot.pause(0.3)
-        assert "xxxxxxxx" in rendered_text(app.screen.query_one("#samples-text"))
+        await until(pilot, lambda: "xxxxxxxx" in rendered_text(app.screen.query_one("#samples-text")),
+                    what="the samples panel")
 
 
 async def test_run_directory_deleted_while_attached():
@@ -189,7 +189,9 @@ async def test_run_directory_deleted_while_attached():
                                what="deletion shown")
             assert "The run directory was deleted" in " ".join(rendered_text(banner).split())
             await pilot.press("p")  # steering a deleted run must not crash the app
-            await pilot.pause(0.5)
+            app.screen.action_pause()  # even when the key reaches it: a clear refusal is the signal
+            await until(pilot, lambda: any("could not send pause" in n.message for n in app._notifications),
+                        timeout=5, what="the refusal")
             assert app.screen.watcher.error is None
             assert not run.path.exists(), "sending a command re-created the deleted run directory"
     finally:

@@ -244,7 +244,7 @@ async def test_untrusted_output_is_literal_in_app_and_report(tmp_path):
     async with app.run_test(size=(160, 50)) as pilot:
         await until(pilot, lambda: app.screen.loaded and app.screen.monitor.samples_step == 3, timeout=20,
                     what="evil samples loaded")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: "RED" in rendered_text(app.screen.query_one("#samples-text")), what="drawn")
         text = rendered_text(app.screen.query_one("#samples-text"))
         assert "[bold red]RED[/]" in text and "[link=https://evil.example]click[/link]" in text
         assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
