@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
-from array import array
+import importlib.util
 import logging
 import math
 import re
 import threading
 import unicodedata
+from array import array
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -610,10 +611,8 @@ def _math_verify_cached(gold: str, ans: str) -> bool:
 
 
 def _math_verify(gold: str, ans: str) -> bool:
-    try:
-        import math_verify  # noqa: F401
-    except ImportError:
-        return False
+    if importlib.util.find_spec("math_verify") is None:
+        return False  # without it a symbolic answer cannot be verified: never paid
     try:
         with _math_verify_lock:  # sympy's caches are not thread-safe
             _warm_up()
