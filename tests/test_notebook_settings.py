@@ -167,7 +167,9 @@ def _refused(capsys, *argv: str) -> str:
     ("target_modules=qkv_proj", "target_modules: 'qkv_proj' is not a linear layer of builtin:tiny"),
 ])
 def test_preflight_refusals(setting, message, capsys):
-    line = _refused(capsys, "run", "--headless", "--preset", "cpu-tiny", "--set", setting)
+    # full_finetuning=false: LoRA settings count (cpu-tiny trains every weight by default)
+    line = _refused(capsys, "run", "--headless", "--detach", "--preset", "cpu-tiny", "--set", "full_finetuning=false",
+                    "--set", setting)
     assert message in line, line
 
 
@@ -251,8 +253,9 @@ def test_planner_against_logged_figures(name, util, batch, vram, reserved, weigh
     p = planner.plan(_as_ran(name, gpu_memory_utilization=util, per_device_train_batch_size=batch), vram)
     assert p.vllm_reserved == pytest.approx(reserved, rel=0.02)
     assert 0.90 <= p.parts["weights"] / weights <= 1.08, p.parts["weights"]  # Qwen2.5-3B 0.92, Phi-4 1.07
-    # vLLM captures its CUDA graphs after sizing the KV cache; the planner takes them out of the share
-    # first, so it is low by up to the graphs' size (Phi-4: 0.38 vs 1.24)
+    # the KV cache is what the share leaves: it inherits the weights' error (Phi-4: weights planned
+    # 9.06 vs 8.49 logged, KV 0.38 vs 1.24; its plain bitsandbytes 4-bit is smaller than Unsloth's
+    # dynamic quant the 4.5 bits model) and vLLM's activation peak (0.28-1.05 logged, 0.6 planned)
     assert p.kv_cache == pytest.approx(kv, abs=0.9)
 
 
