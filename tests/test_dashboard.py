@@ -18,7 +18,8 @@ from textual.geometry import Region
 from textual.widgets import Static
 
 from grpo_tui.core.synthetic import T0, SyntheticWriter, dead_pid, make_run
-from grpo_tui.tui.screens.dashboard import DashboardScreen, StopConfirm
+from grpo_tui.tui.screens.confirm import StopConfirm
+from grpo_tui.tui.screens.dashboard import DashboardScreen
 from grpo_tui.tui.widgets.panels import RunHeader, StatusBanner
 
 

@@ -28,9 +28,9 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Static
+from textual.containers import Grid, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer
 
 from ...core.monitor import RunMonitor, Snapshot
 from ...core.stall import GpuIdle
@@ -39,6 +39,7 @@ from ..watcher import ResourcesSampled, ResourceSampler, RunChanged, RunWatcher
 from ..widgets.literal import visible
 from ..widgets.panels import (HealthPanel, LengthsPanel, LoadingPanel, MemoryPanel, RewardsPanel, RunHeader,
                               SamplesPanel, StatusBanner)
+from .confirm import StopConfirm
 
 MAX_FPS = 4.0  # redraws per second at most; GRPO_TUI_FPS overrides (e.g. 1 over a slow SSH link)
 CHART_KEYS = ("reward", "reward_std", "completions/mean_length", "completions/min_length",
@@ -52,50 +53,6 @@ def _coarse(nbytes: int | None) -> int | None:
         return nbytes
     shift = max(0, nbytes.bit_length() - 7)
     return nbytes >> shift << shift
-
-
-class StopConfirm(ModalScreen[bool]):
-    """Stopping ends training at the next step boundary and saves the adapter: confirm first."""
-
-    BINDINGS = [Binding("y", "confirm", "Stop the run"), Binding("n,escape", "cancel", "Keep training")]
-    DEFAULT_CSS = """
-    StopConfirm { align: center middle; }
-    StopConfirm > Vertical { width: 60; max-width: 100%; height: auto; border: thick $error;
-                             background: $surface; padding: 1 2; }
-    StopConfirm Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
-    StopConfirm Button { margin-left: 2; }
-    """
-
-    def __init__(self, run_id: str, loading: bool = False) -> None:
-        super().__init__()
-        self.run_id = run_id
-        self.loading = loading
-
-    def compose(self) -> ComposeResult:
-        run = visible(self.run_id, one_line=True)
-        if self.loading:  # the trainer takes a stop between loading phases (trainer.loading_watch)
-            what = (f"{run} is still loading: it ends when the current loading phase does. Nothing has "
-                    "been trained yet, so nothing is saved.")
-        else:
-            what = (f"{run} stops at the next step boundary; the adapter is saved. This cannot be undone "
-                    "(resume needs a checkpoint).")
-        with Vertical():
-            yield Static(Text.assemble(("Stop this run?\n\n", "bold"), what), id="stop-text")
-            with Horizontal():
-                yield Button("Keep training (n)", id="keep")
-                yield Button("Stop (y)", id="stop", variant="error")
-
-    def on_mount(self) -> None:
-        self.query_one("#keep", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "stop")
-
-    def action_confirm(self) -> None:
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        self.dismiss(False)
 
 
 class DashboardScreen(Screen):
