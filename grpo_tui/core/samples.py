@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import orjson
 
 from . import events as ev
+from .messages import chat_text
 from .rundir import RunDir
 
 TEXT_CAP = 200_000
@@ -65,19 +66,7 @@ class SampleFilter:
 
 def _text(value: Any) -> str:
     """Prompts/completions may be chat message lists (TRL >= 1.15): show their contents."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        parts = []
-        for m in value:
-            if isinstance(m, dict):
-                for key in ("reasoning_content", "thinking", "content"):
-                    if m.get(key):
-                        parts.append(str(m[key]))
-            else:
-                parts.append(str(m))
-        return "\n".join(parts)
-    return "" if value is None else str(value)
+    return chat_text(value)
 
 
 def normalise_row(row: Any, step: int) -> Row | None:

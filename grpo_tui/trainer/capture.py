@@ -21,22 +21,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..core.messages import chat_text
 from .rewards import completion_text
 
 
 def prompt_text(prompt: Any) -> str:
-    if isinstance(prompt, str):
-        return prompt
-    if isinstance(prompt, list):
-        parts = []
-        for msg in prompt:
-            if isinstance(msg, dict):
-                content = msg.get("content")
-                if isinstance(content, list):
-                    content = "".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
-                parts.append(f"{msg.get('role', '')}: {content}")
-        return "\n".join(parts)
-    return str(prompt)
+    """A prompt as the sample browser shows it: ``role: content`` lines (core.messages)."""
+    return chat_text(prompt, roles=True)
 
 
 def _num(x: Any) -> float | None:
@@ -97,19 +88,21 @@ class SampleCapture:
         they cannot be read, so that every process still takes part in the gather."""
         try:
             tr = self.trainer
-            ids = output["completion_ids"].tolist()
-            mask = output["completion_mask"].tolist()
+            ids, mask = output["completion_ids"], output["completion_mask"]
             eos_ids = set(getattr(tr, "eos_token_ids", None) or [tr._tokenizer.eos_token_id])
             pad_id = tr._tokenizer.pad_token_id
             max_len = tr.max_completion_length
+            # On the tensors: one reduction per row instead of copying every token id into Python.
+            lengths = mask.sum(dim=1)
+            # masked as truncated (mask_truncated_completions): count the real tokens instead
+            unmasked = (ids != pad_id).sum(dim=1) if pad_id is not None else ids.new_full(lengths.shape, ids.shape[1])
+            lengths = lengths.where(lengths > 0, unmasked).tolist()
+            last = ids.gather(1, (ids.new_tensor(lengths) - 1).clamp(min=0).unsqueeze(1)).squeeze(1).tolist()
             facts = []
-            for i, row_ids in enumerate(ids):
-                length = int(sum(mask[i]))
-                if length == 0:  # masked as truncated (mask_truncated_completions): count the real tokens
-                    length = sum(1 for t in row_ids if t != pad_id)
-                toks = row_ids[:length]
+            for i, length in enumerate(lengths):
+                length = int(length)
                 fact: dict[str, Any] = {"length": length,
-                                        "truncated": bool(toks) and toks[-1] not in eos_ids and length >= max_len}
+                                        "truncated": length > 0 and last[i] not in eos_ids and length >= max_len}
                 if i < len(inputs) and "answer" in inputs[i]:
                     fact["answer"] = inputs[i]["answer"]
                 facts.append(fact)

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from ...core.config import RunConfig
+from ...core.messages import chat_text
 from .. import reward_rules as rules
 
 FORMAT_MAX = 1.0
@@ -19,21 +20,8 @@ CORRECTNESS_MAX = rules.CORRECTNESS_MAX
 
 
 def completion_text(completion: Any) -> str:
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, list):  # conversational: [{"role": "assistant", "content": ...}, ...]
-        parts = []
-        for msg in completion:
-            if isinstance(msg, dict):
-                reasoning = msg.get("reasoning_content") or msg.get("thinking")
-                if reasoning:
-                    parts.append(str(reasoning))
-                content = msg.get("content")
-                if isinstance(content, list):  # typed content blocks
-                    content = "".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
-                parts.append(str(content or ""))
-        return "".join(parts)
-    return str(completion)
+    """A completion as the rewards read it: reasoning then content, run together (core.messages)."""
+    return chat_text(completion, joiner="")
 
 
 def make_format(cfg: RunConfig):
