@@ -60,3 +60,40 @@ async def test_a_reward_set_that_pays_a_hack_shows_red(tmp_path):
 def test_audit_line_reports_a_broken_preset(tmp_path):
     line = reward_audit.audit("no-such-preset-xyz")
     assert line.ok is None and "could not run" in line.text and "no-such-preset-xyz" in line.text
+
+
+async def test_one_audit_at_a_time_and_the_last_selected_wins(monkeypatch):
+    """Scrolling through the presets starts one subprocess at a time; the preset selected while
+    one ran is audited next, the ones scrolled past are not."""
+    import threading
+
+    from grpo_tui.tui.app import GrpoApp
+
+    calls: list[str] = []
+    gate = threading.Event()
+    real = reward_audit.audit
+
+    def slow_audit(preset, path=None):
+        calls.append(preset)
+        gate.wait(20)
+        return real(preset, path)
+
+    monkeypatch.setattr(reward_audit, "audit", slow_audit)
+    hw = fixed_hardware("RTX 4090")
+    app = GrpoApp(detect_hardware=lambda: hw, load_presets=fixed_presets)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(200):
+            if calls:
+                break
+            await pilot.pause(0.05)
+        assert calls == ["demo-24gb"]  # the recommended preset (rows: demo-16gb, demo-24gb, demo-cpu)
+        await pilot.press("up", "down", "down")  # scroll past two presets while its audit runs
+        await pilot.pause(0.2)
+        assert app.screen.selected == "demo-cpu" and calls == ["demo-24gb"]
+        gate.set()
+        for _ in range(400):
+            if len(calls) == 2 and "clean" in str(app.screen.query_one("#audit", Static).render()):
+                break
+            await pilot.pause(0.05)
+        assert calls == ["demo-24gb", "demo-cpu"]  # demo-16gb, scrolled past, was never audited
+        assert "clean" in str(app.screen.query_one("#audit", Static).render())

@@ -195,7 +195,8 @@ class StartScreen(Screen):
         self.runs_index = RunsIndex()
         self.marked: set[str] = set()  # run ids marked (space) for the compare screen
         self._audits: dict[str, Text] = {}  # preset -> its reward audit line
-        self._auditing: set[str] = set()  # presets whose audit subprocess is running
+        self._auditing: set[str] = set()  # presets whose audit subprocess is running (one at a time)
+        self._audit_wanted: str | None = None  # selected while another audit ran: audited next
         self.launching = False
         self._survey: Surveyed | None = None
         # The breakpoint class the first resize would add: set now, so the first frame is styled
@@ -282,6 +283,20 @@ class StartScreen(Screen):
             self._audits[msg.preset] = text
         if msg.preset == self.selected:
             self.query_one("#audit", Static).update(text)
+        wanted, self._audit_wanted = self._audit_wanted, None
+        if wanted is not None and wanted == self.selected:
+            self._request_audit(wanted)
+
+    def _request_audit(self, name: str) -> None:
+        """Audit a preset unless known; one subprocess at a time (scrolling through the presets
+        on a 2-core box must not start one per row): the last one asked for waits its turn."""
+        if name in self._audits or name in self._auditing:
+            return
+        if self._auditing:
+            self._audit_wanted = name
+            return
+        self._auditing.add(name)
+        self.audit_rewards(name)
 
     @work(thread=True, exclusive=True, group="runs")
     def scan_runs(self) -> None:
@@ -395,9 +410,8 @@ class StartScreen(Screen):
         if name != self.selected:
             shown = self._audits.get(name)
             self.query_one("#audit", Static).update(shown or Text("rewards: auditing…", style="dim"))
-            if shown is None and name not in self._auditing:
-                self._auditing.add(name)
-                self.audit_rewards(name)
+            if shown is None:
+                self._request_audit(name)
         self.selected = name
         cfg = self.presets[name].config
         for knob in KNOB_NAMES:
