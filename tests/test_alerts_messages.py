@@ -160,3 +160,54 @@ def test_reasoning_collapse_message_and_a_repeated_samples_event():
     assert [(a.code, a.since_step, a.step) for a in fired] == [(al.REASONING_COLLAPSE, 7, 9)]
     assert fired[0].message == (f"the sampled completions reason in 1 characters on average, "
                                 f"{1 / len(why):.0%} of the run's early {len(why)}")
+
+
+def test_degenerate_text_message_reading_plain_and_chat_rows_past_junk():
+    import random
+
+    rng = random.Random(2)
+    words = "first add the units then carry the tens digit and write down the result as".split()
+    engine = al.AlertEngine()
+    out = []
+    for s in range(1, 21):
+        rows: list = ["junk", {"completion": 5}]  # not completions: passed over, the rest still read
+        for i in range(8):
+            text = ("\n".join(["the answer is the answer is"] * 6) if s >= 12
+                    else " ".join(rng.choice(words) for _ in range(30)))
+            rows.append({"completion": text} if i % 2 else
+                        {"completion": [{"role": "assistant", "content": text}, {"role": "tool"}]})
+        out += engine.feed(ev.make_event(ev.SAMPLES, s, rows=rows))
+    assert [(a.code, a.severity, a.since_step, a.step) for a in out] == [(al.DEGENERATE_TEXT, al.WARNING, 12, 14)]
+    assert out[0].message == ("sampled completions repeat themselves: 91% of their word 3-grams are repeats "
+                              "(early in the run: 1%)")
+    assert out[0].hint == ("add repetition_penalty to rewards, lower learning_rate, check for a reward that pays "
+                           "for length; look at the samples")
+
+
+def test_a_chat_message_without_content_adds_no_words():
+    engine = al.AlertEngine()
+    out = []
+    for s in range(1, 8):  # seven repeated words: under the 8-word minimum, so never measured
+        rows = [{"completion": [{"role": "assistant", "content": "go go go go go go go"}, {"role": "tool"}]}]
+        out += engine.feed(ev.make_event(ev.SAMPLES, s, rows=rows))
+    assert out == []
+
+
+def test_repetition_rate_minimum_words():
+    assert al.repetition_rate("a b c d e f g") is None  # 7 words
+    assert al.repetition_rate("a b c d e f g h") == 0.0  # 8: measured
+    assert al.repetition_rate("a a a a a a a a") == pytest.approx(5 / 6)
+
+
+def test_unknown_thresholds_are_named_together():
+    with pytest.raises(ValueError, match="^unknown alert threshold\\(s\\): bogus, nope$"):
+        al.AlertThresholds.from_mapping({"nope": 1, "bogus": 2, "clipped_window": 4})
+
+
+def test_replay_uses_the_runs_config():
+    rows = healthy(40)
+    for i in range(20, 40):
+        rows[i]["completions/clipped_ratio"] = 0.95
+    got = al.replay([ev.make_event(ev.METRICS, i + 1, metrics=m) for i, m in enumerate(rows)],
+                    {"max_completion_length": 64})
+    assert [a.code for a in got] == [al.TRUNCATION] and "(max_completion_length 64)" in got[0].message
