@@ -73,7 +73,7 @@ def fill_table(table: DataTable, columns, rows: list[tuple[str, list]]) -> None:
     for (key, label, _m, _s), width in zip(columns, widths):
         table.add_column(Text(label), key=key, width=width)  # a Text: no markup parse (nor Rich's emoji table)
     for key, cells in rows:
-        table.add_row(*(literal(c) for c in cells), key=key)
+        table.add_row(*(_plain_cell(c) for c in cells), key=key)
 
 
 def _short_eval(summary: "RunSummary") -> str:
@@ -83,8 +83,9 @@ def _short_eval(summary: "RunSummary") -> str:
     return "→".join(f"{100 * a:.0f}" for a in accs) + "%" if accs else "–"
 
 
-def literal(cell: Any) -> Any:
-    """DataTable reads a str cell as markup: names and model ids from files or knobs must not be."""
+def _plain_cell(cell: Any) -> Any:
+    """DataTable reads a str cell as markup: names and model ids from files or knobs must not be.
+    (Not widgets.literal.literal: these cells are trusted text, only markup-shaped.)"""
     return Text(cell) if isinstance(cell, str) else cell
 
 
