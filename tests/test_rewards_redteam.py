@@ -1,0 +1,265 @@
+"""Red-team cases against the shipped reward sets, beyond tests/test_rewards_hacks.py (issue 11).
+
+The reward functions are built exactly as training builds them (a preset -> build_reward_funcs)
+and called the way TRL 1.15 calls them: by keyword, with completion_ids, the gold column,
+trainer_state, log_extra and log_metric; completions as plain strings and as chat messages
+(with and without reasoning_content). Each case asserts the right behaviour: honest forms are
+paid, hacks are not, odd input never raises or gives a non-finite reward. Cases that still fail
+on the current rules are written up in /work/REWARD_ATTACKS.md, not here.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import types
+
+import pytest
+
+from grpo_tui.core.presets import load_preset
+from grpo_tui.trainer import reward_rules as rr
+from grpo_tui.trainer.rewards import build_reward_funcs
+
+PRESETS = ("gpu-16gb", "cpu-smollm2")
+CFG = {name: load_preset(name) for name in PRESETS}
+BUILT = {name: build_reward_funcs(cfg) for name, cfg in CFG.items()}
+WHY = ("In April Natalia sold 48 clips. In May she sold half as many, 48 / 2 = 24 clips. "
+       "Altogether she sold 48 + 24 = 72 clips.")
+STATE = types.SimpleNamespace(global_step=3, max_steps=10, epoch=0.1)
+PROMPT = [{"role": "user", "content": "Natalia sold clips to 48 of her friends... How many clips?"}]
+
+
+def short_ids(c) -> list[int]:
+    reasoning, content = rr.split_completion(c)
+    return list(range(1, len((reasoning + " " + content).split()) + 2))
+
+
+def scores(completions, gold="72", preset="gpu-16gb", ids=None):
+    """Per completion: (weighted total, [component values]), as TRL sums them (None skipped)."""
+    funcs, weights = BUILT[preset]
+    n = len(completions)
+    ids = ids if ids is not None else [short_ids(c) for c in completions]
+    cols = []
+    for f in funcs:
+        out = f(prompts=[PROMPT] * n, completions=completions, completion_ids=ids, answer=[gold] * n,
+                trainer_state=STATE, log_extra=lambda *a, **k: None, log_metric=lambda *a, **k: None)
+        assert len(out) == n, f.__name__
+        cols.append(out)
+    rows = list(zip(*cols))
+    return [(sum(w * s for w, s in zip(weights, row) if s is not None), list(row)) for row in rows]
+
+
+def total(c, gold="72", preset="gpu-16gb", ids=None) -> float:
+    return scores([c], gold, preset, None if ids is None else [ids])[0][0]
+
+
+def full(ans: str, reasoning: str = WHY) -> str:
+    return f"<think>{reasoning}</think>\n<answer>{ans}</answer>"
+
+
+def chat(content, reasoning=None):
+    msg = {"role": "assistant", "content": content}
+    if reasoning is not None:
+        msg["reasoning_content"] = reasoning
+    return [msg]
+
+
+HONEST = total(full("72"))
+WRONG = total(full("71"))
+MARGIN = 0.25
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_controls_per_preset(preset):
+    assert total(full("72"), preset=preset) == pytest.approx(3.0)
+    assert total(full("71"), preset=preset) == pytest.approx(1.0)
+    assert total(chat("<answer>72</answer>", WHY), preset=preset) == pytest.approx(3.0)
+    assert total(chat(full("72")), preset=preset) == pytest.approx(3.0)
+
+
+# -- numbers that are not the gold (or not one number) are not paid -----------------------------------
+@pytest.mark.parametrize("ans", [
+    "72.0000001", "071.5", "0x48", "LXXII", "seventy-two", "Seventy two", "⁷²", "\u221272", "-72", "-0",
+    "72 72", "72\n72", "72,0", "7,2", "72,000", "72^1", "72!", "72_{10}", "\\sqrt{5184}", "--72", "72 - 0",
+    "72 minus 0", "x = 72, y = 71", "x = y = 72", "72 = 72", "\\approx 72", "\\text{71}72", "\\boxed{71}72",
+    "\\mathrm{72 or 71}", "72\\text{ or }71", "71 dollars 72", "72 apples or 71", "\\frac72", "7\u200b2",
+    "\u200f72", "72\u200e", "72\x00", "72\ud800", "nan", "inf", "\\infty", "sNaN", "1e999999999", "1e1000",
+    "\\frac{1}{0}", "0/0", "9.9 \\times 10^{999}", "1" + "0" * 127, "7" * 5000,
+])
+def test_numeric_oddities_are_not_paid(ans):
+    t, comps = scores([full(ans)])[0]
+    assert comps[2] == 0.0, ans
+    assert t <= WRONG + 1e-9
+
+
+# -- honest forms keep paying (beyond test_rewards_hacks) -----------------------------------------------
+@pytest.mark.parametrize("ans,gold", [
+    ("72e0", "72"), ("72e+0", "72"), ("7.2E1", "72"), ("\\text{72}", "72"), ("\\boxed{\\text{72}}", "72"),
+    ("72/1", "72"), ("\\frac{72}{1}", "72"), ("72.0", "72"), ("72.", "72"), ("+72", "72"), ("72.00", "72"),
+    ("72°", "72"), ("72 clips.", "72"), ("$72", "72"), ("72 dollars", "72"), ("\\$72.00", "72"),
+    ("72.50", "72.5"), ("1,818.00", "1818"), ("Final answer: \\boxed{72}", "72"), ("\\(72\\)", "72"),
+    ("72 clips in total", "72"), ("72 USD", "72"), ("72", "72.0"), ("1818", "1,818"), ("0.75", "3/4"),
+    ("3/4", "0.75"), ("75%", "75%"), ("\\$ 72", "72"), ("72 hours", "72"), ("$1,818.50", "1818.5"),
+    ("5 m/s", "5"), ("12 years old", "12"), ("Total = 72", "72"), ("x=72", "72"), ("\\text{72 clips}", "72"),
+    ("72 \\text{clips}", "72"), ("\\boxed{72 \\text{ clips}}", "72"), ("72\\%", "72%"), ("1.5", "3/2"),
+    ("\\frac{3}{2}", "1.5"), ("- 5", "-5"), ("−5", "-5"), ("$0.50", "0.5"), ("\\textbf{72}", "72"),
+    ("72\\,\\text{clips}", "72"), ("Rs. 72", "72"), ("₹72", "72"), ("€72", "72"), ("७२", "72"), ("๗๒", "72"),
+    ("𝟕𝟐", "72"),
+])
+def test_more_honest_forms_pay_in_full(ans, gold):
+    assert total(full(ans), gold) == pytest.approx(HONEST), ans
+
+
+# -- where the answer sits, with messages ----------------------------------------------------------------
+def test_answer_in_reasoning_content_is_not_an_answer():
+    assert scores([chat("", WHY + " <answer>72</answer>")])[0][1][2] == 0.0
+    assert scores([chat("no idea", WHY + " <answer>72</answer>")])[0][1][2] == 0.0
+
+
+def test_answer_tag_inside_think_is_not_paid():
+    for c in (f"<think>{WHY} <answer>72</answer></think>", chat(f"<think>{WHY} <answer>72</answer></think>")):
+        t, comps = scores([c])[0]
+        assert comps[2] == 0.0 and t < WRONG
+
+
+def test_typed_content_blocks_read_like_a_string():
+    blocks = [{"role": "assistant", "content": [{"type": "text", "text": full("72")}]}]
+    assert total(blocks) == pytest.approx(HONEST)
+
+
+def test_only_the_assistant_speaks():
+    for c in ([{"role": "tool", "content": full("72")}], [{"role": "user", "content": full("72")}]):
+        assert total(c) == 0.0
+
+
+def test_an_answer_without_reasoning_earns_less_than_the_worked_one():
+    bare = total("<answer>72</answer>")
+    assert bare < HONEST - 0.5
+    assert scores(["<answer>72</answer>"])[0][1][0] == 0.0  # no strict-format credit
+
+
+@pytest.mark.parametrize("reasoning", [".", "...", "  ", "\u200b" * 40, "\ud800" * 40, "- - - - - - - -", "ok"])
+def test_token_reasoning_gets_no_strict_format(reasoning):
+    assert scores([full("72", reasoning)])[0][1][0] == 0.0
+    assert scores([chat("<answer>72</answer>", reasoning)])[0][1][0] == 0.0
+
+
+@pytest.mark.parametrize("c", ["", "   \n ", "\n", None, [], [{"role": "assistant", "content": None}],
+                               [{"role": "assistant", "content": ""}]])
+def test_empty_completions_score_nothing(c):
+    t, comps = scores([c])[0]
+    assert t == 0.0 and all(v == 0.0 for v in comps)
+
+
+# -- odd input: one finite value per completion, no exception, in one batch ----------------------------
+ODD = [
+    None, 5, [], {"role": "assistant", "content": full("72")}, ["<answer>72</answer>"],
+    [{"role": "assistant", "content": [None, 5, {"text": None}]}],
+    [{"role": "assistant", "content": "<answer>72</answer>", "reasoning_content": ["a", "b"]}],
+    [{"role": "assistant", "content": "<answer>72</answer>", "thinking": WHY}],
+    full("72\ud800"), "<think>" + "\udcff" * 50 + "</think><answer>72</answer>", "\x00" * 1000 + full("72"),
+    full("{" * 5000 + "72" + "}" * 5000), full("\\boxed{" * 3000 + "72" + "}" * 3000),
+    "\u202e" + full("27"), "<think>x</think>\u2067<answer>72</answer>\u2069", "<" * 12_288,
+    "<think>" + "< answer x>" * 1000 + "</think>", full("\\frac{" * 500), full("^" * 500),
+    full("(" * 2000), full("!" * 2000), full("\\" * 2000), "</think>" * 100, "<answer>" * 100,
+]
+
+
+@pytest.mark.parametrize("gold", ["72", "\\frac{1}{2}", "x^2+1", "(1,2)", "seventy"])
+def test_odd_input_never_raises_or_goes_non_finite(gold):
+    out = scores(ODD, gold=gold)
+    assert len(out) == len(ODD)
+    for t, comps in out:
+        assert math.isfinite(t)
+        assert all(v is None or (isinstance(v, float) and math.isfinite(v)) for v in comps)
+
+
+def test_a_megabyte_completion_is_scored():
+    big = "<think>" + "abc def " * 131_072 + "</think><answer>72</answer>"
+    assert len(big) > 1_000_000
+    t, comps = scores([big], ids=[list(range(1, 600))])[0]
+    assert comps[2] == 1.0 and math.isfinite(t)
+
+
+# -- length: truncation and the overlong buffer ---------------------------------------------------------
+def test_truncation_never_pays_more_than_stopping_earlier_anywhere():
+    cap = CFG["gpu-16gb"].max_completion_length
+    loop = " ".join(f"step {i}: we add {i} and {i + 1} to get {2 * i + 1}." for i in range(400))
+    texts = [full("72"), full("71"), "<think>" + loop, full("72") + " " + loop, loop, ""]
+    for text in texts:
+        at_cap = total(text, ids=list(range(1, cap + 1)))
+        for n in (1, cap // 2, cap - cap // 5, cap - 10, cap - 1):
+            assert at_cap <= total(text, ids=list(range(1, n + 1))) + 1e-9, (text[:40], n)
+
+
+def test_overlong_penalty_falls_monotonically_through_the_buffer():
+    cap = CFG["gpu-16gb"].max_completion_length
+    seq = [total(full("72"), ids=list(range(1, n + 1))) for n in range(cap - cap // 5 - 5, cap + 2)]
+    assert all(a >= b - 1e-12 for a, b in zip(seq, seq[1:]))
+    assert seq[0] == pytest.approx(HONEST)
+    assert seq[-1] == pytest.approx(-1.5)  # every component at its floor
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_a_truncated_correct_answer_scores_below_an_honest_wrong_one(preset):
+    cap = CFG[preset].max_completion_length
+    truncated = total(full("72") + " and more", preset=preset, ids=list(range(1, cap + 1)))
+    assert truncated < total(full("71"), preset=preset)
+
+
+# -- padding and loops ----------------------------------------------------------------------------------
+def test_long_non_repeating_filler_earns_nothing_over_honest_wrong():
+    filler = " ".join(f"Step {i}: consider quantity {i * 7 % 101} which relates to item {i * 13 % 97}."
+                      for i in range(500))
+    cap = CFG["gpu-16gb"].max_completion_length
+    assert total(full("71", filler), ids=list(range(1, cap - 200))) <= WRONG + 1e-9
+    assert total(full("72", filler), ids=list(range(1, cap - 200))) <= HONEST + 1e-9
+
+
+def test_a_pure_loop_is_charged():
+    block = list(range(1000, 1030))
+    t, comps = scores([full("72", "loop")], ids=[block * 20])[0]
+    assert comps[4] <= -0.8
+
+
+def test_synonym_cycling_is_not_a_loop_and_gains_nothing():
+    syn = ["thus", "hence", "therefore", "so", "consequently", "accordingly", "ergo", "then"]
+    text = " ".join(f"{syn[i % 8]} {syn[i * 3 % 8]} {syn[i * 5 % 8]} value {i}" for i in range(100))
+    assert total(full("71", text)) <= WRONG + 1e-9
+
+
+# -- decoys a reader would see as tags: these ARE refused (others are in REWARD_ATTACKS.md) --------------
+@pytest.mark.parametrize("decoy", ["<ANSWER>71</ANSWER>", "< answer >71</ answer >", "<Answer id=1>71</Answer>",
+                                   "<answer\t>71</answer>", "<answer/>71"])
+def test_spelled_decoy_tags_are_counted(decoy):
+    c = f"<think>{WHY}</think>{decoy}<answer>72</answer>"
+    t, comps = scores([c])[0]
+    assert comps[2] == 0.0 and t <= WRONG + 1e-9
+
+
+# -- cost: realistic worst cases stay cheap on a worker thread ------------------------------------------
+COSTLY = {
+    "lt": "<" * 12_288, "lt-a": "<a" * 6_144, "loose tags": "< answer x>" * 1_117,
+    "open answers": "<think>" + WHY + "</think>" + "<answer>" * 1_536,
+    "loose ends": full("72") + "</ think >" * 1_228, "punctuation reasoning": "<think>" + "." * 12_288 + "</think><answer>72</answer>",
+    "braces": full("{" * 12_288), "boxes": full("\\boxed{" * 1_755), "digits": full("1" * 12_288),
+}
+
+
+def test_adversarial_completions_cost_little_cpu_off_the_main_thread():
+    """CPU time of the thread (not wall time: the box is shared), max over 3 runs, all components."""
+    worst: dict[str, float] = {}
+
+    def work():
+        for name, c in COSTLY.items():
+            for _ in range(3):
+                t0 = time.thread_time()
+                scores([c], ids=[list(range(1, 700))])
+                worst[name] = max(worst.get(name, 0.0), time.thread_time() - t0)
+
+    th = threading.Thread(target=work)
+    th.start()
+    th.join(60)
+    assert not th.is_alive() and set(worst) == set(COSTLY)
+    assert max(worst.values()) < 0.05, worst
