@@ -367,3 +367,47 @@ def test_long_completions_stay_linear():
         f(prompts=["q"] * 3, completions=texts, completion_ids=[list(range(CAP))] * 3, answer=["1"] * 3)
     assert time.perf_counter() - t < 3.0
     assert math.isfinite(t)
+
+
+# -- red-team follow-ups (/work/REWARD_ATTACKS.md) ----------------------------------------------------------
+@pytest.mark.parametrize("ans,gold", [
+    ("**Answer:** 72", "72"), ("**72** clips", "72"), ("72 €", "72"), ("72€", "72"), ("1 818", "1818"),
+    ("1\u2009818", "1818"), ("1\u202f818", "1818"), ("(-5)", "-5"), ("8 cm^2", "8"), ("8 cm²", "8"),
+    ("72 (clips)", "72"), ("72 clips!", "72"),
+])
+def test_more_honest_forms_pay(ans, gold):
+    assert paid(ans, gold), ans
+
+
+@pytest.mark.parametrize("ans", ["72!", "0 072", "71 72", "72 (or 71)", "72 000", "72 €71", "(71)"])
+def test_the_new_forms_open_no_hedge(ans):
+    assert not paid(ans)
+
+
+@pytest.mark.parametrize("decoy", ["<ans\u200bwer>71</ans\u200bwer>", "<ans\u00adwer>71</ans\u00adwer>",
+                                   "<ａｎｓｗｅｒ>71</ａｎｓｗｅｒ>", "&lt;answer&gt;71&lt;/answer&gt;"])
+def test_decoys_spelled_with_invisible_or_folded_characters_count(decoy):
+    assert correct(["q"], [f"<think>{WHY}</think>{decoy}<answer>72</answer>"], answer=["72"]) == [0.0]
+
+
+def test_symbolic_verdict_does_not_depend_on_machine_load():
+    """The deadline is CPU time of the calling thread: two busy threads in the process (GIL
+    contention, a loaded box) must not turn a correct answer into a wrong one."""
+    rr._warm_up()
+    stop = threading.Event()
+
+    def hog():
+        while not stop.is_set():
+            pass
+
+    hogs = [threading.Thread(target=hog, daemon=True) for _ in range(2)]
+    for h in hogs:
+        h.start()
+    try:
+        verdicts = []
+        for _ in range(3):
+            rr._math_verify_cached.cache_clear()
+            verdicts.append(rr.answers_match("(x-1)(x+1)", "x^2-1"))
+    finally:
+        stop.set()
+    assert verdicts == [True, True, True]

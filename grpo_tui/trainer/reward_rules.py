@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import html
 import importlib.util
 import logging
 import math
 import re
 import threading
+import time
 import unicodedata
 from array import array
 from collections import Counter
@@ -48,7 +50,7 @@ CORRECTNESS_MAX = 1.0
 MAX_ANSWER_CHARS = 128  # longer "answers" are a dump, not an answer: scored 0 without parsing
 MAX_EXPONENT = 1000  # |exponent| above this is not a real answer (and would build huge ints)
 DEFAULT_MIN_REASONING_CHARS = 10  # letters/digits in the reasoning block for it to count as reasoning
-MATH_VERIFY_DEADLINE_S = 0.06  # per completion, on any thread (see _call_with_deadline)
+MATH_VERIFY_DEADLINE_S = 0.08  # CPU seconds per symbolic answer, on any thread (see _call_with_deadline)
 
 RewardFunc = Callable[..., list]
 
@@ -119,13 +121,29 @@ def _loose_tag(tag: str) -> re.Pattern:
     return re.compile(r"<\s*" + re.escape(name) + r"(?:\s[^<>]{0,64})?\s*/?\s*>", re.IGNORECASE)
 
 
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+
+
+@functools.lru_cache(maxsize=512)
+def _tag_view(text: str) -> str:
+    """The text as a reader sees its tags: HTML entities decoded, compatibility forms folded
+    (full-width letters and brackets), invisible format characters (zero-width space, soft hyphen,
+    bidi marks) dropped -- so a decoy spelled with them is still counted. Plain ASCII is as is."""
+    if text.isascii() and "&" not in text:
+        return text
+    if "&" in text:
+        text = html.unescape(text)
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+
+
 def _count(text: str, tag: str, tags: "Tags | None" = None) -> int:
     """Occurrences of the tag in any spelling (see _loose_tag); equals text.count(tag) when
     every occurrence is the exact tag. Fast path: when every '<' in the text opens one of the
     exact tags, no other spelling can be there (one C count instead of a regex scan)."""
-    if tags is not None and _only_exact_tags(text, tags):
-        return text.count(tag)
-    return len(_loose_tag(tag).findall(text))
+    view = _tag_view(text)
+    if tags is not None and _only_exact_tags(view, tags):
+        return view.count(tag)
+    return len(_loose_tag(tag).findall(view))
 
 
 @functools.lru_cache(maxsize=512)
@@ -295,8 +313,9 @@ _BOX_CMD = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _PREFIX = re.compile(r"^(?:(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*[:=]?\s*|[a-zA-Z_][a-zA-Z_ ]{0,24}?\s*[=:]\s*)",
                      re.IGNORECASE)
 _CURRENCY = re.compile(r"^(?:€|£|¥|₹|₩|(?:USD|EUR|GBP|Rs\.?)\s*)")
+_CURRENCY_TAIL = re.compile(r"(?<=\d)\s*(?:€|£|¥|₹|₩|\$)$")
 _UNIT = re.compile(r"^(?P<num>.*?)\s*(?P<unit>°\s*[CFK]?|[a-zA-Z][a-zA-Z.']{0,15}(?:\s+[a-zA-Z][a-zA-Z.']{0,15}){0,2}"
-                   r"(?:\s*(?:/|per\s)\s*[a-zA-Z]{1,12})?)$")
+                   r"(?:\^\{?[23]\}?|[²³])?(?:\s*(?:/|per\s)\s*[a-zA-Z]{1,12}(?:\^\{?[23]\}?|[²³])?)?)$")
 # Unit words that change the value: "72 thousand" is not 72, and "72 percent" is not 72.
 _MAGNITUDE_WORDS = {"k", "bn", "mn", "mil", "mio", "thousand", "thousands", "million", "millions",
                     "billion", "billions", "trillion", "trillions", "hundred", "hundreds", "dozen", "dozens",
@@ -359,7 +378,7 @@ def _clean(ans: str) -> str | None:
     if s is None:
         return None
     s = _WRAPPER_CMDS.sub(r"\1", s)
-    for d in ("$", "\\(", "\\)", "\\[", "\\]"):
+    for d in ("$", "\\(", "\\)", "\\[", "\\]", "**", "__"):  # math delimiters, markdown bold
         s = s.replace(d, " ")
     return " ".join(s.split()).strip(" *`")
 
@@ -409,9 +428,17 @@ def read_number(ans: str) -> Number | None:
     s = _clean(ans)
     if not s or len(s) > MAX_ANSWER_CHARS:
         return None
+    s = re.sub(r"(?<=[a-zA-Z])!+$", "", s)  # "72 clips!" (a "!" after a digit is a factorial)
     s = s.rstrip(".。 ").strip()
     s = _PREFIX.sub("", s, count=1).strip()
     s = _CURRENCY.sub("", s).strip()
+    s = _CURRENCY_TAIL.sub("", s).strip()  # "72 €"
+    s = re.sub(r"\s*\(([a-zA-Z][a-zA-Z ]{0,30})\)$", r" \1", s)  # "72 (clips)"
+    m = re.fullmatch(r"\(\s*([-+]?\s*[\d.,]+)\s*\)", s)  # "(-5)"
+    if m:
+        s = m.group(1)
+    if re.fullmatch(r"[-+]?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?", s):  # "1 818" (SI grouping)
+        s = s.replace(" ", "")
     percent = False
     if s and s[-1] in _PERCENTS:
         percent, s = True, s[:-1].strip()
@@ -528,31 +555,53 @@ class _Deadline(BaseException):
     parser's own ``except Exception`` cannot swallow it)."""
 
 
-def _call_with_deadline(fn: Callable[[], Any], seconds: float) -> Any:
-    """Run fn on this thread with a hard deadline that works off the main thread too (math-verify's
-    own timeout uses SIGALRM, which only the main thread can receive): a timer raises _Deadline
-    in this thread at the next bytecode. Raises _Deadline on time-out."""
+def _thread_cpu_clock() -> Callable[[], float] | None:
+    """A reader of this thread's CPU time that another thread can call (Linux, macOS); None elsewhere."""
+    try:
+        clk = time.pthread_getcpuclockid(threading.get_ident())
+        time.clock_gettime(clk)
+    except (AttributeError, OSError):
+        return None
+    return lambda: time.clock_gettime(clk)
+
+
+def _call_with_deadline(fn: Callable[[], Any], cpu_seconds: float, wall_seconds: float | None = None) -> Any:
+    """Run fn on this thread under a CPU-time budget that works off the main thread too
+    (math-verify's own timeout uses SIGALRM, which only the main thread can receive). A watchdog
+    reads this thread's CPU clock and, past the budget, raises _Deadline in this thread at its next
+    bytecode. CPU time, not wall time: the verdict must not depend on what else the machine is doing
+    (a wall deadline failed honest answers on a loaded box). A wall-clock ceiling (default 50x the
+    budget) still ends a call that the machine starves. Raises _Deadline on time-out."""
     tid = threading.get_ident()
-    state = {"done": False}
+    cpu = _thread_cpu_clock()
+    wall = wall_seconds if wall_seconds is not None else max(1.0, 50 * cpu_seconds)
+    done = threading.Event()
     lock = threading.Lock()
 
     def fire() -> None:
         with lock:
-            if not state["done"]:
+            if not done.is_set():
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(_Deadline))
 
-    timer = threading.Timer(seconds, fire)
-    timer.daemon = True
-    timer.start()
+    def watch() -> None:
+        start_cpu = cpu() if cpu else 0.0
+        start_wall = time.monotonic()
+        while not done.wait(0.005):
+            used = (cpu() - start_cpu) if cpu else time.monotonic() - start_wall
+            if used > cpu_seconds or time.monotonic() - start_wall > wall:
+                fire()
+                return
+
+    watchdog = threading.Thread(target=watch, name="reward-deadline", daemon=True)
+    watchdog.start()
     try:
         out = fn()
         with lock:
-            state["done"] = True
+            done.set()
         return out
     finally:
-        timer.cancel()
         with lock:
-            state["done"] = True
+            done.set()
 
 
 _math_verify_lock = threading.Lock()
@@ -584,7 +633,8 @@ def _warm_up() -> None:
         logging.getLogger(name).addFilter(_QuietTimeoutNotice())
 
     for g, a in (("\\frac{\\sqrt{3}}{2}", "\\frac{2\\sqrt{3}}{4}"), ("(1,2)", "(1, 2)"), ("x^2+1", "1+x^2"),
-                 ("2\\pi", "\\pi 2"), ("\\{1,2\\}", "\\{2,1\\}"), ("[0,1)", "[0, 1)")):
+                 ("2\\pi", "\\pi 2"), ("\\{1,2\\}", "\\{2,1\\}"), ("[0,1)", "[0, 1)"), ("x^2-1", "(x-1)(x+1)"),
+                 ("\\frac{\\sqrt{3}}{2}", "\\sin(\\pi/3)"), ("\\ln 2", "\\log(2)"), ("e^{2}", "e^2")):
         try:
             verify(_mv_parse(g), _mv_parse(a), timeout_seconds=None)
         except Exception:
