@@ -211,3 +211,35 @@ def test_replay_uses_the_runs_config():
     got = al.replay([ev.make_event(ev.METRICS, i + 1, metrics=m) for i, m in enumerate(rows)],
                     {"max_completion_length": 64})
     assert [a.code for a in got] == [al.TRUNCATION] and "(max_completion_length 64)" in got[0].message
+
+
+@pytest.mark.parametrize("length, code, since, step, message, hint", [
+    (200.0, al.LENGTH_EXPLOSION, 31, 37, "mean completion length 200 tokens is 3.2x the run's early baseline 62.2",
+     "check that correctness rises with it; if not: loss_type=dr_grpo or dapo (no length bias), add "
+     "overlong_penalty to rewards, lower learning_rate"),
+    (5.0, al.LENGTH_COLLAPSE, 31, 38, "mean completion length 5 tokens fell to 8% of the run's early baseline 62.2",
+     "the model may answer without reasoning: look at the samples; check for a length penalty that pays for "
+     "brevity; lower the learning rate"),
+])
+def test_length_messages(length, code, since, step, message, hint):
+    rows = healthy(60)
+    for i in range(30, 60):
+        rows[i]["completions/mean_length"] = length
+    a = _only(run(rows), code)
+    assert (a.severity, a.since_step, a.step, a.message, a.hint) == (al.WARNING, since, step, message, hint)
+
+
+def test_format_without_correctness_message():
+    import random
+
+    rng = random.Random(1)
+    rows = healthy(60)
+    for i, r in enumerate(rows):
+        r["rewards/format/mean"] = min(1.0, 0.1 + 0.09 * i) + rng.gauss(0, 0.01)
+        r["rewards/correctness/mean"] = 0.05 + rng.gauss(0, 0.01)
+    a = _only(run(rows), al.FORMAT_NOT_TASK)
+    assert (a.severity, a.since_step, a.step) == (al.WARNING, 11, 20)
+    assert a.message == ("the model learned the format, not the task: rewards/format rose 0.50 -> 1.00 and has "
+                         "plateaued, while rewards/correctness moved +0.00 over the run")
+    assert a.hint == ("lower the format weight in reward_weights, use format_strict instead of format, check the "
+                      "correctness reward on a few samples, or use easier prompts first")
