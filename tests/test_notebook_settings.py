@@ -95,6 +95,14 @@ def test_every_notebook_goes_through_plan(name, capsys):
     assert sum("raises it to num_generations" in n for n in plan["notes"]) == (1 if raised else 0)
 
 
+def test_plan_says_what_it_applies_differently(capsys):
+    assert main(["plan", "gpu-16gb", "--gpu", "T4", "--set", "output_dir=outputs", "--set", "num_train_epochs=1",
+                 "--set", "per_device_train_batch_size=1"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "output_dir 'outputs' is not used" in out and "num_train_epochs 1 has no effect: max_steps=100" in out
+    assert out.count("Unsloth raises it to num_generations") == 1
+
+
 def test_notebook_names_mean_what_they_mean_in_their_library():
     nb = NOTEBOOKS["qwen3-4b"]
     cfg = RunConfig().with_overrides({k: v for k, v in nb.items()}).validate()

@@ -80,7 +80,7 @@ def run(args) -> int:
     console.print(verdict)
     for r in p.reasons:
         console.print(Text(f"  - {r}"))
-    for n in p.notes:
+    for n in p.notes + [n for n in cfg.notices() if n not in p.notes]:  # + notebook settings applied differently
         console.print(Text(f"  - {n}", style="dim"))
     for s, q in fixes[:3]:
         console.print(Text(f"  try --set {s}  ->  {q.total:.1f} GiB, {q.verdict}", style="green"))
