@@ -263,3 +263,56 @@ def test_adversarial_completions_cost_little_cpu_off_the_main_thread():
     th.join(60)
     assert not th.is_alive() and set(worst) == set(COSTLY)
     assert max(worst.values()) < 0.05, worst
+
+
+# -- holes found by this red team and closed by issue 11 (deec0f1): kept closed --------------------------
+@pytest.mark.parametrize("ans,gold", [
+    ("**Answer:** 72", "72"), ("**72** clips", "72"), ("72 €", "72"), ("72€", "72"), ("1 818", "1818"),
+    ("1\u2009818", "1818"), ("1\u202f818", "1818"), ("(-5)", "-5"), ("8 cm^2", "8"), ("8 cm²", "8"),
+    ("72 (clips)", "72"), ("72 m²", "72"), ("72 clips!", "72"),
+])
+def test_formerly_refused_honest_forms_pay(ans, gold):
+    assert total(full(ans), gold) == pytest.approx(HONEST), ans
+
+
+@pytest.mark.parametrize("decoy", ["<ans\u200bwer>71</ans\u200bwer>", "<ans\u00adwer>71</ans\u00adwer>",
+                                   "<ａｎｓｗｅｒ>71</ａｎｓｗｅｒ>", "&lt;answer&gt;71&lt;/answer&gt;",
+                                   "<answer\u200b>71</answer\u200b>"])
+def test_invisible_or_escaped_decoy_tags_are_counted(decoy):
+    t, comps = scores([f"<think>{WHY}</think>{decoy}<answer>72</answer>"])[0]
+    assert comps[2] == 0.0 and t <= WRONG + 1e-9
+
+
+SYMBOLIC_HONEST = [("(x-1)(x+1)", "x^2-1"), ("\\sin(\\pi/3)", "\\frac{\\sqrt{3}}{2}"),
+                   ("\\frac{2\\sqrt{3}}{4}", "\\frac{\\sqrt{3}}{2}"), ("1+x^2", "x^2+1"), ("\\sqrt{18}", "3\\sqrt{2}"),
+                   ("(1, 2)", "(1,2)")]
+
+
+def test_symbolic_verdicts_do_not_depend_on_a_busy_process():
+    """The wall-clock deadline refused (x-1)(x+1) = x^2-1 on a loaded box and flipped sin(pi/3);
+    here two GIL-busy threads compete with a worker thread that scores honest symbolic answers."""
+    rr.answers_match("1", "x^2+1")  # the one-off warm-up, outside the measurement
+    verdicts: list[bool] = []
+    stop = threading.Event()
+
+    def hog():
+        while not stop.is_set():
+            pass
+
+    def work():
+        for ans, gold in SYMBOLIC_HONEST:
+            rr._math_verify_cached.cache_clear()
+            verdicts.append(rr.answers_match(ans, gold))
+
+    hogs = [threading.Thread(target=hog, daemon=True) for _ in range(2)]
+    for h in hogs:
+        h.start()
+    try:
+        w = threading.Thread(target=work)
+        w.start()
+        w.join(60)
+    finally:
+        stop.set()
+        for h in hogs:
+            h.join()
+    assert verdicts == [True] * len(SYMBOLIC_HONEST)
