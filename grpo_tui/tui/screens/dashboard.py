@@ -37,14 +37,11 @@ from ...core.stall import GpuIdle
 from ...core.rundir import LAUNCHING, LIVE_STATES, LOADING, PAUSED, STOPPING, TRAINING, RunDir
 from ..watcher import ResourcesSampled, ResourceSampler, RunChanged, RunWatcher
 from ..widgets.literal import visible
-from ..widgets.panels import (HealthPanel, LengthsPanel, LoadingPanel, MemoryPanel, RewardsPanel, RunHeader,
-                              SamplesPanel, StatusBanner)
+from ..widgets.panels import (HealthPanel, LengthsPanel, LoadingPanel, MemoryPanel, Panel, RewardsPanel,
+                              RunHeader, SamplesPanel, StatusBanner)
 from .confirm import StopConfirm
 
 MAX_FPS = 4.0  # redraws per second at most; GRPO_TUI_FPS overrides (e.g. 1 over a slow SSH link)
-CHART_KEYS = ("reward", "reward_std", "completions/mean_length", "completions/min_length",
-              "completions/max_length", "completions/clipped_ratio", "kl", "entropy", "grad_norm",
-              "frac_reward_zero_std", "memory/rss_mb")
 
 
 def _coarse(nbytes: int | None) -> int | None:
@@ -215,8 +212,8 @@ class DashboardScreen(Screen):
         self._render_timer = None
         self._last_render = time.monotonic()
         m = self.monitor
-        wanted = list(CHART_KEYS) + [f"rewards/{c}/mean" for c in m.reward_components]
-        snap = m.snapshot(series=tuple(wanted))
+        wanted = dict.fromkeys(key for panel in self.query(Panel) for key in panel.series(m.reward_components))
+        snap = m.snapshot(series=tuple(wanted))  # what the panels declare they draw, nothing more
         self.snap = snap
         self._track_commands(snap)
         self._notify_alerts(snap)

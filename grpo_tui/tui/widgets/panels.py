@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import ProgressBar, Sparkline, Static
 
+from ...core import metric_names as M
 from ...core.monitor import Snapshot
 from ..watcher import Readings
 from .charts import PALETTE, Histogram, Legend, LineChart, TrendRow
@@ -73,6 +74,10 @@ class Panel(Vertical):
     DEFAULT_CSS = """
     Panel { border: round $primary 60%; border-title-color: $text; padding: 0 1; height: 100%; }
     """
+
+    def series(self, components: list[str]) -> list[str]:
+        """The metric series this panel draws (core.metric_names), given the run's reward components."""
+        return []
 
     def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="panel")
@@ -249,35 +254,37 @@ class RewardsPanel(Panel):
     def compose(self) -> ComposeResult:
         yield Legend(id="rewards-legend")
         yield LineChart(id="rewards-chart")
-        yield TrendRow("reward_std", id="reward-std")
+        yield TrendRow(M.REWARD_STD, id="reward-std")
 
-    def series_needed(self, snap_components: list[str]) -> list[str]:
-        return ["reward", "reward_std"] + [f"rewards/{c}/mean" for c in snap_components]
+    def series(self, components: list[str]) -> list[str]:
+        return [M.REWARD, M.REWARD_STD] + [M.reward_mean(c) for c in components]
 
     def show(self, snap: Snapshot) -> None:
         lines, legend = [], []
         for i, comp in enumerate(snap.reward_components):
-            pts = snap.series.get(f"rewards/{comp}/mean")
+            pts = snap.series.get(M.reward_mean(comp))
             style = PALETTE[i % len(PALETTE)]
             legend.append((f"{comp} {fmt_num(snap.latest.get(f'rewards/{comp}/mean'))}", style))
             if pts:
                 lines.append((pts[0], pts[1], style))
-        total = snap.series.get("reward")
+        total = snap.series.get(M.REWARD)
         ink = "bold white" if _dark(self) else "bold black"  # the total stands out on either background
         if total:
             lines.append((total[0], total[1], ink))
         legend.append((f"total {fmt_num(snap.latest.get('reward'))}", ink))
         self.query_one(Legend).set_items(legend)
         self.query_one(LineChart).set_lines(lines)
-        std = snap.series.get("reward_std")
+        std = snap.series.get(M.REWARD_STD)
         self.query_one("#reward-std", TrendRow).set_data(std[1][-120:] if std else [],
-                                                         snap.latest.get("reward_std"))
+                                                         snap.latest.get(M.REWARD_STD))
 
 
 # -- completion lengths ----------------------------------------------------------------------
 class LengthsPanel(Panel):
-    KEYS = ("completions/mean_length", "completions/min_length", "completions/max_length",
-            "completions/clipped_ratio")
+    KEYS = (M.MEAN_LENGTH, M.MIN_LENGTH, M.MAX_LENGTH, M.CLIPPED_RATIO)
+
+    def series(self, components: list[str]) -> list[str]:
+        return list(self.KEYS)
 
     def __init__(self) -> None:
         super().__init__("Completion lengths", id="lengths-panel")
@@ -292,19 +299,18 @@ class LengthsPanel(Panel):
         lat = snap.latest
         info = Text()
         info.append("mean ", style="dim")
-        info.append(fmt_num(lat.get("completions/mean_length")), style="cyan")
+        info.append(fmt_num(lat.get(M.MEAN_LENGTH)), style="cyan")
         info.append(" min ", style="dim")
-        info.append(fmt_num(lat.get("completions/min_length")), style="green")
+        info.append(fmt_num(lat.get(M.MIN_LENGTH)), style="green")
         info.append(" max ", style="dim")
-        info.append(fmt_num(lat.get("completions/max_length")), style="yellow")
+        info.append(fmt_num(lat.get(M.MAX_LENGTH)), style="yellow")
         info.append(f"  cap {cap if cap else '?'}", style="red")
-        clipped = lat.get("completions/clipped_ratio")
+        clipped = lat.get(M.CLIPPED_RATIO)
         info.append("  clipped ", style="dim")
         info.append("–" if clipped is None else f"{100 * clipped:.0f}%",
                     style="bold red" if clipped and clipped > 0.2 else "")
         lines = []
-        for key, style in (("completions/max_length", "yellow"), ("completions/mean_length", "cyan"),
-                           ("completions/min_length", "green")):
+        for key, style in ((M.MAX_LENGTH, "yellow"), (M.MEAN_LENGTH, "cyan"), (M.MIN_LENGTH, "green")):
             pts = snap.series.get(key)
             if pts:
                 lines.append((pts[0], pts[1], style))
@@ -322,9 +328,12 @@ class LengthsPanel(Panel):
 
 # -- health ----------------------------------------------------------------------------------
 class HealthPanel(Panel):
-    TRENDS = (("kl", "kl", "{:.2e}"), ("entropy", "entropy", "{:.3f}"), ("grad_norm", "grad_norm", "{:.3f}"),
-              ("frac_reward_zero_std", "zero-std frac", "{:.2f}"),
-              ("completions/clipped_ratio", "clipped", "{:.2f}"))
+    TRENDS = ((M.KL, "kl", "{:.2e}"), (M.ENTROPY, "entropy", "{:.3f}"), (M.GRAD_NORM, "grad_norm", "{:.3f}"),
+              (M.FRAC_REWARD_ZERO_STD, "zero-std frac", "{:.2f}"),
+              (M.CLIPPED_RATIO, "clipped", "{:.2f}"))
+
+    def series(self, components: list[str]) -> list[str]:
+        return [key for key, _label, _fmt in self.TRENDS]
 
     def __init__(self) -> None:
         super().__init__("Health", id="health-panel")
@@ -361,6 +370,9 @@ class MemoryPanel(Panel):
     def __init__(self) -> None:
         super().__init__("Memory", id="memory-panel")
 
+    def series(self, components: list[str]) -> list[str]:
+        return [M.RSS_MB]
+
     def compose(self) -> ComposeResult:
         yield Static(id="memory-text")
         yield Sparkline([], summary_function=max, id="memory-trend")
@@ -390,7 +402,7 @@ class MemoryPanel(Panel):
                 measured_peak = res.own_peak / GIB
         else:
             self.border_title = "RAM (no GPU)" if res is None or not res.gpus else "Memory"
-            rss_mb = snap.latest.get("memory/rss_mb")
+            rss_mb = snap.latest.get(M.RSS_MB)
             live_rss = res.rss if res is not None else None
             cur = live_rss / 2**20 if live_rss else rss_mb
             t.append("trainer RAM ", style="bold")
@@ -398,16 +410,16 @@ class MemoryPanel(Panel):
             if res is not None and res.ram_total and cur:
                 t.append_text(_bar(cur * 2**20 / res.ram_total, 24, None))
                 t.append(f" of {res.ram_total / GIB:.0f} GiB host\n")
-            peak = snap.peaks.get("memory/rss_mb")
+            peak = snap.peaks.get(M.RSS_MB)
             if peak:
                 t.append(f"peak {peak / 1024:.2f} GiB", style="dim")
                 t.append("\n")
-            pts = snap.series.get("memory/rss_mb")
+            pts = snap.series.get(M.RSS_MB)
             trend = res.rss_history if res is not None and res.rss_history else (pts[1][-120:] if pts else [])
             if res is not None and res.gpu_error:
                 t.append_text(literal(res.gpu_error, one_line=True, limit=80, style="dim italic"))
                 t.append("\n")
-        cuda_peak = snap.peaks.get("memory/cuda_max_allocated_mb")
+        cuda_peak = snap.peaks.get(M.CUDA_MAX_ALLOCATED_MB)
         if cuda_peak:
             t.append(f"torch peak allocated {cuda_peak / 1024:.2f} GiB\n", style="dim")
         t.rstrip()
