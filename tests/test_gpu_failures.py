@@ -80,6 +80,20 @@ def test_oom_advice_without_the_planner():
     assert "load_in_4bit=true" in gc.oom_advice(cfg, "load", None)
 
 
+def test_load_oom_advice_on_the_trl_backend_never_asks_for_what_it_refuses():
+    """The trl backend refuses load_in_4bit (it loads 16-bit): its load advice is Unsloth's 4-bit, or a
+    smaller vLLM share when TRL runs vLLM colocated; each suggestion passes pre-flight validation."""
+    from grpo_tui.core.config import ConfigError
+
+    cfg = load_preset("cpu-tiny").with_overrides({"backend": "trl"})
+    advice = gc.oom_advice(cfg, "load", None)
+    assert advice.startswith("--set backend=unsloth load_in_4bit=true"), advice
+    with pytest.raises(ConfigError):
+        cfg.with_overrides({"load_in_4bit": True}).validate()
+    colocated = cfg.with_overrides({"use_vllm": True, "gpu_memory_utilization": 0.4})
+    assert gc.oom_advice(colocated, "load", None).startswith("--set gpu_memory_utilization=0.3")
+
+
 def test_explain_failure_kinds():
     import torch
 

@@ -209,8 +209,15 @@ def is_oom(exc: BaseException) -> bool:
 
 
 def _load_change(cfg: RunConfig) -> tuple[dict[str, Any], str]:
-    """At load time the weights and vLLM's reservation are what is allocated: shrink those."""
+    """At load time the weights and vLLM's reservation are what is allocated: shrink those. The trl
+    backend loads 16-bit only (it refuses load_in_4bit): there, 4-bit means Unsloth's backend."""
     if not cfg.load_in_4bit:
+        if cfg.backend != "unsloth":
+            if cfg.use_vllm:
+                u = max(0.1, round(cfg.gpu_memory_utilization - 0.1, 2))
+                return {"gpu_memory_utilization": u}, f"was {cfg.gpu_memory_utilization}: vLLM's share of the GPU"
+            return ({"backend": "unsloth", "load_in_4bit": True},
+                    "the trl backend loads 16-bit weights; Unsloth's loads them at about a quarter of that")
         return {"load_in_4bit": True}, "weights at about a quarter of their 16-bit size"
     if cfg.fast_inference and cfg.vllm_standby:
         return ({"vllm_standby": False, "gpu_memory_utilization": 0.5},
