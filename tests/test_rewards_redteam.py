@@ -316,3 +316,26 @@ def test_symbolic_verdicts_do_not_depend_on_a_busy_process():
         for h in hogs:
             h.join()
     assert verdicts == [True] * len(SYMBOLIC_HONEST)
+
+
+# -- the same rules with Unsloth's notebook tags (a user's config, not the defaults) ---------------------
+UNSLOTH_TAGS = dict(reasoning_start="<start_working_out>", reasoning_end="<end_working_out>",
+                    solution_start="<SOLUTION>", solution_end="</SOLUTION>")
+
+
+@pytest.mark.parametrize("completion,expected", [
+    ("<start_working_out>{w}<end_working_out><SOLUTION>72</SOLUTION>", 3.0),
+    ("<start_working_out>{w}<end_working_out><SOLUTION>71</SOLUTION>", 1.0),
+    ("{w}<end_working_out><SOLUTION>72</SOLUTION>", 3.0),  # the template pre-filled the opening tag
+    ("<start_working_out>{w}<end_working_out><solution>71</solution><SOLUTION>72</SOLUTION>", 0.25),  # decoy
+    ("<start_working_out>{w}<SOLUTION>72</SOLUTION><end_working_out>", 0.5),  # answer inside the reasoning
+])
+def test_custom_tags_keep_the_rules(completion, expected):
+    import dataclasses
+
+    cfg = dataclasses.replace(CFG["cpu-smollm2"], **UNSLOTH_TAGS)
+    funcs, weights = build_reward_funcs(cfg)
+    c = completion.format(w=WHY)
+    comps = [f(prompts=[PROMPT], completions=[c], completion_ids=[short_ids(c)], answer=["72"], trainer_state=STATE)[0]
+             for f in funcs]
+    assert sum(w * s for w, s in zip(weights, comps)) == pytest.approx(expected)
