@@ -243,3 +243,38 @@ def test_format_without_correctness_message():
                          "plateaued, while rewards/correctness moved +0.00 over the run")
     assert a.hint == ("lower the format weight in reward_weights, use format_strict instead of format, check the "
                       "correctness reward on a few samples, or use easier prompts first")
+
+
+GRAD_HINT = ("keep max_grad_norm (clipping) on, lower learning_rate; a few outlier completions (very long or "
+             "degenerate) are the usual cause")
+
+
+def test_spike_messages_and_the_cooldown():
+    rows = healthy(60)
+    rows[40]["kl"] = 0.5
+    a = _only(run(rows), al.KL_SPIKE)
+    assert (a.severity, a.since_step, a.step) == (al.WARNING, 41, 41)
+    assert a.message == "kl 0.5 at step 41, above its rolling mean 0.0218 + 4 sd (0.00243)"
+    assert a.hint == ("the policy jumped away from the reference: lower learning_rate, raise beta, or reduce "
+                      "num_iterations; inspect the samples of this step")
+    rows = healthy(60)
+    for i in (30, 32, 55):
+        rows[i]["grad_norm"] = 9.0
+    got = [(a.code, a.since_step, a.step, a.message, a.hint) for a in run(rows)]
+    assert got == [
+        (al.GRAD_SPIKE, 31, 31, "grad_norm 9 at step 31, above its rolling mean 0.556 + 4 sd (0.0473)", GRAD_HINT),
+        (al.GRAD_SPIKE, 56, 56, "grad_norm 9 at step 56, above its rolling mean 0.55 + 4 sd (0.0323)", GRAD_HINT)]
+
+
+def test_entropy_collapse_message():
+    rows = healthy(100)
+    for i, r in enumerate(rows):
+        r["reward"] = 0.3 + 0.035 * i if i < 20 else 1.0
+    for i in range(35, 100):
+        rows[i]["entropy"] = 0.02
+    a = _only(run(rows), al.ENTROPY_COLLAPSE)
+    assert (a.severity, a.since_step, a.step) == (al.WARNING, 58, 62)
+    assert a.message == ("token entropy 0.02 nats, down from an early 1.18, and the reward has stopped improving: "
+                         "sampling has become near-deterministic, groups stop differing")
+    assert a.hint == ("raise temperature, lower learning_rate or num_iterations; in TRL, clip-higher "
+                      "(epsilon_high=0.28, DAPO) slows entropy loss")
