@@ -28,7 +28,6 @@ Headless: no textual, no torch.
 
 from __future__ import annotations
 
-import math
 import os
 import stat
 import threading
@@ -41,6 +40,7 @@ from typing import Any, Callable
 import orjson
 
 from . import events as ev
+from .numbers import finite
 from .rundir import CRASHED, LIVE_STATES, PAUSED, RunDir, RunFolder, RunSummary
 
 MAX_BUCKETS = 512
@@ -193,11 +193,7 @@ class Series:
         return total / n if n else None
 
 
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None
+_num = finite  # a finite float or None (core.numbers)
 
 
 @dataclass

@@ -27,6 +27,7 @@ from typing import Any
 
 from . import alerts as al
 from . import events as ev
+from .numbers import finite
 from . import sanitize as sz
 from .rundir import RunDir, RunFolder
 
@@ -42,11 +43,7 @@ CONFIG_KEYS = (
 )
 
 
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    f = float(v)
-    return f if math.isfinite(f) else None
+_num = finite  # a finite float or None (core.numbers)
 
 
 def _mean(xs: list[float]) -> float | None:

@@ -43,6 +43,7 @@ from typing import Any, Iterator
 import orjson
 
 from . import events as ev
+from .numbers import finite
 from .rundir import RUN_JSON, RunDir, atomic_write, cache_home, private_dir
 
 SOURCE = "trl-folder"
@@ -144,12 +145,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _num(v: Any) -> float | None:
-    if isinstance(v, bool):
-        return float(v)
-    if isinstance(v, (int, float)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    return None
+    return finite(v, bools=True)  # TRL's log history: flags count as 0/1
 
 
 def _text(value: Any) -> str:

@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ..core import events as ev
+from ..core.numbers import finite
 from ..core.alerts import AlertEngine
 from .context import TrainerContext
 from .control import Controller
@@ -33,11 +33,8 @@ SUMMARY_KEYS = ("train_runtime", "train_samples_per_second", "train_steps_per_se
 
 
 def _scalar(v: Any) -> float | None:
-    if isinstance(v, bool):
-        return float(v)
-    if isinstance(v, (int, float)):
-        f = float(v)
-        return f if math.isfinite(f) else None
+    if isinstance(v, (bool, int, float)):
+        return finite(v, bools=True)
     item = getattr(v, "item", None)
     if callable(item):
         try:
