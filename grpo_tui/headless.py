@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from .core import events as ev
-from .core.rundir import COMPLETED, CRASHED, STOPPED, RunDir, RunFolder
+from .core.rundir import COMPLETED, CRASHED, STOPPED, RunDir, RunSummarizer
 from .core.sanitize import clean
 
 POLL_S = 0.25
@@ -38,7 +38,7 @@ def _eta(seconds: float | None) -> str:
 def follow(run: RunDir, console: Console | None = None, *, poll: float = POLL_S) -> int:
     console = console or Console()
     reader = ev.EventReader(run.events)
-    folder = RunFolder(run)
+    folder = RunSummarizer(run)
     try:
         max_reward = run.info().get("max_reward")
     except (OSError, ValueError):
@@ -124,12 +124,12 @@ def follow(run: RunDir, console: Console | None = None, *, poll: float = POLL_S)
     return print_summary(folder, console, max_reward)
 
 
-def print_summary(folder: RunFolder, console: Console, max_reward: float | None) -> int:
+def print_summary(folder: RunSummarizer, console: Console, max_reward: float | None) -> int:
     s = folder.summary
     state_style = {COMPLETED: "green", STOPPED: "yellow"}.get(s.state, "red")
     console.print(f"run {s.id}: [{state_style}]{s.state}[/] at step {s.step}/{s.max_steps or '?'}")
     if s.first_window_reward is not None:
-        n = min(RunFolder.WINDOW, len(s.rewards_seen))
+        n = min(RunSummarizer.WINDOW, len(s.rewards_seen))
         line = (f"mean total reward, first {n} steps: {s.first_window_reward:.3f}; last {n} steps: "
                 f"{s.last_window_reward:.3f}")
         if max_reward:

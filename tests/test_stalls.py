@@ -18,7 +18,7 @@ import pytest
 
 from grpo_tui.core import events as ev
 from grpo_tui.core import stall
-from grpo_tui.core.rundir import RunFolder, create_run, summarize
+from grpo_tui.core.rundir import RunSummarizer, create_run, summarize
 
 from trainer_helpers import kill, start, wait_for
 
@@ -67,7 +67,7 @@ def test_a_run_whose_step_stops_advancing_is_stalled_since_its_last_step():
     run = create_run({"name": "t", "max_steps": 1000})
     t0 = time.time() - 10_000
     _write(run, _log(t0, 50, dt=2.0))
-    folder = RunFolder(run)
+    folder = RunSummarizer(run)
     folder.feed(ev.read_all(run.events)[0])
     last = t0 + 1 + 50 * 2.0
     folder.policy = stall.StallPolicy(after_s=60, factor=10, loading_s=600)
@@ -90,7 +90,7 @@ def test_paused_runs_never_stall_and_a_resume_restarts_the_clock():
     log = _log(t0, 5)
     last = log[-1]["ts"]
     log.append(dict(ev.make_event(ev.CONTROL, 5, command="pause", state="paused"), ts=last + 1))
-    folder = RunFolder(run)
+    folder = RunSummarizer(run)
     folder.feed(log)
     folder.policy = stall.StallPolicy(after_s=60)
     assert folder.check_alive(now=last + 5000).stalled_since is None
@@ -104,7 +104,7 @@ def test_loading_has_its_own_longer_allowance_and_any_event_is_progress():
     t0 = time.time() - 10_000
     log = _log(t0, 0)[:1] + [dict(ev.make_event(ev.PHASE, 0, name="loading_model"), ts=t0 + 1),
                              dict(ev.make_event(ev.LOG, 0, level="info", message="downloading"), ts=t0 + 100)]
-    folder = RunFolder(run)
+    folder = RunSummarizer(run)
     folder.feed(log)
     folder.policy = stall.StallPolicy(after_s=60, loading_s=600)
     assert folder.check_alive(now=t0 + 650).stalled_since is None  # 550 s since the log line
@@ -116,7 +116,7 @@ def test_finished_and_crashed_runs_are_not_stalled():
     run = create_run({"name": "t"})
     t0 = time.time() - 10_000
     log = _log(t0, 3) + [dict(ev.make_event(ev.FINISHED, 3, status="completed"), ts=t0 + 20)]
-    folder = RunFolder(run)
+    folder = RunSummarizer(run)
     folder.feed(log)
     folder.policy = stall.StallPolicy(after_s=1)
     assert folder.check_alive().stalled_since is None

@@ -8,7 +8,7 @@ and keeps, however long the run:
   min/max/mean buckets (pairs merge when full, so the bucket width doubles), the
   most recent ``tail``..``2*tail`` points at full resolution. 100,000 steps of 30
   metrics cost a few hundred KB;
-* the run state from ``core.rundir.RunFolder`` (loading / training / paused /
+* the run state from ``core.rundir.RunSummarizer`` (loading / training / paused /
   stopping / completed / stopped / failed / crashed; ``check_alive()`` turns a
   live-looking run whose trainer pid is gone into ``crashed``);
 * header figures: step / max_steps, elapsed, ETA, steps/s and tokens/s over a
@@ -41,7 +41,7 @@ import orjson
 
 from . import events as ev
 from .numbers import finite
-from .rundir import CRASHED, LIVE_STATES, PAUSED, RunDir, RunFolder, RunSummary
+from .rundir import CRASHED, LIVE_STATES, PAUSED, RunDir, RunSummarizer, RunSummary
 
 MAX_BUCKETS = 512
 TAIL = 256
@@ -244,7 +244,7 @@ class RunMonitor:
         self.clock = clock
         self.max_buckets, self.tail = max_buckets, tail
         self.lock = threading.RLock()
-        self.folder = RunFolder(run)
+        self.folder = RunSummarizer(run)
         self.info: dict[str, Any] = {}
         self.info_error: str | None = None
         try:
@@ -364,7 +364,7 @@ class RunMonitor:
 
     def feed(self, events: list[ev.Event]) -> None:
         with self.lock:
-            # RunFolder needs every event but metrics only for the state and the newest step: a run of
+            # RunSummarizer needs every event but metrics only for the state and the newest step: a run of
             # consecutive metrics events is folded through its last one (far less per-event work).
             folded: list[ev.Event] = []
             steps: list[int] = []

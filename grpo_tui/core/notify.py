@@ -24,7 +24,7 @@ logged to ``<run>/notify.log``. Sending runs in a background thread with a timeo
 logged, never raised: it must never slow or break anything.
 
 Who sends what: any reader can, because a hung or killed trainer cannot speak for itself --
-``Watcher`` folds each run's log (``RunFolder``: state, crash check, stall verdict) and turns what
+``Watcher`` folds each run's log (``RunSummarizer``: state, crash check, stall verdict) and turns what
 changed into notices. The launcher starts ``grpo-tui notify RUN --until-done`` beside each trainer
 when notifications are configured; the app runs a ``Watcher`` while it is open; users of their own
 scripts run ``grpo-tui notify`` (all runs) under tmux or systemd. Events older than ``max_age_s``
@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import events as ev
-from .rundir import LIVE_STATES, RunDir, RunFolder, list_runs
+from .rundir import LIVE_STATES, RunDir, RunSummarizer, list_runs
 
 EVENTS = ("completed", "stopped", "failed", "crashed", "stalled", "alert")
 SEVERITIES = ("warning", "critical")
@@ -353,7 +353,7 @@ class RunWatch:
     def __init__(self, run: RunDir, now: float, max_age_s: float) -> None:
         self.run = run
         self.reader = ev.EventReader(run.events, types=self.TYPES, max_line_bytes=ev.MAX_EVENT_LINE)
-        self.folder = RunFolder(run)
+        self.folder = RunSummarizer(run)
         self.since = now - max_age_s
         self.settings: Settings | None = None
         self.settings_error: str | None = None

@@ -29,7 +29,7 @@ from . import alerts as al
 from . import events as ev
 from .numbers import finite
 from . import sanitize as sz
-from .rundir import RunDir, RunFolder
+from .rundir import RunDir, RunSummarizer
 
 WINDOW = 10  # logged steps averaged for "first" and "last"
 GROUPS_SHOWN = 2  # best and worst groups each
@@ -211,7 +211,7 @@ def build_report(run: RunDir, *, window: int = WINDOW, groups_shown: int = GROUP
     except (OSError, ValueError):
         info = {}
     cfg = info.get("config") or {}
-    folder = RunFolder(run)
+    folder = RunSummarizer(run)
     events, stats = ev.read_all(run.events)
     folder.feed(events)
     s = folder.check_alive()

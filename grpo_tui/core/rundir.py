@@ -378,7 +378,7 @@ class RunSummary:
         return self.state in LIVE_STATES
 
 
-class RunFolder:
+class RunSummarizer:
     """Folds events into a RunSummary incrementally (used by `runs`, headless attach, the app)."""
 
     WINDOW = 30
@@ -522,7 +522,7 @@ class RunFolder:
 
 
 def summarize(run: RunDir) -> RunSummary:
-    folder = RunFolder(run)
+    folder = RunSummarizer(run)
     reader = ev.EventReader(run.events, max_line_bytes=ev.MAX_EVENT_LINE)
     while True:  # 4 MiB at a time: a 100,000-step log never sits in memory as one list of dicts
         before = reader.offset

@@ -1,6 +1,6 @@
 """Stalls: a live run that has stopped making progress, seen by any reader of its directory.
 
-A hung trainer cannot write, so the verdict is a reader's: ``RunFolder`` remembers when the run last
+A hung trainer cannot write, so the verdict is a reader's: ``RunSummarizer`` remembers when the run last
 made progress (a new step, a phase, a control acknowledgement, an eval, a checkpoint) and the time
 its recent steps took; ``check`` says whether that silence is longer than the run's allowance:
 

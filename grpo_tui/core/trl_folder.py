@@ -19,7 +19,7 @@ a view is open). Nothing is ever written into the TRL folder.
 Timestamps: log_history has none. The newest entry gets the state file's modification time and earlier
 ones are placed back from it by TRL's logged ``step_time``; a completions file's time is its own.
 State: ``finished`` once the summary is logged (completed, or stopped when it ended before
-``max_steps``) or a state file says ``global_step`` reached ``max_steps``; otherwise the run reads "last written HH:MM" (``rundir.RunFolder.check_alive``).
+``max_steps``) or a state file says ``global_step`` reached ``max_steps``; otherwise the run reads "last written HH:MM" (``rundir.RunSummarizer.check_alive``).
 
 Bad input: a folder with neither file, or a damaged file, is a ``FolderError`` (one line; the CLI exits
 2). A file modified in the last ``RECENT_S`` seconds that does not parse is taken as being written

@@ -4,7 +4,7 @@
 every few seconds (the start screen's list) or on every key (is the run I am
 leaving still live?) would re-read a 100,000-step log each time. A
 ``RunTracker`` keeps its ``EventReader`` (which remembers its offset) and its
-``RunFolder``, so an update costs one ``stat`` and the new lines.
+``RunSummarizer``, so an update costs one ``stat`` and the new lines.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import dataclasses
 import threading
 
 from ..core import events as ev
-from ..core.rundir import RunDir, RunFolder, RunSummary, list_runs
+from ..core.rundir import RunDir, RunSummarizer, RunSummary, list_runs
 
-# what RunFolder folds; samples and alerts are not needed for a summary
+# what RunSummarizer folds; samples and alerts are not needed for a summary
 FOLDED = (ev.RUN_STARTED, ev.PHASE, ev.METRICS, ev.CONTROL, ev.EVAL, ev.FINISHED)
 
 
@@ -25,7 +25,7 @@ class RunTracker:
     def __init__(self, run: RunDir) -> None:
         self.run = run
         self._reader = ev.EventReader(run.events, types=FOLDED, max_line_bytes=ev.MAX_EVENT_LINE)
-        self._folder = RunFolder(run)
+        self._folder = RunSummarizer(run)
         self._lock = threading.Lock()
 
     @property
