@@ -339,3 +339,28 @@ def test_custom_tags_keep_the_rules(completion, expected):
     comps = [f(prompts=[PROMPT], completions=[c], completion_ids=[short_ids(c)], answer=["72"], trainer_state=STATE)[0]
              for f in funcs]
     assert sum(w * s for w, s in zip(weights, comps)) == pytest.approx(expected)
+
+
+# -- H7: the CPU-time watchdog of a short-lived reward thread ------------------------------------
+def test_deadline_watchdog_is_quiet_and_gone_when_short_lived_threads_exit():
+    """Many short-lived threads each verify a symbolic answer and exit at once: the watchdog must
+    never read the CPU clock of a thread that has exited (OSError Errno 22 in 'reward-deadline',
+    seen in 3-11 of 50 threads before) and must not outlive its call."""
+    pytest.importorskip("math_verify")
+    rr.answers_match("1", "x^2+1")  # warm-up outside the loop
+    rr._math_verify_cached.cache_clear()
+    errors, verdicts = [], []
+    old = threading.excepthook
+    threading.excepthook = lambda a: errors.append(f"{a.thread.name if a.thread else '?'}: {a.exc_value!r}")
+    try:
+        for i in range(120):
+            t = threading.Thread(target=lambda i=i: verdicts.append(rr.answers_match(f"x^2+{i}", "x^2+1")))
+            t.start()
+            t.join()
+        # any late watchdog would have finished by now: joined threads had their watchdog joined
+        left = [t.name for t in threading.enumerate() if t.name == "reward-deadline"]
+    finally:
+        threading.excepthook = old
+    assert len(verdicts) == 120 and verdicts.count(True) == 1  # only x^2+1 itself
+    assert errors == []
+    assert left == []

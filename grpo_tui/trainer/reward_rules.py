@@ -583,11 +583,18 @@ def _call_with_deadline(fn: Callable[[], Any], cpu_seconds: float, wall_seconds:
             if not done.is_set():
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(tid), ctypes.py_object(_Deadline))
 
+    # The start reading is taken here, on the caller, and the caller joins the watchdog before it
+    # returns: the watchdog only reads this thread's CPU clock while the thread is alive (a clock
+    # of a thread that has exited is EINVAL; a short-lived reward thread used to hit that).
+    start_cpu = cpu() if cpu else 0.0
+    start_wall = time.monotonic()
+
     def watch() -> None:
-        start_cpu = cpu() if cpu else 0.0
-        start_wall = time.monotonic()
         while not done.wait(0.005):
-            used = (cpu() - start_cpu) if cpu else time.monotonic() - start_wall
+            try:
+                used = (cpu() - start_cpu) if cpu else time.monotonic() - start_wall
+            except OSError:  # defensive: the caller is gone, nothing left to interrupt
+                return
             if used > cpu_seconds or time.monotonic() - start_wall > wall:
                 fire()
                 return
@@ -602,6 +609,7 @@ def _call_with_deadline(fn: Callable[[], Any], cpu_seconds: float, wall_seconds:
     finally:
         with lock:
             done.set()
+        watchdog.join()  # prompt: done wakes it; no watchdog outlives its call
 
 
 _math_verify_lock = threading.Lock()
