@@ -364,3 +364,45 @@ def test_deadline_watchdog_is_quiet_and_gone_when_short_lived_threads_exit():
     assert len(verdicts) == 120 and verdicts.count(True) == 1  # only x^2+1 itself
     assert errors == []
     assert left == []
+
+
+# -- H9: a stop string that is a reward tag -----------------------------------------------------
+def test_a_stop_at_the_closing_answer_tag_keeps_the_tag_on_vllm():
+    """vLLM returns the text before a stop string unless include_stop_str_in_output: stop="</answer>"
+    would strip the closing tag from every completion (honest correct 0.375 instead of 3.0). grpo-tui
+    turns the flag on for it, says so in one notice line, and vLLM gets it."""
+    import dataclasses
+
+    from grpo_tui.core import fields
+    from grpo_tui.trainer.library_args import grpo_extra_kwargs, uses_vllm
+
+    for stop in (["</answer>"], ["<|im_end|>", "</answer>"], ["</answer>\n"]):
+        cfg = dataclasses.replace(CFG["gpu-16gb"], stop=stop).validate()
+        assert uses_vllm(cfg) and not cfg.include_stop_str_in_output
+        assert fields.keeps_stop_text(cfg), stop
+        notes = [n for n in cfg.notices() if n.startswith("include_stop_str_in_output -> true")]
+        assert len(notes) == 1 and "</answer>" in notes[0], cfg.notices()
+        assert grpo_extra_kwargs(cfg, "cuda")["generation_kwargs"]["include_stop_str_in_output"] is True
+    # what vLLM returns then is the whole answer block, paid as before
+    assert total(full("72")) == pytest.approx(3.0)
+    assert total(f"<think>{WHY}</think>\n<answer>72") < 1.0  # what it returned without the flag
+    # a stop string unrelated to the tags changes nothing; an explicit flag gives no notice
+    plain = dataclasses.replace(CFG["gpu-16gb"], stop=["<|im_end|>"]).validate()
+    assert not fields.keeps_stop_text(plain) and not any("include_stop" in n for n in plain.notices())
+    kept = dataclasses.replace(CFG["gpu-16gb"], stop=["</answer>"], include_stop_str_in_output=True).validate()
+    assert not any("include_stop" in n for n in kept.notices())
+
+
+@pytest.mark.parametrize("stop", ["</think>", "<answer>", "</think>\n", ">", "</", "</answer", "think", "<", "answer>"])
+def test_a_stop_string_that_ends_completions_before_the_answer_is_refused(stop):
+    """A stop string that is (inside) a reasoning tag or the opening answer tag, or that stops
+    part-way into the closing tag, leaves no complete answer in any completion: refused at
+    validation with one line naming `stop`, on every backend."""
+    import dataclasses
+
+    from grpo_tui.core.config import ConfigError
+
+    for preset in PRESETS:
+        with pytest.raises(ConfigError) as e:
+            dataclasses.replace(CFG[preset], stop=[stop]).validate()
+        assert e.value.field == "stop" and "\n" not in str(e.value).strip(), str(e.value)

@@ -359,10 +359,41 @@ def report_targets(cfg: "RunConfig") -> list[str]:
     return [t for t in (p.strip() for p in cfg.report_to.split(",")) if t]
 
 
+def _stop_tag_rule(cfg: "RunConfig") -> tuple[str, str] | None:
+    """How the stop strings meet the reward tags (vLLM returns the text BEFORE a stop string unless
+    include_stop_str_in_output): ("refuse", stop) when one ends a completion before an answer can be
+    complete (it is, or is inside, or holds a reasoning tag or the opening answer tag, or it stops
+    part-way into the closing answer tag); ("keep", stop) when it ends exactly at the closing answer
+    tag, which vLLM would strip (every format and correctness reward 0); None otherwise."""
+    end = cfg.solution_end
+    keep = None
+    for s in (x for x in cfg.stop if x):
+        for tag in (cfg.reasoning_start, cfg.reasoning_end, cfg.solution_start):
+            if tag and (s in tag or tag in s):
+                return "refuse", s
+        if end and (end in s or end.endswith(s)):
+            keep = keep or s
+        elif end and s in end:
+            return "refuse", s
+    return ("keep", keep) if keep else None
+
+
+def keeps_stop_text(cfg: "RunConfig") -> bool:
+    """include_stop_str_in_output as vLLM gets it: on when set, and turned on when a stop string
+    ends at the closing answer tag (as Unsloth's notebooks do), so the tag stays in the completion."""
+    rule = _stop_tag_rule(cfg)
+    return cfg.include_stop_str_in_output or (rule is not None and rule[0] == "keep")
+
+
 def validate_library_rules(cfg: "RunConfig") -> None:
     """Each library's own rule for the fields taken from it; ConfigError naming field and fix."""
     from .config import ConfigError
 
+    rule = _stop_tag_rule(cfg)
+    if rule and rule[0] == "refuse":
+        raise ConfigError("stop", f"{rule[1]!r} would end every completion before its answer tag "
+                          f"{cfg.solution_start}...{cfg.solution_end} is complete, so no reward could pay",
+                          f"drop it, or stop at {cfg.solution_end!r}, which grpo-tui keeps in the completion")
     if not 0.0 < cfg.top_p <= 1.0:
         raise ConfigError("top_p", f"must be in (0, 1] (TRL and vLLM), got {cfg.top_p:g}", "1.0 considers every token")
     if cfg.top_k < -1:
@@ -492,6 +523,9 @@ def notices(cfg: "RunConfig") -> list[str]:
     vllm = cfg.use_vllm or (cfg.backend == "unsloth" and cfg.fast_inference)
     if not vllm and cfg.sampling_seed != -1:
         out.append("sampling_seed is vLLM's per-request seed; without vLLM, sampling follows seed")
+    if vllm and not cfg.include_stop_str_in_output and keeps_stop_text(cfg):
+        out.append(f"include_stop_str_in_output -> true: stop {_stop_tag_rule(cfg)[1]!r} ends at the closing "
+                   "answer tag, which vLLM would strip from every completion (no format or correctness reward)")
     if not vllm and cfg.include_stop_str_in_output:
         out.append("include_stop_str_in_output applies to vLLM; transformers' generate keeps the stop text anyway")
     if cfg.finetune_vision_layers:

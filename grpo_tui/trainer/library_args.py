@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.config import RunConfig
-from ..core.fields import report_targets
+from ..core.fields import keeps_stop_text, report_targets
 
 
 def uses_vllm(cfg: RunConfig) -> bool:
@@ -38,7 +38,7 @@ def grpo_extra_kwargs(cfg: RunConfig, device: str) -> dict[str, Any]:
     if uses_vllm(cfg):
         if cfg.stop:
             gen["stop"] = list(cfg.stop)
-        if cfg.include_stop_str_in_output:
+        if keeps_stop_text(cfg):  # also turned on for a stop at the closing answer tag (fields.notices)
             gen["include_stop_str_in_output"] = True
         if cfg.sampling_seed != -1:
             gen["seed"] = cfg.sampling_seed
