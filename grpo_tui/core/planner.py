@@ -458,41 +458,22 @@ def _uses_colocated_vllm(cfg: RunConfig) -> bool:
     return cfg.use_vllm and cfg.vllm_mode == "colocate"
 
 
-def plan(cfg: RunConfig, vram_gb: float | None = None, *, ram_gb: float | None = None) -> Plan:
-    """Estimate peak memory of ``cfg`` on a GPU with ``vram_gb`` GiB (NVML total).
-
-    A CPU config (device == "cpu") is planned against ``ram_gb`` (host RAM, if
-    given). A GPU config with ``vram_gb=None`` gets the verdict ``no-gpu``.
-    """
-    spec = model_spec(cfg.model)
-    on_cpu = cfg.device == "cpu"
-    kv_short = ""
-    notes: list[str] = []
-    reasons: list[str] = []
-    h = spec.hidden
-    G = cfg.num_generations
-    B = cfg.effective_batch_size  # the batch that runs: raised to G as Unsloth does (RunConfig)
-    if cfg.batch_notice():
-        notes.append(cfg.batch_notice())
-    C = cfg.max_completion_length
-    L = min(cfg.max_seq_length, cfg.max_prompt_length + C)
-    vocab = spec.vocab
-
-    # weights
+def _weight_bytes(cfg: RunConfig, spec: ModelSpec, on_cpu: bool) -> float:
     if on_cpu:
-        wbytes = 4 if cfg.dtype in ("auto", "float32") else 2
-        weights = spec.total_params * wbytes
-    elif cfg.load_in_4bit:
-        weights = spec.linear_params * FOUR_BIT_BYTES + (spec.total_params - spec.linear_params) * 2
-    elif cfg.load_in_8bit:  # LLM.int8: 1 byte per linear weight (+ per-row scales, negligible)
-        weights = spec.linear_params * 1 + (spec.total_params - spec.linear_params) * 2
-    else:
-        weights = spec.total_params * 2
-    # LoRA
-    targets = _checked_targets(cfg, spec)
+        return spec.total_params * (4 if cfg.dtype in ("auto", "float32") else 2)
+    if cfg.load_in_4bit:
+        return spec.linear_params * FOUR_BIT_BYTES + (spec.total_params - spec.linear_params) * 2
+    if cfg.load_in_8bit:  # LLM.int8: 1 byte per linear weight (+ per-row scales, negligible)
+        return spec.linear_params * 1 + (spec.total_params - spec.linear_params) * 2
+    return spec.total_params * 2
+
+
+def _training_bytes(cfg: RunConfig, spec: ModelSpec, targets: list[str], on_cpu: bool, L: int
+                    ) -> tuple[float, float, float]:
+    """(LoRA + its optimizer state, activations, logits) of one optimisation micro-step, in bytes."""
+    h, B, C = spec.hidden, cfg.effective_batch_size, cfg.max_completion_length
     p_lora = 0 if cfg.full_finetuning else spec.lora_params(cfg.lora_rank, targets)
     lora = p_lora * (4 + 4 + optimizer_bytes(cfg.optim))
-    # activations
     act_bytes = 4 if on_cpu else 2
     gc = cfg.use_gradient_checkpointing  # normalised by RunConfig: unsloth | true | false
     unsloth_gpu = cfg.backend == "unsloth" and not on_cpu
@@ -506,118 +487,150 @@ def plan(cfg: RunConfig, vram_gb: float | None = None, *, ram_gb: float | None =
         # "unsloth" offloads checkpoints to CPU RAM only under Unsloth; TRL keeps them all
         n_ckpt = 2 if gc == "unsloth" and unsloth_gpu else spec.layers
         activations = Bb * L * h * act_bytes * n_ckpt + per_layer
-    # logits
     if unsloth_gpu:
         # one completion's 16-bit logits, its float32 log-softmax in >= 4 chunks along the sequence
         # (multiplier max(4, L // 4096)), and the batch's final hidden states + their gradient
         chunks = max(4, L // 4096)
-        logits = C * vocab * (2 + 4 / chunks) + B * C * h * 2 * 2
+        logits = C * spec.vocab * (2 + 4 / chunks) + B * C * h * 2 * 2
     else:
         k = 6 * (2 if on_cpu else 1)  # 16-bit logits + gradient + the temperature-scaled copy
-        logits = B * C * vocab * k
+        logits = B * C * spec.vocab * k
+    return lora, activations, logits
 
-    parts = {"weights": weights / GIB, "lora": lora / GIB, "activations": activations / GIB,
-             "logits": logits / GIB, "generation_kv": 0.0, "vllm": 0.0, "overhead": 0.0}
+
+def _generation_in_place(parts: dict[str, float], cfg: RunConfig, spec: ModelSpec, L: int, kv_bytes: int) -> None:
+    """Generation with the training model (no vLLM): its KV cache and the training step's activations
+    are never held at once, so only the larger of the two phases counts."""
+    parts["generation_kv"] = cfg.generation_batch_size * L * spec.kv_bytes_per_token(kv_bytes) / GIB
+    if parts["generation_kv"] > parts["activations"] + parts["logits"]:
+        parts["activations"] = parts["logits"] = 0.0
+    else:
+        parts["generation_kv"] = 0.0
+
+
+def _plan_cpu(result: Plan, cfg: RunConfig, spec: ModelSpec, L: int, ram_gb: float | None) -> Plan:
+    parts = result.parts
+    _generation_in_place(parts, cfg, spec, L, 4)
+    parts["overhead"] = 0.3  # python + torch CPU runtime
+    speed = cpu_speed.step_note(cfg)  # measured models only (core.cpu_speed)
+    if speed:
+        result.notes.insert(0, speed)
+    result.total = sum(parts.values())
+    result.vram = None
+    if ram_gb:
+        result.headroom = ram_gb - result.total
+        result.verdict = CPU if result.headroom >= 0 else NO
+        if result.headroom < 0:
+            result.reasons.append(f"needs {result.total:.1f} GiB of RAM, {ram_gb:.1f} GiB available")
+    else:
+        result.verdict = CPU
+    return result
+
+
+def _plan_colocated_vllm(result: Plan, cfg: RunConfig, spec: ModelSpec, targets: list[str], L: int,
+                         vram_gb: float | None) -> str:
+    """vLLM's share of the GPU (Unsloth's standby tier where it applies), its KV cache and what it adds
+    to the total; returns a reason for "tight" when the KV cache cannot hold a whole group."""
+    parts, notes = result.parts, result.notes
+    shared = cfg.backend == "unsloth"
+    result.requested_utilization = cfg.gpu_memory_utilization
+    vllm_lora = spec.lora_params(vllm_lora_rank(cfg.vllm_lora_rank), targets) * 2 / GIB
+    graphs = min(1.0, max(0.15, 172 * spec.hidden * spec.layers * 4 / GIB))
+    vllm_runtime = VLLM_ACTIVATION_GB + graphs
+    if vram_gb is None:
+        parts["vllm"] = vllm_lora + vllm_runtime  # at least this; the rest depends on the card
+        return ""
+    dt = device_total(vram_gb)
+    if cfg.backend == "unsloth" and cfg.vllm_standby:
+        u = standby_utilization(dt)
+        if abs(u - cfg.gpu_memory_utilization) > 1e-9:
+            notes.append(f"Unsloth standby replaces gpu_memory_utilization {cfg.gpu_memory_utilization:g}"
+                         f" with {u:.4g} on a {dt:.1f} GiB device")
+    else:
+        u = cfg.gpu_memory_utilization
+    reserved = u * dt
+    result.gpu_memory_utilization = round(u, 6)
+    result.vllm_reserved = reserved
+    inside = parts["weights"] if shared else 0.0
+    kv = reserved - inside - vllm_lora - vllm_runtime
+    result.kv_cache = max(0.0, kv)
+    result.kv_tokens = int(max(0.0, kv) * GIB // spec.kv_bytes_per_token(2))
+    parts["vllm"] = max(0.0, reserved - inside)
+    if not shared:
+        notes.append("TRL colocate: vLLM loads its own copy of the weights inside its share")
+        parts["vllm"] = reserved
+    if result.kv_tokens < cfg.max_seq_length:
+        result.reasons.append(
+            f"vLLM's share ({reserved:.1f} GiB at gpu_memory_utilization {u:.3g}) leaves "
+            f"{max(0.0, kv):.2f} GiB of KV cache = {result.kv_tokens} tokens, less than one "
+            f"sequence of max_seq_length {cfg.max_seq_length}")
+    elif result.kv_tokens < cfg.num_generations * L:
+        return (f"vLLM's KV cache holds {result.kv_tokens} tokens, less than one group of "
+                f"{cfg.num_generations} x {L}: a group's completions cannot all be generated at once")
+    return ""
+
+
+def _verdict(result: Plan, vram_gb: float, kv_short: str) -> None:
+    result.headroom = vram_gb - result.total
+    result.margin = max(FIT_MARGIN_GB, FIT_MARGIN_FRACTION * vram_gb)
+    if result.headroom < 0:
+        result.verdict = NO
+        result.reasons.append(f"needs about {result.total:.1f} GiB, the GPU has {vram_gb:.1f} GiB")
+    elif result.reasons:
+        result.verdict = NO
+    elif result.headroom < result.margin:
+        result.verdict = TIGHT
+        result.reasons.append(f"only {result.headroom:.2f} GiB spare (fits wants {result.margin:.2f})")
+    elif kv_short:
+        result.verdict = TIGHT
+        result.reasons.append(kv_short)
+    else:
+        result.verdict = FITS
+
+
+def plan(cfg: RunConfig, vram_gb: float | None = None, *, ram_gb: float | None = None) -> Plan:
+    """Estimate peak memory of ``cfg`` on a GPU with ``vram_gb`` GiB (NVML total).
+
+    A CPU config (device == "cpu") is planned against ``ram_gb`` (host RAM, if
+    given). A GPU config with ``vram_gb=None`` gets the verdict ``no-gpu``.
+    """
+    spec = model_spec(cfg.model)
+    on_cpu = cfg.device == "cpu"
+    notes: list[str] = []
+    if cfg.batch_notice():
+        notes.append(cfg.batch_notice())
+    L = min(cfg.max_seq_length, cfg.max_prompt_length + cfg.max_completion_length)
+    targets = _checked_targets(cfg, spec)
+    lora, activations, logits = _training_bytes(cfg, spec, targets, on_cpu, L)
+    parts = {"weights": _weight_bytes(cfg, spec, on_cpu) / GIB, "lora": lora / GIB,
+             "activations": activations / GIB, "logits": logits / GIB, "generation_kv": 0.0, "vllm": 0.0,
+             "overhead": 0.0}
     result = Plan(cfg.name, cfg.model, spec, "cpu" if on_cpu else "cuda", vram_gb, parts, 0.0, NO,
-                  micro_batch=B, notes=notes, reasons=reasons)
+                  micro_batch=cfg.effective_batch_size, notes=notes, reasons=[])
     if spec.estimated:
         notes.append(f"architecture {spec.source}")
-
     if on_cpu:
-        gen_batch = cfg.generation_batch_size
-        parts["generation_kv"] = gen_batch * L * spec.kv_bytes_per_token(4) / GIB
-        train_peak = parts["activations"] + parts["logits"]
-        if parts["generation_kv"] > train_peak:  # phases do not overlap
-            parts["activations"] = parts["logits"] = 0.0
-        else:
-            parts["generation_kv"] = 0.0
-        parts["overhead"] = 0.3  # python + torch CPU runtime
-        speed = cpu_speed.step_note(cfg)  # measured models only (core.cpu_speed)
-        if speed:
-            notes.insert(0, speed)
-        result.total = sum(parts.values())
-        result.vram = None
-        if ram_gb:
-            result.headroom = ram_gb - result.total
-            result.verdict = CPU if result.headroom >= 0 else NO
-            if result.headroom < 0:
-                reasons.append(f"needs {result.total:.1f} GiB of RAM, {ram_gb:.1f} GiB available")
-        else:
-            result.verdict = CPU
-        return result
+        return _plan_cpu(result, cfg, spec, L, ram_gb)
 
     parts["overhead"] = CUDA_CONTEXT_GB + RUNTIME_GB
     if cfg.backend == "unsloth" and cfg.fast_inference and cfg.vllm_standby:
         parts["overhead"] += STANDBY_EXTRA_GB
         notes.append(f"standby: +{STANDBY_EXTRA_GB:g} GiB working set measured under UNSLOTH_VLLM_STANDBY "
                      "(Unsloth's T4 CI run)")
+    kv_short = ""
     if _uses_colocated_vllm(cfg):
-        shared = cfg.backend == "unsloth"
-        result.requested_utilization = cfg.gpu_memory_utilization
-        vllm_lora = spec.lora_params(vllm_lora_rank(cfg.vllm_lora_rank), targets) * 2 / GIB
-        graphs = min(1.0, max(0.15, 172 * h * spec.layers * 4 / GIB))
-        vllm_runtime = VLLM_ACTIVATION_GB + graphs
-        if vram_gb is not None:
-            dt = device_total(vram_gb)
-            if cfg.backend == "unsloth" and cfg.vllm_standby:
-                u = standby_utilization(dt)
-                if abs(u - cfg.gpu_memory_utilization) > 1e-9:
-                    notes.append(f"Unsloth standby replaces gpu_memory_utilization {cfg.gpu_memory_utilization:g}"
-                                 f" with {u:.4g} on a {dt:.1f} GiB device")
-            else:
-                u = cfg.gpu_memory_utilization
-            reserved = u * dt
-            result.gpu_memory_utilization = round(u, 6)
-            result.vllm_reserved = reserved
-            inside = parts["weights"] if shared else 0.0
-            kv = reserved - inside - vllm_lora - vllm_runtime
-            result.kv_cache = max(0.0, kv)
-            result.kv_tokens = int(max(0.0, kv) * GIB // spec.kv_bytes_per_token(2))
-            parts["vllm"] = max(0.0, reserved - inside)
-            if not shared:
-                notes.append("TRL colocate: vLLM loads its own copy of the weights inside its share")
-                parts["vllm"] = reserved
-            if result.kv_tokens < cfg.max_seq_length:
-                reasons.append(
-                    f"vLLM's share ({reserved:.1f} GiB at gpu_memory_utilization {u:.3g}) leaves "
-                    f"{max(0.0, kv):.2f} GiB of KV cache = {result.kv_tokens} tokens, less than one "
-                    f"sequence of max_seq_length {cfg.max_seq_length}")
-            elif result.kv_tokens < G * L:
-                kv_short = (f"vLLM's KV cache holds {result.kv_tokens} tokens, less than one group of "
-                            f"{G} x {L}: a group's completions cannot all be generated at once")
-        else:
-            parts["vllm"] = vllm_lora + vllm_runtime  # at least this; the rest depends on the card
+        kv_short = _plan_colocated_vllm(result, cfg, spec, targets, L, vram_gb)
     else:
-        gen_batch = cfg.generation_batch_size
-        parts["generation_kv"] = gen_batch * L * spec.kv_bytes_per_token(2) / GIB
-        train_peak = parts["activations"] + parts["logits"]
-        if parts["generation_kv"] > train_peak:
-            parts["activations"] = parts["logits"] = 0.0
-        else:
-            parts["generation_kv"] = 0.0
+        _generation_in_place(parts, cfg, spec, L, 2)
         if cfg.use_vllm and cfg.vllm_mode == "server":
             notes.append("vLLM server mode: generation runs on another GPU (`trl vllm-serve`), not counted")
 
     result.total = sum(parts.values())
     if vram_gb is None:
         result.verdict = NO_GPU
-        reasons.append("no GPU to plan for (give --vram or --gpu)")
+        result.reasons.append("no GPU to plan for (give --vram or --gpu)")
         return result
-    result.headroom = vram_gb - result.total
-    result.margin = max(FIT_MARGIN_GB, FIT_MARGIN_FRACTION * vram_gb)
-    if result.headroom < 0:
-        result.verdict = NO
-        reasons.append(f"needs about {result.total:.1f} GiB, the GPU has {vram_gb:.1f} GiB")
-    elif reasons:
-        result.verdict = NO
-    elif result.headroom < result.margin:
-        result.verdict = TIGHT
-        reasons.append(f"only {result.headroom:.2f} GiB spare (fits wants {result.margin:.2f})")
-    elif kv_short:
-        result.verdict = TIGHT
-        reasons.append(kv_short)
-    else:
-        result.verdict = FITS
+    _verdict(result, vram_gb, kv_short)
     return result
 
 
