@@ -406,3 +406,20 @@ def test_a_stop_string_that_ends_completions_before_the_answer_is_refused(stop):
         with pytest.raises(ConfigError) as e:
             dataclasses.replace(CFG[preset], stop=[stop]).validate()
         assert e.value.field == "stop" and "\n" not in str(e.value).strip(), str(e.value)
+
+
+# -- H8: words before ':' / '=' ------------------------------------------------------------------
+@pytest.mark.parametrize("ans", ["not: 72", "never = 72", "seventy one = 72", "seventy one or: 72", "LXXI or: 72",
+                                 "wrong: 72", "I guess: 72", "no: 72", "not = 72", "maybe: 72", "or: 72"])
+def test_words_before_the_value_that_negate_or_hedge_it_are_not_one_number(ans):
+    """Only a small set of prefixes comes off before the value (answer, a label word, one variable
+    name): a negation, a spelled-out number (a false equation in words) or a hedge is not one value."""
+    (t, comps), = scores([full(ans)])
+    assert comps[2] == 0.0 and t <= total(full("71")) + 1e-9, (ans, t, comps)
+
+
+@pytest.mark.parametrize("ans", ["x = 72", "x=72", "Answer: 72", "**Answer:** 72", "The answer is 72", "answer 72",
+                                 "Final answer: 72", "The final answer is: 72", "Total: 72", "Total = 72",
+                                 "The total is 72", "n_1 = 72", "x_{1} = 72", "N: 72", "Total cost: $72", "Result: 72"])
+def test_harmless_prefixes_before_the_value_still_pay(ans):
+    assert total(full(ans)) == pytest.approx(3.0), ans

@@ -310,8 +310,14 @@ _SPACES = dict.fromkeys(map(ord, "\u00a0\u2009\u202f\u2007\u3000\t"), " ")
 _PERCENTS = "%\uff05\u066a\ufe6a\u2030\u2031"  # % full-width, Arabic, small, per mille, per 10k
 _WRAPPER_CMDS = re.compile(r"\\(?:text|mathrm|textrm|textbf|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
 _BOX_CMD = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_PREFIX = re.compile(r"^(?:(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*[:=]?\s*|[a-zA-Z_][a-zA-Z_ ]{0,24}?\s*[=:]\s*)",
-                     re.IGNORECASE)
+# A prefix a reader drops before the value: "answer" (with the/final/is), a label word, or one
+# variable name. A whitelist: anything else with words ("not: 72", "seventy one = 72", "LXXI or: 72",
+# "I guess: 72") negates, hedges or equates the value, so it is not one number.
+_LABELS = ("answer|total|result|sum|solution|value|amount|number|count|cost|price|difference|product|quotient|"
+           "remainder|average|mean|area|perimeter|volume|length|width|height|distance|time|speed|age|profit")
+_PREFIX = re.compile(r"^(?:(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*[:=]?\s*"
+                     r"|(?:the\s+)?(?:final\s+|total\s+)?(?:" + _LABELS + r")(?:\s+is\s*[:=]?|\s*[:=])\s*"
+                     r"|[a-zA-Z](?:_\{?[a-zA-Z0-9]{1,3}\}?|\d{1,2})?\s*[=:]\s*)", re.IGNORECASE)
 _CURRENCY = re.compile(r"^(?:€|£|¥|₹|₩|(?:USD|EUR|GBP|Rs\.?)\s*)")
 _CURRENCY_TAIL = re.compile(r"(?<=\d)\s*(?:€|£|¥|₹|₩|\$)$")
 _UNIT = re.compile(r"^(?P<num>.*?)\s*(?P<unit>°\s*[CFK]?|[a-zA-Z][a-zA-Z.']{0,15}(?:\s+[a-zA-Z][a-zA-Z.']{0,15}){0,2}"
