@@ -69,15 +69,15 @@ STATUS_RE = re.compile(r"^\s+(\S+): (.+)$")
 
 def _copy_tree(dest: Path, rev: str | None) -> None:
     if rev:  # a committed state (the shared working tree may be mid-edit)
-        archive = subprocess.run(["git", "archive", rev, "grpo_tui", "tests", "presets"], cwd=REPO,
+        archive = subprocess.run(["git", "archive", rev, "grpo_tui", "tests", "presets", "docs"], cwd=REPO,
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "xf", "-", "--exclude=tests/__snapshots__"], cwd=dest, input=archive, check=True)
         return
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "mutants", ".venv", "__snapshots__")
     shutil.copytree(REPO / "grpo_tui", dest / "grpo_tui", ignore=ignore)
     shutil.copytree(REPO / "tests", dest / "tests", ignore=ignore)
-    if (REPO / "presets").is_dir():
-        shutil.copytree(REPO / "presets", dest / "presets", ignore=ignore)
+    for extra in ("presets", "docs"):  # some tests check the docs agree with the code
+        shutil.copytree(REPO / extra, dest / extra, ignore=ignore)
 
 
 def _pyproject(src: str, tests: list[str], extra: list[str]) -> str:
@@ -89,7 +89,7 @@ def _pyproject(src: str, tests: list[str], extra: list[str]) -> str:
         f"only_mutate = [{src!r}]\n".replace("'", '"')
         + "pytest_add_cli_args_test_selection = [" + ", ".join(f'"{t}"' for t in tests) + "]\n"
         + "pytest_add_cli_args = [" + ", ".join(f'"{a}"' for a in ["-p", "no:cacheprovider", "-q", *extra]) + "]\n"
-        'also_copy = ["presets"]\n'
+        'also_copy = ["presets", "docs"]\n'
         "use_git_change_detection = false\n"
         "use_setproctitle = false\n"
     )
