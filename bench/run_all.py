@@ -39,7 +39,7 @@ QUICK_ARGS = {
     "open_trl_folder": ["--runs", "1"],
 }
 # Minutes of training each (a 300-step tiny run; SmolLM2's load, generation and backward); opt in with --only.
-SLOW = {"tiny_learning", "smollm2_cpu"}
+SLOW = {"tiny_learning", "smollm2_cpu", "mutation"}  # mutation: ~30 min of mutmut (docs/testing.md)
 
 
 def scripts() -> list[str]:
