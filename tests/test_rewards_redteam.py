@@ -423,3 +423,96 @@ def test_words_before_the_value_that_negate_or_hedge_it_are_not_one_number(ans):
                                  "The total is 72", "n_1 = 72", "x_{1} = 72", "N: 72", "Total cost: $72", "Result: 72"])
 def test_harmless_prefixes_before_the_value_still_pay(ans):
     assert total(full(ans)) == pytest.approx(3.0), ans
+
+
+# -- H1: a loop with a counter ------------------------------------------------------------------
+CHECK = "Let me check again{}: 48 + 24 = 72, and 72 is the total number of clips she sold."
+COUNTER_LOOPS = {
+    "(i)": " ".join(CHECK.format(f" ({i})") for i in range(14)),
+    "Step i:": " ".join(f"Step {i}: " + CHECK.format("") for i in range(1, 15)),
+    "attempt i of 14": " ".join(CHECK.format(f" (attempt {i} of 14)") for i in range(1, 15)),
+    "spelled": " ".join(CHECK.format(f" for the {w} time") for w in
+                        "first second third fourth fifth sixth seventh eighth ninth tenth".split()),
+    "9 -> 10 -> 11": " ".join(f"Check {i}: " + CHECK.format("") for i in range(7, 19)),
+}
+PURE_LOOP = " ".join([CHECK.format("")] * 14)
+# Honest reasoning that must keep the loop penalty at exactly 0: numbered steps doing different
+# arithmetic, worked enumerations whose steps change a value besides the step number, restatements.
+OPS = [("+", lambda a, b: a + b), ("*", lambda a, b: a * b), ("-", lambda a, b: a - b)]
+HONEST_LONG = [
+    "Step 1: 12*3=36. Step 2: 36+4=40. Step 3: 40-8=32. Step 4: 32/4=8. Step 5: 8*7=56. Step 6: 56+16=72. "
+    "Step 7: check 72-16=56. Step 8: 56/7=8. So the answer is 72.",
+    " ".join(f"Step {i}: {10 + i} {op} {i + 2} = {f(10 + i, i + 2)}." for i, (op, f) in
+             enumerate(OPS * 9, start=1)) + " Adding the results gives the total.",
+    " ".join(f"Day {d}: Natalia goes to the market again and sells 5 more clips to her friends, so she now has "
+             f"{100 - 5 * d} clips left in her box." for d in range(1, 13)),
+    " ".join(f"Step {i}: add {i} to the running total, which gives {i * (i + 1) // 2}." for i in range(1, 25)),
+    " ".join(f"In week {w} she saves {3 * w} dollars, so after week {w} she has saved {3 * w * (w + 1) // 2} dollars "
+             f"in total." for w in range(1, 11)),
+    WHY + " Let me check: half of 48 is 48 / 2 = 24, and 48 + 24 = 72. To be sure, April gave 48 clips and May "
+    "gave 24 clips, which is 72 clips together. Checking once more: 24 is half of 48, and 48 + 24 = 72.",
+]
+
+
+def _rep(texts, ids=None):
+    return rr.make_repetition_penalty()(None, texts, completion_ids=ids)
+
+
+def _word_ids(text):
+    import re
+
+    vocab: dict[str, int] = {}
+    return [vocab.setdefault(t, len(vocab)) for t in re.findall(r"\d|[A-Za-z]+|[^\sA-Za-z\d]", text)]
+
+
+@pytest.mark.parametrize("kind", list(COUNTER_LOOPS))
+def test_a_loop_with_a_counter_is_charged_like_the_same_loop_without_it(kind):
+    loop = COUNTER_LOOPS[kind]
+    pure, = _rep([PURE_LOOP])
+    for ids in (None, [_word_ids(loop)]):
+        pen, = _rep([loop], ids)
+        assert pen < -0.5 and pen <= pure + 0.15, (kind, pen, pure)
+    # the whole reward set: a counter loop ending on the right answer scores well below honest correct
+    assert total(full("72", loop)) < total(full("72")) - 0.3
+
+
+@pytest.mark.parametrize("i", range(len(HONEST_LONG)))
+def test_long_honest_numbered_reasoning_has_no_loop_penalty(i):
+    text = HONEST_LONG[i]
+    assert rr.counter_loop_share(text) == 0.0
+    assert _rep([text], [_word_ids(text)]) == [0.0]  # with token ids, as TRL calls it
+    if i != 2:  # without ids the 10-word exact measure charges the 17-word sentence the Day steps repeat
+        assert _rep([text]) == [0.0]
+
+
+def _smollm2_tokenizer():
+    import glob
+    import os
+
+    root = os.environ.get("GRPO_TUI_MODEL_CACHE") or os.path.expanduser("~/.cache/grpo-tui-ci")
+    dirs = [d for d in sorted(glob.glob(os.path.join(root, "gguf", "SmolLM2-135M-Instruct*")))
+            if os.path.isfile(os.path.join(d, "tokenizer.json")) or os.path.isfile(os.path.join(d, "tokenizer_config.json"))]
+    if not dirs:
+        pytest.skip("SmolLM2's tokenizer is not in the model cache (tests/test_real_model_cpu.py fetches it)")
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(dirs[0])
+
+
+def test_counter_loops_with_the_real_smollm2_tokenizer():
+    """The red team's measurements (cpu-smollm2's tokenizer): counter loops scored ~0 penalty."""
+    tok = _smollm2_tokenizer()
+
+    def scored(reasoning, ans="71"):
+        c = full(ans, reasoning)
+        ids = tok(c, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        assert len(ids) < 768  # not truncated: the loop penalty alone is measured
+        return scores([c], ids=[ids])[0]
+
+    pure = scored(PURE_LOOP)[1][4]
+    for kind in ("(i)", "Step i:"):
+        t, comps = scored(COUNTER_LOOPS[kind])
+        assert comps[4] < -0.5 and comps[4] <= pure + 0.15 and t < 0.75, (kind, t, comps)
+        assert scored(COUNTER_LOOPS[kind], "72")[0] < 2.75
+    for text in HONEST_LONG:
+        assert scored(text)[1][4] == 0.0, text[:60]

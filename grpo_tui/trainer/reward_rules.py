@@ -889,9 +889,79 @@ def loop_share(seq: Sequence[Any], n: int, min_count: int = LOOP_MIN_COUNT) -> f
     return sum(c - min_count + 1 for c in grams.values() if c >= min_count) / total
 
 
+# A loop with a counter ("Step 5:", "(attempt 3)", "Check 4 of 9") has no exact recurring span.
+# counter_loop_share reads the text as words, numbers and punctuation, masks every number, finds the
+# spans that recur, and counts a recurrence as a loop only when at most one number per iteration
+# changed (the counter). Honest step-by-step reasoning keeps it at 0: its steps differ in words, and
+# a worked enumeration ("Step 2: add 2 to the total, which gives 3.") changes several numbers per
+# step (the step and the values it computes).
+LOOP_TEXT_TOKENS = 32
+_TEXT_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+|[^\w\s]")
+_NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                          "sixteen seventeen eighteen nineteen twenty first second third fourth fifth sixth seventh "
+                          "eighth ninth tenth".split())
+_NUM = "#"
+
+
+def _masked_tokens(text: str) -> tuple[list[str], list[str | None]]:
+    """(tokens with every number masked, the number each masked token stood for)."""
+    toks, vals = [], []
+    for t in _TEXT_TOKEN.findall(text):
+        low = t.lower()
+        if t[0].isdigit() or low in _NUMBER_WORDS:
+            toks.append(_NUM)
+            vals.append(low)
+        else:
+            toks.append(low)
+            vals.append(None)
+    return toks, vals
+
+
+def counter_loop_share(text: str, n: int = LOOP_TEXT_TOKENS, min_count: int = LOOP_MIN_COUNT) -> float:
+    """Share of the text's n-token spans (numbers masked) that are at least the ``min_count``-th
+    occurrence of themselves in a run of iterations, each a copy of the one before except for at
+    most one number (a counter). An iteration is the stretch between two occurrences (at least the
+    span itself): the whole of it must match, so a worked enumeration whose steps change the step
+    number and a value ("Day 2: ... 15 left. Day 3: ... 10 left.") is not a loop. 0 on prose."""
+    toks, vals = _masked_tokens(text)
+    if len(toks) < n or not _may_repeat(toks, n):
+        return 0.0
+    grams = list(zip(*(toks[i:] for i in range(n))))
+    where: dict[tuple, list[int]] = {}
+    for i, g in enumerate(grams):
+        where.setdefault(g, []).append(i)
+    tables: dict[int, tuple[list[int], list[int]]] = {}
+
+    def period_table(p: int) -> tuple[list[int], list[int]]:
+        """Prefix sums, for offset p, of positions whose masked token differs and whose number differs."""
+        if p not in tables:
+            other, changed = [0], [0]
+            for i in range(len(toks) - p):
+                other.append(other[-1] + (toks[i] != toks[i + p]))
+                changed.append(changed[-1] + (vals[i] is not None and vals[i] != vals[i + p]))
+            tables[p] = (other, changed)
+        return tables[p]
+
+    looped = 0
+    for starts in where.values():
+        if len(starts) < min_count:
+            continue
+        run = 1  # occurrences in a row, each a near copy of the iteration before
+        for a, b in zip(starts, starts[1:]):
+            p = b - a
+            length = min(p, len(toks) - b)  # one iteration (of a cut-off last one, what is there: >= n)
+            other, changed = period_table(p)
+            near_copy = other[a + length] == other[a] and changed[a + length] - changed[a] <= 1
+            run = run + 1 if near_copy else 1
+            if run >= min_count:
+                looped += 1
+    return looped / len(grams)
+
+
 def make_repetition_penalty(ngram_size: int | None = None, max_penalty: float = -1.0) -> RewardFunc:
-    """-share of the completion that loops (``loop_share``) times |max_penalty|, on token ids
-    when TRL passes them (32-grams), else on words (10-grams)."""
+    """-share of the completion that loops times |max_penalty|: the larger of ``loop_share`` (exact
+    repeats: on token ids when TRL passes them, 32-grams, else on words, 10-grams) and
+    ``counter_loop_share`` (repeats that differ only by a counter, on the text)."""
     if max_penalty > 0:
         raise ValueError("max_penalty must be <= 0")
 
@@ -902,7 +972,12 @@ def make_repetition_penalty(ngram_size: int | None = None, max_penalty: float = 
         else:
             n = ngram_size or LOOP_NGRAM_WORDS
             seqs = [split_completion(c)[1].split() for c in completions]
-        return [loop_share(s, n) * max_penalty + 0.0 for s in seqs]
+        out = []
+        for s, c in zip(seqs, completions):
+            reasoning, content = split_completion(c)
+            share = max(loop_share(s, n), counter_loop_share(f"{reasoning}\n{content}" if reasoning else content))
+            out.append(share * max_penalty + 0.0)
+        return out
 
     return repetition_penalty
 
