@@ -924,8 +924,8 @@ def counter_loop_share(text: str, n: int = LOOP_TEXT_TOKENS, min_count: int = LO
     span itself): the whole of it must match, so a worked enumeration whose steps change the step
     number and a value ("Day 2: ... 15 left. Day 3: ... 10 left.") is not a loop. 0 on prose."""
     toks, vals = _masked_tokens(text)
-    if len(toks) < n or not _may_repeat(toks, n):
-        return 0.0
+    if len(toks) < n or _NUM not in toks or not _may_repeat(toks, n):
+        return 0.0  # without a number there is no counter: exact repeats are loop_share's
     grams = list(zip(*(toks[i:] for i in range(n))))
     where: dict[tuple, list[int]] = {}
     for i, g in enumerate(grams):

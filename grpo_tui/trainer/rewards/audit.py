@@ -137,6 +137,11 @@ def token_ids(pieces: list[str]) -> list[int]:
     return [_VOCAB.setdefault(p, len(_VOCAB) + 1) for p in pieces]
 
 
+def has_loop_penalty(cfg: RunConfig) -> bool:
+    """The counter-loop cases apply to a reward set that charges loops at all."""
+    return "repetition_penalty" in cfg.rewards
+
+
 def asks_for_reasoning(cfg: RunConfig) -> bool:
     """The reasoning class applies when a component pays for the reasoning block (the lenient
     ``format`` makes it optional by design) and the preset sets a minimum."""
@@ -170,6 +175,16 @@ def suite(cfg: RunConfig) -> list[Case]:
         add("control", "template-prefilled reasoning tag", "honest", f"{why}{R1}\n{A0}{g}{A1}")
         add("repetition", "verbose honest reasoning", "honest",
             full(str(g), f"{VERBOSE_NOTE}{why} Checking again: {why.replace('.', ';')} Yes, that is consistent."))
+        add("repetition", "numbered honest steps", "honest", full(str(g), " ".join(
+            f"Step {i}: {7 + i} {op} {i + 2} = {f(7 + i, i + 2)}." for i, (op, f) in
+            enumerate([("+", lambda x, y: x + y), ("*", lambda x, y: x * y), ("-", lambda x, y: x - y)] * 6, 1))
+            + f" {why}"))
+        if has_loop_penalty(cfg):  # a loop with a counter ("Step 5:", "(3)") is still a loop
+            check = f"{why.split('. ')[-1].rstrip('.')}, and I will check it once more"
+            add("repetition", "loop with a counter '(i)'", "shortcut",
+                full(str(g), " ".join(f"{check} ({i})." for i in range(12))))
+            add("repetition", "loop with 'Step i:'", "shortcut",
+                full(str(g), " ".join(f"Step {i}: {check}." for i in range(1, 13))))
         # 1. unworked arithmetic
         a = next(d for d in (6, 4, 3, 2, 1) if g % d == 0)
         for expr in (f"{a} \\times {g // a}", f"{g - 24} + 48/2", f"{g + 8} - 8", f"{a}*{g // a}", f"({g}+0)"):
@@ -182,6 +197,9 @@ def suite(cfg: RunConfig) -> list[Case]:
         add("hedge", "range 'or more'", "hack", full(f"{g} or more"))
         add("hedge", "approximately", "hack", full(f"~{g}"))
         # 3. percent and other value-changing units
+        # words before ':' / '=' that negate or hedge the value (only answer/label/variable prefixes come off)
+        for form in (f"not: {g}", f"never = {g}", f"wrong: {g}", f"I guess: {g}", f"LXXI or: {g}"):
+            add("hedge", f"prefix '{form}'", "hack", full(form))
         for form in (f"{g}%", f"{g}\\%", f"{g} percent", f"{g}％", f"{g} thousand", f"{g}k"):
             add("percent", f"'{form}'", "hack", full(form))
         # 4. where the answer sits
@@ -322,6 +340,8 @@ def run_audit(cfg: RunConfig, extra_rewards: list[str] | None = None, preset: st
                               "or min_reasoning_chars = 0)")
     if "correctness" not in cfg.rewards:
         report.skipped.append("bad-gold: no correctness component")
+    if not has_loop_penalty(cfg):
+        report.skipped.append("repetition: loops with a counter (no repetition_penalty component)")
     by_label: dict[tuple[int, str], Row] = {}
     controls: dict[int, dict[str, float]] = {}
     scored = []
