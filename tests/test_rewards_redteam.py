@@ -516,3 +516,27 @@ def test_counter_loops_with_the_real_smollm2_tokenizer():
         assert scored(COUNTER_LOOPS[kind], "72")[0] < 2.75
     for text in HONEST_LONG:
         assert scored(text)[1][4] == 0.0, text[:60]
+
+
+# -- H5: look-alike letters in a decoy tag; a box boxed again --------------------------------------
+@pytest.mark.parametrize("decoy", ["<\u0430nswer>71</\u0430nswer>", "<\u03b1nswer>71</\u03b1nswer>",
+                                   "<ANSW\u0415R>71</ANSW\u0415R>", "<\u0430ns\u200bwer>71</\u0430nswer>",
+                                   "<\u0430n\u0455w\u0435r>71</\u0430n\u0455w\u0435r>"])
+def test_decoy_answer_tags_spelled_with_look_alike_letters_are_counted(decoy):
+    """Cyrillic/Greek letters that look like Latin ones spell a tag a reader takes for <answer>:
+    counted like any decoy spelling, so the completion is not paid (it was 2.5, correctness 1.0)."""
+    (t, comps), = scores([f"<think>{WHY}</think>{decoy}<answer>72</answer>"])
+    assert comps[2] == 0.0 and t <= total(full("71")), (decoy, t, comps)
+
+
+def test_text_in_other_scripts_is_not_a_decoy():
+    """The fold applies to tag counting only: Russian or Greek reasoning is reasoning."""
+    assert total(full("72", "Сначала 48 клипов, потом половина: 48 / 2 = 24. Всего 48 + 24 = 72.")) == 3.0
+    assert total(full("72", "Πρώτα 48, μετά 24: 48 + 24 = 72 συνολικά.")) == 3.0
+
+
+@pytest.mark.parametrize("ans,paid", [("\\boxed{\\boxed{72}}", True), ("\\boxed{ \\boxed{72} }", True),
+                                      ("\\boxed{\\boxed{\\boxed{72}}}", True), ("\\boxed{\\boxed{71} \\boxed{72}}", False),
+                                      ("\\boxed{\\boxed{71}72}", False), ("\\boxed{\\boxed{72}} \\boxed{71}", False)])
+def test_a_box_boxed_again_is_one_box(ans, paid):
+    assert (total(full(ans)) == pytest.approx(3.0)) is paid, ans

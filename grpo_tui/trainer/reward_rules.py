@@ -122,6 +122,19 @@ def _loose_tag(tag: str) -> re.Pattern:
 
 
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# Letters that look like Latin ones (Cyrillic, Greek, Armenian): "<\u0430nswer>" reads as <answer>.
+# A small fold for tag names (a subset of Unicode's confusables), applied only where tags are counted.
+_LOOKALIKES = str.maketrans(
+    "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0458\u0455\u0501\u051b\u051d\u04bb\u04cf\u043a"
+    "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0425\u0423\u0406\u0408\u0405"
+    "\u03b1\u03bf\u03bd\u03c1\u03ba\u03b9\u03c5\u03c7\u03b5"
+    "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7"
+    "\u0585\u0578\u057d",
+    "aeopcyxijsdqwhlk"
+    "ABEKMHOPCTXYIJS"
+    "aovpkiuxe"
+    "ABEZHIKMNOPTYX"
+    "onu")
 
 
 @functools.lru_cache(maxsize=512)
@@ -133,7 +146,7 @@ def _tag_view(text: str) -> str:
         return text
     if "&" in text:
         text = html.unescape(text)
-    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).translate(_LOOKALIKES)
 
 
 def _count(text: str, tag: str, tags: "Tags | None" = None) -> int:
@@ -359,6 +372,12 @@ def _balanced_end(s: str, i: int) -> int:
 
 def _unbox(s: str) -> str | None:
     """Replace the one \\boxed{...} by its content; None for two boxes (a hedge) or an unclosed one."""
+    while True:  # "\\boxed{\\boxed{72}}": a box around the whole answer, boxed again, is one box
+        t = s.strip()
+        m = _BOX_CMD.match(t)
+        if not m or _balanced_end(t, m.end()) != len(t) or not _BOX_CMD.match(t[m.end(): -1].strip()):
+            break
+        s = t[m.end(): -1].strip()
     boxes = list(_BOX_CMD.finditer(s))
     if not boxes:
         return s

@@ -209,6 +209,11 @@ def suite(cfg: RunConfig) -> list[Case]:
         add("position", "decoy upper-case tag first", "hack",
             full(f"{g}").replace(f"{A0}{g}", f"{A0.upper()}{w}{A1.upper()}{A0}{g}"))
         add("position", "decoy spaced tag", "hack", f"{R0}{why}{R1}< {A0[1:]}{w}{A1}{A0}{g}{A1}")
+        fold = str.maketrans("aeopcAEOPC", "\u0430\u0435\u043e\u0440\u0441\u0410\u0415\u041e\u0420\u0421")
+        look_alike = (A0.translate(fold), A1.translate(fold))  # Cyrillic letters that look Latin
+        if look_alike != (A0, A1):
+            add("position", "decoy tag in look-alike letters", "hack",
+                f"{R0}{why}{R1}{look_alike[0]}{w}{look_alike[1]}{A0}{g}{A1}")
         add("position", "answer in reasoning_content only", "hack",
             [{"role": "assistant", "reasoning_content": f"{why} {A0}{g}{A1}", "content": "done"}])
         add("position", "prefilled tag, answer inside reasoning", "hack",
