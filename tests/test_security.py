@@ -190,6 +190,12 @@ def test_the_notify_shell_is_the_only_allowance():
     assert not _allowed(f"grpo_tui/core/notify.py:{allowed_line} os.system")
 
 
+def test_the_scanner_catches_what_it_looks_for():
+    src = ("import pickle\nimport torch\neval('1')\ntorch.load('x')\ntorch.load('x', weights_only=False)\n"
+           "subprocess.run('ls', shell=True)\nos.system('ls')\n")
+    assert len(_dangerous(ast.parse(src), REPO / "x.py")) == 6
+
+
 # -- user reward code runs only when the user names it -----------------------------------------------
 def test_user_reward_code_runs_only_when_named(tmp_path):
     marker = tmp_path / "imported"
