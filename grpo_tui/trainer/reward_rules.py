@@ -909,72 +909,71 @@ def loop_share(seq: Sequence[Any], n: int, min_count: int = LOOP_MIN_COUNT) -> f
 
 
 # A loop with a counter ("Step 5:", "(attempt 3)", "Check 4 of 9") has no exact recurring span.
-# counter_loop_share reads the text as words, numbers and punctuation, masks every number, finds the
-# spans that recur, and counts a recurrence as a loop only when at most one number per iteration
-# changed (the counter). Honest step-by-step reasoning keeps it at 0: its steps differ in words, and
-# a worked enumeration ("Step 2: add 2 to the total, which gives 3.") changes several numbers per
-# step (the step and the values it computes).
-LOOP_TEXT_TOKENS = 32
-_TEXT_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+|[^\w\s]")
-_NUMBER_WORDS = frozenset("one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-                          "sixteen seventeen eighteen nineteen twenty first second third fourth fifth sixth seventh "
-                          "eighth ninth tenth".split())
-_NUM = "#"
+# counter_loop_share masks every number in the text and looks for stretches that recur, each a copy
+# of the one before except for at most one number (the counter). Honest step-by-step reasoning keeps
+# it at 0: its steps differ in words, and a worked enumeration ("Step 2: add 2 to the total, which
+# gives 3.") changes several numbers per step (the step and the values it computes). On the text,
+# in characters, with C-speed string searches: ordinary text costs a few microseconds.
+LOOP_SPAN_CHARS = 128  # about 32 tokens: a stretch this long seen a third time is a loop
+_LOOP_BLOCK = LOOP_SPAN_CHARS // 4  # any repeat of >= 2 blocks holds an aligned block that repeats
+_NUMBER_TEXT = re.compile(r"\d+(?:[.,]\d+)*|\b(?=[efnostw])(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                          r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|first|second|"
+                          r"third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\b")
+_MASK = "\x00"
+_FOLD_DIGITS = str.maketrans("123456789", "000000000")
 
 
-def _masked_tokens(text: str) -> tuple[list[str], list[str | None]]:
-    """(tokens with every number masked, the number each masked token stood for)."""
-    toks, vals = [], []
-    for t in _TEXT_TOKEN.findall(text):
-        low = t.lower()
-        if t[0].isdigit() or low in _NUMBER_WORDS:
-            toks.append(_NUM)
-            vals.append(low)
-        else:
-            toks.append(low)
-            vals.append(None)
-    return toks, vals
-
-
-def counter_loop_share(text: str, n: int = LOOP_TEXT_TOKENS, min_count: int = LOOP_MIN_COUNT) -> float:
-    """Share of the text's n-token spans (numbers masked) that are at least the ``min_count``-th
-    occurrence of themselves in a run of iterations, each a copy of the one before except for at
-    most one number (a counter). An iteration is the stretch between two occurrences (at least the
-    span itself): the whole of it must match, so a worked enumeration whose steps change the step
-    number and a value ("Day 2: ... 15 left. Day 3: ... 10 left.") is not a loop. 0 on prose."""
-    toks, vals = _masked_tokens(text)
-    if len(toks) < n or _NUM not in toks or not _may_repeat(toks, n):
+def counter_loop_share(text: str, span: int = LOOP_SPAN_CHARS, min_count: int = LOOP_MIN_COUNT) -> float:
+    """Share of the text (numbers masked) that is at least the ``min_count``-th occurrence of a
+    ``span``-character stretch, in a run of iterations each equal to the one before except for at
+    most one number. An iteration is the stretch between two occurrences and must match whole, so a
+    worked enumeration whose steps change a value besides the step number is not a loop. 0 on prose."""
+    low = text.lower().replace(_MASK, "")
+    if len(low) < span + 2 * _LOOP_BLOCK:
+        return 0.0
+    # Cheap gate (C speed): a loop repeats some aligned block of the text with its digits folded.
+    folded, g = low.translate(_FOLD_DIGITS), _LOOP_BLOCK // 2
+    if not any(folded.count(folded[a:a + g]) >= 2 for a in range(0, len(folded) - g + 1, g)):
+        return 0.0
+    nums = _NUMBER_TEXT.findall(low)
+    if not nums:
         return 0.0  # without a number there is no counter: exact repeats are loop_share's
-    grams = list(zip(*(toks[i:] for i in range(n))))
-    where: dict[tuple, list[int]] = {}
-    for i, g in enumerate(grams):
-        where.setdefault(g, []).append(i)
-    tables: dict[int, tuple[list[int], list[int]]] = {}
-
-    def period_table(p: int) -> tuple[list[int], list[int]]:
-        """Prefix sums, for offset p, of positions whose masked token differs and whose number differs."""
-        if p not in tables:
-            other, changed = [0], [0]
-            for i in range(len(toks) - p):
-                other.append(other[-1] + (toks[i] != toks[i + p]))
-                changed.append(changed[-1] + (vals[i] is not None and vals[i] != vals[i + p]))
-            tables[p] = (other, changed)
-        return tables[p]
-
-    looped = 0
-    for starts in where.values():
-        if len(starts) < min_count:
+    masked = _NUMBER_TEXT.sub(_MASK, low)
+    size, b = len(masked), _LOOP_BLOCK
+    if size < span + 2 * b:
+        return 0.0
+    looped: list[tuple[int, int]] = []
+    done_until = -1
+    for a in range(0, size - b + 1, b):
+        if a < done_until:
+            continue  # inside a repeat already followed
+        block = masked[a:a + b]
+        if masked.count(block) < 2:
             continue
-        run = 1  # occurrences in a row, each a near copy of the iteration before
-        for a, b in zip(starts, starts[1:]):
-            p = b - a
-            length = min(p, len(toks) - b)  # one iteration (of a cut-off last one, what is there: >= n)
-            other, changed = period_table(p)
-            near_copy = other[a + length] == other[a] and changed[a + length] - changed[a] <= 1
-            run = run + 1 if near_copy else 1
-            if run >= min_count:
-                looped += 1
-    return looped / len(grams)
+        starts, k = [], masked.find(block)
+        while k >= 0:
+            starts.append(k)
+            k = masked.find(block, k + b)
+        run = 1
+        for x, y in zip(starts, starts[1:]):
+            period = y - x
+            near = masked[x:y] == masked[y:y + period]
+            if near:
+                done_until = max(done_until, y + period)  # this periodic stretch is followed whole here
+                first = masked.count(_MASK, 0, x)
+                width = masked.count(_MASK, x, y)
+                changed = sum(u != v for u, v in zip(nums[first:first + width], nums[first + width:first + 2 * width]))
+                near = changed <= 1
+            run = run + 1 if near else 1
+            if run >= max(min_count, -(-span // period) + 2):  # the span seen a third time
+                looped.append((y, y + period))
+    if not looped:
+        return 0.0
+    covered, end = 0, -1
+    for x, y in sorted(looped):
+        covered += max(0, y - max(x, end))
+        end = max(end, y)
+    return min(1.0, covered / size)
 
 
 def make_repetition_penalty(ngram_size: int | None = None, max_penalty: float = -1.0) -> RewardFunc:
