@@ -916,9 +916,9 @@ def loop_share(seq: Sequence[Any], n: int, min_count: int = LOOP_MIN_COUNT) -> f
 # in characters, with C-speed string searches: ordinary text costs a few microseconds.
 LOOP_SPAN_CHARS = 128  # about 32 tokens: a stretch this long seen a third time is a loop
 _LOOP_BLOCK = LOOP_SPAN_CHARS // 4  # any repeat of >= 2 blocks holds an aligned block that repeats
-_NUMBER_TEXT = re.compile(r"\d+(?:[.,]\d+)*|\b(?=[efnostw])(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+_NUMBER_TEXT = re.compile(r"(\d+(?:[.,]\d+)*|\b(?=[efnostw])(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                           r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|first|second|"
-                          r"third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\b")
+                          r"third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\b)")
 _MASK = "\x00"
 _FOLD_DIGITS = str.maketrans("123456789", "000000000")
 
@@ -935,10 +935,11 @@ def counter_loop_share(text: str, span: int = LOOP_SPAN_CHARS, min_count: int = 
     folded, g = low.translate(_FOLD_DIGITS), _LOOP_BLOCK // 2
     if not any(folded.count(folded[a:a + g]) >= 2 for a in range(0, len(folded) - g + 1, g)):
         return 0.0
-    nums = _NUMBER_TEXT.findall(low)
+    parts = _NUMBER_TEXT.split(low)  # one regex pass: text, number, text, number, ..., text
+    nums = parts[1::2]
     if not nums:
         return 0.0  # without a number there is no counter: exact repeats are loop_share's
-    masked = _NUMBER_TEXT.sub(_MASK, low)
+    masked = _MASK.join(parts[0::2])
     size, b = len(masked), _LOOP_BLOCK
     if size < span + 2 * b:
         return 0.0
