@@ -36,28 +36,28 @@ REPO = HERE.parent
 #          tests listed reach the same code.
 MODULES: dict[str, tuple[str, list[str] | None, list[str], list[str]]] = {
     "events": ("grpo_tui/core/events.py", None,
-               ["tests/test_events_reader.py", "tests/test_events_writer.py"], []),
+               ["tests/core/test_events_reader.py", "tests/core/test_events_writer.py"], []),
     "samples": ("grpo_tui/core/samples.py", None,
-                ["tests/test_export.py", "tests/test_samples_store.py", "tests/test_sample_filters.py",
-                 "tests/test_samples_index.py"], []),
+                ["tests/core/test_export.py", "tests/core/test_samples_store.py", "tests/core/test_sample_filters.py",
+                 "tests/core/test_samples_index.py"], []),
     "export": ("grpo_tui/core/export.py", None,
-               ["tests/test_export.py", "tests/test_export_atomic.py"], []),
+               ["tests/core/test_export.py", "tests/core/test_export_atomic.py"], []),
     "alerts": ("grpo_tui/core/alerts.py", None,
-               ["tests/test_alerts.py", "tests/test_alerts_messages.py", "tests/test_alerts_reasoning.py"],
+               ["tests/core/test_alerts.py", "tests/core/test_alerts_messages.py", "tests/core/test_alerts_reasoning.py"],
                ["-k", "not real_trainer and not real_run"]),
     # pause / resume / stop / checkpoint and their acknowledgements (``ask`` is another feature's)
     "control": ("grpo_tui/trainer/control.py",
                 ["grpo_tui.trainer.control.x_take_commands__mutmut_*"]
                 + [f"grpo_tui.trainer.control.xǁControllerǁ{m}__mutmut_*"
                    for m in ("__init__", "sync", "_take", "_ack", "_apply_commands", "poll", "_note")],
-                ["tests/test_control_unit.py"], []),
+                ["tests/trainer/test_control_unit.py"], []),
     # The verdict only: mutants of plan() from the line that sums the parts to its end (the sizing
     # arithmetic above it is checked against published figures instead; see VERDICT_FROM).
     "planner": ("grpo_tui/core/planner.py", ["grpo_tui.core.planner.x_plan__mutmut_*"],
-                ["tests/test_planner.py", "tests/test_planner_verdict.py"], []),
+                ["tests/core/test_planner.py", "tests/core/test_planner_verdict.py"], []),
     "rewards": ("grpo_tui/trainer/reward_rules.py", None,
-                ["tests/test_rewards_rules.py", "tests/test_rewards_registry.py", "tests/test_rewards_hacks.py",
-                 "tests/test_rewards_multiline.py"], []),
+                ["tests/trainer/test_rewards_rules.py", "tests/trainer/test_rewards_registry.py", "tests/trainer/test_rewards_hacks.py",
+                 "tests/trainer/test_rewards_multiline.py"], []),
 }
 
 # planner: only mutants of this function whose change is at or below the last line holding this

@@ -4,11 +4,19 @@ caches never touch the user's real directories."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Tests live in folders by room (core, trainer, tui, faults, gpu); the shared helpers stay in tests/.
+# A few tests reuse another file's helpers (the dashboard's Pilot app, the watch script runner): every
+# folder is importable, so running one file alone works as the whole suite does.
+for _folder in sorted(p for p in Path(__file__).resolve().parent.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+    if str(_folder) not in sys.path and any(_folder.glob("test_*.py")):
+        sys.path.append(str(_folder))
 
 
 @pytest.fixture(scope="session", autouse=True)

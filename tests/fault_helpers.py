@@ -1,4 +1,4 @@
-"""Shared pieces of the fault and security tests (tests/test_faults_*.py, tests/test_security.py).
+"""Shared pieces of the fault and security tests (tests/test_faults_*.py, tests/faults/test_security.py).
 
 * ``Pty``: the real app (``python -m grpo_tui ...``) in a pseudo-terminal, as a user over SSH has it;
   it can be SIGKILLed or have its terminal hung up.

@@ -1,6 +1,6 @@
 """What real Unsloth 2026.10.9 enforces, as pure functions the stand-in ``unsloth`` applies (tests only).
 
-Each rule names the source it mirrors; tests/test_gpu_conformance.py reads that source from the pinned
+Each rule names the source it mirrors; tests/gpu/test_gpu_conformance.py reads that source from the pinned
 wheels and fails when a rule drifts from it. Nothing here imports torch, trl or vllm at module level,
 so a test can load this file directly and feed it arguments.
 """

@@ -1,7 +1,7 @@
 """Stand-in for Unsloth 2026.10.9 (tests only). Records the import (environment, which heavy modules
 were already loaded, whether CUDA had started) and every FastLanguageModel call; returns tiny real
 transformers + peft models. It rejects what real Unsloth rejects (tests/standins/_unsloth_rules.py,
-checked against the real source by tests/test_gpu_conformance.py):
+checked against the real source by tests/gpu/test_gpu_conformance.py):
 
 * ``unsloth_vllm_standby=True`` without ``UNSLOTH_VLLM_STANDBY=1`` in the environment;
 * ``load_in_4bit`` with ``fast_inference`` and no vllm-bnb-plugin;

@@ -2,7 +2,7 @@
 
 ``SamplingParams`` takes only vLLM's field names and checks their ranges (vllm/sampling_params.py,
 ``_verify_args``); ``LoRARequest`` refuses an id below 1 and an empty path (vllm/lora/request.py).
-tests/test_gpu_conformance.py checks these names against the real source."""
+tests/gpu/test_gpu_conformance.py checks these names against the real source."""
 
 from __future__ import annotations
 

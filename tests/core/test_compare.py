@@ -16,7 +16,7 @@ from grpo_tui.core.synthetic import make_run
 
 from tui_helpers import make_app, synthetic_run
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _rewards(run) -> list[float]:

@@ -180,7 +180,7 @@ def test_hub_presets_floor_truncation_and_docs_agree():
     hub = [p for p in discover().values() if p.ok and "overlong_penalty" in p.config.rewards]
     assert len(hub) >= 7
     assert all(p.config.floor_truncated_reward for p in hub), [p.name for p in hub if not p.config.floor_truncated_reward]
-    docs = (Path(__file__).resolve().parent.parent / "docs" / "rewards.md").read_text()
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "rewards.md").read_text()
     assert "floor_truncated_reward = true" in docs and "zero_truncated_reward = true" not in docs
 
 

@@ -27,9 +27,9 @@ from grpo_tui.trainer.backends import unsloth as ub
 
 import real_wheels as rw
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "grpo_tui"
-STANDINS = Path(__file__).resolve().parent / "standins"
+STANDINS = Path(__file__).resolve().parents[1] / "standins"
 
 pytestmark = pytest.mark.slow  # the first run downloads ~350 MB (vLLM's wheel); cached runs take seconds
 

@@ -158,7 +158,7 @@ def _dangerous(tree: ast.AST, path: Path) -> list[str]:
 
 # The one shell the package may start: the notification command the user wrote in their own
 # settings file (0600), like a git hook. Nothing from a run is pasted into it: the notice reaches it
-# as JSON on stdin and GRPO_TUI_* environment variables (tests/test_notify.py checks both).
+# as JSON on stdin and GRPO_TUI_* environment variables (tests/core/test_notify.py checks both).
 ALLOWED_SHELL = {"grpo_tui/core/notify.py": "settings.command"}
 
 

@@ -22,7 +22,7 @@ from grpo_tui.core.rundir import RunSummarizer, create_run, summarize
 
 from trainer_helpers import kill, start, wait_for
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _write(run, events):

@@ -18,7 +18,7 @@ from grpo_tui.core import events as ev
 from grpo_tui.core.rundir import summarize
 from grpo_tui.core.trl_folder import Follower, open_folder
 
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 STEPS = 4
 
 

@@ -2,7 +2,7 @@
 
 The files here are real GGUF files written with the ``gguf`` package's own writer (header and
 tensors only, a few KB), so the pre-flight reads exactly what it reads on a user's file. The real
-conversion and training of SmolLM2's GGUF is tests/test_real_model_cpu.py (slow).
+conversion and training of SmolLM2's GGUF is tests/trainer/test_real_model_cpu.py (slow).
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ import pytest
 from grpo_tui.core import events as ev
 from grpo_tui.core.rundir import list_runs, summarize
 
-SCRIPTS = Path(__file__).resolve().parent / "scripts"
-REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def start_script(tmp_path: Path, name: str = "user_grpo.py", **env: str) -> tuple[subprocess.Popen, Path]:

@@ -1,4 +1,4 @@
-"""Red-team cases against the shipped reward sets, beyond tests/test_rewards_hacks.py (issue 11).
+"""Red-team cases against the shipped reward sets, beyond tests/trainer/test_rewards_hacks.py (issue 11).
 
 The reward functions are built exactly as training builds them (a preset -> build_reward_funcs)
 and called the way TRL 1.15 calls them: by keyword, with completion_ids, the gold column,
@@ -499,7 +499,7 @@ def _smollm2_tokenizer():
     dirs = [d for d in sorted(glob.glob(os.path.join(root, "gguf", "SmolLM2-135M-Instruct*")))
             if os.path.isfile(os.path.join(d, "tokenizer.json")) or os.path.isfile(os.path.join(d, "tokenizer_config.json"))]
     if not dirs:
-        pytest.skip("SmolLM2's tokenizer is not in the model cache (tests/test_real_model_cpu.py fetches it)")
+        pytest.skip("SmolLM2's tokenizer is not in the model cache (tests/trainer/test_real_model_cpu.py fetches it)")
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(dirs[0])

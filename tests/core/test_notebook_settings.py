@@ -225,7 +225,7 @@ def test_fields_list_covers_every_field_and_the_docs_page_is_current(capsys):
     rows = fields.field_rows()
     assert [r["name"] for r in rows] == RunConfig.field_names()
     assert all(r["source"] in ("unsloth", "trl", "transformers", "peft", "vllm", "grpo-tui") for r in rows)
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "fields.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "fields.md").read_text()
     assert fields.markdown() in doc, "docs/fields.md is out of date: grpo-tui fields --markdown"
     import json
 

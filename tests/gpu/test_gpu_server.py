@@ -21,7 +21,7 @@ from grpo_tui.trainer import distributed as dist
 from grpo_tui.trainer import vllm_server as vs
 from grpo_tui.trainer.context import TrainerContext
 
-FAKE = str(Path(__file__).resolve().parent / "standins" / "fake_vllm_server.py")
+FAKE = str(Path(__file__).resolve().parents[1] / "standins" / "fake_vllm_server.py")
 
 
 def _gone(pid: int, timeout: float = 5.0) -> bool:
@@ -185,7 +185,7 @@ def test_trl_run_in_server_mode_without_two_gpus_fails_in_one_line(monkeypatch):
     start refuses."""
     from trainer_helpers import events, kill, start, wait_exit
 
-    standins = str(Path(__file__).resolve().parent / "standins")
+    standins = str(Path(__file__).resolve().parents[1] / "standins")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([standins, os.environ.get("PYTHONPATH", "")]))
     launched = start(use_vllm=True, vllm_mode="server", max_steps=1)
     try:

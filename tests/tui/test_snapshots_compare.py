@@ -3,7 +3,7 @@
 Stable by construction: core.synthetic writes fixed timestamps and seeds, run ids are fixed, the
 runs are finished (no polling), the dark theme is pinned, and the screenshot is taken once every
 history is read and the charts are drawn. Update after an intended change with
-``pytest tests/test_snapshots_compare.py --snapshot-update`` and look at the SVGs.
+``pytest tests/tui/test_snapshots_compare.py --snapshot-update`` and look at the SVGs.
 """
 
 from __future__ import annotations

@@ -3,12 +3,12 @@ source at the pinned versions, each with a test that failed on the code before t
 
 1. 4-bit with fast_inference and no vllm-bnb-plugin (unsloth_zoo/vllm_utils.py raises);
 2. bf16 on a T4 / V100 (torch's is_bf16_supported() counts emulation; Unsloth's trainer raises TypeError);
-3. `grpo-tui eval` calling load_lora on a model without LoRA (tests/test_gpu_eval.py);
-4. one trainer process seeing several GPUs (tests/test_gpu_server.py);
+3. `grpo-tui eval` calling load_lora on a model without LoRA (tests/gpu/test_gpu_eval.py);
+4. one trainer process seeing several GPUs (tests/gpu/test_gpu_server.py);
 5. CUDA started before `import unsloth` (the hardware snapshot and the pre-flight).
 
 Unsloth's own rules come from tests/standins/_unsloth_rules.py, loaded here from its file (the stand-in
-packages never go on this process's sys.path); tests/test_gpu_conformance.py ties them to the source.
+packages never go on this process's sys.path); tests/gpu/test_gpu_conformance.py ties them to the source.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def test_the_plugin_is_in_the_gpu_extra_and_the_tested_set():
 
     from grpo_tui.core import stack
 
-    data = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    data = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert "vllm-bnb-plugin==0.0.3" in data["project"]["optional-dependencies"]["gpu"]
     assert stack.TESTED_SET["vllm-bnb-plugin"] == "0.0.3" and "vllm-bnb-plugin" in stack.GPU_PIECES
     s = stack.detect(versions={**stack.TESTED_SET, "vllm-bnb-plugin": None}, torch_build=("13.0", "cu130"),

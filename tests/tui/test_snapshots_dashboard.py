@@ -4,7 +4,7 @@ Stable by construction: core.synthetic writes fixed timestamps (2026-01-01) and 
 fixed seed, run ids are fixed, the clock is injected (elapsed/ETA of a live run),
 the memory sampler is off (the panel shows the trainer's RAM from the log), and the
 screenshot is taken once the whole log is read and drawn. Update after an intended
-change with ``pytest tests/test_snapshots_dashboard.py --snapshot-update`` and look
+change with ``pytest tests/tui/test_snapshots_dashboard.py --snapshot-update`` and look
 at the SVGs.
 """
 

@@ -4,7 +4,7 @@ Stable by construction: a fake GPU and a fixed host (tests/tui_helpers.py), the
 fixture presets in tests/data/snapshot_presets (not the shipped ones, which are
 tuned over time), synthetic runs with fixed ids, the dark theme pinned, and the
 cursor blink off. Update after an intended change with
-``pytest tests/test_snapshots_start.py --snapshot-update`` and look at the SVGs.
+``pytest tests/tui/test_snapshots_start.py --snapshot-update`` and look at the SVGs.
 """
 
 from __future__ import annotations

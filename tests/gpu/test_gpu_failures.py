@@ -162,7 +162,7 @@ def test_compare_installed_against_the_tested_set():
 def test_tested_set_matches_pyproject():
     import tomllib
 
-    data = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())
+    data = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     pins = {}
     for req in data["project"]["dependencies"] + data["project"]["optional-dependencies"]["gpu"]:
         if "==" in req:

@@ -1,5 +1,5 @@
 """Asking a real pretrained model while paused (cpu-smollm2: SmolLM2-135M-Instruct from the package
-index, cached outside the clone; see tests/test_real_model_cpu.py): its own chat template renders the
+index, cached outside the clone; see tests/trainer/test_real_model_cpu.py): its own chat template renders the
 question, and the answer is real text scored by the hub presets' reward set."""
 
 from __future__ import annotations

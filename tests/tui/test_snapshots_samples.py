@@ -1,6 +1,6 @@
 """SVG snapshots of the sample browser, the completion viewer and the export dialog at 80x24
 and 120x40, over a fixed synthetic run (fixed id, timestamps and seed). Update after an
-intended change with ``pytest tests/test_snapshots_samples.py --snapshot-update``."""
+intended change with ``pytest tests/tui/test_snapshots_samples.py --snapshot-update``."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from grpo_tui.core import notify, stall
 from grpo_tui.core.config import ConfigError, RunConfig
 from grpo_tui.core.synthetic import dead_pid, make_run
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 class Hook:

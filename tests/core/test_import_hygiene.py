@@ -13,7 +13,7 @@ from pathlib import Path
 import grpo_tui.core
 
 HEAVY = ("torch", "transformers", "trl", "datasets", "peft", "unsloth", "vllm", "accelerate")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def loaded_after(code: str, watch: tuple[str, ...]) -> list[str]:
