@@ -12,14 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import os
-import secrets
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from . import events as ev
 from .export import ExportError, _reason
-from .rundir import RunDir, private_dir
+from .rundir import RunDir, atomic_write, private_dir
 
 
 def default_path(run: RunDir) -> Path:
@@ -69,15 +68,8 @@ def export_metrics(run: RunDir, path: str | os.PathLike[str] | None = None) -> t
     writer = csv.DictWriter(buf, fieldnames=["step", "timestamp", *names], restval="", lineterminator="\n")
     writer.writeheader()
     writer.writerows(table)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        atomic_write(target, buf.getvalue())  # nothing half-written: a temporary file, then a rename
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ExportError(_reason(exc, target)) from None
     return target, len(table)
