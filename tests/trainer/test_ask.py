@@ -104,9 +104,11 @@ def test_asks_while_paused_do_not_change_training():
     common = {"max_steps": 5, "seed": 11, "logging_steps": 1}
     a, b = start(**common), start(**common)
     try:
+        # Both paused at their first boundary (before step 1), queued before either can start training.
+        pauses = {id(x): x.run.send_command("pause") for x in (a, b)}
         for launched, asks in ((a, True), (b, False)):
             run, proc = launched.run, launched.proc
-            _pause(run, proc)  # taken at the first boundary: before step 1
+            _ack(run, pauses[id(launched)], proc)
             if asks:
                 for payload in ({"prompt": "3+4=", "gold": "7", "n": 4},
                                 {"prompt": "9+9=", "n": 2, "temperature": 0.0},
