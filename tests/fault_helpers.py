@@ -81,7 +81,10 @@ class Pty:
 
 def _controlling_tty() -> None:
     """In the child: a new session whose controlling terminal is the pty (as under sshd), so
-    closing the master sends SIGHUP like a dropped connection does."""
+    closing the master sends SIGHUP like a dropped connection does. SIGHUP back to its default, as
+    sshd starts a session: an ignored SIGHUP is inherited (a suite run under ``nohup``), and the
+    app would then outlive its terminal for a reason no user's SSH session has."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
