@@ -140,3 +140,19 @@ def event_writers(events_path: str | os.PathLike[str], samples_path: str | os.Pa
 
         return ev.EventWriter(events_path), ev.EventWriter(samples_path)
     return NullEventWriter(events_path), NullEventWriter(samples_path)
+
+
+def release_process_group() -> bool:
+    """Destroy the default process group once this rank has ended well, as PyTorch asks of every
+    program (NCCL warns at exit otherwise, and its communicators are freed in order). Not after a
+    failure: another rank may still be inside a collective, and destroying can then hang.
+    True when a group was destroyed."""
+    try:
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return False
+        dist.destroy_process_group()
+        return True
+    except Exception:  # never turn a finished run into a crash while tidying up
+        return False

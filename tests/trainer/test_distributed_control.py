@@ -84,6 +84,8 @@ def test_pause_checkpoint_resume_stop_reach_every_rank(grpo_home):
     lines = _rank_lines(run)
     assert lines[:2] == [f"rank 1: paused at step {step}", f"rank 1: training at step {step}"], lines
     assert lines[2].startswith("rank 1: stopping at step ") and len(lines) == 3, lines
+    # Both ranks destroyed the process group after the clean stop, as PyTorch asks of programs.
+    assert run.trainer_log.read_text(errors="replace").count("grpo-tui trainer: process group closed") == 2
     # The other rank ran no step while paused: it resumed and stopped at the main process's steps.
     assert int(lines[2].rsplit(" ", 1)[1]) == finished["step"]
     # Samples hold both ranks' completions, whole groups, each row with its own token facts.
