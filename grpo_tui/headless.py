@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from .core import events as ev
+from .core import metric_names as M
 from .core.rundir import COMPLETED, CRASHED, STOPPED, RunDir, RunSummarizer
 from .core.sanitize import clean
 
@@ -82,7 +83,7 @@ def follow(run: RunDir, console: Console | None = None, *, poll: float = POLL_S)
                         remaining = max(0, (s.max_steps or 0) - int(e.get("step", 0)))
                         progress.update(
                             task, completed=int(e.get("step", 0)), description="training",
-                            reward=_fmt(m.get("reward")), length=_fmt(m.get("completions/mean_length"), 1),
+                            reward=_fmt(m.get(M.REWARD)), length=_fmt(m.get(M.MEAN_LENGTH), 1),
                             rate=_fmt(rate, 2), eta=_eta(remaining / rate if rate else None),
                         )
                     elif t == ev.CONTROL:

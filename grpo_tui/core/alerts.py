@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Callable, Iterable
 
 from . import events as ev
+from . import metric_names as M
 
 WARNING = "warning"
 CRITICAL = "critical"
@@ -306,7 +307,7 @@ class AlertEngine:
             FORMAT_NOT_TASK: w(1), DEGENERATE_TEXT: w(t.repetition_window),
             ENTROPY_COLLAPSE: w(t.entropy_window), NONFINITE: w(1), REASONING_COLLAPSE: w(t.reasoning_window),
         }
-        self._spikes = {"kl": _Spike(t, t.spike_min_ratio), "grad_norm": _Spike(t, t.grad_spike_min_ratio)}
+        self._spikes = {M.KL: _Spike(t, t.spike_min_ratio), M.GRAD_NORM: _Spike(t, t.grad_spike_min_ratio)}
         self._lengths: list[tuple[int, float]] = []
         self._entropy: list[float] = []
         self._rep: list[float] = []
@@ -364,7 +365,7 @@ class AlertEngine:
         self._length(step, m, fire)
         self._format_vs_correct(step, m, fire)
         self._spike_checks(step, m, fire)
-        r = _num(m.get("reward"))
+        r = _num(m.get(M.REWARD))
         if r is not None:
             self._track_reward(r)
         self._entropy_check(step, m, fire)
@@ -376,7 +377,7 @@ class AlertEngine:
     def _nonfinite(self, step: int, m: dict[str, Any], fire: Callable) -> None:
         # JSON has no NaN: the event writer turns NaN/inf into null, so a present-but-null
         # loss or grad_norm means the numbers blew up.
-        bad = [k for k in ("loss", "grad_norm", "reward") if k in m and (
+        bad = [k for k in (M.LOSS, M.GRAD_NORM, M.REWARD) if k in m and (
             m[k] is None or (isinstance(m[k], float) and not math.isfinite(m[k])))]
         since = self._streaks[NONFINITE].update(bool(bad), step)
         if since is not None:
@@ -385,13 +386,13 @@ class AlertEngine:
                  "and resume from the last checkpoint")
 
     def _no_signal(self, step: int, m: dict[str, Any], fire: Callable) -> None:
-        f = _num(m.get("frac_reward_zero_std"))
+        f = _num(m.get(M.FRAC_REWARD_ZERO_STD))
         if f is None:
             return
         t = self.t
         since = self._streaks[NO_SIGNAL].update(f >= t.zero_std_frac, step)
         if since is not None:
-            r = _num(m.get("reward"))
+            r = _num(m.get(M.REWARD))
             rtxt = f" (mean reward {_fmt(r)}" + (f" of a possible {_fmt(self.max_reward)})" if self.max_reward
                                                  else ")") if r is not None else ""
             mx = self.max_reward
@@ -410,29 +411,29 @@ class AlertEngine:
                  f"{t.zero_std_window}+ logged steps{rtxt}: {what}", hint)
 
     def _no_correct(self, step: int, m: dict[str, Any], fire: Callable) -> None:
-        names = [k[len("rewards/"):-len("/mean")] for k in m if k.startswith("rewards/") and k.endswith("/mean")]
+        names = [n for n in map(M.component_of, m) if n is not None]
         names = [n for n in names if CORRECT_PAT.search(n) and not FORMAT_PAT.search(n)]
         if not names:
             return
         zero = []
         for n in names:
-            mean, sd = _num(m.get(f"rewards/{n}/mean")), _num(m.get(f"rewards/{n}/std"))
+            mean, sd = _num(m.get(M.reward_mean(n))), _num(m.get(M.reward_std(n)))
             if mean is not None and abs(mean) <= 1e-9 and (sd is None or sd <= 1e-9):
                 zero.append(n)
         since = self._streaks[NO_CORRECT].update(len(zero) == len(names), step)
         if since is not None:
             fire(NO_CORRECT, WARNING, since,
-                 f"rewards/{names[0]} has been 0 for every completion for {self.t.zero_correct_window}+ "
+                 f"{M.reward_label(names[0])} has been 0 for every completion for {self.t.zero_correct_window}+ "
                  "logged steps: no right answer to reinforce",
                  "look at the samples: is the answer in the solution tags? Use an easier dataset or a warm "
                  "start, raise num_generations, or add a partial-credit reward")
 
     def _truncation(self, step: int, m: dict[str, Any], fire: Callable) -> None:
-        c = _num(m.get("completions/clipped_ratio"))
+        c = _num(m.get(M.CLIPPED_RATIO))
         if c is None:
             return
         t = self.t
-        term = _num(m.get("completions/mean_terminated_length"))
+        term = _num(m.get(M.MEAN_TERMINATED_LENGTH))
         cond = c >= t.clipped_ratio or (c >= 0.5 and term is not None and term <= t.terminated_len_floor)
         since = self._streaks[TRUNCATION].update(cond, step)
         if since is not None:
@@ -445,7 +446,7 @@ class AlertEngine:
                  "or mask_truncated_completions=true, or ask for shorter reasoning in system_prompt")
 
     def _length(self, step: int, m: dict[str, Any], fire: Callable) -> None:
-        L = _num(m.get("completions/mean_length"))
+        L = _num(m.get(M.MEAN_LENGTH))
         if L is None:
             return
         t = self.t
@@ -489,10 +490,10 @@ class AlertEngine:
     def _format_vs_correct(self, step: int, m: dict[str, Any], fire: Callable) -> None:
         W = self.t.format_window
         for k, v in m.items():
-            if k.startswith("rewards/") and k.endswith("/mean"):
+            name = M.component_of(k)
+            if name is not None:
                 x = _num(v)
                 if x is not None:
-                    name = k[len("rewards/"):-len("/mean")]
                     self._series.setdefault(name, _Series(W)).add(step, x)
         fmt = [n for n in self._series if FORMAT_PAT.search(n)]
         cor = [n for n in self._series if CORRECT_PAT.search(n) and not FORMAT_PAT.search(n)]
@@ -520,8 +521,8 @@ class AlertEngine:
                 crise = cs.last_mean - cs.first_mean
                 if crise <= t.correct_flat_frac * rise:
                     cond, matched = True, fname
-                    detail = (f"rewards/{fname} rose {first:.2f} -> {last:.2f} and has plateaued, while "
-                              f"rewards/{cname} moved {crise:+.2f} over the run")
+                    detail = (f"{M.reward_label(fname)} rose {first:.2f} -> {last:.2f} and has plateaued, while "
+                              f"{M.reward_label(cname)} moved {crise:+.2f} over the run")
                     break
             if cond:
                 break
@@ -534,9 +535,9 @@ class AlertEngine:
 
     def _spike_checks(self, step: int, m: dict[str, Any], fire: Callable) -> None:
         for key, code, hint in (
-            ("kl", KL_SPIKE, "the policy jumped away from the reference: lower learning_rate, raise beta, "
+            (M.KL, KL_SPIKE, "the policy jumped away from the reference: lower learning_rate, raise beta, "
                              "or reduce num_iterations; inspect the samples of this step"),
-            ("grad_norm", GRAD_SPIKE, "keep max_grad_norm (clipping) on, lower learning_rate; a few outlier "
+            (M.GRAD_NORM, GRAD_SPIKE, "keep max_grad_norm (clipping) on, lower learning_rate; a few outlier "
                                       "completions (very long or degenerate) are the usual cause"),
         ):
             x = _num(m.get(key))
@@ -550,14 +551,14 @@ class AlertEngine:
                      f"{self.t.spike_k:g} sd ({_fmt(sd)})", hint)
 
     def _entropy_check(self, step: int, m: dict[str, Any], fire: Callable) -> None:
-        e = _num(m.get("entropy"))
+        e = _num(m.get(M.ENTROPY))
         if e is None:
             return
         t = self.t
         self._entropy.append(e)
         if len(self._entropy) <= t.entropy_baseline_n:
             return
-        base = self._baseline("entropy", self._entropy[: t.entropy_baseline_n])
+        base = self._baseline(M.ENTROPY, self._entropy[: t.entropy_baseline_n])
         low = e <= t.entropy_abs or (base > 0 and e <= t.entropy_ratio * base)
         since = self._streaks[ENTROPY_COLLAPSE].update(low and self._reward_plateau(), step)
         if since is not None:

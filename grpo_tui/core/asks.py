@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from . import metric_names as M
+
 # Bounds: an ask runs on the paused trainer's memory budget, and one at a time.
 MAX_N = 16
 MAX_HELDOUT = 64
@@ -84,7 +86,7 @@ def answer_summary(event: dict[str, Any]) -> str:
     """One line for an answered ask: how many completions, mean reward, accuracy when scored."""
     rows = event.get("rows") or []
     parts = [f"{len(rows)} completion{'s' if len(rows) != 1 else ''}"]
-    rewards = [r.get("reward") for r in rows if isinstance(r.get("reward"), (int, float))]
+    rewards = [r.get(M.SAMPLE_REWARD) for r in rows if isinstance(r.get(M.SAMPLE_REWARD), (int, float))]
     if rewards:
         parts.append(f"mean reward {sum(rewards) / len(rewards):.2f}")
     acc = event.get("accuracy")

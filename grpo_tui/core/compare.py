@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from . import events as ev
+from . import metric_names as M
 from .monitor import RunMonitor, Series
 from .rundir import RunDir, RunSummary
 
@@ -33,10 +34,10 @@ MAIN_REWARDS = ("correctness", "accuracy", "accuracy_reward", "correctness_rewar
 
 # (key, title): the fixed charts; each reward component is added after "reward"
 FIXED_CHARTS = (
-    ("reward", "total reward"),
+    (M.REWARD, "total reward"),
     ("main", "correctness (main reward)"),
-    ("completions/mean_length", "mean completion length"),
-    ("completions/clipped_ratio", "clipped ratio"),
+    (M.MEAN_LENGTH, "mean completion length"),
+    (M.CLIPPED_RATIO, "clipped ratio"),
     ("eval", "held-out accuracy"),
 )
 
@@ -84,7 +85,7 @@ class CompareRun(RunMonitor):
                             self._t0 = float(ts)
                         xs.append(e.get("step") or 0)
                         ys.append(float(ts) - self._t0)
-                    r = (e.get("metrics") or {}).get("reward")
+                    r = (e.get("metrics") or {}).get(M.REWARD)
                     if isinstance(r, (int, float)) and not isinstance(r, bool) and math.isfinite(r):
                         if len(self.first_rewards) < WINDOW:
                             self.first_rewards.append(float(r))
@@ -177,15 +178,15 @@ class Comparison:
     def charts(self) -> list[tuple[str, str]]:
         """(key, title) of every chart, in display order."""
         out = [FIXED_CHARTS[0]]
-        out += [(f"rewards/{c}/mean", f"reward: {c}") for c in self.components()]
+        out += [(M.reward_mean(c), f"reward: {c}") for c in self.components()]
         out += list(FIXED_CHARTS[1:])
         return out
 
     def main_key(self, r: CompareRun) -> str:
         for name in MAIN_REWARDS:
             if name in r.reward_components:
-                return f"rewards/{name}/mean"
-        return "reward"
+                return M.reward_mean(name)
+        return M.REWARD
 
     def curves(self, key: str, *, x: str = "step", smooth: float | None = None
                ) -> list[tuple[list[float], list[float]]]:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Iterable
 
 from . import sanitize
+from . import metric_names as M
 from .rundir import RunDir, private_dir
 from .samples import Row, SampleFilter, SampleStore
 
@@ -115,7 +116,7 @@ def _write_md(fh: IO[bytes], rows: Iterable[Row], run: RunDir) -> int:
         n += 1
         parts = ", ".join(f"{sanitize.md_inline(k, 40)} {_num(v)}" for k, v in (row.get("rewards") or {}).items())
         flags = " · truncated" if row.get("truncated") else ""
-        w(f"\n**Completion {n}** — reward {_num(row.get('reward'))} ({parts}) · advantage "
+        w(f"\n**Completion {n}** — reward {_num(row.get(M.SAMPLE_REWARD))} ({parts}) · advantage "
           f"{_num(row.get('advantage'))} · {row.get('length', '?')} tokens{flags}\n\n")
         w(sanitize.md_block(row.get("completion", "")) + "\n")
     if n == 0:

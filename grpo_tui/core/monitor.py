@@ -40,6 +40,7 @@ from typing import Any, Callable
 import orjson
 
 from . import events as ev
+from . import metric_names as M
 from .numbers import finite
 from .rundir import CRASHED, LIVE_STATES, PAUSED, RunDir, RunSummarizer, RunSummary
 
@@ -417,7 +418,7 @@ class RunMonitor:
             if rows:
                 for e in [e for e in events[-4 * RATE_WINDOW:] if e["type"] == METRICS][-RATE_WINDOW:]:
                     m = e.get("metrics") or {}
-                    self._rate.append((float(e.get("ts") or 0.0), int(e.get("step") or 0), _num(m.get("num_tokens"))))
+                    self._rate.append((float(e.get("ts") or 0.0), int(e.get("step") or 0), _num(m.get(M.NUM_TOKENS))))
                 self._ingest_metrics(steps, rows)
 
     def _ingest_metrics(self, steps: list[int], rows: list[dict[str, Any]]) -> None:
@@ -434,8 +435,8 @@ class RunMonitor:
                 s = self.series.get(k)
                 if s is None:
                     s = self.series[k] = Series(self.max_buckets, self.tail)
-                    if k.startswith("rewards/") and k.endswith("/mean"):
-                        self.reward_components.append(k[len("rewards/"):-len("/mean")])
+                    if (comp := M.component_of(k)) is not None:
+                        self.reward_components.append(comp)
                 elif s.rx and xs[0] <= s.rx[-1]:  # resumed from an earlier checkpoint: steps repeat
                     s.rewind(xs[0])
                 try:
@@ -447,7 +448,7 @@ class RunMonitor:
                     xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
                     s.extend(xs, ys)
                 self.latest[k] = ys[-1]
-                if k.startswith("memory/"):
+                if k.startswith(M.MEMORY_PREFIX):
                     top = max(ys)
                     if k not in self.peaks or top > self.peaks[k]:
                         self.peaks[k] = top
@@ -526,7 +527,7 @@ class RunMonitor:
                 sps = (s1 - s0) / dt
                 tps = (k1 - k0) / dt if k0 is not None and k1 is not None else None
                 return sps, tps
-        st = self.latest.get("step_time")
+        st = self.latest.get(M.STEP_TIME)
         if st and st > 0:
             return 1.0 / st, None
         return None, None
@@ -547,7 +548,7 @@ class RunMonitor:
             s = self.folder.summary
             summary = RunSummary(**{k: getattr(s, k) for k in s.__dataclass_fields__ if k != "rewards_seen"})
             summary.log_tail = list(s.log_tail)
-            reward = self.series.get("reward")
+            reward = self.series.get(M.REWARD)
             if reward is not None:
                 summary.best_reward = reward.hi
             sps, tps = self.rates()

@@ -27,6 +27,7 @@ from typing import Any
 
 from . import alerts as al
 from . import events as ev
+from . import metric_names as M
 from .numbers import finite
 from . import sanitize as sz
 from .rundir import RunDir, RunSummarizer
@@ -58,7 +59,7 @@ class _Group:
 
     @property
     def mean(self) -> float:
-        rs = [r for r in (_num(row.get("reward")) for row in self.rows) if r is not None]
+        rs = [r for r in (_num(row.get(M.SAMPLE_REWARD)) for row in self.rows) if r is not None]
         return statistics.fmean(rs) if rs else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,8 +68,8 @@ class _Group:
             "step": self.step, "group": self.group, "mean_reward": _round(self.mean),
             "prompt": first.get("prompt"), "answer": first.get("answer"),
             "completions": [
-                {k: row.get(k) for k in ("completion", "reward", "rewards", "advantage", "length", "truncated")}
-                for row in sorted(self.rows, key=lambda r: -(_num(r.get("reward")) or -math.inf))
+                {k: row.get(k) for k in ("completion", M.SAMPLE_REWARD, "rewards", "advantage", "length", "truncated")}
+                for row in sorted(self.rows, key=lambda r: -(_num(r.get(M.SAMPLE_REWARD)) or -math.inf))
             ],
         }
 
@@ -197,9 +198,9 @@ def _planned_total_mb(plan: dict[str, Any] | None) -> float | None:
 def _peak_gpu_mb(peaks: dict[str, float]) -> float | None:
     """Peak GPU memory the run held: torch's peak (reserved >= allocated) plus vLLM's pool when
     it has its own (Unsloth fast_inference reports memory/vllm_reserved_mb)."""
-    torch_peak = max((peaks[k] for k in ("memory/cuda_reserved_mb", "memory/cuda_max_allocated_mb",
-                                         "memory/cuda_allocated_mb") if k in peaks), default=None)
-    vllm = peaks.get("memory/vllm_reserved_mb")
+    torch_peak = max((peaks[k] for k in (M.CUDA_RESERVED_MB, M.CUDA_MAX_ALLOCATED_MB, M.CUDA_ALLOCATED_MB)
+                      if k in peaks), default=None)
+    vllm = peaks.get(M.VLLM_RESERVED_MB)
     if torch_peak is None and vllm is None:
         return None
     return (torch_peak or 0.0) + (vllm or 0.0)
@@ -230,9 +231,9 @@ def build_report(run: RunDir, *, window: int = WINDOW, groups_shown: int = GROUP
                 if x is None:
                     continue
                 metric_series.setdefault(k, []).append((step, x))
-                if k.startswith("memory/"):
+                if k.startswith(M.MEMORY_PREFIX):
                     memory_peak[k] = max(memory_peak.get(k, x), x)
-                if k == "step_time":
+                if k == M.STEP_TIME:
                     step_times.append(x)
         elif t == ev.EVAL:
             evals.append({"name": e.get("name"), "when": e.get("when"), "accuracy": _num(e.get("accuracy")),
@@ -256,16 +257,15 @@ def build_report(run: RunDir, *, window: int = WINDOW, groups_shown: int = GROUP
     end = s.ended or (time.time() if s.live else s.last_ts)
     duration = (end - start) if start and end and end >= start else None
 
-    rewards = {k[len("rewards/"):-len("/mean")]: _window_stats(v, window)
-               for k, v in sorted(metric_series.items()) if k.startswith("rewards/") and k.endswith("/mean")}
+    rewards = {comp: _window_stats(v, window)
+               for k, v in sorted(metric_series.items()) if (comp := M.component_of(k)) is not None}
     # In the preset's order (a user reward "file.py:func" is logged as "func").
     order = [str(n).rpartition(":")[2] for n in cfg.get("rewards") or []]
     rewards = dict(sorted(rewards.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else len(order),
                                                           kv[0])))
-    totals = {k: _window_stats(metric_series[k], window) for k in ("reward", "reward_std", "frac_reward_zero_std")
+    totals = {k: _window_stats(metric_series[k], window) for k in (M.REWARD, M.REWARD_STD, M.FRAC_REWARD_ZERO_STD)
               if k in metric_series}
-    length_keys = ("completions/mean_length", "completions/min_length", "completions/max_length",
-                   "completions/mean_terminated_length", "completions/clipped_ratio")
+    length_keys = (M.MEAN_LENGTH, M.MIN_LENGTH, M.MAX_LENGTH, M.MEAN_TERMINATED_LENGTH, M.CLIPPED_RATIO)
     lengths = {k.split("/", 1)[1]: _window_stats(metric_series[k], window) for k in length_keys
                if k in metric_series}
 
@@ -402,7 +402,7 @@ def _group_md(g: dict[str, Any]) -> list[str]:
     for c in g.get("completions") or []:
         rw = c.get("rewards") or {}
         parts = ", ".join(f"{sz.md_inline(k)} {_f(_num(v))}" for k, v in rw.items()) if isinstance(rw, dict) else ""
-        meta = [f"reward {_f(_num(c.get('reward')))}"]
+        meta = [f"reward {_f(_num(c.get(M.SAMPLE_REWARD)))}"]
         if parts:
             meta.append(parts)
         if c.get("advantage") is not None:
@@ -419,7 +419,7 @@ def _group_md(g: dict[str, Any]) -> list[str]:
 
 
 def _total_line(r: dict[str, Any]) -> str:
-    st = r["reward_totals"].get("reward")
+    st = r["reward_totals"].get(M.REWARD)
     if not st:
         return "–"
     out = f"{_f(st['first'])} → {_f(st['last'])} (first vs last {st['window']} logged steps)"

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import events as ev
+from . import metric_names as M
 
 RUN_JSON = "run.json"
 EVENTS = "events.jsonl"
@@ -431,7 +432,7 @@ class RunSummarizer:
                 if not self.finished and s.state not in (PAUSED, STOPPING):
                     s.state = TRAINING if s.phase == "training" else LOADING
             elif t == ev.METRICS:
-                r = (e.get("metrics") or {}).get("reward")
+                r = (e.get("metrics") or {}).get(M.REWARD)
                 if isinstance(r, (int, float)):
                     s.last_reward = float(r)
                     s.best_reward = r if s.best_reward is None else max(s.best_reward, r)

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 import orjson
 
 from . import events as ev
+from . import metric_names as M
 from .messages import chat_text
 from .rundir import RunDir
 
@@ -45,7 +46,7 @@ class SampleFilter:
         return (self.step_min is None or step >= self.step_min) and (self.step_max is None or step <= self.step_max)
 
     def row_ok(self, row: Row) -> bool:
-        r = row.get("reward")
+        r = row.get(M.SAMPLE_REWARD)
         if self.min_reward is not None and not (isinstance(r, (int, float)) and r >= self.min_reward):
             return False
         if self.max_reward is not None and not (isinstance(r, (int, float)) and r <= self.max_reward):

@@ -51,6 +51,7 @@ import random
 from typing import Any, Callable, Iterable
 
 from . import events as ev
+from . import metric_names as M
 from .config import RunConfig
 from .rundir import RunDir, atomic_write, create_run
 
@@ -260,14 +261,14 @@ class SyntheticWriter:
                     else:
                         scores[fn] = round(rng.uniform(-0.5, 0.5) * (1 - p), 4)
                 group_rows.append({"prompt": prompt, "completion": text, "rewards": scores,
-                                   "reward": float(sum(scores.values())), "advantage": 0.0,
+                                   M.SAMPLE_REWARD: float(sum(scores.values())), "advantage": 0.0,
                                    "length": length, "truncated": truncated, "group": g,
                                    "answer": str(gold)})
-            totals = [r["reward"] for r in group_rows]
+            totals = [r[M.SAMPLE_REWARD] for r in group_rows]
             mean = sum(totals) / len(totals)
             std = math.sqrt(sum((t - mean) ** 2 for t in totals) / max(1, len(totals) - 1))
             for r in group_rows:
-                r["advantage"] = round((r["reward"] - mean) / (std + 1e-4), 4)
+                r["advantage"] = round((r[M.SAMPLE_REWARD] - mean) / (std + 1e-4), 4)
             rows.extend(group_rows)
         return rows
 
@@ -285,11 +286,11 @@ class SyntheticWriter:
             else:
                 mean = rng.gauss(0, 0.1) * (1 - p)
             mean = max(0.0, min(1.0, mean)) if ("format" in fn or "correct" in fn) else mean
-            m[f"rewards/{fn}/mean"] = round(mean, 5)
-            m[f"rewards/{fn}/std"] = round(abs(math.sqrt(max(0.0, mean * (1 - mean))) + rng.gauss(0, 0.02)), 5)
+            m[M.reward_mean(fn)] = round(mean, 5)
+            m[M.reward_std(fn)] = round(abs(math.sqrt(max(0.0, mean * (1 - mean))) + rng.gauss(0, 0.02)), 5)
             total += mean
-        m["reward"] = round(total, 5)
-        m["reward_std"] = round(abs(0.6 - 0.3 * p + rng.gauss(0, 0.05)), 5)
+        m[M.REWARD] = round(total, 5)
+        m[M.REWARD_STD] = round(abs(0.6 - 0.3 * p + rng.gauss(0, 0.05)), 5)
         mean_len = max(4.0, 12 + 26 * p + rng.gauss(0, 2))
         if rows:
             lengths = [r["length"] for r in rows]
@@ -301,28 +302,28 @@ class SyntheticWriter:
             clipped = max(0.0, min(1.0, (hi - self.max_len * 0.9) / self.max_len + rng.gauss(0, 0.01)))
             if hi < self.max_len:
                 clipped = 0.0
-        m["completions/mean_length"] = round(mean_len, 3)
-        m["completions/min_length"] = float(lo)
-        m["completions/max_length"] = float(hi)
-        m["completions/clipped_ratio"] = round(clipped, 4)
-        m["completions/mean_terminated_length"] = round(mean_len * (1 - clipped * 0.5), 3)
-        m["completions/min_terminated_length"] = float(lo)
-        m["completions/max_terminated_length"] = float(min(hi, self.max_len - 1))
-        m["kl"] = round(abs(0.0005 + 0.004 * p + rng.gauss(0, 0.0008)), 6)
-        m["entropy"] = round(max(0.05, 1.3 - 0.6 * p + rng.gauss(0, 0.03)), 5)
-        m["grad_norm"] = round(abs(0.4 + rng.gauss(0, 0.12)), 5)
-        m["learning_rate"] = float(self.cfg.get("learning_rate", 5e-6) or 5e-6)
-        m["loss"] = round(rng.gauss(0, 0.002), 6)
+        m[M.MEAN_LENGTH] = round(mean_len, 3)
+        m[M.MIN_LENGTH] = float(lo)
+        m[M.MAX_LENGTH] = float(hi)
+        m[M.CLIPPED_RATIO] = round(clipped, 4)
+        m[M.MEAN_TERMINATED_LENGTH] = round(mean_len * (1 - clipped * 0.5), 3)
+        m[M.MIN_TERMINATED_LENGTH] = float(lo)
+        m[M.MAX_TERMINATED_LENGTH] = float(min(hi, self.max_len - 1))
+        m[M.KL] = round(abs(0.0005 + 0.004 * p + rng.gauss(0, 0.0008)), 6)
+        m[M.ENTROPY] = round(max(0.05, 1.3 - 0.6 * p + rng.gauss(0, 0.03)), 5)
+        m[M.GRAD_NORM] = round(abs(0.4 + rng.gauss(0, 0.12)), 5)
+        m[M.LEARNING_RATE] = float(self.cfg.get("learning_rate", 5e-6) or 5e-6)
+        m[M.LOSS] = round(rng.gauss(0, 0.002), 6)
         self.num_tokens += n * (mean_len + 24)
-        m["num_tokens"] = float(round(self.num_tokens))
-        m["step_time"] = round(max(0.05, self.step_time + rng.gauss(0, self.step_time * 0.05)), 4)
-        m["frac_reward_zero_std"] = round(max(0.0, min(1.0, 0.5 * abs(p - 0.5) + rng.gauss(0, 0.05))), 4)
-        m["memory/rss_mb"] = round(1400 + 80 * p + rng.gauss(0, 3), 2)
+        m[M.NUM_TOKENS] = float(round(self.num_tokens))
+        m[M.STEP_TIME] = round(max(0.05, self.step_time + rng.gauss(0, self.step_time * 0.05)), 4)
+        m[M.FRAC_REWARD_ZERO_STD] = round(max(0.0, min(1.0, 0.5 * abs(p - 0.5) + rng.gauss(0, 0.05))), 4)
+        m[M.RSS_MB] = round(1400 + 80 * p + rng.gauss(0, 3), 2)
         if self.cuda:
-            m["memory/cuda_allocated_mb"] = round(4200 + 300 * p + rng.gauss(0, 20), 1)
-            m["memory/cuda_reserved_mb"] = round(5400 + 200 * p, 1)
-            m["memory/cuda_max_allocated_mb"] = round(5100 + 300 * p, 1)
-        m["epoch"] = round(step / max(1, self.max_steps), 4)
+            m[M.CUDA_ALLOCATED_MB] = round(4200 + 300 * p + rng.gauss(0, 20), 1)
+            m[M.CUDA_RESERVED_MB] = round(5400 + 200 * p, 1)
+            m[M.CUDA_MAX_ALLOCATED_MB] = round(5100 + 300 * p, 1)
+        m[M.EPOCH] = round(step / max(1, self.max_steps), 4)
         return m
 
 

@@ -43,6 +43,7 @@ from typing import Any, Iterator
 import orjson
 
 from . import events as ev
+from . import metric_names as M
 from .numbers import finite
 from .rundir import RUN_JSON, RunDir, atomic_write, cache_home, private_dir
 
@@ -159,10 +160,9 @@ def reward_names(log_history: list[dict[str, Any]]) -> list[str]:
     names: list[str] = []
     for entry in log_history[:50]:
         for k in entry:
-            if k.startswith("rewards/") and k.endswith("/mean"):
-                name = k[len("rewards/"):-len("/mean")]
-                if name not in names:
-                    names.append(name)
+            name = M.component_of(k)
+            if name is not None and name not in names:
+                names.append(name)
     return names
 
 
@@ -189,7 +189,7 @@ def metrics_events(entries: list[dict[str, Any]], t_end: float) -> Iterator[ev.E
         stamps.append(ts)
         step, values, summary = merged[i]
         prev_step = merged[i - 1][0] if i > 0 else step
-        per_step = values.get("step_time") if not summary else 0.0
+        per_step = values.get(M.STEP_TIME) if not summary else 0.0
         ts -= (per_step or 0.0) * max(1, step - prev_step) if i > 0 else 0.0
     stamps.reverse()
     for (step, values, summary), t in zip(merged, stamps):
@@ -214,7 +214,7 @@ def sample_rows(rows: list[dict[str, Any]], names: list[str]) -> list[dict[str, 
         if prompt != last_prompt:
             group, last_prompt = group + 1, prompt
         row: dict[str, Any] = {"prompt": prompt, "completion": _text(r.get("completion")), "rewards": rewards,
-                               "reward": sum(valid) if valid else None, "advantage": _num(r.get("advantage")),
+                               M.SAMPLE_REWARD: sum(valid) if valid else None, "advantage": _num(r.get("advantage")),
                                "group": group}
         extra = {k: v for k, v in r.items() if k not in _ROW_KEYS and k not in rewards
                  and isinstance(v, (str, int, float, bool))}

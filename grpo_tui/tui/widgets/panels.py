@@ -264,7 +264,7 @@ class RewardsPanel(Panel):
         for i, comp in enumerate(snap.reward_components):
             pts = snap.series.get(M.reward_mean(comp))
             style = PALETTE[i % len(PALETTE)]
-            legend.append((f"{comp} {fmt_num(snap.latest.get(f'rewards/{comp}/mean'))}", style))
+            legend.append((f"{comp} {fmt_num(snap.latest.get(M.reward_mean(comp)))}", style))
             if pts:
                 lines.append((pts[0], pts[1], style))
         total = snap.series.get(M.REWARD)
@@ -493,7 +493,7 @@ class SamplesPanel(Panel):
         t.append("\n")
         for i, r in enumerate(group):
             t.append(f"#{i} ", style="bold")
-            reward = r.get("reward")
+            reward = r.get(M.SAMPLE_REWARD)
             t.append(f"reward {fmt_num(reward)}", style="bold")
             parts = r.get("rewards") if isinstance(r.get("rewards"), dict) else {}
             if parts:
