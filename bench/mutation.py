@@ -43,7 +43,8 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str], list[str]]] = {
     "export": ("grpo_tui/core/export.py", None,
                ["tests/core/test_export.py", "tests/core/test_export_atomic.py"], []),
     "alerts": ("grpo_tui/core/alerts.py", None,
-               ["tests/core/test_alerts.py", "tests/core/test_alerts_messages.py", "tests/core/test_alerts_reasoning.py"],
+               ["tests/core/test_alerts.py", "tests/core/test_alerts_messages.py", "tests/core/test_alerts_reasoning.py",
+                "tests/core/test_alerts_edges.py"],
                ["-k", "not real_trainer and not real_run"]),
     # pause / resume / stop / checkpoint and their acknowledgements (``ask`` is another feature's)
     "control": ("grpo_tui/trainer/control.py",
@@ -57,7 +58,7 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str], list[str]]] = {
                 ["tests/core/test_planner.py", "tests/core/test_planner_verdict.py"], []),
     "rewards": ("grpo_tui/trainer/reward_rules.py", None,
                 ["tests/trainer/test_rewards_rules.py", "tests/trainer/test_rewards_registry.py", "tests/trainer/test_rewards_hacks.py",
-                 "tests/trainer/test_rewards_multiline.py"], []),
+                 "tests/trainer/test_rewards_multiline.py", "tests/trainer/test_rewards_edges.py"], []),
 }
 
 # planner: only mutants of this function whose change is at or below the last line holding this
