@@ -38,7 +38,8 @@ def run(args) -> int:
     import json
 
     from ..core.asks import AskError, answer_summary, check_request, wait_answer
-    from ..core.rundir import PAUSED, resolve_run, summarize
+    from ..core.run_ref import resolve_run
+    from ..core.rundir import PAUSED, summarize
     from ..errors import UserError
 
     if args.heldout and args.prompt:

@@ -52,7 +52,8 @@ def open_folder_view(path: Path, headless: bool) -> int:
 
 
 def run(args) -> int:
-    from ..core.rundir import RUN_JSON, resolve_run
+    from ..core.rundir import RUN_JSON
+    from ..core.run_ref import resolve_run
     from ..core.trl_folder import looks_like
 
     path = Path(args.run).expanduser()

@@ -20,7 +20,7 @@ def add_arguments(parser, name: str) -> None:
 
 def run(args) -> int:
     from ..core import compare as cmp
-    from ..core.rundir import resolve_run
+    from ..core.run_ref import resolve_run
     from ..errors import UserError
 
     if len(args.runs) < 2:

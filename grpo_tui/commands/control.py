@@ -42,7 +42,8 @@ def wait_for_ack(run_dir, cid: str, timeout: float) -> dict | None:
 
 def run(args) -> int:
     from ..errors import UserError
-    from ..core.rundir import resolve_run, summarize
+    from ..core.run_ref import resolve_run
+    from ..core.rundir import summarize
 
     run_dir = resolve_run(args.run)
     s = summarize(run_dir)

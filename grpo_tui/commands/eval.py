@@ -24,7 +24,8 @@ def add_arguments(parser, name: str) -> None:
 def run(args) -> int:
     from ..errors import UserError
     from ..core.config import RunConfig
-    from ..core.rundir import resolve_run, summarize
+    from ..core.run_ref import resolve_run
+    from ..core.rundir import summarize
 
     rundir = resolve_run(args.run)
     summary = summarize(rundir)

@@ -33,7 +33,7 @@ def _steps(spec: str | None) -> tuple[int | None, int | None]:
 def run(args) -> int:
     from ..errors import UserError
     from ..core.export import ExportError, export
-    from ..core.rundir import resolve_run
+    from ..core.run_ref import resolve_run
     from ..core.samples import SampleFilter
 
     run_dir = resolve_run(args.run)

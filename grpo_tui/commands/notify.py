@@ -25,7 +25,7 @@ def add_arguments(parser, name: str) -> None:
 
 def run(args) -> int:
     from ..core import notify
-    from ..core.rundir import resolve_run
+    from ..core.run_ref import resolve_run
     from ..core.user_settings import settings_path, settings_problem
     from ..errors import UserError
 

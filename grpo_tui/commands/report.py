@@ -23,7 +23,8 @@ def add_arguments(parser, name: str) -> None:
 def run(args) -> int:
     from ..errors import UserError
     from ..core import report as rp
-    from ..core.rundir import atomic_write, resolve_run
+    from ..core.rundir import atomic_write
+    from ..core.run_ref import resolve_run
 
     if args.window < 1:
         raise UserError(f"--window must be at least 1, got {args.window}")

@@ -28,7 +28,7 @@ def run(args) -> int:
     from .. import launcher as launch
     from ..core.config import parse_overrides
     from ..core.presets import load_preset
-    from ..core.rundir import resolve_run
+    from ..core.run_ref import resolve_run
 
     if args.resume:
         if args.preset or args.overrides or args.rewards:

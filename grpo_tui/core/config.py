@@ -18,21 +18,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin, get_type_hints
 
+from . import fields
+from .config_error import ConfigError  # raised here; callers import it from here
+
 BACKENDS = ("trl", "unsloth")
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo")
-
-
-class ConfigError(ValueError):
-    """A configuration problem, with the field it concerns and how to fix it."""
-
-    def __init__(self, field_name: str, reason: str, fix: str = ""):
-        self.field = field_name
-        self.reason = reason
-        self.fix = fix
-        msg = f"{field_name}: {reason}"
-        if fix:
-            msg += f" ({fix})"
-        super().__init__(msg)
 
 
 @dataclass
@@ -168,9 +158,7 @@ class RunConfig:
     def lora_targets(self) -> list[str]:
         """target_modules as trained: Unsloth's finetune_* switches applied (attention = q/k/v/o_proj,
         mlp = gate/up/down_proj), "all-linear" expanded to every linear layer of the block."""
-        from .fields import lora_targets
-
-        return lora_targets(self)
+        return fields.lora_targets(self)
 
     @property
     def vllm_lora_rank(self) -> int:
@@ -179,9 +167,7 @@ class RunConfig:
 
     def notices(self) -> list[str]:
         """One line for each notebook setting grpo-tui applies differently from how it reads."""
-        from .fields import notices
-
-        return notices(self)
+        return fields.notices(self)
 
     @property
     def generation_batch_size(self) -> int:
@@ -229,9 +215,7 @@ class RunConfig:
             raise ConfigError("learning_rate", f"must be positive, got {self.learning_rate}")
         if self.temperature <= 0:
             raise ConfigError("temperature", f"must be positive, got {self.temperature}")
-        from .fields import validate_library_rules
-
-        validate_library_rules(self)
+        fields.validate_library_rules(self)
         if self.max_prompt_length + self.max_completion_length > self.max_seq_length:
             raise ConfigError(
                 "max_completion_length",
@@ -384,6 +368,4 @@ _NORMALISE = {"use_gradient_checkpointing": _gradient_checkpointing, "target_mod
 
 def canonical_keys(data: dict[str, Any], *, source: str = "") -> dict[str, Any]:
     """Other libraries' names -> this record's; ConfigError for a name it cannot take (core.fields)."""
-    from .fields import canonical_keys as _canonical
-
-    return _canonical(data, source=source)
+    return fields.canonical_keys(data, RunConfig.field_names(), source=source)

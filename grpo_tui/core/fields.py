@@ -23,10 +23,12 @@ import dataclasses
 import difflib
 import importlib.util
 import re
-from typing import TYPE_CHECKING, Any, get_type_hints
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .config_error import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import RunConfig
+    from .config import RunConfig  # the record these rules read (core.config imports this module)
 
 # --------------------------------------------------------------------------------------
 # Where each field comes from
@@ -160,23 +162,6 @@ NOT_CARRIED: dict[str, str] = {
     "chat_template": "not carried: the model's own chat template is used",
 }
 
-_PARAM_TYPES: dict[str, Any] = {}
-
-
-def _types() -> dict[str, Any]:
-    if not _PARAM_TYPES:
-        from .config import RunConfig
-
-        _PARAM_TYPES.update(get_type_hints(RunConfig))
-    return _PARAM_TYPES
-
-
-def field_names() -> list[str]:
-    from .config import RunConfig
-
-    return [f.name for f in dataclasses.fields(RunConfig)]
-
-
 # --------------------------------------------------------------------------------------
 # Keys -> fields
 # --------------------------------------------------------------------------------------
@@ -192,8 +177,6 @@ _SAMPLING_NOT = {"max_tokens": "max_completion_length sets a completion's cap",
 def parse_sampling_params(value: Any, key: str = "vllm_sampling_params") -> dict[str, Any]:
     """``{min_p = 0.1, ...}`` (TOML), ``"min_p=0.1, top_k=-1, stop=['</s>']"`` or
     ``"SamplingParams(min_p = 0.1, ...)"`` (pasted) -> {field: value}."""
-    from .config import ConfigError
-
     if isinstance(value, dict):
         items = dict(value)
     elif isinstance(value, str):
@@ -221,11 +204,10 @@ def parse_sampling_params(value: Any, key: str = "vllm_sampling_params") -> dict
     return out
 
 
-def canonical_keys(data: dict[str, Any], *, source: str = "") -> dict[str, Any]:
-    """Map aliases, spread vllm_sampling_params, refuse what cannot be taken (ConfigError)."""
-    from .config import ConfigError
-
-    known = set(field_names())
+def canonical_keys(data: dict[str, Any], field_names: Iterable[str], *, source: str = "") -> dict[str, Any]:
+    """Map aliases, spread vllm_sampling_params, refuse what cannot be taken (ConfigError).
+    ``field_names``: the record's own (RunConfig.field_names())."""
+    known = set(field_names)
     out: dict[str, Any] = {}
     given_as: dict[str, str] = {}
 
@@ -247,33 +229,30 @@ def canonical_keys(data: dict[str, Any], *, source: str = "") -> dict[str, Any]:
         elif key in NOT_CARRIED:
             raise ConfigError(f"{source}{key}", "not taken", NOT_CARRIED[key])
         else:
-            close = did_you_mean(key)
+            close = did_you_mean(key, known)
             hint = f"did you mean {close!r}?" if close else "see `grpo-tui fields` for every field"
             raise ConfigError(f"{source}{key}", "unknown field", hint)
     return out
 
 
-_WORDS: set[str] = set()
-
-
-def _vocabulary() -> set[str]:
+def _vocabulary(field_names: Iterable[str]) -> set[str]:
     """Every word of every name the libraries use here: two different words are two meanings."""
-    if not _WORDS:
-        names = list(field_names()) + list(ALIASES) + list(NOT_CARRIED) + list(SAMPLING_KEYS) + list(_SAMPLING_NOT)
-        for n in names:
-            _WORDS.update(n.lower().split("_"))
-    return _WORDS
+    words: set[str] = set()
+    for n in [*field_names, *ALIASES, *NOT_CARRIED, *SAMPLING_KEYS, *_SAMPLING_NOT]:
+        words.update(n.lower().split("_"))
+    return words
 
 
-def did_you_mean(key: str) -> str | None:
+def did_you_mean(key: str, field_names: Iterable[str]) -> str | None:
     """A field ``key`` is a spelling slip of, or None. Never a field that differs by a whole word
     (top_k/top_p, load_in_8bit/load_in_4bit, warmup_steps/warm_start_steps)."""
-    names = sorted(set(field_names()) | set(ALIASES))
+    field_names = set(field_names)
+    names = sorted(field_names | set(ALIASES))
     k = key.strip().lower()
     squashed = {n.replace("_", ""): n for n in names}
     if k.replace("_", "").replace("-", "") in squashed:  # learningrate, learning-rate
         return squashed[k.replace("_", "").replace("-", "")]
-    words = _vocabulary()
+    words = _vocabulary(field_names)
     best = None
     for cand in difflib.get_close_matches(k, names, n=5, cutoff=0.8):
         a, b = k.split("_"), cand.lower().split("_")
@@ -387,8 +366,6 @@ def keeps_stop_text(cfg: "RunConfig") -> bool:
 
 def validate_library_rules(cfg: "RunConfig") -> None:
     """Each library's own rule for the fields taken from it; ConfigError naming field and fix."""
-    from .config import ConfigError
-
     rule = _stop_tag_rule(cfg)
     if rule and rule[0] == "refuse":
         raise ConfigError("stop", f"{rule[1]!r} would end every completion before its answer tag "
@@ -487,8 +464,6 @@ def installed(module: str) -> bool:
 
 def check_installed(cfg: "RunConfig") -> None:
     """The packages this config makes transformers / peft import; ConfigError before any run exists."""
-    from .config import ConfigError
-
     need = OPTIMIZERS.get(cfg.optim)
     if need and not installed(need):
         hint = "pip install bitsandbytes (CUDA)" if need == _BNB else f"pip install {need}"
@@ -531,37 +506,3 @@ def notices(cfg: "RunConfig") -> list[str]:
     if cfg.finetune_vision_layers:
         out.append("finetune_vision_layers: text models have no vision layers; nothing more is trained")
     return out
-
-
-# --------------------------------------------------------------------------------------
-# The list users read (`grpo-tui fields`, docs/fields.md)
-# --------------------------------------------------------------------------------------
-def field_rows() -> list[dict[str, Any]]:
-    from .config import RunConfig
-
-    defaults = RunConfig().to_dict()
-    types = _types()
-    aliases: dict[str, list[str]] = {}
-    for a, f in ALIASES.items():
-        aliases.setdefault(f, []).append(a)
-    rows = []
-    for name in field_names():
-        source, help_ = FIELD_INFO.get(name, ("?", ""))
-        t = types[name]
-        tname = getattr(t, "__name__", str(t)).replace("typing.", "")
-        if tname == "list":
-            tname = str(t).replace("typing.", "")
-        rows.append({"name": name, "type": tname, "default": defaults[name], "source": source,
-                     "also": aliases.get(name, []), "help": help_})
-    return rows
-
-
-def markdown() -> str:
-    """docs/fields.md's table (a test keeps the page equal to this)."""
-    lines = ["| field | type | default | from | meaning |", "|---|---|---|---|---|"]
-    for r in field_rows():
-        name = f"`{r['name']}`" + "".join(f" (also `{a}`)" for a in r["also"])
-        default = repr(r["default"]) if isinstance(r["default"], str) else str(r["default"]).replace("True", "true") \
-            .replace("False", "false")
-        lines.append(f"| {name} | {r['type']} | `{default}` | {r['source']} | {r['help'].replace('|', '/')} |")
-    return "\n".join(lines) + "\n"

@@ -25,7 +25,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from .config import ConfigError, RunConfig
-from .rundir import config_home
+from .paths import config_home
 
 META_TABLE = "preset"
 

@@ -33,6 +33,8 @@ from typing import Any, Iterator
 
 from . import events as ev
 from . import metric_names as M
+from . import stall
+from .paths import cache_home, config_home, home, runs_root  # noqa: F401  (re-exported: their old home)
 
 RUN_JSON = "run.json"
 EVENTS = "events.jsonl"
@@ -59,37 +61,6 @@ STOPPED = ev.STOPPED
 FAILED = ev.FAILED
 CRASHED = "crashed"
 LIVE_STATES = (LAUNCHING, LOADING, TRAINING, PAUSED, STOPPING)
-
-
-def home() -> Path:
-    env = os.environ.get("GRPO_TUI_HOME")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("grpo-tui", appauthor=False))
-
-
-def config_home() -> Path:
-    env = os.environ.get("GRPO_TUI_HOME")
-    if env:
-        return Path(env).expanduser() / "config"
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("grpo-tui", appauthor=False))
-
-
-def cache_home() -> Path:
-    env = os.environ.get("GRPO_TUI_HOME")
-    if env:
-        return Path(env).expanduser() / "cache"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("grpo-tui", appauthor=False))
-
-
-def runs_root() -> Path:
-    return home() / "runs"
 
 
 def private_dir(path: Path) -> Path:
@@ -233,35 +204,6 @@ class RunDir:
             data["_path"] = str(p)
             out.append(data)
         return out
-
-
-def resolve_run(ref: str | os.PathLike[str]) -> RunDir:
-    """A run from an id, a unique id prefix, ``latest``, or a path."""
-    ref_s = str(ref)
-    p = Path(ref_s).expanduser()
-    if (p / RUN_JSON).is_file():
-        return RunDir(p.resolve())
-    root = runs_root()
-    if ref_s == "latest":
-        runs = list_runs()
-        if not runs:
-            raise RunNotFound("there are no runs yet -- start one with `grpo-tui run`")
-        return runs[0]
-    if (root / ref_s / RUN_JSON).is_file():
-        return RunDir(root / ref_s)
-    matches = [d for d in list_runs() if d.id.startswith(ref_s) or d.id.endswith(ref_s)]
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise RunNotFound(f"{ref_s!r} matches {len(matches)} runs ({', '.join(m.id for m in matches[:3])}...)")
-    if p.exists():
-        from .trl_folder import FolderError, open_folder
-
-        try:  # a plain TRL output folder reads as a run through its mirror (core.trl_folder)
-            return open_folder(p).run
-        except FolderError as exc:
-            raise RunNotFound(str(exc)) from None
-    raise RunNotFound(f"no run {ref_s!r} under {root} -- see `grpo-tui runs`")
 
 
 def list_runs() -> list[RunDir]:
@@ -484,8 +426,6 @@ class RunSummarizer:
 
     def check_stall(self, now: float | None = None, gpu_idle_since: float | None = None):
         """Fill ``stalled_since`` / ``stall_line`` for a live run that stopped making progress."""
-        from . import stall
-
         s = self.summary
         now = time.time() if now is None else now
         if self.policy is None:

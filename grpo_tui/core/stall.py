@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .user_settings import load_settings
+
 ENV_AFTER = "GRPO_TUI_STALL_AFTER"
 ENV_FACTOR = "GRPO_TUI_STALL_FACTOR"
 ENV_LOADING = "GRPO_TUI_STALL_LOADING"
@@ -39,8 +41,6 @@ class StallPolicy:
     @classmethod
     def load(cls) -> "StallPolicy":
         """The user settings' [stall] table, then the environment variables."""
-        from .user_settings import load_settings
-
         table = load_settings().get("stall") or {}
         vals: dict[str, float] = {}
         for key, env in (("after_s", ENV_AFTER), ("factor", ENV_FACTOR), ("loading_s", ENV_LOADING)):

@@ -44,8 +44,10 @@ import orjson
 
 from . import events as ev
 from . import metric_names as M
+from .messages import chat_text
 from .numbers import finite
-from .rundir import RUN_JSON, RunDir, atomic_write, cache_home, private_dir
+from .paths import cache_home
+from .rundir import RUN_JSON, RunDir, atomic_write, private_dir
 
 SOURCE = "trl-folder"
 STATE_FILE = "trainer_state.json"
@@ -150,9 +152,7 @@ def _num(v: Any) -> float | None:
 
 
 def _text(value: Any) -> str:
-    from .samples import _text as text  # the sample store's own reading of chat message lists
-
-    return text(value)
+    return chat_text(value)  # prompts/completions may be chat message lists, as the sample store reads them
 
 
 def reward_names(log_history: list[dict[str, Any]]) -> list[str]:

@@ -25,7 +25,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .rundir import config_home
+from .paths import config_home
 
 FILE_NAME = "settings.toml"
 _cache: dict[str, tuple[float, dict[str, Any], str | None]] = {}

@@ -15,7 +15,7 @@ def _error(msg: str) -> int:
 
 def run_app(*, preset: str | None = None, attach: str | None = None) -> int:
     from ..core.config import ConfigError
-    from ..core.rundir import RunNotFound, resolve_run
+    from ..core.run_ref import RunNotFound, resolve_run
 
     run = None
     if attach is not None:

@@ -206,7 +206,7 @@ def test_a_plain_trl_output_folder_compares_like_any_run(grpo_home, tmp_path):
     assert trl["source"] == "trl-folder" and trl["steps"] == 20
     assert trl["best_reward"] == pytest.approx(2.0)
     assert trl["first_window"] == pytest.approx(sum(0.1 * i for i in range(1, 21)) / 20)
-    from grpo_tui.core.rundir import resolve_run
+    from grpo_tui.core.run_ref import resolve_run
 
     c = cmp.Comparison([resolve_run("20260101-000000-ours"), resolve_run(folder)])
     c.load()

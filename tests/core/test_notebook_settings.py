@@ -222,11 +222,13 @@ def test_gradient_checkpointing_has_one_meaning():
 
 
 def test_fields_list_covers_every_field_and_the_docs_page_is_current(capsys):
-    rows = fields.field_rows()
+    from grpo_tui.commands.fields import field_rows, markdown
+
+    rows = field_rows()
     assert [r["name"] for r in rows] == RunConfig.field_names()
     assert all(r["source"] in ("unsloth", "trl", "transformers", "peft", "vllm", "grpo-tui") for r in rows)
     doc = (Path(__file__).resolve().parents[2] / "docs" / "fields.md").read_text()
-    assert fields.markdown() in doc, "docs/fields.md is out of date: grpo-tui fields --markdown"
+    assert markdown() in doc, "docs/fields.md is out of date: grpo-tui fields --markdown"
     import json
 
     assert main(["fields", "--json"]) == 0

@@ -30,7 +30,7 @@ from ...core import compare as cmp
 # One colour per run: the charts' palette (tests/test_compare.py checks they stay the same).
 PALETTE = ("cyan", "magenta", "yellow", "green", "blue", "red", "bright_cyan", "bright_magenta")
 from ..widgets.literal import literal, visible
-from .start import fill_table
+from ..widgets.tables import fill_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.rundir import RunDir

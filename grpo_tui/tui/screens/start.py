@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Footer, Input, Label, Static
 from ...core.config import ConfigError, RunConfig, coerce
 from ..runs_index import RunsIndex
 from ..widgets.memory_bar import BarData, MemoryBar
+from ..widgets.tables import fill_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...core.hardware import Hardware
@@ -57,36 +58,11 @@ RUN_COLUMNS = (("run", "run", 12, 0), ("state", "state", 9, 0), ("step", "step",
                ("eval", "eval", 4, 0), ("model", "model", 8, 0))
 
 
-def fill_table(table: DataTable, columns, rows: list[tuple[str, list]]) -> None:
-    """Replace a table's contents, with column widths fixed from the data.
-
-    Auto-width columns are measured on idle, after the first paint, and a table
-    that keeps its size can keep showing the first (too narrow) rendering; fixed
-    widths make the first paint right.
-    """
-    def cell_len(cell) -> int:
-        return cell.cell_len if isinstance(cell, Text) else Text(str(cell)).cell_len
-
-    widths = [max([minimum, len(label)] + [cell_len(cells[i]) + slack for _k, cells in rows])
-              for i, (_key, label, minimum, slack) in enumerate(columns)]
-    table.clear(columns=True)
-    for (key, label, _m, _s), width in zip(columns, widths):
-        table.add_column(Text(label), key=key, width=width)  # a Text: no markup parse (nor Rich's emoji table)
-    for key, cells in rows:
-        table.add_row(*(_plain_cell(c) for c in cells), key=key)
-
-
 def _short_eval(summary: "RunSummary") -> str:
     """The last two held-out accuracies in a few cells ('21→43%'), or '–' for runs that do not
     evaluate (the dashboard header has the full line)."""
     accs = [acc for _when, acc in summary.accuracies()][-2:]
     return "→".join(f"{100 * a:.0f}" for a in accs) + "%" if accs else "–"
-
-
-def _plain_cell(cell: Any) -> Any:
-    """DataTable reads a str cell as markup: names and model ids from files or knobs must not be.
-    (Not widgets.literal.literal: these cells are trusted text, only markup-shaped.)"""
-    return Text(cell) if isinstance(cell, str) else cell
 
 
 def _short_model(model: str) -> str:
