@@ -257,7 +257,7 @@ def test_a_run_without_a_format_component():
 
 @pytest.mark.parametrize("first, second", [
     ([0.5] * 25, [0.0] * 10 + [1.0] * 15),                # the first is flat
-    ([0.0, 1.0] * 12 + [0.5], [0.0] * 10 + [1.0] * 15),   # the first rose but is not saturated
+    ([0.0] * 10 + [0.5, 1.0] * 7 + [1.0], [0.0] * 10 + [1.0] * 15),  # the first rose, not saturated
     ([0.0] * 5 + [None] * 20, [0.0] * 10 + [1.0] * 15),   # the first has too few values (unscored)
 ])
 def test_every_format_component_is_looked_at(first, second):
