@@ -18,22 +18,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from .core import events as ev
 from .core import metric_names as M
+from .core.formatting import clock, fixed
 from .core.rundir import COMPLETED, CRASHED, STOPPED, RunDir, RunSummarizer
 from .core.sanitize import clean
 
 POLL_S = 0.25
 ALIVE_CHECK_S = 2.0
-
-
-def _fmt(x: float | None, digits: int = 3) -> str:
-    return "-" if x is None else f"{x:.{digits}f}"
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "-:--"
-    s = int(seconds)
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def follow(run: RunDir, console: Console | None = None, *, poll: float = POLL_S) -> int:
@@ -83,8 +73,8 @@ def follow(run: RunDir, console: Console | None = None, *, poll: float = POLL_S)
                         remaining = max(0, (s.max_steps or 0) - int(e.get("step", 0)))
                         progress.update(
                             task, completed=int(e.get("step", 0)), description="training",
-                            reward=_fmt(m.get(M.REWARD)), length=_fmt(m.get(M.MEAN_LENGTH), 1),
-                            rate=_fmt(rate, 2), eta=_eta(remaining / rate if rate else None),
+                            reward=fixed(m.get(M.REWARD), missing="-"), length=fixed(m.get(M.MEAN_LENGTH), 1, missing="-"),
+                            rate=fixed(rate, 2, missing="-"), eta=clock(remaining / rate if rate else None),
                         )
                     elif t == ev.CONTROL:
                         progress.console.print(

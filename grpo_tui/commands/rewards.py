@@ -47,14 +47,12 @@ SHORT = {"format_strict": "strict", "format_soft": "soft", "correctness": "corre
          "overlong_penalty": "overlong", "repetition_penalty": "loop", "format": "format"}
 
 
-def _fmt(x) -> str:
-    return "-" if x is None else f"{x:.2f}"
-
-
 def _print(report, show_all: bool) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
+    from ..core.formatting import fixed
 
     console = Console()
     if not console.is_terminal:
@@ -75,10 +73,10 @@ def _print(report, show_all: bool) -> None:
         if not (show_all or bad or (r.problem == 0 and key not in shown)):
             continue
         shown.add(key)
-        cells = [_fmt(r.scores.get(c)) for c in report.components]
+        cells = [fixed(r.scores.get(c), 2, missing="-") for c in report.components]
         verdict = Text(r.verdict, style="bold red" if bad else "green")
         # Case labels hold model-like text: Text() keeps it literal (never Rich markup).
-        table.add_row(Text(r.cls), Text(r.label), *cells, _fmt(r.total), verdict)
+        table.add_row(Text(r.cls), Text(r.label), *cells, fixed(r.total, 2, missing="-"), verdict)
     console.print(table)
     for s in report.skipped:
         console.print(Text(f"skipped: {s}", style="dim"))

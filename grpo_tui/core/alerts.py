@@ -35,6 +35,8 @@ from typing import Any, Callable, Iterable
 
 from . import events as ev
 from . import metric_names as M
+from .formatting import short as _fmt
+from .numbers import finite as _num  # NaN/inf read as missing: one NaN must not poison a baseline
 
 WARNING = "warning"
 CRITICAL = "critical"
@@ -277,16 +279,6 @@ def reasoning_length(completion: Any, tags: tuple[str, str] = ("<think>", "</thi
         return len(completion[i + len(start):].strip()) if i >= 0 else 0
     i = completion.rfind(start, 0, j)
     return len(completion[i + len(start) if i >= 0 else 0: j].strip())
-
-
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    return float(v)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.3g}"
 
 
 class AlertEngine:

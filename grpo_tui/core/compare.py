@@ -24,6 +24,7 @@ from typing import Any, Iterable, Sequence
 
 from . import events as ev
 from . import metric_names as M
+from .formatting import fixed, percent
 from .monitor import RunMonitor, Series
 from .rundir import RunDir, RunSummary
 
@@ -269,24 +270,16 @@ def _eval_at(s: RunSummary, whens: tuple[str, ...]) -> float | None:
 
 
 # -- text output (grpo-tui compare) ------------------------------------------------------------
-def fmt(v: float | None, nd: int = 3) -> str:
-    return "–" if v is None else f"{v:.{nd}f}"
-
-
-def fmt_pct(v: float | None) -> str:
-    return "–" if v is None else f"{100 * v:.1f}%"
-
-
 def row_cells(row: RunRow) -> dict[str, str]:
     """The summary table's cells as text (shared by the screen and the markdown output)."""
-    window = "–" if row.first_window is None else f"{fmt(row.first_window)} → {fmt(row.last_window)}"
+    window = "–" if row.first_window is None else f"{fixed(row.first_window)} → {fixed(row.last_window)}"
     evals = "–" if row.eval_before is None and row.eval_after is None else \
-        f"{fmt_pct(row.eval_before)} → {fmt_pct(row.eval_after)}"
+        f"{percent(row.eval_before)} → {percent(row.eval_after)}"
     state = row.state + (f" ({row.stall.split(' (')[0]})" if row.stall else "")
     return {
         "run": row.id, "state": state,
         "steps": f"{row.steps}/{row.max_steps}" if row.max_steps else str(row.steps),
-        "best reward": fmt(row.best_reward), "first-30 → last-30": window, "eval before → after": evals,
+        "best reward": fixed(row.best_reward), "first-30 → last-30": window, "eval before → after": evals,
         "peak VRAM": "–" if row.peak_vram_mb is None else f"{row.peak_vram_mb / 1024:.1f} GiB",
         "steps/s": "–" if row.steps_per_s is None else f"{row.steps_per_s:.2f}",
     }

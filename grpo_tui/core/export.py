@@ -24,6 +24,7 @@ from typing import IO, Iterable
 
 from . import sanitize
 from . import metric_names as M
+from .formatting import short
 from .rundir import RunDir, private_dir
 from .samples import Row, SampleFilter, SampleStore
 
@@ -114,15 +115,11 @@ def _write_md(fh: IO[bytes], rows: Iterable[Row], run: RunDir) -> int:
                 w(f"\nGold answer: {sanitize.md_inline(row.get('answer'), 200)}\n")
         last = key
         n += 1
-        parts = ", ".join(f"{sanitize.md_inline(k, 40)} {_num(v)}" for k, v in (row.get("rewards") or {}).items())
+        parts = ", ".join(f"{sanitize.md_inline(k, 40)} {short(v)}" for k, v in (row.get("rewards") or {}).items())
         flags = " · truncated" if row.get("truncated") else ""
-        w(f"\n**Completion {n}** — reward {_num(row.get(M.SAMPLE_REWARD))} ({parts}) · advantage "
-          f"{_num(row.get('advantage'))} · {row.get('length', '?')} tokens{flags}\n\n")
+        w(f"\n**Completion {n}** — reward {short(row.get(M.SAMPLE_REWARD))} ({parts}) · advantage "
+          f"{short(row.get('advantage'))} · {row.get('length', '?')} tokens{flags}\n\n")
         w(sanitize.md_block(row.get("completion", "")) + "\n")
     if n == 0:
         w("\nNo samples matched.\n")
     return n
-
-
-def _num(v: object) -> str:
-    return f"{v:.3g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "–"

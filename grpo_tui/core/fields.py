@@ -19,7 +19,6 @@ Import-light: ``importlib.util.find_spec`` answers "installed?" without importin
 from __future__ import annotations
 
 import ast
-import dataclasses
 import difflib
 import importlib.util
 import re

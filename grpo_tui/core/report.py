@@ -28,6 +28,7 @@ from typing import Any
 from . import alerts as al
 from . import events as ev
 from . import metric_names as M
+from .formatting import duration
 from .numbers import finite
 from . import sanitize as sz
 from .rundir import RunDir, RunSummarizer
@@ -317,15 +318,6 @@ def _f(x: Any, nd: int = 3) -> str:
     return sz.md_inline(x)
 
 
-def _dur(sec: float | None) -> str:
-    if sec is None:
-        return "–"
-    sec = int(sec)
-    h, rem = divmod(sec, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
-
-
 def _ts(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t)) if t else "–"
 
@@ -447,7 +439,7 @@ def to_markdown(r: dict[str, Any]) -> str:
         ["model", sz.md_inline(run["model"])],
         ["started", _ts(run.get("started") or run.get("created"))],
         ["ended", _ts(run.get("ended"))],
-        ["duration", _dur(run.get("duration_s"))],
+        ["duration", duration(run.get("duration_s"), full=True)],
         ["steps", steps],
         ["mean step time", f"{_f(run.get('mean_step_time_s'))} s" if run.get("mean_step_time_s") else "–"],
         ["total reward", _total_line(r)],

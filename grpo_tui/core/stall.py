@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .formatting import duration
 from .user_settings import load_settings
 
 ENV_AFTER = "GRPO_TUI_STALL_AFTER"
@@ -121,10 +122,3 @@ class GpuIdle:
 
 def hhmm(ts: float) -> str:
     return time.strftime("%H:%M", time.localtime(ts))
-
-
-def duration(s: float) -> str:
-    s = max(0, int(s))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}h{m:02d}m" if h else (f"{m}m{sec:02d}s" if m else f"{sec}s")

@@ -18,10 +18,10 @@ are each process's own and are gathered, so the main process writes them all.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from ..core.messages import chat_text
+from ..core.numbers import finite
 from .rewards import completion_text
 
 
@@ -31,11 +31,12 @@ def prompt_text(prompt: Any) -> str:
 
 
 def _num(x: Any) -> float | None:
+    """A reward or advantage as a finite float: they arrive as tensors or numpy scalars, so converted
+    with float() first (core.numbers.finite takes Python numbers only)."""
     try:
-        f = float(x)
+        return finite(float(x))
     except (TypeError, ValueError):
         return None
-    return None if math.isnan(f) or math.isinf(f) else f
 
 
 class SampleCapture:

@@ -22,6 +22,8 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Input, Static
 
+from ...core import metric_names as M
+from ...core.formatting import short
 from ...core.rundir import RunDir
 from ...core.samples import Row, SampleFilter, SampleStore
 from ..widgets.literal import literal
@@ -179,7 +181,7 @@ class SampleBrowserScreen(Screen):
             adv_t = Text(f"{adv:+.2f}" if isinstance(adv, (int, float)) else "–",
                          style="green" if isinstance(adv, (int, float)) and adv > 0 else
                          "red" if isinstance(adv, (int, float)) and adv < 0 else "")
-            cells = [str(r.get("group", "")), *[_num(r["rewards"].get(n)) for n in names], _num(r.get("reward")),
+            cells = [str(r.get("group", "")), *[short(r["rewards"].get(n)) for n in names], short(r.get(M.SAMPLE_REWARD)),
                      adv_t, str(r.get("length", "")), Text("✂", style="yellow") if r.get("truncated") else "",
                      literal(r.get("completion", ""), one_line=True, limit=80)]
             table.add_row(*cells, key=str(i))
@@ -327,7 +329,3 @@ def _group_line(row: Row) -> Text:
     line.append("asked ", style="dim")
     line.append_text(literal(prompt or "–", one_line=True))
     return line
-
-
-def _num(v: object) -> str:
-    return f"{v:.3g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "–"

@@ -7,7 +7,6 @@ an escape sequence that reaches the terminal.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from rich.text import Text
@@ -16,6 +15,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import ProgressBar, Sparkline, Static
 
 from ...core import metric_names as M
+from ...core.formatting import duration, rate, scaled
 from ...core.monitor import Snapshot
 from ..watcher import Readings
 from .charts import PALETTE, Histogram, Legend, LineChart, TrendRow
@@ -28,39 +28,6 @@ STATE_STYLES = {
     "stopping": "yellow", "completed": "bold green", "stopped": "bold blue", "failed": "bold red",
     "crashed": "bold red",
 }
-
-
-def fmt_duration(s: float | None) -> str:
-    if s is None or not math.isfinite(s):
-        return "–"
-    s = int(round(s))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    if h >= 24:
-        d, h = divmod(h, 24)
-        return f"{d}d{h:02d}h"
-    return f"{h}h{m:02d}m" if h else f"{m}m{sec:02d}s"
-
-
-def fmt_rate(v: float | None, unit: str) -> str:
-    if v is None or not math.isfinite(v):
-        return f"– {unit}"
-    if v >= 1000:
-        return f"{v / 1000:.1f}k {unit}"
-    if v >= 10:
-        return f"{v:.0f} {unit}"
-    return f"{v:.2f} {unit}"
-
-
-def fmt_num(v: float | None) -> str:
-    if v is None:
-        return "–"
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if a >= 1000 or a < 0.001:
-        return f"{v:.2e}"
-    return f"{v:.3g}" if a < 10 else f"{v:.1f}"
 
 
 def show_text(widget: Static, text: Text) -> None:
@@ -105,7 +72,7 @@ class RunHeader(Static):
         line2.append(f"● {state.upper()}", style=STATE_STYLES.get(state, "bold"))
         if state in ("loading", "launching") and snap.phase and snap.phase.get("name"):
             ph = snap.phase
-            since = f" {fmt_duration(snap.now - ph['ts'])}" if isinstance(ph.get("ts"), (int, float)) else ""
+            since = f" {duration(snap.now - ph['ts'])}" if isinstance(ph.get("ts"), (int, float)) else ""
             # the phase's own clock keeps moving: a long vLLM build never looks frozen
             line2.append(f" ({visible(ph['name'], one_line=True, limit=24)}{since})", style="cyan")
         if s.stalled_since is not None:  # core.stall: alive, but no progress for too long
@@ -113,10 +80,10 @@ class RunHeader(Static):
         total = s.max_steps
         pct = f" ({100 * s.step / total:.0f}%)" if total else ""
         line2.append(f"  step {s.step}/{total or '?'}{pct}")
-        line2.append(f"  elapsed {fmt_duration(snap.elapsed)}", style="")
+        line2.append(f"  elapsed {duration(snap.elapsed)}", style="")
         if snap.eta is not None:
-            line2.append(f"  ETA {fmt_duration(snap.eta)}")
-        line2.append(f"  {fmt_rate(snap.steps_per_s, 'steps/s')}  {fmt_rate(snap.tokens_per_s, 'tok/s')}",
+            line2.append(f"  ETA {duration(snap.eta)}")
+        line2.append(f"  {rate(snap.steps_per_s, 'steps/s')}  {rate(snap.tokens_per_s, 'tok/s')}",
                      style="dim")
         if snap.history < 1.0:
             line2.append(f"  reading history {100 * snap.history:.0f}%", style="italic cyan")
@@ -264,14 +231,14 @@ class RewardsPanel(Panel):
         for i, comp in enumerate(snap.reward_components):
             pts = snap.series.get(M.reward_mean(comp))
             style = PALETTE[i % len(PALETTE)]
-            legend.append((f"{comp} {fmt_num(snap.latest.get(M.reward_mean(comp)))}", style))
+            legend.append((f"{comp} {scaled(snap.latest.get(M.reward_mean(comp)))}", style))
             if pts:
                 lines.append((pts[0], pts[1], style))
         total = snap.series.get(M.REWARD)
         ink = "bold white" if _dark(self) else "bold black"  # the total stands out on either background
         if total:
             lines.append((total[0], total[1], ink))
-        legend.append((f"total {fmt_num(snap.latest.get('reward'))}", ink))
+        legend.append((f"total {scaled(snap.latest.get(M.REWARD))}", ink))
         self.query_one(Legend).set_items(legend)
         self.query_one(LineChart).set_lines(lines)
         std = snap.series.get(M.REWARD_STD)
@@ -299,11 +266,11 @@ class LengthsPanel(Panel):
         lat = snap.latest
         info = Text()
         info.append("mean ", style="dim")
-        info.append(fmt_num(lat.get(M.MEAN_LENGTH)), style="cyan")
+        info.append(scaled(lat.get(M.MEAN_LENGTH)), style="cyan")
         info.append(" min ", style="dim")
-        info.append(fmt_num(lat.get(M.MIN_LENGTH)), style="green")
+        info.append(scaled(lat.get(M.MIN_LENGTH)), style="green")
         info.append(" max ", style="dim")
-        info.append(fmt_num(lat.get(M.MAX_LENGTH)), style="yellow")
+        info.append(scaled(lat.get(M.MAX_LENGTH)), style="yellow")
         info.append(f"  cap {cap if cap else '?'}", style="red")
         clipped = lat.get(M.CLIPPED_RATIO)
         info.append("  clipped ", style="dim")
@@ -494,7 +461,7 @@ class SamplesPanel(Panel):
         for i, r in enumerate(group):
             t.append(f"#{i} ", style="bold")
             reward = r.get(M.SAMPLE_REWARD)
-            t.append(f"reward {fmt_num(reward)}", style="bold")
+            t.append(f"reward {scaled(reward)}", style="bold")
             parts = r.get("rewards") if isinstance(r.get("rewards"), dict) else {}
             if parts:
                 t.append(" (")
@@ -502,7 +469,7 @@ class SamplesPanel(Panel):
                     if j:
                         t.append(" · ")
                     t.append(visible(name, one_line=True, limit=24), style="dim")
-                    t.append(f" {fmt_num(v) if isinstance(v, (int, float)) else '–'}")
+                    t.append(f" {scaled(v) if isinstance(v, (int, float)) else '–'}")
                 t.append(")")
             adv = r.get("advantage")
             if isinstance(adv, (int, float)):
