@@ -39,8 +39,19 @@ def completion(rng: random.Random, answer: str, chars: int = 2000) -> tuple[str,
     return text, len(text) // 4  # ~4 characters a token
 
 
+def clear_caches() -> None:
+    """The reward rules' caches of what they read in texts, so a repeated timing pays what a
+    training step pays for new completions (within a run the five functions still share what
+    they read of one completion; compiled patterns stay cached, as they do in training)."""
+    from grpo_tui.trainer import reward_rules as rr
+
+    for cache in (rr._tag_view, rr._census, rr.read_number, rr._math_verify_cached):
+        cache.cache_clear()
+
+
 def run_set(funcs, texts, golds, ids) -> float:
     """CPU seconds of this process (on a shared machine wall time also counts other people's work)."""
+    clear_caches()
     t = time.process_time()
     for i in range(0, len(texts), 8):  # TRL calls each reward function once per generation batch
         sl = slice(i, i + 8)

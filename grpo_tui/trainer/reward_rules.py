@@ -149,25 +149,56 @@ def _tag_view(text: str) -> str:
     return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).translate(_LOOKALIKES)
 
 
+@functools.lru_cache(maxsize=2048)
+def _census(text: str, tags: tuple[str, ...]) -> tuple[int, tuple[int, ...]]:
+    """('<' count, each tag's exact count) of a text: the numbers every rule asks of the same
+    completion, counted once (each count is a pass over the text; the rules asked ~14 each).
+    A completion holds a handful of '<': one find per '<' is one pass in all, and a tag that
+    starts with '<' (and has no other) occurs exactly where one of them opens it."""
+    if all(t.startswith("<") and t.count("<") == 1 for t in tags):
+        counts = [0] * len(tags)
+        opens, i = 0, text.find("<")
+        while i >= 0 and opens < 64:
+            opens += 1
+            for k, t in enumerate(tags):
+                if text.startswith(t, i):
+                    counts[k] += 1
+            i = text.find("<", i + 1)
+        if i < 0:
+            return opens, tuple(counts)
+    return text.count("<"), tuple(text.count(t) for t in tags)  # tag spam: counts beat a Python loop
+
+
+def _exact_count(text: str, tag: str, tags: "Tags | None" = None) -> int:
+    """text.count(tag), from the census when the tag is one of ``tags``."""
+    if tags is not None:
+        all_tags = tags.all
+        if tag in all_tags:
+            return _census(text, all_tags)[1][all_tags.index(tag)]
+    return text.count(tag)
+
+
 def _count(text: str, tag: str, tags: "Tags | None" = None) -> int:
     """Occurrences of the tag in any spelling (see _loose_tag); equals text.count(tag) when
     every occurrence is the exact tag. Fast path: when every '<' in the text opens one of the
-    exact tags, no other spelling can be there (one C count instead of a regex scan)."""
+    exact tags, no other spelling can be there (counts instead of a regex scan)."""
     view = _tag_view(text)
     if tags is not None and _only_exact_tags(view, tags):
-        return view.count(tag)
+        return _exact_count(view, tag, tags)
     return len(_loose_tag(tag).findall(view))
 
 
-@functools.lru_cache(maxsize=512)
 def _only_exact_tags(text: str, tags: "Tags") -> bool:
-    """Every '<' in the text opens one of the exact tags (so no decoy spelling is present).
-    Cached: the rules ask it several times of the same completion text."""
-    return all(t.startswith("<") for t in tags.all) and text.count("<") == sum(text.count(t) for t in tags.all)
+    """Every '<' in the text opens one of the exact tags (so no decoy spelling is present)."""
+    all_tags = tags.all
+    if not all(t.startswith("<") for t in all_tags):
+        return False
+    opens, counts = _census(text, all_tags)
+    return opens == sum(counts)
 
 
 def _exactly_once(text: str, tag: str, tags: "Tags | None" = None) -> bool:
-    return text.count(tag) == 1 and _count(text, tag, tags) == 1
+    return _exact_count(text, tag, tags) == 1 and _count(text, tag, tags) == 1
 
 
 def answer_region(content: str, tags: Tags) -> str | None:
@@ -199,6 +230,12 @@ def extract_answer(completion: Any, tags: Tags) -> str | None:
     several (listing several answers is hedging, not answering), counting unclosed, stray and
     differently-spelled tags."""
     _, content = split_completion(completion)
+    if content.isascii() and "&" not in content and _only_exact_tags(content, tags):
+        return _extract_exact(content, tags)
+    return _extract_general(content, tags)
+
+
+def _extract_general(content: str, tags: Tags) -> str | None:
     region = answer_region(content, tags)
     if region is None:
         return None
@@ -212,6 +249,33 @@ def extract_answer(completion: Any, tags: Tags) -> str | None:
     if any(_count(block, t, tags) for t in tags.all):
         return None  # "<answer><answer>12</answer></answer>": nested tags are not an answer
     return block.strip()
+
+
+def _extract_exact(content: str, tags: Tags) -> str | None:
+    """extract_answer for the common case, plain ASCII whose every '<' opens an exact tag (so no
+    decoy spelling can be there): the same rules by positions in the one text, without the
+    slices and views the general path makes (each a pass over ~2,000 characters)."""
+    rs, re_, ss, se = tags.all
+    start = 0
+    last = content.rfind(re_)
+    if last < 0:
+        if content.find(rs) >= 0:
+            return None  # an unclosed reasoning block
+    else:
+        start = last + len(re_)
+        if content.find(rs, start) >= 0:
+            return None  # a new reasoning block after the last one closed
+        if content.find(ss, 0, last) >= 0 or content.find(se, 0, last) >= 0:
+            return None  # an answer tag inside (or before) the reasoning
+    if content.count(ss, start) != 1 or content.count(se, start) != 1:
+        return None
+    i = content.find(ss, start) + len(ss)
+    j = content.find(se, start)
+    if j < i:
+        return None  # closed before opened
+    # No tag can be nested inside: a reasoning tag there would leave reasoning unclosed or start
+    # the answer region after this block, and a second answer tag breaks the counts above.
+    return content[i:j].strip()
 
 
 # -- format -------------------------------------------------------------------------------------
@@ -265,7 +329,7 @@ def make_format_strict(tags: Tags, *, require_reasoning: bool = True,
         # quadratically on long near-misses (seconds per completion at a few thousand tokens).
         for t in tags.all:
             n = _count(text, t, tags)
-            if (require_reasoning or n) and not (n == 1 and text.count(t) == 1):
+            if (require_reasoning or n) and not (n == 1 and _exact_count(text, t, tags) == 1):
                 return False
         s = text.strip()
         if tags.reasoning_start in s:
@@ -450,6 +514,9 @@ def read_number(ans: str) -> Number | None:
     several numbers, a relation, a magnitude word). Percent is kept apart: 72% is not 72."""
     if len(ans) > MAX_ANSWER_CHARS:
         return None
+    plain = ans.strip()
+    if plain.isascii() and plain.isdigit() and len(plain) <= 15:  # most golds and answers: no rule to apply
+        return Number(Fraction(int(plain)))
     s = _clean(ans)
     if not s or len(s) > MAX_ANSWER_CHARS:
         return None
@@ -879,7 +946,7 @@ def _may_repeat(seq: Sequence[Any], n: int) -> bool:
     """A cheap necessary condition for some n-gram to occur twice: if one does (at p and q),
     the block of b = n // 2 tokens starting at the first multiple of b at or after p lies inside
     it, and that block then occurs twice without overlap (directly at q, or along the period
-    q - p when the occurrences overlap), so bytes.count finds it at least twice (a count of
+    q - p when the occurrences overlap), after the first, where bytes.find looks (a search of
     bytes can only find more). Ordinary text fails this in microseconds; only a candidate pays
     for the exact count."""
     if seq and not isinstance(seq[0], int):
@@ -889,7 +956,9 @@ def _may_repeat(seq: Sequence[Any], n: int) -> bool:
     if raw is None:
         return True
     w = 4 * (n // 2)
-    return any(raw.count(raw[a:a + w]) >= 2 for a in range(0, len(raw) - w + 1, w))
+    # The block's second occurrence lies after it: a search of the rest (half the text on
+    # average) is enough, and finding an overlapping or misaligned copy only lets more through.
+    return any(raw.find(raw[a:a + w], a + 1) >= 0 for a in range(0, len(raw) - w + 1, w))
 
 
 def loop_share(seq: Sequence[Any], n: int, min_count: int = LOOP_MIN_COUNT) -> float:
@@ -908,72 +977,116 @@ def loop_share(seq: Sequence[Any], n: int, min_count: int = LOOP_MIN_COUNT) -> f
     return sum(c - min_count + 1 for c in grams.values() if c >= min_count) / total
 
 
-# A loop with a counter ("Step 5:", "(attempt 3)", "Check 4 of 9") has no exact recurring span.
-# counter_loop_share masks every number in the text and looks for stretches that recur, each a copy
-# of the one before except for at most one number (the counter). Honest step-by-step reasoning keeps
-# it at 0: its steps differ in words, and a worked enumeration ("Step 2: add 2 to the total, which
-# gives 3.") changes several numbers per step (the step and the values it computes). On the text,
-# in characters, with C-speed string searches: ordinary text costs a few microseconds.
+# A loop with a counter ("Step 5:", "(attempt 3)", "for the third time") has no exact recurring
+# span. counter_loop_share finds stretches that recur, each a copy of the one before except for one
+# word or number (the counter, or a word swapped to dodge an exact-repeat check). Honest step-by-step
+# reasoning keeps it at 0: its steps differ in several places (a worked enumeration changes the
+# step number and the values it computes). On the text, in characters, with C-speed string
+# searches and integer XORs (no regular expression: it cost ~100 us a completion): ordinary text
+# costs a few microseconds, text that repeats a template with new numbers some tens.
 LOOP_SPAN_CHARS = 128  # about 32 tokens: a stretch this long seen a third time is a loop
 _LOOP_BLOCK = LOOP_SPAN_CHARS // 4  # any repeat of >= 2 blocks holds an aligned block that repeats
-_NUMBER_TEXT = re.compile(r"(\d+(?:[.,]\d+)*|\b(?=[efnostw])(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-                          r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|first|second|"
-                          r"third|fourth|fifth|sixth|seventh|eighth|ninth|tenth)\b)")
-_MASK = "\x00"
-_FOLD_DIGITS = str.maketrans("123456789", "000000000")
+# Digits folded to 0 and every whitespace to a space: blocks are looked for in this form, so a
+# counter of one width leaves them whole, and one find(" ") ends a word at any whitespace.
+_FOLD_DIGITS = str.maketrans("123456789\n\t\r\f\v", "000000000     ")
+_FOLD_ASCII = bytes.maketrans(b"123456789\n\t\r\f\v", b"000000000     ")
+_ONE_CHANGE_CHARS = 24  # the changed word or number: one whitespace-free stretch at most this long
+
+
+def _one_change(low: str, folded: str, raw: bytes, unit: int, x: int, y: int, end: int) -> bool:
+    """True when the text's stretch [y, end) is [x, y) with at most one whitespace-free stretch
+    replaced (lengths may differ: "first" -> "second", "9" -> "10"). ``raw`` is the text encoded
+    ``unit`` bytes a character: the first difference is the highest set bit of an XOR of the two
+    as integers, so no Python loop runs over characters."""
+    if low[x:y] == low[y:end]:
+        return True  # an exact repeat
+    n = min(y - x, end - y)
+    d = int.from_bytes(raw[x * unit:(x + n) * unit], "big") ^ int.from_bytes(raw[y * unit:(y + n) * unit], "big")
+    pre = n if d == 0 else (n * unit - (d.bit_length() + 7) // 8) // unit  # chars before the first difference
+    # the changed stretch runs from the first difference to the next whitespace
+    ea, eb = folded.find(" ", x + pre, y), folded.find(" ", y + pre, end)
+    ea, eb = (y if ea < 0 else ea), (end if eb < 0 else eb)
+    return (ea - x - pre <= _ONE_CHANGE_CHARS and eb - y - pre <= _ONE_CHANGE_CHARS
+            and low[ea:y] == low[eb:end])
+
+
+def _looped_iterations(pairs: list[tuple[int, int, int, bool]], span: int, min_count: int) -> list[tuple[int, int]]:
+    """The iterations, from the ``min_count``-th on, of every run of near copies long enough for a
+    ``span``-character stretch to be seen a third time. Counted from the run's start, so a run
+    that a change of counter width (9 -> 10) splits in two still charges both halves."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(pairs):
+        if not pairs[i][3]:
+            i += 1
+            continue
+        j = i
+        while j < len(pairs) and pairs[j][3]:
+            j += 1
+        iterations = j - i + 1
+        if iterations >= max(min_count, -(-span // pairs[i][0]) + 2):
+            out.extend((start, end) for _, start, end, _ in pairs[i + min_count - 2:j])
+        i = j
+    return out
 
 
 def counter_loop_share(text: str, span: int = LOOP_SPAN_CHARS, min_count: int = LOOP_MIN_COUNT) -> float:
-    """Share of the text (numbers masked) that is at least the ``min_count``-th occurrence of a
-    ``span``-character stretch, in a run of iterations each equal to the one before except for at
-    most one number. An iteration is the stretch between two occurrences and must match whole, so a
+    """Share of the text that is at least the ``min_count``-th occurrence of a ``span``-character
+    stretch, in a run of iterations each equal to the one before except for one word or number.
+    An iteration is the stretch between two occurrences of a block and must match whole, so a
     worked enumeration whose steps change a value besides the step number is not a loop. 0 on prose."""
-    low = text.lower().replace(_MASK, "")
-    if len(low) < span + 2 * _LOOP_BLOCK:
-        return 0.0
-    # Cheap gate (C speed): a loop repeats some aligned block of the text with its digits folded.
-    folded, g = low.translate(_FOLD_DIGITS), _LOOP_BLOCK // 2
-    if not any(folded.count(folded[a:a + g]) >= 2 for a in range(0, len(folded) - g + 1, g)):
-        return 0.0
-    parts = _NUMBER_TEXT.split(low)  # one regex pass: text, number, text, number, ..., text
-    nums = parts[1::2]
-    if not nums:
-        return 0.0  # without a number there is no counter: exact repeats are loop_share's
-    masked = _MASK.join(parts[0::2])
-    size, b = len(masked), _LOOP_BLOCK
+    low = text.lower()
+    size, b = len(low), _LOOP_BLOCK
     if size < span + 2 * b:
+        return 0.0
+    if low.isascii():  # bytes.translate is a table lookup; str.translate a dict lookup a character
+        raw, unit = low.encode("ascii"), 1
+        folded = raw.translate(_FOLD_ASCII).decode("ascii")
+    else:
+        raw, unit = low.encode("utf-32-be", "surrogatepass"), 4
+        folded = low.translate(_FOLD_DIGITS)
+    g = b // 2  # cheap gate (C speed): a loop repeats some aligned half-block
+    if not any(folded.find(folded[a:a + g], a + 1) >= 0 for a in range(0, size - g + 1, g)):
         return 0.0
     looped: list[tuple[int, int]] = []
     done_until = -1
     for a in range(0, size - b + 1, b):
         if a < done_until:
             continue  # inside a repeat already followed
-        block = masked[a:a + b]
-        if masked.count(block) < 2:
+        block = folded[a:a + b]
+        if folded.count(block) < 2:
             continue
-        starts, k = [], masked.find(block)
+        starts, k = [], folded.find(block)
         while k >= 0:
             starts.append(k)
-            k = masked.find(block, k + b)
-        run = 1
-        for x, y in zip(starts, starts[1:]):
+            k = folded.find(block, k + b)
+        pairs: list[tuple[int, int, int, bool]] = []  # (period, start, end, near) of each iteration pair
+        previous = None
+        for i in range(len(starts) - 1):
+            x, y = starts[i], starts[i + 1]
             period = y - x
-            near = masked[x:y] == masked[y:y + period]
+            # the iteration [x, y) against the next one, which ends where the block recurs again
+            # (its length may differ by the change); after the last occurrence, as long as this one
+            end = starts[i + 2] if i + 2 < len(starts) else min(size, y + period)
+            near = _one_change(low, folded, raw, unit, x, y, end)
             if near:
-                done_until = max(done_until, y + period)  # this periodic stretch is followed whole here
-                first = masked.count(_MASK, 0, x)
-                width = masked.count(_MASK, x, y)
-                changed = sum(u != v for u, v in zip(nums[first:first + width], nums[first + width:first + 2 * width]))
-                near = changed <= 1
-            run = run + 1 if near else 1
-            if run >= max(min_count, -(-span // period) + 2):  # the span seen a third time
-                looped.append((y, y + period))
+                done_until = max(done_until, end)  # a loop followed whole here
+            elif previous is not None and abs(period - previous) <= _ONE_CHANGE_CHARS:
+                # A template followed here (iterations of about one length): every other block
+                # inside it recurs with the same iterations shifted, and a shifted window holds as
+                # many changes per iteration, so those blocks cannot find what this one did not.
+                # Unless a loop just broke off here: a counter that changed width (9 -> 10) moves
+                # a block holding it, and a block after it may follow the loop on.
+                done_until = max(done_until, y if pairs and pairs[-1][3] else end)
+            previous = period
+            pairs.append((period, y, end, near))
+        looped.extend(_looped_iterations(pairs, span, min_count))
     if not looped:
         return 0.0
-    covered, end = 0, -1
+    covered, last = 0, -1
     for x, y in sorted(looped):
-        covered += max(0, y - max(x, end))
-        end = max(end, y)
+        covered += max(0, y - max(x, last))
+        last = max(last, y)
     return min(1.0, covered / size)
 
 

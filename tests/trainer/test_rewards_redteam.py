@@ -546,3 +546,37 @@ def test_text_in_other_scripts_is_not_a_decoy():
                                       ("\\boxed{\\boxed{71}72}", False), ("\\boxed{\\boxed{72}} \\boxed{71}", False)])
 def test_a_box_boxed_again_is_one_box(ans, paid):
     assert (total(full(ans)) == pytest.approx(3.0)) is paid, ans
+
+
+# -- H1 follow-up: a word swapped each time, and loops written in other scripts ---------------------
+SWAPS = "carefully thoroughly slowly quickly again once more twice properly fully really exactly truly".split()
+WORD_LOOPS = {
+    "a word swapped each time": " ".join(CHECK.replace("again", w) for w in SWAPS),
+    "Russian, with a counter": " ".join(f"Проверка {i}: 48 + 24 = 72, и 72 это общее число заколок, которые она продала."
+                                        for i in range(1, 15)),
+    "Chinese, with a counter": " ".join(f"第{i}次检查：48 + 24 = 72，所以她一共卖了72个发夹，这个答案是正确的，我再确认一下这个计算。"
+                                        for i in range(1, 15)),
+    "× and a counter": " ".join(f"Check ({i}): 48 × 1.5 = 72 — and 72 is the total number of clips sold in April and May."
+                                for i in range(1, 15)),
+}
+
+
+@pytest.mark.parametrize("kind", list(WORD_LOOPS))
+def test_a_loop_that_changes_one_word_or_is_written_in_another_script_is_charged(kind):
+    """One changed word per iteration dodged both measures (exact repeats, and a counter that had
+    to be a number); non-ASCII text is compared in a fixed-width encoding."""
+    loop = WORD_LOOPS[kind]
+    assert rr.counter_loop_share(loop) > 0.6, kind
+    pen, = _rep([loop], [_word_ids(loop)])
+    assert pen < -0.6, (kind, pen)
+
+
+@pytest.mark.parametrize("text", [
+    "Сначала 48 клипов в апреле. В мае она продала вдвое меньше: 48 / 2 = 24. Всего 48 + 24 = 72. "
+    "Проверим: 24 это половина от 48, значит сумма 72 верна, и ответ 72 заколки. " * 1,
+    "四月卖了48个，五月卖了一半，也就是48 ÷ 2 = 24个。两个月一共卖了48 + 24 = 72个。再检查一遍：24是48的一半，72是总数。",
+    " ".join(f"The {c} box holds {n} apples and {m} pears, {n + m} fruits in all." for c, n, m in
+             zip("red blue green yellow white black pink grey".split(), range(3, 11), range(9, 1, -1))),
+])
+def test_honest_text_that_varies_more_than_one_word_is_not_a_loop(text):
+    assert rr.counter_loop_share(text) == 0.0

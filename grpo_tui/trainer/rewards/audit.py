@@ -185,6 +185,9 @@ def suite(cfg: RunConfig) -> list[Case]:
                 full(str(g), " ".join(f"{check} ({i})." for i in range(12))))
             add("repetition", "loop with 'Step i:'", "shortcut",
                 full(str(g), " ".join(f"Step {i}: {check}." for i in range(1, 13))))
+            swaps = "carefully thoroughly slowly again properly fully exactly truly honestly calmly surely".split()
+            add("repetition", "loop with a word swapped each time", "shortcut",
+                full(str(g), " ".join(f"{check} {w}." for w in swaps)))
         # 1. unworked arithmetic
         a = next(d for d in (6, 4, 3, 2, 1) if g % d == 0)
         for expr in (f"{a} \\times {g // a}", f"{g - 24} + 48/2", f"{g + 8} - 8", f"{a}*{g // a}", f"({g}+0)"):

@@ -1,0 +1,53 @@
+"""The reward rules' fast paths give the general path's answers.
+
+extract_answer reads plain ASCII completions whose every '<' opens an exact tag by positions
+(reward_rules._extract_exact), everything else through views and slices (_extract_general);
+the census counts tags by finding each '<'. These tests run both ways over every arrangement
+of tags a model (or an attacker) can write, so a fast path can never pay what the rule refuses."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from grpo_tui.trainer import reward_rules as rr
+
+TAGS = rr.Tags()
+PIECES = ["<think>", "</think>", "<answer>", "</answer>", "72", " so ", "\n", "<", "a<b", "71 "]
+
+
+def _arrangements():
+    yield from ("", "72", "<answer>72</answer>", "<think>why</think><answer>72</answer>")
+    for n in range(1, 5):  # every sequence of up to four pieces: tags in every order, nested, repeated
+        for seq in itertools.product(PIECES, repeat=n):
+            yield "".join(seq)
+    rng = random.Random(11)
+    for _ in range(3000):  # longer random ones
+        yield "".join(rng.choice(PIECES) for _ in range(rng.randint(5, 14)))
+
+
+def test_the_exact_tag_path_answers_as_the_general_path_on_every_arrangement():
+    fast = 0
+    for text in _arrangements():
+        if rr._only_exact_tags(text, TAGS) and text.isascii():
+            fast += 1
+            assert rr._extract_exact(text, TAGS) == rr._extract_general(text, TAGS), repr(text)
+        assert rr.extract_answer(text, TAGS) == rr._extract_general(text, TAGS), repr(text)
+    assert fast > 5000  # the comparison really ran the fast path
+
+
+@pytest.mark.parametrize("text", ["<think>" + "<" * 70 + "</think><answer>72</answer>",
+                                  "<answer>" * 80 + "</answer>" * 80, "<" * 200, "a < b " * 100])
+def test_the_census_counts_as_str_count_does_with_many_or_few_angle_brackets(text):
+    opens, counts = rr._census(text, TAGS.all)
+    assert opens == text.count("<")
+    assert counts == tuple(text.count(t) for t in TAGS.all)
+
+
+def test_the_census_counts_tags_that_do_not_start_with_an_angle_bracket():
+    tags = rr.Tags("[think]", "[/think]", "[answer]", "[/answer]")
+    text = "[think]a[/think][answer]72[/answer][answer]"
+    assert rr._census(text, tags.all)[1] == (1, 1, 2, 1)
+    assert rr.extract_answer(text, tags) is None  # two opening answer tags
