@@ -78,7 +78,9 @@ async def test_no_gpu_says_so_and_picks_the_cpu_preset():
         assert "no NVIDIA GPU — CPU preset" in text_of(screen.query_one("#hw", Static))
         assert screen.selected == "demo-cpu"
         bar = screen.query_one("#bar", MemoryBar)
-        assert bar.data.where.startswith("RAM")
+        assert bar.data.where == "free RAM"  # the plan is held against the RAM free now
+        legend = bar.render().plain.splitlines()[1]
+        assert legend.startswith(f"CPU · {bar.data.used:.1f} of {bar.data.capacity:.1f} GiB free RAM  "), legend
         # GPU presets are marked as not runnable here
         table = screen.query_one("#presets", DataTable)
         assert str(table.get_cell("demo-24gb", "verdict")).startswith("no")

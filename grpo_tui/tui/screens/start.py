@@ -465,7 +465,7 @@ class StartScreen(Screen):
             if plan.device == "cpu":
                 cap = hw.host.ram_available_gb if hw else None
                 bar.data = BarData(plan.groups() if cap else {**plan.groups(), "headroom": 0.0}, cap, plan.verdict,
-                                   where="RAM free" if cap else "RAM")
+                                   where="free RAM" if cap else "RAM")
             else:
                 bar.data = BarData(plan.groups(), plan.vram, plan.verdict, where="GPU")
             if name is not None:

@@ -30,7 +30,7 @@ class BarData:
     groups: dict[str, float]  # GiB per segment key (+ "headroom")
     capacity: float | None  # GiB the bar spans (GPU total, or RAM); None: scale to the total
     verdict: str  # fits | tight | no | cpu | no-gpu
-    where: str = "GPU"  # what the capacity is ("GPU", "RAM")
+    where: str = "GPU"  # what the capacity is ("GPU", "free RAM", "RAM")
 
     @property
     def used(self) -> float:
@@ -106,12 +106,18 @@ class MemoryBar(Widget):
         bar.append(" " * max(0, rest))
         # totals and verdict first: on a narrow terminal the legend's tail is what gets cut
         legend = Text()
-        if data.capacity:
-            legend.append(f"{used:.1f}/{data.capacity:.1f} GiB {data.where} ")
+        verdict_style = style(VERDICT_STYLE.get(data.verdict, "memory-bar--no"))
+        if data.verdict == "cpu":  # a CPU plan: what it needs of the RAM ("CPU · 0.3 of 23.0 GiB free RAM")
+            legend.append("CPU", verdict_style)
+            of = f" of {data.capacity:.1f}" if data.capacity else ""
+            legend.append(f" · {used:.1f}{of} GiB {data.where}  ")
         else:
-            legend.append(f"{used:.1f} GiB {data.where} ")
-        legend.append(data.verdict, style(VERDICT_STYLE.get(data.verdict, "memory-bar--no")))
-        legend.append("  ")
+            if data.capacity:
+                legend.append(f"{used:.1f}/{data.capacity:.1f} GiB {data.where} ")
+            else:
+                legend.append(f"{used:.1f} GiB {data.where} ")
+            legend.append(data.verdict, verdict_style)
+            legend.append("  ")
         for (key, label, glyph, cls), value in zip(SEGMENTS, parts):
             if value <= 0:
                 continue
