@@ -8,7 +8,6 @@ typed messages back.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from rich.text import Text
@@ -30,7 +29,6 @@ class GrpoApp(App[int]):
     """``grpo-tui``: start screen -> dashboard (-> sample browser, viewer, export)."""
 
     TITLE = "grpo-tui"
-    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses may live anywhere
     ENABLE_COMMAND_PALETTE = False  # every action has a key; keeps ctrl+p free and the footer honest
 
     BINDINGS = [

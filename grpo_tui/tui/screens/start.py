@@ -158,6 +158,108 @@ class StartScreen(Screen):
     ]
     # Below 32 rows the run list and the new-run panel share the space: `r` flips between them.
     VERTICAL_BREAKPOINTS = [(0, "-short"), (TALL_ROWS, "-tall")]
+    DEFAULT_CSS = """
+    StartScreen {
+        layout: vertical;
+    }
+    StartScreen #hw {
+        height: auto;
+        max-height: 2;
+        padding: 0 1;
+        background: $boost;
+    }
+    StartScreen .section {
+        padding: 0 1;
+        color: $text-accent;
+        text-style: bold;
+        width: 1fr;
+    }
+    StartScreen #new-run {
+        height: auto;
+    }
+    StartScreen #presets {
+        height: auto;
+        max-height: 10;
+        margin: 0 1;
+    }
+    StartScreen #bar {
+        margin: 1 1 0 1;
+    }
+    StartScreen #knobs {
+        grid-size: 3;
+        grid-columns: 1fr 1fr 1fr;
+        grid-rows: 1;
+        grid-gutter: 0 2;
+        height: 2;
+        margin: 1 1 0 1;
+    }
+    StartScreen .knob {
+        height: 1;
+    }
+    StartScreen .knob-label {
+        width: auto;
+        padding-right: 1;
+        color: $text-muted;
+    }
+    StartScreen .knob Input {
+        width: 1fr;
+        background: $primary 15%;
+    }
+    StartScreen .knob Input:focus {
+        background: $primary 35%;
+    }
+    StartScreen .knob Input.-invalid-config {
+        background: $error 30%;
+    }
+    StartScreen #knob-error {
+        height: auto;
+        max-height: 2;
+        padding: 0 1;
+    }
+    StartScreen #knob-error.-error {
+        text-style: bold;
+    }
+    StartScreen #audit {
+        height: 1;
+        padding: 0 1;
+    }
+    StartScreen #runs-panel {
+        height: 1fr;
+        margin-top: 1;
+    }
+    StartScreen #runs {
+        height: 1fr;
+        margin: 0 1;
+    }
+    StartScreen #runs-hint {
+        display: none;
+        padding: 0 1;
+        margin-top: 1;
+        color: $text-muted;
+    }
+    StartScreen.-short #runs-hint {
+        display: block;
+    }
+    StartScreen #runs-empty {
+        padding: 0 2;
+        color: $text-muted;
+    }
+
+    /* Short terminals (< 32 rows): one panel at a time, `r` flips to the run list. */
+    StartScreen.-short #bar {
+        margin: 0 1;
+    }
+    StartScreen.-short #runs-panel {
+        display: none;
+    }
+    StartScreen.-short.-show-runs #new-run {
+        display: none;
+    }
+    StartScreen.-short.-show-runs #runs-panel {
+        display: block;
+        margin-top: 0;
+    }
+    """
 
     def __init__(self, preset: str | None = None) -> None:
         super().__init__()
@@ -443,7 +545,7 @@ class StartScreen(Screen):
             field_name = cur.error.field.split(".")[-1]
             if field_name in KNOB_NAMES:
                 self.query_one(f"#knob-{field_name}", Input).add_class("-invalid-config")
-            msg = Text("✗ ", style="bold red")  # reason and fix; up to two lines (app.tcss)
+            msg = Text("✗ ", style="bold red")  # reason and fix; up to two lines (DEFAULT_CSS)
             msg.append(f"{cur.error.field}: {cur.error.reason}".splitlines()[0])
             if cur.error.fix:
                 msg.append(f" — {cur.error.fix}", style="not bold")
