@@ -77,9 +77,15 @@ class Tags:
             ("reasoning_start", "<think>"), ("reasoning_end", "</think>"),
             ("solution_start", "<answer>"), ("solution_end", "</answer>"))))
 
-    @property
+    @functools.cached_property  # asked a dozen times per completion: computed once per Tags
     def all(self) -> tuple[str, str, str, str]:
         return (self.reasoning_start, self.reasoning_end, self.solution_start, self.solution_end)
+
+    @functools.cached_property
+    def angle_only(self) -> bool:
+        """Every tag starts with '<' and has no other: then a text in which every '<' opens an
+        exact tag can hold no other spelling of one."""
+        return all(t.startswith("<") and t.count("<") == 1 for t in self.all)
 
 
 # -- reading completions ------------------------------------------------------------------------
@@ -190,10 +196,9 @@ def _count(text: str, tag: str, tags: "Tags | None" = None) -> int:
 
 def _only_exact_tags(text: str, tags: "Tags") -> bool:
     """Every '<' in the text opens one of the exact tags (so no decoy spelling is present)."""
-    all_tags = tags.all
-    if not all(t.startswith("<") for t in all_tags):
+    if not tags.angle_only:
         return False
-    opens, counts = _census(text, all_tags)
+    opens, counts = _census(text, tags.all)
     return opens == sum(counts)
 
 
@@ -996,14 +1001,19 @@ _ONE_CHANGE_CHARS = 24  # the changed word or number: one whitespace-free stretc
 def _one_change(low: str, folded: str, raw: bytes, unit: int, x: int, y: int, end: int) -> bool:
     """True when the text's stretch [y, end) is [x, y) with at most one whitespace-free stretch
     replaced (lengths may differ: "first" -> "second", "9" -> "10"). ``raw`` is the text encoded
-    ``unit`` bytes a character: the first difference is the highest set bit of an XOR of the two
-    as integers, so no Python loop runs over characters."""
-    if low[x:y] == low[y:end]:
-        return True  # an exact repeat
-    n = min(y - x, end - y)
+    ``unit`` bytes a character; the two are compared as integers, whose XOR's highest and
+    lowest set bits are the first and last difference, so no Python loop runs over characters."""
+    la, lb = y - x, end - y
+    n = min(la, lb)
     d = int.from_bytes(raw[x * unit:(x + n) * unit], "big") ^ int.from_bytes(raw[y * unit:(y + n) * unit], "big")
-    pre = n if d == 0 else (n * unit - (d.bit_length() + 7) // 8) // unit  # chars before the first difference
-    # the changed stretch runs from the first difference to the next whitespace
+    if d == 0 and la == lb:
+        return True  # an exact repeat
+    pre = n if d == 0 else (n * unit - (d.bit_length() + 7) // 8) // unit  # characters before the first difference
+    if la == lb:  # the differences lie between the first and the last: one word if no space is there
+        last = (n * unit - 1 - ((d & -d).bit_length() - 1) // 8) // unit
+        return (last - pre < _ONE_CHANGE_CHARS and folded.find(" ", x + pre, x + last + 1) < 0
+                and folded.find(" ", y + pre, y + last + 1) < 0)
+    # lengths differ: the changed stretch runs from the first difference to the next whitespace
     ea, eb = folded.find(" ", x + pre, y), folded.find(" ", y + pre, end)
     ea, eb = (y if ea < 0 else ea), (end if eb < 0 else eb)
     return (ea - x - pre <= _ONE_CHANGE_CHARS and eb - y - pre <= _ONE_CHANGE_CHARS

@@ -51,3 +51,49 @@ def test_the_census_counts_tags_that_do_not_start_with_an_angle_bracket():
     text = "[think]a[/think][answer]72[/answer][answer]"
     assert rr._census(text, tags.all)[1] == (1, 1, 2, 1)
     assert rr.extract_answer(text, tags) is None  # two opening answer tags
+
+
+def _one_change_by_characters(a: str, b: str) -> bool:
+    """The rule of reward_rules._one_change, one character at a time (slow and plain)."""
+    if a == b:
+        return True
+    pre = 0
+    while pre < min(len(a), len(b)) and a[pre] == b[pre]:
+        pre += 1
+    if len(a) == len(b):
+        last = max(i for i in range(len(a)) if a[i] != b[i])
+        return last - pre < rr._ONE_CHANGE_CHARS and not any(ch.isspace() for ch in a[pre:last + 1] + b[pre:last + 1])
+
+    def word_end(s):
+        return next((i for i in range(pre, len(s)) if s[i].isspace()), len(s))
+
+    ea, eb = word_end(a), word_end(b)
+    return ea - pre <= rr._ONE_CHANGE_CHARS and eb - pre <= rr._ONE_CHANGE_CHARS and a[ea:] == b[eb:]
+
+
+@pytest.mark.parametrize("alphabet", ["ab 12", "ab 12\n", "аб 12×", "a 第1"])
+def test_one_change_by_integer_xor_agrees_with_a_character_by_character_reading(alphabet):
+    """The XOR tricks (first difference = top set bit, last = lowest) in ASCII and in UTF-32."""
+    rng = random.Random(alphabet)
+    agreed = {True: 0, False: 0}
+    for _ in range(4000):
+        a = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40)))
+        b = list(a)
+        for _ in range(rng.choice([0, 1, 1, 2, 3])):  # replace, insert or delete a character or two
+            i = rng.randrange(len(b) + 1)
+            op = rng.choice("rid")
+            if op == "r" and i < len(b):
+                b[i] = rng.choice(alphabet)
+            elif op == "i":
+                b.insert(i, rng.choice(alphabet))
+            elif op == "d" and i < len(b):
+                del b[i]
+        b = "".join(b)
+        text = (a + b).lower()
+        folded = text.translate(rr._FOLD_DIGITS)
+        raw, unit = (text.encode("ascii"), 1) if text.isascii() else (text.encode("utf-32-be"), 4)
+        want = _one_change_by_characters(text[:len(a)], text[len(a):])
+        got = rr._one_change(text, folded, raw, unit, 0, len(a), len(text))
+        assert got == want, (a, b)
+        agreed[got] += 1
+    assert agreed[True] > 300 and agreed[False] > 300  # both answers were exercised
