@@ -31,9 +31,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
-# name -> (source file, mutmut name patterns to run (None: every mutant of the file), fast test files,
-#          extra pytest arguments). The real-trainer tests are left out: minutes per run, and the unit
-#          tests listed reach the same code.
+# name -> (source file(s), space-separated; mutmut name patterns to run (None: every mutant of the
+#          files); fast test files; extra pytest arguments). The real-trainer tests are left out:
+#          minutes per run, and the unit tests listed reach the same code.
 MODULES: dict[str, tuple[str, list[str] | None, list[str], list[str]]] = {
     "events": ("grpo_tui/core/events.py", None,
                ["tests/core/test_events_reader.py", "tests/core/test_events_writer.py"], []),
@@ -59,6 +59,12 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str], list[str]]] = {
     "rewards": ("grpo_tui/trainer/reward_rules.py", None,
                 ["tests/trainer/test_rewards_rules.py", "tests/trainer/test_rewards_registry.py", "tests/trainer/test_rewards_hacks.py",
                  "tests/trainer/test_rewards_multiline.py", "tests/trainer/test_rewards_edges.py"], []),
+    # The reward set around the rules: which names exist, their weights and checks, the gold column.
+    # (rewards/audit.py, the `rewards audit` report, is left out: its tests load torch, ~11 s a run.)
+    "rewards-pkg": ("grpo_tui/trainer/rewards/builtin.py grpo_tui/trainer/rewards/golds.py "
+                    "grpo_tui/trainer/rewards/registry.py grpo_tui/trainer/rewards/__init__.py", None,
+                    ["tests/trainer/test_rewards_registry.py", "tests/trainer/test_rewards_hacks.py",
+                     "tests/trainer/test_rewards_multiline.py", "tests/trainer/test_rewards_edges.py"], []),
 }
 
 # planner: only mutants of this function whose change is at or below the last line holding this
@@ -87,7 +93,7 @@ def _pyproject(src: str, tests: list[str], extra: list[str]) -> str:
     return text + (
         "\n[tool.mutmut]\n"
         'source_paths = ["grpo_tui"]\n'
-        f"only_mutate = [{src!r}]\n".replace("'", '"')
+        "only_mutate = [" + ", ".join(f'"{f}"' for f in src.split()) + "]\n"
         + "pytest_add_cli_args_test_selection = [" + ", ".join(f'"{t}"' for t in tests) + "]\n"
         + "pytest_add_cli_args = [" + ", ".join(f'"{a}"' for a in ["-p", "no:cacheprovider", "-q", *extra]) + "]\n"
         'also_copy = ["presets", "docs"]\n'
@@ -199,7 +205,7 @@ def main() -> int:
     ap.add_argument("--survivors", action="store_true", help="print each surviving mutant's diff")
     a = ap.parse_args()
     names = a.only or list(MODULES)
-    sizes = {n: max(1, sum(1 for _ in open(REPO / MODULES[n][0]))) for n in names}
+    sizes = {n: max(1, sum(sum(1 for _ in open(REPO / f)) for f in MODULES[n][0].split())) for n in names}
     rows = []
     start = time.monotonic()
     for i, n in enumerate(names):
