@@ -300,11 +300,6 @@ def _with_reasoning_block(completion: Any, tags: Tags) -> str:
     return content
 
 
-def reasoning_chars(text: str) -> int:
-    """Letters and digits in a reasoning text (punctuation and spaces are not reasoning)."""
-    return sum(1 for ch in text if ch.isalnum())
-
-
 def has_reasoning(text: str, min_chars: int) -> bool:
     """At least ``min_chars`` letters/digits (a regex that stops there: a long reasoning costs nothing)."""
     if min_chars <= 0:
@@ -812,17 +807,6 @@ def answers_match(ans: str, gold: str) -> bool:
     if _too_costly(ca) or _too_costly(cg) or not _one_expression(ca, cg):
         return False
     return _math_verify(cg, ca)
-
-
-def normalize_answer(ans: str) -> str:
-    """Canonical text of an answer (for display and the text comparison): the number it
-    states when it states one, else the answer without its wrappers."""
-    n = read_number(ans)
-    if n is not None:
-        v = n.value
-        text = str(v.numerator) if v.denominator == 1 else f"{v.numerator}/{v.denominator}"
-        return text + ("%" if n.percent else "")
-    return (_clean(ans) or "").strip()
 
 
 # -- correctness: the reward --------------------------------------------------------------------
