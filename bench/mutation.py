@@ -58,7 +58,8 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str], list[str]]] = {
                 ["tests/core/test_planner.py", "tests/core/test_planner_verdict.py"], []),
     "rewards": ("grpo_tui/trainer/reward_rules.py", None,
                 ["tests/trainer/test_rewards_rules.py", "tests/trainer/test_rewards_registry.py", "tests/trainer/test_rewards_hacks.py",
-                 "tests/trainer/test_rewards_multiline.py", "tests/trainer/test_rewards_edges.py"], []),
+                 "tests/trainer/test_rewards_multiline.py", "tests/trainer/test_rewards_edges.py",
+                 "tests/trainer/test_rewards_fast_paths.py"], []),
     # The reward set around the rules: which names exist, their weights and checks, the gold column.
     # (rewards/audit.py, the `rewards audit` report, is left out: its tests load torch, ~11 s a run.)
     "rewards-pkg": ("grpo_tui/trainer/rewards/builtin.py grpo_tui/trainer/rewards/golds.py "
