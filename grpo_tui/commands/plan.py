@@ -7,13 +7,13 @@ whatever the verdict (the verdict is in the output and in --json).
 
 from __future__ import annotations
 
+from .config_args import add_set_argument, preset_config
 from .presets import VERDICT_STYLE, add_target_arguments, resolve_target, share_text
 
 
 def add_arguments(parser, name: str) -> None:
     parser.add_argument("preset", help="preset name or path to a .toml file")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a field, e.g. --set num_generations=8 (repeatable)")
+    add_set_argument(parser)
     add_target_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -24,13 +24,7 @@ def run(args) -> int:
     from rich.text import Text
 
     from ..core import planner
-    from ..core.config import parse_overrides
-    from ..core.presets import load_preset
-
-    cfg = load_preset(args.preset)
-    if args.overrides:
-        cfg = cfg.with_overrides(parse_overrides(args.overrides))
-    cfg.validate()
+    cfg = preset_config(args.preset, args.overrides).validate()
     target = resolve_target(args)
     p = planner.plan(cfg, target.vram, ram_gb=target.ram_gb)
     fixes = planner.suggest(cfg, target.vram) if p.verdict == planner.NO and target.vram else []

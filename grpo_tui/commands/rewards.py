@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+from .config_args import add_reward_argument, add_set_argument, preset_config
+
 HELP = "test a reward set against an adversarial suite before training"
 
 
@@ -18,23 +20,16 @@ def add_arguments(parser, name: str) -> None:
     p = sub.add_parser("audit", help="score the adversarial suite; exit 1 when a hack is paid",
                        description="Score a preset's reward set on the built-in adversarial suite.")
     p.add_argument("--preset", default="gpu-16gb", help="preset name or .toml path (default gpu-16gb)")
-    p.add_argument("--reward", dest="rewards", action="append", default=[], metavar="FILE.py:FUNC",
-                   help="add your own reward function (weight 1.0; repeatable)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a field, e.g. --set floor_truncated_reward=false (repeatable)")
+    add_reward_argument(p, "add your own reward function, weight 1.0")
+    add_set_argument(p, "floor_truncated_reward=false")
     p.add_argument("--all", action="store_true", help="list every case, not only classes and problems")
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 
 def run(args) -> int:
-    from ..core.config import parse_overrides
-    from ..core.presets import load_preset
     from ..trainer.rewards.audit import run_audit
 
-    cfg = load_preset(args.preset)
-    if args.overrides:
-        cfg = cfg.with_overrides(parse_overrides(args.overrides))
-    cfg.validate()
+    cfg = preset_config(args.preset, args.overrides).validate()
     report = run_audit(cfg, extra_rewards=args.rewards, preset=args.preset)
     if args.json:
         print(json.dumps(report.to_dict(), indent=1, default=str))

@@ -11,13 +11,13 @@ leaves it training.
 
 from __future__ import annotations
 
+from .config_args import add_reward_argument, add_set_argument, preset_config
+
 
 def add_arguments(parser, name: str) -> None:
     parser.add_argument("--preset", help="preset name or .toml path (see `grpo-tui presets`)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a preset field (TRL/Unsloth names), repeatable")
-    parser.add_argument("--reward", dest="rewards", action="append", default=[], metavar="FILE.py:FUNC",
-                        help="add a reward function (path/file.py:func or module:func), repeatable")
+    add_set_argument(parser, "max_steps=50")
+    add_reward_argument(parser)
     parser.add_argument("--resume", metavar="RUN", help="continue RUN from its latest checkpoint")
     parser.add_argument("--headless", action="store_true", help="plain progress view instead of the app")
     parser.add_argument("--detach", action="store_true", help="start the run and return at once")
@@ -26,8 +26,6 @@ def add_arguments(parser, name: str) -> None:
 def run(args) -> int:
     from ..errors import UserError
     from .. import launcher as launch
-    from ..core.config import parse_overrides
-    from ..core.presets import load_preset
     from ..core.run_ref import resolve_run
 
     if args.resume:
@@ -37,10 +35,7 @@ def run(args) -> int:
     else:
         if not args.preset:
             raise UserError("run needs --preset NAME (see `grpo-tui presets`) or --resume RUN")
-        cfg = load_preset(args.preset)
-        overrides = parse_overrides(args.overrides)
-        if overrides:
-            cfg = cfg.with_overrides(overrides)
+        cfg = preset_config(args.preset, args.overrides)
         from ..trainer.rewards import format_dominance_warning
 
         warning = format_dominance_warning(cfg)
