@@ -17,20 +17,16 @@ Every child process is started and stopped here (ctrl+q, then SIGKILL after 5 s)
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
-import signal
-import struct
-import subprocess
 import sys
 import tempfile
-import termios
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from _pty import PtyChild  # noqa: E402  (bench/_pty.py, beside this script)
 
 
 # -- child side -----------------------------------------------------------------------------
@@ -86,78 +82,30 @@ def child(mode: str, run_path: str, marker: str) -> int:
 
 
 # -- parent side ----------------------------------------------------------------------------
-class PtyApp:
-    """Runs a child app on a pty of a given size and counts the bytes it writes."""
+class PtyApp(PtyChild):
+    """The app (this script's ``--child MODE RUN MARKER``) on a pty; the child writes MARKER once attached."""
 
     def __init__(self, mode: str, run_path: str, size=(120, 40), env_extra: dict | None = None,
                  needle: bytes | None = None):
-        self.needle = needle  # time until these bytes first appear on the terminal
-        self.needle_at: float | None = None
-        self._tail = b""
         self.marker = Path(tempfile.mktemp(prefix="grpo-bench-marker-"))
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
-        env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(size[0]), LINES=str(size[1]),
-                   **(env_extra or {}))
-        self.t0 = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, __file__, "--child", mode, run_path, str(self.marker)],
-                                     stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-                                     start_new_session=True)
-        os.close(slave)
-        self.master = master
-        self.bytes = 0
-        self._lock = threading.Lock()
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
+        super().__init__([__file__, "--child", mode, run_path, str(self.marker)], size, env_extra,
+                         needles=[needle] if needle else ())
 
-    def _drain(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            with self._lock:
-                self.bytes += len(data)
-                if self.needle and self.needle_at is None:
-                    self._tail = (self._tail + data)[-(len(data) + len(self.needle)):]
-                    if self.needle in self._tail:
-                        self.needle_at = time.monotonic() - self.t0
-
-    def count(self) -> int:
-        with self._lock:
-            return self.bytes
+    @property
+    def needle_at(self) -> float | None:  # time until the needle first appeared on the terminal
+        return self.seen_at
 
     def wait_marker(self, timeout: float) -> float:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.marker.exists() and self.marker.read_text():
                 return time.monotonic() - self.t0
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the app exited early (rc {self.proc.returncode})")
+            self.check_alive()
             time.sleep(0.05)
         raise TimeoutError("the app did not finish attaching in time")
 
-    def rss_mb(self) -> float:
-        import psutil
-
-        return psutil.Process(self.proc.pid).memory_info().rss / 2**20
-
     def close(self) -> None:
-        try:
-            os.write(self.master, b"\x11")  # ctrl+q
-            self.proc.wait(5)
-        except Exception:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            self.proc.wait(5)
-        try:
-            os.close(self.master)
-        except OSError:
-            pass
+        super().close()
         self.marker.unlink(missing_ok=True)
 
 

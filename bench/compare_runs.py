@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from _pty import PtyChild  # noqa: E402  (bench/_pty.py, beside this script)
 
 
 def child(mode: str, marker: str, run_paths: list[str]) -> int:
@@ -63,51 +61,13 @@ def child(mode: str, marker: str, run_paths: list[str]) -> int:
     return 0
 
 
-class Pty:
+class Pty(PtyChild):
+    """The compare screen (this script's ``--child MODE MARKER RUN...``) on a pty; the child writes
+    MARKER.first and MARKER.done ("wall cpu" seconds) at its first frame and once everything is drawn."""
+
     def __init__(self, mode: str, run_paths: list[str], size=(120, 40), needles=()):
-        import fcntl
-        import struct
-        import termios
-
         self.marker = tempfile.mktemp(prefix="grpo-bench-compare-")
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
-        env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(size[0]), LINES=str(size[1]))
-        self.t0 = time.time()
-        self.proc = subprocess.Popen([sys.executable, __file__, "--child", mode, self.marker, *run_paths],
-                                     stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-                                     start_new_session=True)
-        os.close(slave)
-        self.master = master
-        self.needles = list(needles)
-        self.seen_all: float | None = None
-        self.out = b""
-        self.peak_rss = 0
-        threading.Thread(target=self._drain, daemon=True).start()
-        threading.Thread(target=self._watch_rss, daemon=True).start()
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self.out = (self.out + data)[-2_000_000:]
-            if self.needles and self.seen_all is None and all(n in self.out for n in self.needles):
-                self.seen_all = time.time() - self.t0
-
-    def _watch_rss(self) -> None:
-        import psutil
-
-        try:
-            p = psutil.Process(self.proc.pid)
-            while self.proc.poll() is None:
-                self.peak_rss = max(self.peak_rss, p.memory_info().rss)
-                time.sleep(0.02)
-        except Exception:
-            pass
+        super().__init__([__file__, "--child", mode, self.marker, *run_paths], size, needles=needles, peak_rss=True)
 
     def wait(self, suffix: str, timeout: float) -> tuple[float, float]:
         """(wall seconds since the process started, the child's own CPU seconds) at a marker."""
@@ -116,25 +76,13 @@ class Pty:
         while time.time() < end:
             if path.exists() and path.read_text().count(" ") == 1:
                 wall, cpu = path.read_text().split()
-                return float(wall) - self.t0, float(cpu)
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the app exited early (rc {self.proc.returncode})")
+                return float(wall) - self.t0_wall, float(cpu)
+            self.check_alive()
             time.sleep(0.02)
         raise TimeoutError(suffix)
 
-    def rss_mb(self) -> float:
-        import psutil
-
-        return psutil.Process(self.proc.pid).memory_info().rss / 2**20
-
     def close(self) -> None:
-        try:
-            os.write(self.master, b"\x11")  # ctrl+q
-            self.proc.wait(5)
-        except Exception:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
-        os.close(self.master)
+        super().close()
         for s in (".first", ".done"):
             Path(self.marker + s).unlink(missing_ok=True)
 
@@ -181,7 +129,7 @@ def main() -> int:
         done = app.wait(".done", 600)
         time.sleep(0.5)
         rss = app.rss_mb()
-        newest = app.seen_all
+        newest = app.seen_at
     finally:
         app.close()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: wall times stretch with it; "
