@@ -16,25 +16,11 @@ def add_arguments(parser, name: str) -> None:
                         help="export the metrics instead: one row per step (step, timestamp, every metric)")
 
 
-def _steps(spec: str | None) -> tuple[int | None, int | None]:
-    from ..errors import UserError
-
-    if not spec:
-        return None, None
-    lo, sep, hi = spec.partition(":")
-    try:
-        a = int(lo) if lo.strip() else None
-        b = int(hi) if hi.strip() else None if sep else a
-    except ValueError:
-        raise UserError(f"--steps {spec!r}: use A:B, A: or :B with step numbers") from None
-    return a, b
-
-
 def run(args) -> int:
     from ..errors import UserError
     from ..core.export import ExportError, export
     from ..core.run_ref import resolve_run
-    from ..core.samples import SampleFilter
+    from ..core.samples import SampleFilter, parse_steps
 
     run_dir = resolve_run(args.run)
     if args.metrics:
@@ -46,7 +32,10 @@ def run(args) -> int:
             raise UserError(str(exc)) from None
         print(f"exported {count} step(s) of metrics to {path}")
         return 0
-    lo, hi = _steps(args.steps)
+    try:
+        lo, hi = parse_steps(args.steps)
+    except ValueError as exc:
+        raise UserError(f"--steps {args.steps!r}: {exc}") from None
     flt = SampleFilter(step_min=lo, step_max=hi, min_reward=args.min_reward, max_reward=args.max_reward,
                        truncated_only=args.truncated, search=args.search)
     try:

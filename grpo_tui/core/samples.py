@@ -65,6 +65,20 @@ class SampleFilter:
         return self == SampleFilter()
 
 
+def parse_steps(spec: str | None) -> tuple[int | None, int | None]:
+    """A step range as users type it (browser filter, ``export --steps``): 'A:B', 'A:', ':B' or 'A'
+    -> (first, last), None for an open end; ValueError for anything else."""
+    if not spec or not spec.strip():
+        return None, None
+    a, sep, b = spec.partition(":")
+    try:
+        lo = int(a) if a.strip() else None
+        hi = (int(b) if b.strip() else None) if sep else lo
+    except ValueError:
+        raise ValueError("use A:B, A: or :B with step numbers") from None
+    return lo, hi
+
+
 def _text(value: Any) -> str:
     """Prompts/completions may be chat message lists (TRL >= 1.15): show their contents."""
     return chat_text(value)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from grpo_tui.cli import main
 from grpo_tui.core import events as ev
 from grpo_tui.core.samples import TEXT_CAP, SampleFilter, SampleStore, normalise_row
@@ -113,3 +115,20 @@ def test_cli_filter_options_select_the_same_rows(tmp_path, capsys):
     assert "exported 2 completion(s)" in capsys.readouterr().out
     assert _cli(run, tmp_path, "--steps", "11") == ["delta Needle", "epsilon CUT", "zeta"]  # one step
     assert _cli(run, tmp_path, "--steps", "10") == ["alpha answer 12", "beta CUT", "gamma 7"]
+
+
+def test_step_ranges_read_alike_in_the_browser_and_export():
+    from grpo_tui.core.samples import parse_steps
+    from grpo_tui.tui.screens.samples import parse_filter
+
+    for spec, want in [("", (None, None)), (None, (None, None)), ("  ", (None, None)), ("5", (5, 5)),
+                       ("3:7", (3, 7)), ("3:", (3, None)), (":7", (None, 7)), (" 3 : 7 ", (3, 7)),
+                       ("-2:0", (-2, 0))]:
+        assert parse_steps(spec) == want, spec
+    for bad in ("a:b", "1.5", "3:x", "1:2:3"):
+        with pytest.raises(ValueError, match=r"^use A:B, A: or :B with step numbers$"):
+            parse_steps(bad)
+    flt = parse_filter("3:7", "", "", False)
+    assert (flt.step_min, flt.step_max) == (3, 7)
+    with pytest.raises(ValueError, match=r"^steps: use A:B, A: or :B with step numbers$"):
+        parse_filter("x", "", "", False)

@@ -25,7 +25,7 @@ from textual.widgets import Checkbox, DataTable, Footer, Input, Static
 from ...core import metric_names as M
 from ...core.formatting import short
 from ...core.rundir import RunDir
-from ...core.samples import Row, SampleFilter, SampleStore
+from ...core.samples import Row, SampleFilter, SampleStore, parse_steps
 from ..widgets.literal import literal
 from .viewer import CompletionViewerScreen
 
@@ -35,14 +35,10 @@ MAX_STEPS_LISTED = 5000  # newest first; a 100k-step run lists its last 5000 (fi
 
 def parse_filter(steps: str, min_reward: str, search: str, truncated: bool) -> SampleFilter:
     """The filter from the inputs; ValueError (one line) for what cannot be read."""
-    lo = hi = None
-    if steps.strip():
-        a, sep, b = steps.partition(":")
-        try:
-            lo = int(a) if a.strip() else None
-            hi = (int(b) if b.strip() else None) if sep else lo
-        except ValueError:
-            raise ValueError("steps: use A:B, A: or :B") from None
+    try:
+        lo, hi = parse_steps(steps)
+    except ValueError as exc:
+        raise ValueError(f"steps: {exc}") from None
     mr = None
     if min_reward.strip():
         try:
