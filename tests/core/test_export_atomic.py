@@ -69,6 +69,17 @@ def test_a_failed_export_keeps_the_existing_file_and_leaves_nothing_else(out, mo
     assert str(info.value) == f"cannot export to {target}: no space left on the disk; nothing was written"
 
 
+@pytest.mark.parametrize("err", [errno.ENOSPC, errno.EFBIG])
+def test_a_disk_that_fills_up_leaves_no_partial_file(out, monkeypatch, err):
+    run = make_run(3)
+    _fail_after(monkeypatch, err)
+    with pytest.raises(ExportError) as info:
+        export(run, "jsonl", out / "s.jsonl")
+    monkeypatch.undo()
+    assert "nothing was written" in str(info.value) and "\n" not in str(info.value)
+    assert list(out.iterdir()) == []
+
+
 def test_an_interrupted_export_keeps_the_existing_file(out, monkeypatch):
     run = make_run(3)
     target = out / "kept.jsonl"
