@@ -10,17 +10,12 @@ import pytest
 
 from grpo_tui.core.config import RunConfig
 from grpo_tui.core.planner import plan
+from test_planner import CI_FIT, CI_OOM, UNSLOTH
 
 MARGIN_GB, MARGIN_FRACTION = 1.25, 0.05  # docs/planner.md, "Verdict"
 
-UNSLOTH = dict(backend="unsloth", fast_inference=True, use_vllm=True, optim="adamw_8bit", dtype="float16",
-               model="unsloth/Qwen3-4B-Base", max_prompt_length=256)
-SMALL = dict(UNSLOTH, load_in_4bit=True, gpu_memory_utilization=0.5, max_seq_length=1024,
-             max_completion_length=768, num_generations=2, per_device_train_batch_size=2, lora_rank=16,
-             lora_alpha=32, vllm_standby=True)
-LARGE = dict(UNSLOTH, load_in_4bit=False, gpu_memory_utilization=0.9, max_seq_length=2048,
-             max_completion_length=1792, num_generations=4, per_device_train_batch_size=4, lora_rank=32,
-             lora_alpha=64, vllm_standby=True)
+# the published T4 set-ups (test_planner.py): the one that fitted, and the notebook's that OOMed
+SMALL, LARGE = CI_FIT, CI_OOM
 CARDS = [round(4.0 + i * 0.05, 2) for i in range(int((50.0 - 4.0) / 0.05) + 1)]
 
 
