@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from grpo_tui.core import events as ev
 from grpo_tui import launcher as launch
@@ -58,3 +59,14 @@ def kill(proc) -> None:
     if proc is not None and proc.poll() is None:
         proc.kill()
         proc.wait()
+
+
+@contextmanager
+def training(until_step: int = 2, **overrides: Any) -> Iterator[launch.Launched]:
+    """A tiny run launched (``start(**overrides)``) and past logged step ``until_step``; killed on the way out."""
+    launched = start(**overrides)
+    try:
+        wait_for(launched.run, lambda e: e["type"] == ev.METRICS and e["step"] >= until_step, proc=launched.proc)
+        yield launched
+    finally:
+        kill(launched.proc)

@@ -23,7 +23,7 @@ from grpo_tui.core.monitor import SAMPLE_TEXT_CAP
 from grpo_tui.core.rundir import RunDir, runs_root, summarize
 
 from fault_helpers import REPO, dash_app, rendered_text, small_args, until
-from trainer_helpers import kill, start, wait_for
+from trainer_helpers import training
 
 STEPS = 3
 
@@ -176,10 +176,8 @@ async def test_enormous_lines_keep_memory_bounded(real_run):
 
 
 async def test_run_directory_deleted_while_attached():
-    launched = start(max_steps=500)
-    run, proc = launched.run, launched.proc
-    try:
-        wait_for(run, lambda e: e["type"] == ev.METRICS and e["step"] >= 2, proc=proc)
+    with training(max_steps=500) as launched:
+        run = launched.run
         app = dash_app(run)
         async with app.run_test(size=(120, 40)) as pilot:
             await until(pilot, lambda: app.screen.loaded, timeout=20, what="attached")
@@ -194,8 +192,6 @@ async def test_run_directory_deleted_while_attached():
                         timeout=5, what="the refusal")
             assert app.screen.watcher.error is None
             assert not run.path.exists(), "sending a command re-created the deleted run directory"
-    finally:
-        kill(proc)
     assert took < 3.0
 
 

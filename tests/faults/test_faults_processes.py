@@ -24,7 +24,7 @@ from grpo_tui.core import events as ev
 from grpo_tui.core.rundir import RunDir, runs_root, summarize
 
 from fault_helpers import Pty, counts, dash_app, kill_pid, rendered_text, small_args, until, wait_finished
-from trainer_helpers import kill, start, wait_for
+from trainer_helpers import training
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX ptys and signals")
 
@@ -93,10 +93,8 @@ async def test_losing_the_app_mid_run_loses_nothing(how):
 
 
 async def test_trainer_sigkilled_shows_crashed_within_two_seconds_and_log_is_intact():
-    launched = start(max_steps=500)
-    run, proc = launched.run, launched.proc
-    try:
-        wait_for(run, lambda e: e["type"] == ev.METRICS and e["step"] >= 2, proc=proc)
+    with training(max_steps=500) as launched:
+        run, proc = launched.run, launched.proc
         app = dash_app(run)
         async with app.run_test(size=(120, 40)) as pilot:
             header = app.screen.query_one("#header")
@@ -111,8 +109,6 @@ async def test_trainer_sigkilled_shows_crashed_within_two_seconds_and_log_is_int
             took = time.monotonic() - killed
             text = rendered_text(banner)
             tail = [ln for ln in run.log_tail(6) if ln.strip()]
-    finally:
-        kill(proc)
     assert took < 2.0, f"crash shown after {took:.2f}s"
     flat = _flat(text)
     assert _flat(str(run.trainer_log)) in flat
