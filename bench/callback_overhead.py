@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _abba import Figures, HookTimer, abba, medians, step_clock  # noqa: E402  (bench/_abba.py)
 
 
 def main() -> int:
@@ -54,7 +55,6 @@ def main() -> int:
 
     install_cpu_logprob_fallback()
     from trl import GRPOTrainer
-    from transformers import TrainerCallback
 
     cfg = load_preset(a.preset).with_overrides({"max_steps": a.steps, "save_steps": 10**6, "device": "cpu"})
     base_model, tok = load_model_and_tokenizer(cfg, "cpu")
@@ -65,32 +65,9 @@ def main() -> int:
     dataset = build_dataset(cfg, tok)
     funcs, weights = build_reward_funcs(cfg)
 
-    class Clock(TrainerCallback):
-        """Times steps 6..N (the first ones warm caches up)."""
+    hooks = HookTimer()
 
-        def __init__(self):
-            self.t0 = self.t1 = self.c0 = self.c1 = None
-            self.n = 0
-
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step == 5:
-                self.t0, self.c0 = time.perf_counter(), time.process_time()
-            elif state.global_step > 5:
-                self.t1, self.c1 = time.perf_counter(), time.process_time()
-                self.n += 1
-
-    hook_time = [0.0]
-
-    def timed(fn):
-        def wrapper(*args, **kwargs):
-            t = time.process_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                hook_time[0] += time.process_time() - t
-        return wrapper
-
-    def one(with_hooks: bool) -> float:
+    def one(with_hooks: bool) -> Figures:
         run = create_run(cfg.to_dict())
         args = build_grpo_config(cfg, run.checkpoints, "cpu", reward_weights=weights, save_strategy="no")
 
@@ -102,38 +79,29 @@ def main() -> int:
             peft_config = lora_config(cfg)
         trainer = GRPOTrainer(model=model, processing_class=tok, reward_funcs=funcs, args=args,
                               train_dataset=dataset, peft_config=peft_config)
-        clock = Clock()
+        clock = step_clock()
         trainer.add_callback(clock)
         if with_hooks:
             ctx = TrainerContext(run=run, cfg=cfg, events=ev.EventWriter(run.events),
                                  samples=ev.EventWriter(run.samples))
-            cb = attach_events(trainer, ctx)
-            for name in ("on_train_begin", "on_log", "on_step_end", "on_save"):
-                setattr(cb, name, timed(getattr(cb, name)))
-            if cb.capture is not None:  # the capture's own work, around TRL's generation
-                cb.capture._collect = timed(cb.capture._collect)
-                cb.capture._token_facts = timed(cb.capture._token_facts)
+            hooks.instrument(attach_events(trainer, ctx))
         else:
             for cb in (PrinterCallback, ProgressCallback):
                 trainer.remove_callback(cb)
-        hook_time[0] = 0.0
+        hooks.cpu = 0.0
         c_start = time.process_time()
         trainer.train()
         cpu_total = time.process_time() - c_start
-        return clock.n / (clock.t1 - clock.t0), clock.n / (clock.c1 - clock.c0), hook_time[0] / cpu_total
+        return (*clock.rates(), hooks.cpu / cpu_total)
 
-    base, hooked, share = [], [], []
-    for r in range(a.rounds):
-        # ABBA order: the later run of a round is systematically slower (allocator / cache state), so
-        # alternating which goes first keeps that out of the ratio.
-        for with_hooks in ((False, True) if r % 2 == 0 else (True, False)):
-            (hooked if with_hooks else base).append(one(with_hooks))
-        share.append(hooked[-1][2])
-        print(f"round {r + 1}: baseline {base[-1][0]:.2f} steps/s wall, {base[-1][1]:.2f} steps/s CPU; "
-              f"with callback+capture {hooked[-1][0]:.2f} wall, {hooked[-1][1]:.2f} CPU; "
-              f"time in our hooks {share[-1] * 100:.2f}% of CPU", flush=True)
-    bw, hw = statistics.median(x[0] for x in base), statistics.median(x[0] for x in hooked)
-    bc, hc = statistics.median(x[1] for x in base), statistics.median(x[1] for x in hooked)
+    def after_round(r: int, b: Figures, h: Figures) -> None:
+        print(f"round {r}: baseline {b[0]:.2f} steps/s wall, {b[1]:.2f} steps/s CPU; "
+              f"with callback+capture {h[0]:.2f} wall, {h[1]:.2f} CPU; "
+              f"time in our hooks {h[2] * 100:.2f}% of CPU", flush=True)
+
+    base, hooked = abba(a.rounds, one, after_round)
+    share = [h[2] for h in hooked]
+    (bw, bc), (hw, hc) = medians(base), medians(hooked)
     print(f"median wall steps/s: baseline {bw:.2f}, hooked {hw:.2f}, ratio {hw / bw:.3f} (noisy on a shared box)")
     print(f"median CPU steps/s: baseline {bc:.2f}, hooked {hc:.2f}, ratio {hc / bc:.3f} "
           f"(overhead {(1 - hc / bc) * 100:+.1f}%)")

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _abba import Figures, HookTimer, abba, medians, step_clock  # noqa: E402  (bench/_abba.py)
 
 
 def main() -> int:
@@ -40,7 +41,7 @@ def main() -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
     from grpo_tui import watch
@@ -64,64 +65,36 @@ def main() -> int:
     def correctness_reward(completions, answer, **kw):
         return [1.0 if f"<answer>{x}</answer>" in c else 0.0 for c, x in zip(completions, answer)]
 
-    class Clock(TrainerCallback):
-        def __init__(self):
-            self.t0 = self.t1 = self.c0 = self.c1 = None
-            self.n = 0
+    hooks = HookTimer()
+    runs = [0]
 
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step == 5:
-                self.t0, self.c0 = time.perf_counter(), time.process_time()
-            elif state.global_step > 5:
-                self.t1, self.c1 = time.perf_counter(), time.process_time()
-                self.n += 1
-
-    hook_time = [0.0]
-
-    def timed(fn):
-        def wrapper(*args, **kwargs):
-            t = time.process_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                hook_time[0] += time.process_time() - t
-        return wrapper
-
-    def one(watched: bool, i: int) -> tuple[float, float, float]:
+    def one(watched: bool) -> Figures:
+        runs[0] += 1
+        i = runs[0]
         args = GRPOConfig(output_dir=os.path.join(tmp, f"out-{i}"), max_steps=a.steps, per_device_train_batch_size=8,
                           num_generations=4, max_completion_length=8, learning_rate=1e-4, logging_steps=1,
                           save_strategy="no", report_to="none", use_cpu=True, bf16=False, seed=1)
         trainer = GRPOTrainer(model=copy.deepcopy(base_model), processing_class=tok,
                               reward_funcs=[format_reward, correctness_reward], args=args, train_dataset=dataset)
-        clock = Clock()
+        clock = step_clock()
         trainer.add_callback(clock)
         if watched and not a.aa:
             with contextlib.redirect_stderr(io.StringIO()):
                 w = watch(trainer, name="bench", capture_samples=not a.no_samples)
-            cb = w.callback
-            for name in ("on_train_begin", "on_log", "on_step_end", "on_save"):
-                setattr(cb, name, timed(getattr(cb, name)))
-            if cb.capture is not None:
-                cb.capture._collect = timed(cb.capture._collect)
-                cb.capture._token_facts = timed(cb.capture._token_facts)
-        hook_time[0] = 0.0
+            hooks.instrument(w.callback)
+        hooks.cpu = 0.0
         c_start = time.process_time()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             trainer.train()
         cpu = time.process_time() - c_start
-        return clock.n / (clock.t1 - clock.t0), clock.n / (clock.c1 - clock.c0), hook_time[0] / cpu
+        return (*clock.rates(), hooks.cpu / cpu)
 
-    base, hooked = [], []
-    i = 0
-    for r in range(a.rounds):
-        for watched in ((False, True) if r % 2 == 0 else (True, False)):
-            i += 1
-            (hooked if watched else base).append(one(watched, i))
-        print(f"round {r + 1}: unwatched {base[-1][0]:.2f} steps/s wall, {base[-1][1]:.2f} CPU; watched "
-              f"{hooked[-1][0]:.2f} wall, {hooked[-1][1]:.2f} CPU; time inside watch's hooks "
-              f"{hooked[-1][2] * 100:.2f}% of CPU", flush=True)
-    bw, hw = statistics.median(x[0] for x in base), statistics.median(x[0] for x in hooked)
-    bc, hc = statistics.median(x[1] for x in base), statistics.median(x[1] for x in hooked)
+    def after_round(r: int, b: Figures, h: Figures) -> None:
+        print(f"round {r}: unwatched {b[0]:.2f} steps/s wall, {b[1]:.2f} CPU; watched "
+              f"{h[0]:.2f} wall, {h[1]:.2f} CPU; time inside watch's hooks {h[2] * 100:.2f}% of CPU", flush=True)
+
+    base, hooked = abba(a.rounds, one, after_round)
+    (bw, bc), (hw, hc) = medians(base), medians(hooked)
     share = statistics.median(x[2] for x in hooked)
     print(f"median wall steps/s: unwatched {bw:.2f}, watched {hw:.2f}, ratio {hw / bw:.3f} (noisy on a shared box)")
     print(f"median CPU steps/s: unwatched {bc:.2f}, watched {hc:.2f}, overhead {(1 - hc / bc) * 100:+.1f}%")
