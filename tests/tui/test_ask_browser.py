@@ -10,16 +10,8 @@ from grpo_tui.core import events as ev
 from grpo_tui.core.synthetic import make_run
 from grpo_tui.tui.screens.ask import AskScreen
 from grpo_tui.tui.screens.samples import SampleBrowserScreen
+from test_sample_browser import BrowserApp
 from trainer_helpers import kill, start, wait_exit, wait_for
-
-
-class BrowserApp(App):
-    def __init__(self, run):
-        super().__init__()
-        self.run_dir = run
-
-    def on_mount(self) -> None:
-        self.push_screen(SampleBrowserScreen(self.run_dir))
 
 
 async def _until(pilot, cond, seconds=120.0):
