@@ -239,3 +239,21 @@ async def test_resume_key_writes_a_command():
         await pilot.press("r")
         await pilot.pause(0.1)
         assert [c["command"] for c in run.pending_commands()] == ["resume"]
+
+
+async def test_columns_are_as_wide_as_what_they_show_without_a_key_press():
+    """The table measures its columns when idle, and rows filled from the loading worker gave it no
+    message to go idle after: live, every column stayed as narrow as its title ("+1." for +1.11,
+    "<answer>7<" for a whole completion) until a key was pressed. The browser gives the widths."""
+    run = make_run(3, groups=2)
+    app = BrowserApp(run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await _settle(pilot, screen, lambda: screen.step == 3 and screen.rows)
+        rows_shown = list(screen.rows)
+        screen._show_rows(2, rows_shown, screen.store.reward_names())  # as the worker's callback does
+        table = screen.query_one("#rows", DataTable)
+        width = {c.label.plain: c.get_render_width(table) - 2 * table.cell_padding for c in table.columns.values()}
+        longest = max(len(r["completion"]) for r in rows_shown)
+        assert width["completion"] >= min(longest, 80) > len("completion"), width  # before any idle
+        assert width["adv"] >= len("+0.00"), width

@@ -162,25 +162,36 @@ class SampleBrowserScreen(Screen):
         except NoMatches:
             return
         self.step, self.rows = step, rows
-        table.clear(columns=True)
-        table.add_columns("grp", *[literal(n, one_line=True, limit=14) for n in names],
-                          "total", "adv", "len", "trunc", "completion")
+        labels = ["grp", *[literal(n, one_line=True, limit=14) for n in names], "total", "adv", "len", "trunc",
+                  "completion"]
+        table_rows: list[tuple[str, list]] = []
         group = object()
         first_completion = None
         for i, r in enumerate(rows):
             if r.get("group") != group:  # a header row per group: what was asked, and the gold answer
                 group = r.get("group")
-                table.add_row(Text(str(group if group is not None else ""), style="bold"),
-                              *[""] * (len(names) + 4), _group_line(r), key=f"g{i}")
+                table_rows.append((f"g{i}", [Text(str(group if group is not None else ""), style="bold"),
+                                             *[""] * (len(names) + 4), _group_line(r)]))
                 first_completion = i + 1 if first_completion is None else first_completion
             adv = r.get("advantage")
             adv_t = Text(f"{adv:+.2f}" if isinstance(adv, (int, float)) else "–",
                          style="green" if isinstance(adv, (int, float)) and adv > 0 else
                          "red" if isinstance(adv, (int, float)) and adv < 0 else "")
-            cells = [str(r.get("group", "")), *[short(r["rewards"].get(n)) for n in names], short(r.get(M.SAMPLE_REWARD)),
-                     adv_t, str(r.get("length", "")), Text("✂", style="yellow") if r.get("truncated") else "",
-                     literal(r.get("completion", ""), one_line=True, limit=80)]
-            table.add_row(*cells, key=str(i))
+            table_rows.append((str(i), [str(r.get("group", "")), *[short(r["rewards"].get(n)) for n in names],
+                                        short(r.get(M.SAMPLE_REWARD)), adv_t, str(r.get("length", "")),
+                                        Text("✂", style="yellow") if r.get("truncated") else "",
+                                        literal(r.get("completion", ""), one_line=True, limit=80)]))
+        # Widths given, not measured by the table: it measures when idle, and rows filled from the
+        # loading worker left it no message to go idle after, so live the columns stayed as narrow
+        # as their titles ("+1." for +1.11) until a key was pressed.
+        widths = [Text(str(label)).cell_len for label in labels]
+        for _, cells in table_rows:
+            widths = [max(w, Text(c).cell_len if isinstance(c, str) else c.cell_len) for w, c in zip(widths, cells)]
+        table.clear(columns=True)
+        for label, width in zip(labels, widths):
+            table.add_column(label, width=width)
+        for key, cells in table_rows:
+            table.add_row(*cells, key=key)
         if first_completion is not None and table.cursor_row == 0:
             table.move_cursor(row=first_completion)  # start on a completion, not on the header
         shown = f"step {step}: {len(rows)} completion(s)" if not isinstance(step, str) else \
