@@ -76,6 +76,9 @@ def worst_single(funcs) -> tuple[float, float, str]:
     cases = [(gold, ans, f"<think>{'a ' * 800}</think><answer>{ans}</answer>", 600)
              for gold in golds for ans in ADVERSARIAL]
     cases.append(("72", "near miss", "<think>" + "a " * 60_000 + "<answer>" * 50 + "</answer>x" * 50, 4096))
+    words = random.Random(5)  # recurring blocks at irregular places: the loop measures' most pairs to compare
+    babble = " ".join(words.choice(["a", "b", "c", "dd", "eee"]) for _ in range(5000))
+    cases.append(("72", "five-word babble", f"<think>{babble}</think><answer>72</answer>", 4096))
     worst = (0.0, 0.0, "")
     for gold, label, text, n_ids in cases:
         for _ in range(2):
@@ -148,7 +151,7 @@ def main() -> None:
     th.start()
     th.join(120)
     thread_worst = out[0] if out else (float("inf"), float("inf"), "did not finish")
-    print(f"worst single completion ({len(ADVERSARIAL) * 4 + 1} adversarial, all five components; target < 100 ms):")
+    print(f"worst single completion ({len(ADVERSARIAL) * 4 + 2} adversarial, all five components; target < 100 ms):")
     for name, (wall, cpu, label) in (("main thread", main_worst), ("worker thread", thread_worst)):
         print(f"  {name:<14} {wall * 1000:8.1f} ms wall, {cpu * 1000:6.1f} ms CPU   ({label})")
 
