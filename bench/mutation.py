@@ -65,7 +65,8 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str], list[str]]] = {
     "rewards-pkg": ("grpo_tui/trainer/rewards/builtin.py grpo_tui/trainer/rewards/golds.py "
                     "grpo_tui/trainer/rewards/registry.py grpo_tui/trainer/rewards/__init__.py", None,
                     ["tests/trainer/test_rewards_registry.py", "tests/trainer/test_rewards_hacks.py",
-                     "tests/trainer/test_rewards_multiline.py", "tests/trainer/test_rewards_edges.py"], []),
+                     "tests/trainer/test_rewards_multiline.py", "tests/trainer/test_rewards_edges.py",
+                     "tests/trainer/test_rewards_registry_edges.py"], []),
 }
 
 # planner: only mutants of this function whose change is at or below the last line holding this
@@ -73,6 +74,26 @@ MODULES: dict[str, tuple[str, list[str] | None, list[str], list[str]]] = {
 VERDICT_FROM = ("plan", "result.total = sum(parts.values())")
 
 STATUS_RE = re.compile(r"^\s+(\S+): (.+)$")
+
+# mutmut forks each mutant's test run from a process that has already run the tests unmutated, so
+# a functools cache (reward_rules.read_number's) would answer for the mutated code beneath it: 20
+# brace-matcher mutants "survived" that their tests kill when run alone. The copy gets a root
+# conftest that empties grpo_tui's caches before each test (the real suite is untouched).
+FRESH_CACHES = '''"""Written by bench/mutation.py into the mutated copy only: grpo_tui's functools caches are
+emptied before each test, so a result cached by the unmutated run cannot hide a mutant."""
+
+import sys
+
+
+def pytest_runtest_setup(item):
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith("grpo_tui"):
+            continue
+        for value in list(vars(module).values()):
+            clear = getattr(value, "cache_clear", None)
+            if callable(clear) and getattr(value, "__module__", None) == name:
+                clear()
+'''
 
 
 def _copy_tree(dest: Path, rev: str | None) -> None:
@@ -97,7 +118,7 @@ def _pyproject(src: str, tests: list[str], extra: list[str]) -> str:
         "only_mutate = [" + ", ".join(f'"{f}"' for f in src.split()) + "]\n"
         + "pytest_add_cli_args_test_selection = [" + ", ".join(f'"{t}"' for t in tests) + "]\n"
         + "pytest_add_cli_args = [" + ", ".join(f'"{a}"' for a in ["-p", "no:cacheprovider", "-q", *extra]) + "]\n"
-        'also_copy = ["presets", "docs"]\n'
+        'also_copy = ["presets", "docs", "conftest.py"]\n'
         "use_git_change_detection = false\n"
         "use_setproctitle = false\n"
     )
@@ -167,6 +188,7 @@ def run_module(name: str, budget: float, workers: int, keep: Path | None, surviv
         shutil.rmtree(base)
     base.mkdir(parents=True, exist_ok=True)
     _copy_tree(base, rev)
+    (base / "conftest.py").write_text(FRESH_CACHES)
     (base / "pyproject.toml").write_text(_pyproject(src, tests, extra))
     t0 = time.monotonic()
     with open(base / "mutmut.log", "w") as log:
