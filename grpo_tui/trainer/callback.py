@@ -24,6 +24,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from ..core import events as ev
+from ..core import metric_names as M
 from ..core.numbers import finite
 from ..core.alerts import AlertEngine
 from .context import TrainerContext
@@ -72,15 +73,15 @@ class EventCallback(TrainerCallback):
     def memory(self) -> dict[str, float]:
         out: dict[str, float] = {}
         if self._proc is not None:
-            out["memory/rss_mb"] = self._proc.memory_info().rss / 2**20
+            out[M.RSS_MB] = self._proc.memory_info().rss / 2**20
         if self._cuda is None:
             import torch
 
             self._cuda = torch.cuda if torch.cuda.is_available() else False
         if self._cuda:
-            out["memory/cuda_allocated_mb"] = self._cuda.memory_allocated() / 2**20
-            out["memory/cuda_reserved_mb"] = self._cuda.memory_reserved() / 2**20
-            out["memory/cuda_max_allocated_mb"] = self._cuda.max_memory_allocated() / 2**20
+            out[M.CUDA_ALLOCATED_MB] = self._cuda.memory_allocated() / 2**20
+            out[M.CUDA_RESERVED_MB] = self._cuda.memory_reserved() / 2**20
+            out[M.CUDA_MAX_ALLOCATED_MB] = self._cuda.max_memory_allocated() / 2**20
         return out
 
     # -- hooks --------------------------------------------------------------------------------
@@ -107,8 +108,8 @@ class EventCallback(TrainerCallback):
             f = _scalar(v)
             if f is not None:
                 metrics[k] = f
-        if "step_time" not in metrics and self._step_time is not None:
-            metrics["step_time"] = self._step_time
+        if M.STEP_TIME not in metrics and self._step_time is not None:
+            metrics[M.STEP_TIME] = self._step_time
         metrics.update(self.memory())
         self.ctx.step = int(state.global_step)
         event = self.ctx.emit(ev.METRICS, metrics=metrics)

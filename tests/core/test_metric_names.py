@@ -1,5 +1,6 @@
-"""TRL's metric names live in core/metric_names.py only: the readers (core, the headless view) name a
-metric through its constants, so a key renamed in a TRL release is one edit. Scanned with ast, so
+"""TRL's metric names (and our own memory keys) live in core/metric_names.py only: the readers (core, the
+headless view) and our writers (the trainer's callback, the unsloth backend's vLLM figures) name a metric
+through its constants, so a key renamed in a TRL release is one edit. Scanned with ast, so
 prose and comments do not count; every string constant does, f-string pieces included."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ PREFIXES = ("rewards/", "completions/", "memory/")
 
 def scanned_modules() -> list[Path]:
     mods = sorted(p for p in (PKG / "core").glob("*.py") if p.name != "metric_names.py")
-    return [*mods, PKG / "headless.py"]
+    return [*mods, PKG / "headless.py", PKG / "trainer" / "callback.py", PKG / "trainer" / "backends" / "unsloth.py"]
 
 
 def literals(source: str) -> list[tuple[int, str]]:
@@ -44,7 +45,7 @@ def literals(source: str) -> list[tuple[int, str]]:
 
 def test_the_scan_sees_the_readers():
     names = {p.name for p in scanned_modules()}
-    assert {"alerts.py", "monitor.py", "report.py", "compare.py", "headless.py"} <= names
+    assert {"alerts.py", "monitor.py", "report.py", "compare.py", "headless.py", "callback.py", "unsloth.py"} <= names
 
 
 @pytest.mark.parametrize("path", scanned_modules(), ids=lambda p: p.name)

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core import events as ev
+from ...core import metric_names as M
 from ...core.config import RunConfig
 from ..context import TrainerContext
 from .base import Backend, attach_events
@@ -141,19 +142,19 @@ def engine_metrics(model: Any, used_before_mb: float | None) -> dict[str, float]
     blocks = getattr(cache, "num_gpu_blocks", None)
     block_size = getattr(cache, "block_size", None)
     if isinstance(util, (int, float)):
-        out["memory/vllm_gpu_memory_utilization"] = float(util)
+        out[M.VLLM_GPU_MEMORY_UTILIZATION] = float(util)
         try:
             import torch
 
             if torch.cuda.is_available():
-                out["memory/vllm_reserved_mb"] = util * torch.cuda.mem_get_info()[1] / 2**20
+                out[M.VLLM_RESERVED_MB] = util * torch.cuda.mem_get_info()[1] / 2**20
         except Exception:
             pass
     if isinstance(blocks, int) and isinstance(block_size, int):
-        out["memory/vllm_kv_cache_tokens"] = float(blocks * block_size)
+        out[M.VLLM_KV_CACHE_TOKENS] = float(blocks * block_size)
     used = cuda_used_mb()
     if used is not None and used_before_mb is not None:
-        out["memory/load_and_engine_mb"] = used - used_before_mb
+        out[M.LOAD_AND_ENGINE_MB] = used - used_before_mb
     return out
 
 
