@@ -26,6 +26,7 @@ from . import events as ev
 from . import metric_names as M
 from .formatting import fixed, percent
 from .monitor import RunMonitor, Series
+from .numbers import finite
 from .rundir import RunDir, RunSummary
 
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default weight
@@ -86,17 +87,17 @@ class CompareRun(RunMonitor):
                             self._t0 = float(ts)
                         xs.append(e.get("step") or 0)
                         ys.append(float(ts) - self._t0)
-                    r = (e.get("metrics") or {}).get(M.REWARD)
-                    if isinstance(r, (int, float)) and not isinstance(r, bool) and math.isfinite(r):
+                    r = finite((e.get("metrics") or {}).get(M.REWARD))
+                    if r is not None:
                         if len(self.first_rewards) < WINDOW:
-                            self.first_rewards.append(float(r))
-                        self.last_rewards.append(float(r))
+                            self.first_rewards.append(r)
+                        self.last_rewards.append(r)
                 elif t == ev.RUN_STARTED and self._t0 is None and isinstance(e.get("ts"), (int, float)):
                     self._t0 = float(e["ts"])
                 elif t == ev.EVAL:
-                    acc = e.get("accuracy")
-                    if isinstance(acc, (int, float)) and not isinstance(acc, bool) and math.isfinite(acc):
-                        self.evals.append((int(e.get("step") or 0), float(acc), str(e.get("when") or "")))
+                    acc = finite(e.get("accuracy"))
+                    if acc is not None:
+                        self.evals.append((int(e.get("step") or 0), acc, str(e.get("when") or "")))
             if xs:
                 if self.clock_series.rx and xs[0] <= self.clock_series.rx[-1]:
                     self.clock_series.rewind(xs[0])  # a resume repeats steps
