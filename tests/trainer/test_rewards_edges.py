@@ -59,3 +59,29 @@ def test_repeated_ngram_share_of_short_sequences():
     assert rr.repeated_ngram_share([7], 3) == 0.0
     assert rr.repeated_ngram_share([7, 7, 7], 3) == 0.0
     assert rr.repeated_ngram_share([7, 7, 7, 7], 3) == 0.5  # (7,7,7) twice: 1 - 1/2
+
+
+# -- counter loops: which iterations of a run of near copies are charged -----------------------
+def _pairs(*near: bool, period: int = 64, first: int = 0) -> list[tuple[int, int, int, bool]]:
+    """(period, start, end, near) of consecutive iterations, as counter_loop_share builds them:
+    iteration k spans [first + k * period, first + (k + 1) * period)."""
+    return [(period, first + (k + 1) * period, first + (k + 2) * period, n) for k, n in enumerate(near)]
+
+
+@pytest.mark.parametrize("pairs, charged", [
+    # 64-character iterations: a 128-character span is seen a third time from the 4th iteration
+    # (ceil(128 / 64) + 2 = 4), so 3 near pairs (4 iterations) loop; the 3rd and 4th are charged
+    (_pairs(True, True, True), [(128, 192), (192, 256)]),
+    (_pairs(True, True), []),                                    # 3 iterations: not yet
+    (_pairs(False, True, True, True), [(192, 256), (256, 320)]),  # the run starts at the 2nd pair
+    (_pairs(False, True, True), []),
+    (_pairs(True, False, True, True), []),                       # two short runs are not one loop
+    (_pairs(True, True, True, True, True), [(128, 192), (192, 256), (256, 320), (320, 384)]),
+    # long iterations (200 characters): min_count (3) decides, from the 3rd iteration on
+    (_pairs(True, True, period=200), [(400, 600)]),
+    (_pairs(True, period=200), []),
+    # the threshold depends on the period, not on where the run starts
+    (_pairs(True, True, first=1000), []),
+])
+def test_looped_iterations(pairs, charged):
+    assert rr._looped_iterations(pairs, rr.LOOP_SPAN_CHARS, rr.LOOP_MIN_COUNT) == charged
