@@ -176,6 +176,7 @@ def test_max_total_reward(rewards, weights, total):
 @pytest.mark.parametrize("rewards, weights, warning", [
     (["format_strict", "format_soft", "correctness"], [2, 1, 1], "1.5 but correctness only 1"),
     (["format_strict", "format_soft", "correctness"], None, None),           # 1.0 vs 1.0: not more
+    (["format", "format_strict", "correctness"], None, "1.5 but correctness only 1"),  # unweighted: 1 each
     (["format", "correctness"], [1, 0.5], "1 but correctness only 0.5"),
     (["format", "correctness"], [-1, 0.5], None),                           # a negative weight pays nothing
     (["format_strict", "correctness"], [0.5, 0.2], "0.25 but correctness only 0.2"),
@@ -242,6 +243,9 @@ def _gold_refusal(tmp_path, name: str, body: str) -> str | None:
     ("d.json", '{"question": ["a", "b"], "answer": ["4", NaN]}', "'answer': {path}: gold answer (row 2) is nan"),
     ("d.json", '{"question": ["a", "b"], "answer": ["4", "5"]}', None),     # columns of equal length: fine
     ("d.json", '{"answer": "4"}', None),              # neither rows nor columns: left to the loader
+    ("d.json", '{"answer": 4, "question": ["q"]}', None),
+    ("d.json", '"just text"', None),
+    ("d.json", '{}', None),
     ("D.JSON", '[{"answer": "4"}, {"answer": null}]', "'answer': {path}: row 2 has no gold answer"),
     ("d.json", '[{"answer": "\u00bd"}, {"answer": null}]', "'answer': {path}: row 2 has no gold answer"),  # UTF-8
     ("d.csv", 'question,answer\nq,"4\n5"\nq2,\n', "'answer': {path}: row 2 has no gold answer"),  # quoted newline
