@@ -256,3 +256,32 @@ def _gold_refusal(tmp_path, name: str, body: str) -> str | None:
 def test_gold_column_layouts(tmp_path, name, body, refusal):
     got = _gold_refusal(tmp_path, name, body)
     assert got == (None if refusal is None else "dataset column " + refusal.format(path=tmp_path / name))
+
+
+def test_more_load_refusals(tmp_path, monkeypatch):
+    # **kwargs alone is not enough: the function must take completions (or *args)
+    path = _user_file(tmp_path, "def f(prompts, **kw):\n    return [0.0] * 3\n", "no_completions.py")
+    assert _refusal(f"{path}:f")[1] == f"{path}:f must accept (prompts, completions, completion_ids=None, **kwargs)"
+    # a file Python has no loader for (not .py): refused by name, without an exception's text
+    text = tmp_path / "rewards.txt"
+    text.write_text("def f(completions, **kw):\n    return [0.0] * 3\n")
+    assert _refusal(f"{text}:f") == ("rewards", f"cannot import {text}", "")
+    # a relative name ending in .py is a file (looked up from the working directory), not a module
+    monkeypatch.chdir(tmp_path)
+    assert _refusal("nowhere_xyz.py:f") == ("rewards", "reward file nowhere_xyz.py does not exist",
+                                            "give an existing .py path")
+
+
+def test_a_path_with_a_colon_splits_at_the_last_one(tmp_path):
+    folder = tmp_path / "with:colon"
+    folder.mkdir()
+    path = _user_file(folder, "def f(completions, **kw):\n    return [0.75] * len(completions)\n")
+    assert R.load_user_reward(f"{path}:f")(completions=["a"]) == [0.75]
+
+
+def test_two_reward_files_are_two_modules(tmp_path):
+    # each file gets its own module name (pickling a reward for worker processes goes by it)
+    a = R.load_user_reward(_user_file(tmp_path, "def f(completions, **kw):\n    return [1.0]\n", "a.py") + ":f")
+    b = R.load_user_reward(_user_file(tmp_path, "def f(completions, **kw):\n    return [2.0]\n", "b.py") + ":f")
+    assert a.__module__ != b.__module__
+    assert sys.modules[a.__module__].f is a and sys.modules[b.__module__].f is b
