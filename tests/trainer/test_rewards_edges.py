@@ -85,3 +85,84 @@ def _pairs(*near: bool, period: int = 64, first: int = 0) -> list[tuple[int, int
 ])
 def test_looped_iterations(pairs, charged):
     assert rr._looped_iterations(pairs, rr.LOOP_SPAN_CHARS, rr.LOOP_MIN_COUNT) == charged
+
+
+# -- counter loops: "the same but for one word", inside a longer text ----------------------------
+@pytest.mark.parametrize("alphabet", ["ab !", "abcdefgh 12", "a\u00e1 b1", "\u0430\u0431 1"])
+def test_one_change_inside_a_longer_text(alphabet):
+    """reward_rules._one_change against the character-by-character rule of test_rewards_fast_paths,
+    with the two iterations inside a longer text (text before x and after end), and changed
+    stretches of every length around the 24-character limit."""
+    from test_rewards_fast_paths import _one_change_by_characters
+
+    import random
+
+    rng = random.Random(alphabet)
+    letters = alphabet.replace(" ", "")
+    agreed = {True: 0, False: 0}
+    for _ in range(3000):
+        a = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 70)))
+        i = rng.randrange(len(a) + 1)
+        j = min(len(a), i + rng.randint(0, 30))
+        b = a[:i] + "".join(rng.choice(letters if rng.random() < 0.8 else alphabet)
+                            for _ in range(rng.randint(0, 30))) + a[j:]
+        if not b:
+            continue
+        head = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20)))
+        tail = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20)))
+        text = (head + a + b + tail).lower()
+        x, y, end = len(head), len(head) + len(a), len(head) + len(a) + len(b)
+        folded = text.translate(rr._FOLD_DIGITS)
+        raw, unit = (text.encode("ascii"), 1) if text.isascii() else (text.encode("utf-32-be"), 4)
+        want = _one_change_by_characters(text[x:y], text[y:end])
+        assert rr._one_change(text, folded, raw, unit, x, y, end) == want, (head, a, b, tail)
+        agreed[want] += 1
+    assert agreed[True] > 200 and agreed[False] > 200  # both answers were exercised
+
+
+# -- symbolic answers: what is refused before any parser sees it -------------------------------
+@pytest.mark.parametrize("expr, costly", [
+    ("(((((1)))))", False), ("((((((1))))))", True),        # nesting: at most 5 deep
+    ("(1(1(1(1(1(1))))))", True),                           # 6 deep with values between
+    ("()()()()()()", False), ("()(((((1)))))", False),      # closed groups do not add up
+    ("(()(((((1)))))", True),
+    ("(X(X(X(X(X(X", True), ("X+X+X+X+X+X", False),
+    ("(((1)))", False),
+    ("2^2+3^3", False), ("2^2+3^3+4^4", True),              # at most 2 carets
+    ("3!", False), ("3!+4!", True), ("123!", True),         # one factorial, of at most 2 digits
+    ("1" * 20, False), ("1" * 21, True),                    # literals of at most 20 digits
+    ("2^", True), ("2^{}", True), ("2^{3", True), ("2^{}x}", True),   # no exponent, or unclosed
+    ("2^{3}", False), ("2^{10}", False), ("2^{123}", True), # exponents: short, no 3-digit number
+    ("x^{a+b+c+dd}", False), ("x^{a+b+c+d+e}", True),       # at most 8 characters
+    ("2^{3}^2", False), ("2^{{3}}", True),                  # flat exponents only
+    ("99^{99}", False), ("(99^{99})^{9}", True),            # about the digits a power builds: 400
+])
+def test_too_costly(expr, costly):
+    assert rr._too_costly(expr) is costly
+
+
+def test_a_symbolic_answer_without_math_verify_is_never_paid(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "math_verify" else real(name, *a))
+    assert rr.answers_match("\\frac{2\\sqrt{2}}{2}", "\\sqrt{2}") is False
+
+
+def test_a_symbolic_answer_past_the_deadline_is_not_paid(monkeypatch):
+    def too_slow(gold, ans):
+        raise rr._Deadline()
+
+    monkeypatch.setattr(rr, "_math_verify_cached", too_slow)
+    assert rr.answers_match("\\frac{2\\sqrt{2}}{2}", "\\sqrt{2}") is False
+
+
+def test_math_verify_timeout_notices_are_filtered_out_and_nothing_else():
+    import logging
+
+    quiet = rr._QuietTimeoutNotice()
+    notice = logging.LogRecord("math_verify.parser", logging.WARNING, __file__, 1,
+                               "Timeout is disabled as timeout_seconds is None", None, None)
+    other = logging.LogRecord("math_verify.parser", logging.WARNING, __file__, 1, "timeout is disabled (lower case)",
+                              None, None)
+    assert quiet.filter(notice) is False and quiet.filter(other) is True
