@@ -146,11 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         return _log_unwritable(run, exc, f"ended {status}" + (f" ({error})" if error else ""))
     events.close()
     samples.close()
-    if status in (ev.COMPLETED, ev.STOPPED):
-        if distributed.release_process_group():
-            print("grpo-tui trainer: process group closed", file=sys.stderr, flush=True)
-        return 0
-    return 1
+    distributed.settle_collectives()  # several ranks: let gloo's threads finish before shutdown
+    if status in (ev.COMPLETED, ev.STOPPED) and distributed.release_process_group():
+        print("grpo-tui trainer: process group closed", file=sys.stderr, flush=True)
+    return 0 if status in (ev.COMPLETED, ev.STOPPED) else 1
 
 
 def _watch_while_loading(ctx):

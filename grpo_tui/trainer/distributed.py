@@ -156,3 +156,29 @@ def release_process_group() -> bool:
         return True
     except Exception:  # never turn a finished run into a crash while tidying up
         return False
+
+
+SETTLE_S = 0.3
+
+
+def settle_collectives(seconds: float = SETTLE_S) -> bool:
+    """Before a training process of several exits: give the process group's worker threads a moment
+    (the GIL free) to drop the last collectives' work objects.
+
+    gloo's worker thread destroys a finished collective's work a moment after the caller's wait
+    returns, and dropping tensors Python has already let go needs the GIL. If that moment falls in
+    interpreter shutdown the thread cannot have it and the process aborts ("terminate called
+    without an active exception"): a clean end read as a failed launch. transformers' own
+    ``store_flos`` all_gather ends every ``train()`` that way, so holding our objects
+    (trainer.rank_sync) is not enough. True when there was a group to wait for."""
+    try:
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return False
+    except Exception:
+        return False
+    import time
+
+    time.sleep(seconds)
+    return True

@@ -330,6 +330,7 @@ def _at_exit(w: Watch) -> None:
             writer.close()
         except Exception:
             pass
+    distributed.settle_collectives()  # under torchrun: see distributed.settle_collectives
 
 
 __all__ = ["watch", "Watch", "WatchCallback", "describe", "SOURCE"]
