@@ -166,3 +166,59 @@ def test_math_verify_timeout_notices_are_filtered_out_and_nothing_else():
     other = logging.LogRecord("math_verify.parser", logging.WARNING, __file__, 1, "timeout is disabled (lower case)",
                               None, None)
     assert quiet.filter(notice) is False and quiet.filter(other) is True
+
+
+@pytest.mark.parametrize("expr, costly", [
+    ("(12^{3})^{99}", True),     # 3 x 99 = 297 powers of a 2-digit base: ~594 digits
+    ("(100^{1})^{99}", False),   # 1 x 99 x 3 digits = 297
+    ("(10^{20})^{10}", False),   # exactly 400: the limit itself is allowed
+])
+def test_too_costly_power_digits(expr, costly):
+    assert rr._too_costly(expr) is costly
+
+
+@pytest.mark.parametrize("expr, shape", [
+    ("x = 3", {"=": 1}),
+    ("\\sqrt{2} \\lor 1", {"\\lor": 1}),      # whitelisted commands are value-forming, others count
+    ("1 or 2", {"or": 1}),                    # words of two letters or more count
+    ("1 . . 2", {"...": 1}),                  # an ellipsis between values
+    ("(1, 2), 3", {",": 1}),                  # a comma inside brackets is the tuple's own
+    ("(1, 2) = 3", {"=": 1}),
+    ("x \u2264 3", {"\u2264": 1}),
+])
+def test_shape_of_an_expression(expr, shape):
+    from collections import Counter
+
+    assert rr._shape(expr) == Counter(shape)
+
+
+@pytest.mark.parametrize("ans, gold, one", [
+    ("x = 3", "x = 2", True),           # the gold has a relation: so may the answer
+    ("(1, 2)", "(1)", False),           # more list items than the gold
+    ("(1, 2)", "(3, 4)", True),
+    ("1 or \\sqrt{2}", "\\sqrt{2}", False),
+])
+def test_one_expression(ans, gold, one):
+    assert rr._one_expression(ans, gold) is one
+
+
+@pytest.mark.parametrize("text, mathy", [("\\pi", True), ("\\Delta", True), ("x^2", True), ("Paris", False)])
+def test_looks_mathy(text, mathy):
+    assert rr._looks_mathy(text) is mathy
+
+
+@pytest.mark.parametrize("a, b, one", [
+    ("abc`def", "abc def", False),        # the changed character is a space (XOR 0x40, the lowest bit 6)
+    ("abc`def", "abc!def", True),
+    ("a" + "x" * 22 + "ab", "!" + "x" * 22 + "!b", True),   # first to last difference: 23 apart
+    ("a" + "x" * 23 + "ab", "!" + "x" * 23 + "!b", False),  # 24 apart: more than one word's change
+])
+def test_one_change_at_its_limits(a, b, one):
+    from test_rewards_fast_paths import _one_change_by_characters
+
+    head = "so "
+    text = head + a + b + " end"
+    x, y, end = len(head), len(head) + len(a), len(head) + len(a) + len(b)
+    raw = text.encode("ascii")
+    assert _one_change_by_characters(a, b) is one
+    assert rr._one_change(text, text.translate(rr._FOLD_DIGITS), raw, 1, x, y, end) is one
