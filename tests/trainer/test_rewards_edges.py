@@ -185,6 +185,11 @@ def test_too_costly_power_digits(expr, costly):
     ("(1, 2), 3", {",": 1}),                  # a comma inside brackets is the tuple's own
     ("(1, 2) = 3", {"=": 1}),
     ("x \u2264 3", {"\u2264": 1}),
+    ("1 OR 2 or 3", {"or": 2}),               # counted, in any case
+    ("1 \\lor 2 \\lor 3", {"\\lor": 2}),
+    ("1 = 2 = 3", {"=": 2}),
+    ("X, 1", {",": 1}), ("(1 X, 2)", {}),     # a letter is no bracket
+    ("((1), 2)", {}),                         # nested brackets: the comma is still inside
 ])
 def test_shape_of_an_expression(expr, shape):
     from collections import Counter
