@@ -227,3 +227,71 @@ def test_one_change_at_its_limits(a, b, one):
     raw = text.encode("ascii")
     assert _one_change_by_characters(a, b) is one
     assert rr._one_change(text, text.translate(rr._FOLD_DIGITS), raw, 1, x, y, end) is one
+
+
+# -- the deadline on symbolic parses -----------------------------------------------------------
+def _sleeping(seconds: float):
+    import time
+
+    def fn():
+        stop = time.monotonic() + seconds
+        while time.monotonic() < stop:
+            time.sleep(0.005)
+        return "done"
+    return fn
+
+
+def _burning(seconds: float):
+    import time
+
+    def fn():
+        stop = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < stop:
+            n += 1
+        return "done"
+    return fn
+
+
+def _timed(fn, *args, **kw):
+    import time
+
+    t0 = time.monotonic()
+    try:
+        return fn(*args, **kw), time.monotonic() - t0
+    except rr._Deadline:
+        return "deadline", time.monotonic() - t0
+
+
+def test_deadline_counts_cpu_time_not_sleep():
+    # 0.3 s asleep uses no CPU: within a 0.05 s CPU budget (and under the 1 s wall ceiling)
+    assert _timed(rr._call_with_deadline, _sleeping(0.3), 0.05)[0] == "done"
+    # burning CPU is stopped soon after 0.05 s of it (the watchdog looks every 5 ms)
+    got, took = _timed(rr._call_with_deadline, _burning(5.0), 0.05)
+    assert got == "deadline" and took < 0.8
+
+
+def test_deadline_wall_ceiling():
+    # a call that sleeps is ended by the wall-clock ceiling: max(1 s, 50 x the CPU budget) ...
+    got, took = _timed(rr._call_with_deadline, _sleeping(10.0), 0.01)
+    assert got == "deadline" and 0.9 < took < 1.8
+    # ... or the one given
+    got, took = _timed(rr._call_with_deadline, _sleeping(10.0), 0.01, wall_seconds=0.1)
+    assert got == "deadline" and took < 0.7
+
+
+def test_deadline_without_a_thread_cpu_clock_is_wall_time(monkeypatch):
+    monkeypatch.setattr(rr, "_thread_cpu_clock", lambda: None)
+    assert _timed(rr._call_with_deadline, _sleeping(0.02), 1.0)[0] == "done"
+    got, took = _timed(rr._call_with_deadline, _sleeping(10.0), 0.05)
+    assert got == "deadline" and took < 0.7
+
+
+def test_deadline_watchdog_is_a_named_daemon_thread():
+    import threading
+
+    def look():
+        return [(t.name, t.daemon) for t in threading.enumerate() if t.name == "reward-deadline"]
+
+    assert rr._call_with_deadline(look, 1.0) == [("reward-deadline", True)]
+    assert not [t for t in threading.enumerate() if t.name == "reward-deadline"]  # joined on return
