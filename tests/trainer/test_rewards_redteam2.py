@@ -177,10 +177,18 @@ def test_a_counter_loop_is_charged_whatever_text_precedes_it(loop, prefix):
     assert rr.counter_loop_share("x" * prefix + loop) > 0.5
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="red team: '<think>' + a loop with a random "
+                                                             "4-digit id scores 3.0 (penalty 0); 'Hmm. ' first: -0.77")
+def test_a_random_id_loop_right_after_the_think_tag_is_charged():
+    total, pen = scored(RANDOM_ID_LOOP)
+    assert pen < -0.5 and total < 2.75, (total, pen)
+
+
 def test_the_same_counter_loops_are_charged_at_most_prefix_lengths():
     """The control for the test above: the share is ~0.7 at almost every other prefix length."""
     shares = [rr.counter_loop_share("x" * k + RANDOM_ID_LOOP) for k in range(32)]
     assert sum(s > 0.5 for s in shares) >= 28
+    assert scored("Hmm. " + RANDOM_ID_LOOP)[1] < -0.5  # five characters more before it: charged
 
 
 # Two templates alternating, each with its own counter: every iteration pair differs in two places.
