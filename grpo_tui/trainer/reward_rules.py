@@ -980,28 +980,43 @@ _LOOP_BLOCK = LOOP_SPAN_CHARS // 4  # any repeat of >= 2 blocks holds an aligned
 _FOLD_DIGITS = str.maketrans("123456789\n\t\r\f\v", "000000000     ")
 _FOLD_ASCII = bytes.maketrans(b"123456789\n\t\r\f\v", b"000000000     ")
 _ONE_CHANGE_CHARS = 24  # the changed word or number: one whitespace-free stretch at most this long
+_MIN_ITERATION = 6  # "(1). " is about the shortest iteration a counter loop can have
+
+
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _a_counter(a: str, b: str) -> bool:
+    """The changed stretch of two iterations is a counter (or a swapped word), not a computation:
+    at most one of its numbers differs. "F(5)=F(4)+F(3)=5" -> "F(6)=F(5)+F(4)=8", written without
+    spaces, is a new value worked out, and so is "第3天卖了9个" -> "第4天卖了12个"."""
+    ra, rb = _DIGIT_RUN.findall(a), _DIGIT_RUN.findall(b)
+    return len(ra) == len(rb) and sum(u != v for u, v in zip(ra, rb)) <= 1
 
 
 def _one_change(low: str, folded: str, raw: bytes, unit: int, x: int, y: int, end: int) -> bool:
     """True when the text's stretch [y, end) is [x, y) with at most one whitespace-free stretch
-    replaced (lengths may differ: "first" -> "second", "9" -> "10"). ``raw`` is the text encoded
-    ``unit`` bytes a character; the two are compared as integers, whose XOR's highest and
-    lowest set bits are the first and last difference, so no Python loop runs over characters."""
+    replaced (lengths may differ: "first" -> "second", "9" -> "10"), holding at most one changed
+    number. ``raw`` is the text encoded ``unit`` bytes a character; the two are compared as
+    integers, whose XOR's highest and lowest set bits are the first and last difference, so no
+    Python loop runs over characters."""
     la, lb = y - x, end - y
     n = min(la, lb)
     d = int.from_bytes(raw[x * unit:(x + n) * unit], "big") ^ int.from_bytes(raw[y * unit:(y + n) * unit], "big")
     if d == 0 and la == lb:
         return True  # an exact repeat
     pre = n if d == 0 else (n * unit - (d.bit_length() + 7) // 8) // unit  # characters before the first difference
+    word = folded.rfind(" ", x, x + pre) + 1 or x  # the changed word starts here (in both: the prefix is common)
     if la == lb:  # the differences lie between the first and the last: one word if no space is there
         last = (n * unit - 1 - ((d & -d).bit_length() - 1) // 8) // unit
         return (last - pre < _ONE_CHANGE_CHARS and folded.find(" ", x + pre, x + last + 1) < 0
-                and folded.find(" ", y + pre, y + last + 1) < 0)
+                and folded.find(" ", y + pre, y + last + 1) < 0
+                and _a_counter(low[word:x + last + 1], low[word - x + y:y + last + 1]))
     # lengths differ: the changed stretch runs from the first difference to the next whitespace
     ea, eb = folded.find(" ", x + pre, y), folded.find(" ", y + pre, end)
     ea, eb = (y if ea < 0 else ea), (end if eb < 0 else eb)
     return (ea - x - pre <= _ONE_CHANGE_CHARS and eb - y - pre <= _ONE_CHANGE_CHARS
-            and low[ea:y] == low[eb:end])
+            and low[ea:y] == low[eb:end] and _a_counter(low[word:ea], low[word - x + y:eb]))
 
 
 def _looped_iterations(pairs: list[tuple[int, int, int, bool]], span: int, min_count: int) -> list[tuple[int, int]]:
@@ -1030,6 +1045,8 @@ def counter_loop_share(text: str, span: int = LOOP_SPAN_CHARS, min_count: int = 
     An iteration is the stretch between two occurrences of a block and must match whole, so a
     worked enumeration whose steps change a value besides the step number is not a loop. 0 on prose."""
     low = text.lower()
+    if not low.isascii():
+        low = _INVISIBLE.sub("", low)  # a zero-width space moved each time must not hide a loop
     size, b = len(low), _LOOP_BLOCK
     if size < span + 2 * b:
         return 0.0
@@ -1050,10 +1067,18 @@ def counter_loop_share(text: str, span: int = LOOP_SPAN_CHARS, min_count: int = 
         block = folded[a:a + b]
         if folded.count(block) < 2:
             continue
+        # Every occurrence, overlapping ones too: an iteration shorter than the block recurs at its
+        # own spacing. Each is moved back to the start of its word, so a counter the block begins
+        # inside is not split across both ends of an iteration.
         starts, k = [], folded.find(block)
         while k >= 0:
-            starts.append(k)
-            k = folded.find(block, k + b)
+            w = folded.rfind(" ", max(0, k - _ONE_CHANGE_CHARS), k)
+            starts.append(w + 1 if w >= 0 else k)
+            nxt = folded.find(block, k + 1)
+            if 0 <= nxt - k < _MIN_ITERATION:  # "99999...", "abab...": exact repeats (loop_share's), not a counter
+                nxt = folded.find(block, k + b)
+            k = nxt
+        starts = sorted(set(starts))
         pairs: list[tuple[int, int, int, bool]] = []  # (period, start, end, near) of each iteration pair
         previous = None
         for i in range(len(starts) - 1):

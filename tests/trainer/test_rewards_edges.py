@@ -117,7 +117,7 @@ def test_one_change_inside_a_longer_text(alphabet):
         want = _one_change_by_characters(text[x:y], text[y:end])
         assert rr._one_change(text, folded, raw, unit, x, y, end) == want, (head, a, b, tail)
         agreed[want] += 1
-    assert agreed[True] > 200 and agreed[False] > 200  # both answers were exercised
+    assert agreed[True] > 50 and agreed[False] > 200  # both answers were exercised (fewer "one change": at most one number may differ)
 
 
 # -- symbolic answers: what is refused before any parser sees it -------------------------------

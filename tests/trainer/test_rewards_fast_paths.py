@@ -54,21 +54,33 @@ def test_the_census_counts_tags_that_do_not_start_with_an_angle_bracket():
 
 
 def _one_change_by_characters(a: str, b: str) -> bool:
-    """The rule of reward_rules._one_change, one character at a time (slow and plain)."""
+    """The rule of reward_rules._one_change, one character at a time (slow and plain): b is a with
+    one whitespace-free stretch changed, and in that stretch (from its word's start) at most one
+    number differs."""
+    import re
+
     if a == b:
         return True
     pre = 0
     while pre < min(len(a), len(b)) and a[pre] == b[pre]:
         pre += 1
+    word = max([i + 1 for i in range(pre) if a[i].isspace()], default=0)
+
+    def one_number(sa, sb):
+        ra, rb = re.findall(r"\d+", sa), re.findall(r"\d+", sb)
+        return len(ra) == len(rb) and sum(u != v for u, v in zip(ra, rb)) <= 1
+
     if len(a) == len(b):
         last = max(i for i in range(len(a)) if a[i] != b[i])
-        return last - pre < rr._ONE_CHANGE_CHARS and not any(ch.isspace() for ch in a[pre:last + 1] + b[pre:last + 1])
+        return (last - pre < rr._ONE_CHANGE_CHARS and not any(ch.isspace() for ch in a[pre:last + 1] + b[pre:last + 1])
+                and one_number(a[word:last + 1], b[word:last + 1]))
 
     def word_end(s):
         return next((i for i in range(pre, len(s)) if s[i].isspace()), len(s))
 
     ea, eb = word_end(a), word_end(b)
-    return ea - pre <= rr._ONE_CHANGE_CHARS and eb - pre <= rr._ONE_CHANGE_CHARS and a[ea:] == b[eb:]
+    return (ea - pre <= rr._ONE_CHANGE_CHARS and eb - pre <= rr._ONE_CHANGE_CHARS and a[ea:] == b[eb:]
+            and one_number(a[word:ea], b[word:eb]))
 
 
 @pytest.mark.parametrize("alphabet", ["ab 12", "ab 12\n", "аб 12×", "a 第1"])

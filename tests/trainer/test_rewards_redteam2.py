@@ -70,8 +70,6 @@ ONE_TOKEN_COMPUTATIONS = {
 }
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="red team: a new computed value packed in one whitespace-free stretch "
-                                       "(F(5)=F(4)+F(3)=5, $a_3=a_2+5=17$) passes for a counter: honest work charged -0.7")
 @pytest.mark.parametrize("kind", list(ONE_TOKEN_COMPUTATIONS))
 def test_honest_computations_written_without_spaces_are_not_loops(kind):
     text = ONE_TOKEN_COMPUTATIONS[kind]
@@ -84,8 +82,6 @@ CJK_TWO_CHANGES = "".join(f"第{i}天她卖了{3 * i}个发夹，所以我们把
                           for i in range(1, 12))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="red team: in Chinese/Japanese text two changes (day and value) a few "
-                                       "characters apart count as one changed stretch")
 def test_two_changes_in_a_script_without_spaces_are_not_one_change():
     assert rr.counter_loop_share(CJK_TWO_CHANGES) == 0.0
 
@@ -152,8 +148,6 @@ SHORT_LOOPS = {
 }
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="red team: a counter loop whose iteration is shorter than 32 characters "
-                                       "scores 0 penalty (total 3.0 with the right answer)")
 @pytest.mark.parametrize("kind", list(SHORT_LOOPS))
 def test_a_short_counter_loop_is_charged(kind):
     total, pen = scored(SHORT_LOOPS[kind])
@@ -169,16 +163,12 @@ RANDOM_ID_LOOP = " ".join(CHECK.format(f" (id {_RNG.randint(1000, 9999)})") for 
 STEP_11_LOOP = " ".join(CHECK.format(f" ({11 * i})") for i in range(1, 10))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="red team: a multi-digit counter escapes at some prefix lengths (the block "
-                                       "that first recurs splits the number, then the template skip passes the loop by)")
 @pytest.mark.parametrize("loop,prefix", [(RANDOM_ID_LOOP, 6), (RANDOM_ID_LOOP, 39), (STEP_11_LOOP, 11)],
                          ids=["random id, prefix 6", "random id, prefix 39", "step of 11, prefix 11"])
 def test_a_counter_loop_is_charged_whatever_text_precedes_it(loop, prefix):
     assert rr.counter_loop_share("x" * prefix + loop) > 0.5
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="red team: '<think>' + a loop with a random "
-                                                             "4-digit id scores 3.0 (penalty 0); 'Hmm. ' first: -0.77")
 def test_a_random_id_loop_right_after_the_think_tag_is_charged():
     total, pen = scored(RANDOM_ID_LOOP)
     assert pen < -0.5 and total < 2.75, (total, pen)
@@ -205,8 +195,6 @@ def test_two_alternating_templates_with_a_counter_are_charged():
 ZW_LOOP = " ".join(CHECK.format("")[:3 * i] + "\u200b" + CHECK.format("")[3 * i:] for i in range(14))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="red team: a zero-width space moved each iteration hides an exact loop "
-                                       "from the text measure (invisible characters are not dropped first)")
 def test_an_exact_loop_with_a_moving_zero_width_space_is_charged():
     assert rr.counter_loop_share(ZW_LOOP) > 0.5
 
