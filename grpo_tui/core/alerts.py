@@ -213,7 +213,7 @@ class _Spike:
         hit = None
         if self.cool > 0:
             self.cool -= 1
-        elif len(self.hist) >= t.spike_min_history:
+        elif self.hist and len(self.hist) >= t.spike_min_history:  # a minimum of 0 must not divide by 0
             n = len(self.hist)  # plain float maths: statistics.pstdev is exact but ~50x slower
             mean = sum(self.hist) / n
             sd = math.sqrt(sum((v - mean) ** 2 for v in self.hist) / n)

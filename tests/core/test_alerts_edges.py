@@ -386,3 +386,11 @@ def test_reasoning_baseline_of_exactly_the_minimum_counts():
 def test_reasoning_collapse_reads_the_runs_tags():
     engine = al.AlertEngine.from_config({"reasoning_start": "<r>", "reasoning_end": "</r>"})
     assert [x.code for x in _reasoning([100] * 5 + [10] * 3, engine, ("<r>", "</r>"))] == [al.REASONING_COLLAPSE]
+
+
+def test_a_spike_detector_with_no_minimum_history_does_not_divide_by_zero():
+    """spike_min_history=0 (a threshold a caller may set): the first value has no history to compare
+    with; it is no spike, and the second, far above the first, is one."""
+    spike = al._Spike(al.AlertThresholds(spike_min_history=0, spike_cooldown=0), min_ratio=1.5)
+    assert spike.update(1.0) is None
+    assert spike.update(100.0) == (1.0, 0.0)
