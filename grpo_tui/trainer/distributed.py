@@ -168,9 +168,10 @@ def settle_collectives(seconds: float = SETTLE_S) -> bool:
     gloo's worker thread destroys a finished collective's work a moment after the caller's wait
     returns, and dropping tensors Python has already let go needs the GIL. If that moment falls in
     interpreter shutdown the thread cannot have it and the process aborts ("terminate called
-    without an active exception"): a clean end read as a failed launch. transformers' own
-    ``store_flos`` all_gather ends every ``train()`` that way, so holding our objects
-    (trainer.rank_sync) is not enough. True when there was a group to wait for."""
+    without an active exception"): a clean end read as a failed launch. Any collective can be the
+    last (the ranks' stop agreement, transformers' ``store_flos`` all_gather that ends every
+    ``train()``), so the wait is here, at exit, not in each caller. True when there was a group
+    to wait for."""
     try:
         import torch.distributed as dist
 
