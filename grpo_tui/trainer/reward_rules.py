@@ -85,7 +85,11 @@ class Tags:
     def angle_only(self) -> bool:
         """Every tag starts with '<' and has no other: then a text in which every '<' opens an
         exact tag can hold no other spelling of one."""
-        return all(t.startswith("<") and t.count("<") == 1 for t in self.all)
+        return _angle_only(self.all)
+
+
+def _angle_only(tags: tuple[str, ...]) -> bool:
+    return all(t.startswith("<") and t.count("<") == 1 for t in tags)
 
 
 # -- reading completions ------------------------------------------------------------------------
@@ -161,7 +165,7 @@ def _census(text: str, tags: tuple[str, ...]) -> tuple[int, tuple[int, ...]]:
     completion, counted once (each count is a pass over the text; the rules asked ~14 each).
     A completion holds a handful of '<': one find per '<' is one pass in all, and a tag that
     starts with '<' (and has no other) occurs exactly where one of them opens it."""
-    if all(t.startswith("<") and t.count("<") == 1 for t in tags):
+    if _angle_only(tags):
         counts = [0] * len(tags)
         opens, i = 0, text.find("<")
         while i >= 0 and opens < 64:
@@ -977,8 +981,9 @@ LOOP_SPAN_CHARS = 128  # about 32 tokens: a stretch this long seen a third time 
 _LOOP_BLOCK = LOOP_SPAN_CHARS // 4  # any repeat of >= 2 blocks holds an aligned block that repeats
 # Digits folded to 0 and every whitespace to a space: blocks are looked for in this form, so a
 # counter of one width leaves them whole, and one find(" ") ends a word at any whitespace.
-_FOLD_DIGITS = str.maketrans("123456789\n\t\r\f\v", "000000000     ")
-_FOLD_ASCII = bytes.maketrans(b"123456789\n\t\r\f\v", b"000000000     ")
+_FOLD_FROM, _FOLD_TO = "123456789\n\t\r\f\v", "000000000     "
+_FOLD_DIGITS = str.maketrans(_FOLD_FROM, _FOLD_TO)
+_FOLD_ASCII = bytes.maketrans(_FOLD_FROM.encode(), _FOLD_TO.encode())  # the same, for bytes.translate
 _ONE_CHANGE_CHARS = 24  # the changed word or number: one whitespace-free stretch at most this long
 _MIN_ITERATION = 6  # "(1). " is about the shortest iteration a counter loop can have
 
