@@ -27,6 +27,7 @@ from ...core.formatting import short
 from ...core.rundir import RunDir
 from ...core.samples import Row, SampleFilter, SampleStore, parse_steps
 from ..widgets.literal import literal
+from ..widgets.tables import fill_table
 from .viewer import CompletionViewerScreen
 
 PROMPT_SHOWN = 70  # characters of a prompt in a group's header row (its end: the question)
@@ -162,7 +163,7 @@ class SampleBrowserScreen(Screen):
         except NoMatches:
             return
         self.step, self.rows = step, rows
-        labels = ["grp", *[literal(n, one_line=True, limit=14) for n in names], "total", "adv", "len", "trunc",
+        labels = ["grp", *[literal(n, one_line=True, limit=14).plain for n in names], "total", "adv", "len", "trunc",
                   "completion"]
         table_rows: list[tuple[str, list]] = []
         group = object()
@@ -181,17 +182,10 @@ class SampleBrowserScreen(Screen):
                                         short(r.get(M.SAMPLE_REWARD)), adv_t, str(r.get("length", "")),
                                         Text("✂", style="yellow") if r.get("truncated") else "",
                                         literal(r.get("completion", ""), one_line=True, limit=80)]))
-        # Widths given, not measured by the table: it measures when idle, and rows filled from the
-        # loading worker left it no message to go idle after, so live the columns stayed as narrow
-        # as their titles ("+1." for +1.11) until a key was pressed.
-        widths = [Text(str(label)).cell_len for label in labels]
-        for _, cells in table_rows:
-            widths = [max(w, Text(c).cell_len if isinstance(c, str) else c.cell_len) for w, c in zip(widths, cells)]
-        table.clear(columns=True)
-        for label, width in zip(labels, widths):
-            table.add_column(label, width=width)
-        for key, cells in table_rows:
-            table.add_row(*cells, key=key)
+        # Widths from the cells (fill_table): rows filled from the loading worker's callback left
+        # the table no message to go idle after, when it measures auto-width columns, so live the
+        # columns stayed as narrow as their titles ("+1." for +1.11) until a key was pressed.
+        fill_table(table, [(f"c{k}", label, 0, 0) for k, label in enumerate(labels)], table_rows)
         if first_completion is not None and table.cursor_row == 0:
             table.move_cursor(row=first_completion)  # start on a completion, not on the header
         shown = f"step {step}: {len(rows)} completion(s)" if not isinstance(step, str) else \
