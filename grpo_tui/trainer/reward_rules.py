@@ -44,6 +44,8 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, Callable, Sequence
 
+from ..core.messages import content_text
+
 FORMAT_STRICT_MAX = 0.5
 FORMAT_SOFT_MAX = 0.5
 CORRECTNESS_MAX = 1.0
@@ -109,10 +111,7 @@ def split_completion(completion: Any) -> tuple[str, str]:
             r = msg.get("reasoning_content") or msg.get("thinking") or msg.get("reasoning")
             if r:
                 reasoning.append(str(r))
-            c = msg.get("content")
-            if isinstance(c, list):  # typed content blocks
-                c = "".join(str(b.get("text", "")) for b in c if isinstance(b, dict))
-            content.append("" if c is None else str(c))
+            content.append(content_text(msg.get("content")))  # a string, or typed blocks
         return "\n".join(reasoning), "".join(content)
     return "", "" if completion is None else str(completion)
 
