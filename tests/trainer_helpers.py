@@ -29,8 +29,11 @@ def events(run) -> list[dict]:
     return ev.read_all(run.events)[0]
 
 
-def wait_for(run, pred: Callable[[dict], bool], timeout: float = 120.0, proc=None) -> dict:
-    """The first event satisfying pred; fails on timeout or when the trainer exits first."""
+def wait_for(run, pred: Callable[[dict], bool], timeout: float = 120.0, proc=None,
+             tail: Callable[[], object] | None = None) -> dict:
+    """The first event satisfying pred; fails on timeout or when the process exits first, showing
+    ``tail()`` (default: the run's trainer.log tail)."""
+    tail = tail or (lambda: run.log_tail(30))
     reader = ev.EventReader(run.events)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -41,9 +44,9 @@ def wait_for(run, pred: Callable[[dict], bool], timeout: float = 120.0, proc=Non
             for e in reader.read_new():
                 if pred(e):
                     return e
-            raise AssertionError(f"trainer exited ({proc.returncode}) first; log tail: {run.log_tail(30)}")
+            raise AssertionError(f"process exited ({proc.returncode}) first; log tail: {tail()}")
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting; log tail: {run.log_tail(30)}")
+    raise AssertionError(f"timed out waiting; log tail: {tail()}")
 
 
 def wait_exit(proc, timeout: float = 180.0) -> int:

@@ -15,6 +15,7 @@ import pytest
 
 from grpo_tui.core import events as ev
 from grpo_tui.core.rundir import list_runs, summarize
+from trainer_helpers import wait_for
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 REPO = Path(__file__).resolve().parents[2]
@@ -44,19 +45,7 @@ def the_run(proc, log: Path, timeout: float = 120.0):
 
 
 def wait_event(run, pred, proc, log: Path, timeout: float = 120.0) -> dict:
-    reader = ev.EventReader(run.events)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for e in reader.read_new():
-            if pred(e):
-                return e
-        if proc.poll() is not None:
-            for e in reader.read_new():
-                if pred(e):
-                    return e
-            raise AssertionError(f"script exited ({proc.returncode}) first: {log.read_text()[-3000:]}")
-        time.sleep(0.1)
-    raise AssertionError(f"timed out; script log: {log.read_text()[-3000:]}")
+    return wait_for(run, pred, timeout, proc, tail=lambda: log.read_text()[-3000:])
 
 
 def cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
