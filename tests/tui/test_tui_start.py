@@ -39,6 +39,14 @@ def text_of(widget: Static) -> str:
     return str(widget.render())
 
 
+async def pick(pilot, screen: StartScreen, preset: str) -> DataTable:
+    """Move the presets table's cursor to ``preset``, as the arrow keys would; the table."""
+    table = screen.query_one("#presets", DataTable)
+    table.move_cursor(row=table.get_row_index(preset))
+    await pilot.pause()
+    return table
+
+
 async def set_knob(pilot, screen: StartScreen, name: str, value: str) -> None:
     inp = screen.query_one(f"#knob-{name}", Input)
     inp.focus()
@@ -106,9 +114,7 @@ async def test_invalid_knob_shows_error_valid_one_updates_bar_and_verdict():
     app = make_app("RTX 4090")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
-        table = screen.query_one("#presets", DataTable)
-        table.move_cursor(row=table.get_row_index("demo-16gb"))
-        await pilot.pause()
+        table = await pick(pilot, screen, "demo-16gb")
         before = screen.query_one("#bar", MemoryBar).data
         assert before is not None and before.verdict == "fits"
 
@@ -153,9 +159,7 @@ async def test_starting_a_config_that_does_not_fit_is_refused():
     app = make_app("T4")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
-        table = screen.query_one("#presets", DataTable)
-        table.move_cursor(row=table.get_row_index("demo-24gb"))
-        await pilot.pause()
+        table = await pick(pilot, screen, "demo-24gb")
         await set_knob(pilot, screen, "model", "Qwen/Qwen3-32B")
         await pilot.press("enter")
         await pilot.pause()
@@ -405,9 +409,7 @@ async def test_rescan_keeps_the_chosen_preset_and_edits():
     app = make_app("RTX 4090")
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await ready(pilot)
-        table = screen.query_one("#presets", DataTable)
-        table.move_cursor(row=table.get_row_index("demo-16gb"))
-        await pilot.pause()
+        table = await pick(pilot, screen, "demo-16gb")
         await set_knob(pilot, screen, "lora_rank", "16")
         table.focus()
         await pilot.press("f5")
