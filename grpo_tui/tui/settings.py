@@ -8,12 +8,11 @@ one session: ``dark``, ``light``, ``ansi`` (the terminal's own 16 colours),
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ..core.rundir import atomic_write, config_home, private_dir
+from ..core.paths import config_home
 
 ENV_THEME = "GRPO_TUI_THEME"
 FILE_NAME = "app.json"
@@ -37,7 +36,10 @@ class AppSettings:
         """Saved settings with env overrides applied; a missing or broken file gives defaults."""
         data: dict = {}
         try:
-            raw = json.loads(cls.path().read_text(encoding="utf-8"))
+            text = cls.path().read_text(encoding="utf-8")
+            import json  # here, not at the top: most users have no file, and the first frame waits for this
+
+            raw = json.loads(text)
             if isinstance(raw, dict):
                 data = raw
         except (OSError, ValueError):
@@ -50,6 +52,12 @@ class AppSettings:
         return s
 
     def save(self) -> None:
+        # imported here: the app imports this module before its first frame, and core.rundir
+        # (with json, tomllib, statistics behind it) is ~9 ms the first frame need not pay
+        import json
+
+        from ..core.rundir import atomic_write, private_dir
+
         private_dir(self.path().parent)
         atomic_write(self.path(), json.dumps(asdict(self), indent=2))
 

@@ -80,3 +80,31 @@ def test_cli_help_imports_neither_torch_nor_textual():
     code = ("import sys\nfrom grpo_tui import cli\n"
             "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass")
     assert loaded_after(code, ("textual",) + HEAVY) == []
+
+
+# Needed once tables, knobs or the run list are made, after the first frame (bench/first_frame.py:
+# together ~15 ms of a ~200 ms first frame on a 2-core box).
+AFTER_FIRST_FRAME = ("textual.widgets._data_table", "grpo_tui.core.config", "grpo_tui.core.rundir",
+                     "grpo_tui.tui.runs_index", "tomllib", "statistics")
+
+
+def test_first_frame_loads_nothing_only_later_parts_need():
+    """What is loaded when the start screen has painted once, before its workers start."""
+    code = """
+import sys, json
+from grpo_tui.tui.app import GrpoApp
+seen = []
+class FirstFrame(GrpoApp):
+    def on_mount(self):
+        self.call_later(lambda: self.screen.call_after_refresh(self.frame))
+    def frame(self):
+        seen.extend(m for m in WATCH if m in sys.modules)
+        print("@@" + json.dumps(seen), flush=True)
+        self.exit()
+FirstFrame().run(headless=True, size=(120, 40))
+""".replace("WATCH", repr(AFTER_FIRST_FRAME))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                         env={**os.environ, "GRPO_TUI_FAKE_GPUS": "RTX 4090"}, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("@@")][-1]
+    assert json.loads(line[2:]) == []

@@ -2,12 +2,15 @@
 
 Everything slow happens in thread workers that post the typed messages below
 (``Surveyed``, ``RunsScanned``, ``Audited``, ``Launched``, ``LaunchFailed``); handlers only
-update widgets. The selected preset's reward audit runs `grpo-tui rewards audit` in a
+update widgets. The first frame is what a user over SSH waits for (bench/first_frame.py): it has
+no table and no knobs, and what only they need (DataTable, core.config, the run index) is imported
+when they are made. The selected preset's reward audit runs `grpo-tui rewards audit` in a
 subprocess (tui.reward_audit) and shows its verdict on one line. The planner runs on every keystroke in a knob: it is arithmetic.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, get_type_hints
@@ -20,18 +23,21 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.validation import ValidationResult, Validator
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import Footer, Input, Label, Static
 
-from ...core.config import ConfigError, RunConfig, coerce
-from ..runs_index import RunsIndex
+from ...core.config_error import ConfigError
 from ..widgets.memory_bar import BarData, MemoryBar
 from ..widgets.tables import fill_table
 
 if TYPE_CHECKING:  # pragma: no cover
+    from textual.widgets import DataTable
+
+    from ...core.config import RunConfig
     from ...core.hardware import Hardware
     from ...core.planner import Plan
     from ...core.presets import Preset
     from ...core.rundir import RunDir, RunSummary
+    from ..runs_index import RunsIndex
 
 # (RunConfig field, label, Input type)
 KNOBS: tuple[tuple[str, str, str], ...] = (
@@ -113,6 +119,10 @@ class LaunchFailed(Message):
 
 @lru_cache(maxsize=1)
 def _field_types() -> dict[str, Any]:
+    # core.config is imported here, when the knobs are made (after the first frame): its big
+    # dataclass costs the first frame ~5 ms (bench/first_frame.py)
+    from ...core.config import RunConfig
+
     return get_type_hints(RunConfig)  # slow-ish (evaluates every annotation): once per process
 
 
@@ -127,6 +137,8 @@ class KnobValidator(Validator):
     def validate(self, value: str) -> ValidationResult:
         if not value.strip():
             return self.failure(f"{self.name}: needs a value")
+        from ...core.config import coerce
+
         try:
             coerce(self.name, value, self.hint)
         except ConfigError as exc:
@@ -271,7 +283,11 @@ class StartScreen(Screen):
         self.selected: str | None = None
         self.current = Current()
         self.summaries: list[RunSummary] = []
-        self.runs_index = RunsIndex()
+        # Made by the first scan, in its worker thread: runs_index pulls in the run-folder code
+        # (core.rundir, json, tomllib, statistics), ~9 ms the first frame need not wait for.
+        self.runs_index: RunsIndex | None = None
+        self._runs_index_made = threading.Lock()  # two scan threads may overlap (exclusive cannot stop a thread)
+        self._workers_started = False  # the first paint has happened and the workers run
         self.marked: set[str] = set()  # run ids marked (space) for the compare screen
         self._audits: dict[str, Text] = {}  # preset -> its reward audit line
         self._auditing: set[str] = set()  # presets whose audit subprocess is running (one at a time)
@@ -312,6 +328,7 @@ class StartScreen(Screen):
         self.call_after_refresh(self._start_workers)
 
     def _start_workers(self) -> None:
+        self._workers_started = True
         self.survey()
         self._periodic_scan()  # not under a dashboard opened at start (`grpo-tui attach`): it would
         # fold every run's log while the dashboard reads its own; on_screen_resume scans later
@@ -325,7 +342,11 @@ class StartScreen(Screen):
             self.scan_runs()
 
     def on_screen_resume(self) -> None:
-        self.scan_runs()
+        # The first resume comes before the first paint: _start_workers scans after it (a scan
+        # thread started here competed with the first frame for the GIL, and its table was mounted
+        # before that frame).
+        if self._workers_started:
+            self.scan_runs()
 
     # -- workers ----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="survey")
@@ -379,6 +400,11 @@ class StartScreen(Screen):
 
     @work(thread=True, exclusive=True, group="runs")
     def scan_runs(self) -> None:
+        with self._runs_index_made:
+            if self.runs_index is None:
+                from ..runs_index import RunsIndex
+
+                self.runs_index = RunsIndex()
         summaries = self.runs_index.refresh()
         # live first, then newest (list_runs is newest first; sort is stable)
         summaries.sort(key=lambda s: not s.live)
@@ -394,6 +420,9 @@ class StartScreen(Screen):
                 for name, label, typ in KNOBS]
 
     async def on_surveyed(self, msg: Surveyed) -> None:
+        # DataTable is imported where it is used: the first frame has no table (module docstring)
+        from textual.widgets import DataTable
+
         grid = self.query_one("#knobs", Grid)
         if not grid.children:
             await grid.mount_all(self._knob_cells())
@@ -478,8 +507,10 @@ class StartScreen(Screen):
         if self._survey is not None:
             self.query_one("#hw", Static).update(self._hardware_text(self._survey))
 
-    @on(DataTable.RowHighlighted, "#presets")
-    def _preset_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # a named handler: @on(DataTable.RowHighlighted, "#presets") would import DataTable with this module
+        if event.data_table.id != "presets":
+            return
         name = event.row_key.value
         if name and name != self.selected:
             self.select_preset(name)
@@ -537,6 +568,8 @@ class StartScreen(Screen):
         return cur
 
     def _show_current(self) -> None:
+        from textual.widgets import DataTable
+
         cur, name = self.current, self.selected
         err = self.query_one("#knob-error", Static)
         bar = self.query_one("#bar", MemoryBar)
@@ -592,6 +625,8 @@ class StartScreen(Screen):
 
     # -- runs list --------------------------------------------------------------------
     async def on_runs_scanned(self, msg: RunsScanned) -> None:
+        from textual.widgets import DataTable
+
         self.summaries = msg.summaries
         found = self.query("#runs")
         if found:
@@ -692,6 +727,8 @@ class StartScreen(Screen):
         self.app.notify(msg.error, title="the run did not start", severity="error", timeout=15)
 
     def action_attach(self) -> None:
+        from textual.widgets import DataTable
+
         found = self.query("#runs")
         if not found or not found.first(DataTable).row_count:
             return
@@ -704,6 +741,8 @@ class StartScreen(Screen):
             self.app.open_run(RunDir(match.path))
 
     def _cursor_run(self) -> "str | None":
+        from textual.widgets import DataTable
+
         found = self.query("#runs")
         if not found or not found.first(DataTable).row_count:
             return None
@@ -712,6 +751,8 @@ class StartScreen(Screen):
 
     async def action_mark(self) -> None:
         """Mark / unmark the run under the cursor for comparison, then move to the next row."""
+        from textual.widgets import DataTable
+
         key = self._cursor_run()
         if key is None:
             return

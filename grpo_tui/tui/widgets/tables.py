@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual.widgets import DataTable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from textual.widgets import DataTable
 
 
 def fill_table(table: DataTable, columns, rows: list[tuple[str, list]]) -> None:
