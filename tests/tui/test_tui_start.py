@@ -189,6 +189,20 @@ async def test_recent_runs_live_first_and_enter_attaches(monkeypatch):
         assert opened == ["20260103-000000-new-failed"]
 
 
+async def test_no_runs_says_so_without_an_empty_table_then_a_new_run_is_listed():
+    app = make_app("RTX 4090")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        empty, table = screen.query_one("#runs-empty", Static), screen.query_one("#runs", DataTable)
+        assert empty.display and "no runs yet" in text_of(empty)
+        assert not table.display  # no column header under "no runs yet"
+        synthetic_run("20260104-000000-first", state="completed")
+        await pilot.press("f5")
+        await until(pilot, lambda: table.row_count == 1, what="the rescan")
+        await pilot.pause()
+        assert table.display and not empty.display
+
+
 async def test_short_terminal_flips_between_new_run_and_runs():
     synthetic_run("20260101-000000-done", state="completed")
     app = make_app("RTX 4090")

@@ -652,6 +652,7 @@ class StartScreen(Screen):
         self.query_one("#runs-hint", Static).update(hint if msg.summaries else "")
         empty = self.query_one("#runs-empty", Static)
         empty.display = not msg.summaries
+        table.display = bool(msg.summaries)  # not an empty header under "no runs yet"
         empty.update("no runs yet — pick a preset and press Enter")
         if table.row_count:
             table.move_cursor(row=min(keep, table.row_count - 1))
