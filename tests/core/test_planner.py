@@ -138,11 +138,14 @@ KNOBS = {
 }
 
 
-@pytest.mark.parametrize("mode", sorted(MODES))
-@pytest.mark.parametrize("knob", sorted(KNOBS))
+# every mode with every knob, but 4-bit loading with the trl backend: it loads 16-bit weights only
+# (4-bit is refused), so there is nothing to plan
+MONOTONE_CASES = [(mode, knob) for mode in sorted(MODES) for knob in sorted(KNOBS)
+                  if not (mode.startswith("trl") and knob == "load_in_4bit")]
+
+
+@pytest.mark.parametrize(("mode", "knob"), MONOTONE_CASES)
 def test_monotone(mode, knob):
-    if mode.startswith("trl") and knob == "load_in_4bit":
-        pytest.skip("the trl backend loads 16-bit weights only (4-bit is refused)")
     totals = []
     for value in KNOBS[knob]:
         kw = {**BASE, **MODES[mode], knob: value}
