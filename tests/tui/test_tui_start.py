@@ -419,6 +419,20 @@ async def test_attach_opens_the_dashboard_and_q_detaches_with_the_way_back():
     assert live.pending_commands() == []
 
 
+async def test_attach_then_esc_shows_the_start_screen_with_its_runs():
+    """Under a dashboard opened at start the start screen scans nothing; Esc back to it lists the runs."""
+    from grpo_tui.tui.screens.dashboard import DashboardScreen
+    live = synthetic_run("20260102-000000-live", state="live", steps=4, max_steps=50)
+    app = make_app("none", attach=live)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen), what="the dashboard")
+        await pilot.press("escape")
+        screen = await ready(pilot)
+        await until(pilot, lambda: screen.query("#runs") and screen.query_one("#runs", DataTable).row_count == 1,
+                    what="the run list")
+        assert screen.query_one("#runs", DataTable).display
+
+
 async def test_rescan_keeps_the_chosen_preset_and_edits():
     app = make_app("RTX 4090")
     async with app.run_test(size=(120, 40)) as pilot:
