@@ -514,3 +514,29 @@ async def test_first_frame_before_the_survey_then_knobs_arrive_with_it():
         screen = await ready(pilot)
         assert len(screen.query("#knobs Input")) == len(screen.query("#knobs Label")) == 6
         assert "RTX 4090" in text_of(screen.query_one("#hw", Static))
+
+
+async def test_quitting_as_the_survey_and_the_scan_land_raises_nothing():
+    """`q` in the moment the workers' results arrive: their handlers must not mount into a closing screen
+    (Textual's MountError, a traceback on the user's terminal)."""
+    import threading
+
+    from grpo_tui.tui.screens.start import RunsScanned, Surveyed
+    from tui_helpers import fixed_hardware
+
+    gate = threading.Event()
+    hw = fixed_hardware("RTX 4090")
+    app = make_app("RTX 4090")
+    app.detect_hardware = lambda: (gate.wait(10), hw)[1]
+    presets = fixed_presets()
+    rec = planner.recommend({n: p for n, p in presets.items() if p.ok}, hw, ram_gb=hw.host.ram_available_gb)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert isinstance(screen, StartScreen) and not screen.query("#presets")  # the survey has not landed
+        app.exit()
+        screen.post_message(Surveyed(hw, presets, dict(rec.plans), rec.name, rec.reason))
+        screen.post_message(RunsScanned([]))
+        gate.set()
+        await pilot.pause(0.2)
+    assert app._exception is None, app._exception

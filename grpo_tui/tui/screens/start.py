@@ -423,6 +423,8 @@ class StartScreen(Screen):
         # DataTable is imported where it is used: the first frame has no table (module docstring)
         from textual.widgets import DataTable
 
+        if not self.is_attached:  # the app is closing (q as the survey landed): nothing to mount into
+            return
         grid = self.query_one("#knobs", Grid)
         if not grid.children:
             await grid.mount_all(self._knob_cells())
@@ -627,6 +629,8 @@ class StartScreen(Screen):
     async def on_runs_scanned(self, msg: RunsScanned) -> None:
         from textual.widgets import DataTable
 
+        if not self.is_attached:  # the app is closing: see on_surveyed
+            return
         self.summaries = msg.summaries
         found = self.query("#runs")
         if found:
