@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..core.rundir import RunDir
 
 
-NOTIFIER_DELAY_S = 1.0  # the notifier polls every 10 s: a second's wait costs nothing
+NOTIFIER_DELAY_S = 1.0
+TRACK_FOLD_DELAY_S = 1.0  # the notifier polls every 10 s: a second's wait costs nothing
 
 
 class GrpoApp(App[int]):
@@ -109,8 +110,11 @@ class GrpoApp(App[int]):
 
         self.current_run = run
         self._tracker = RunTracker(run)
-        # fold the log now, off the UI thread, so that `q` later reads only what was appended
-        self.run_worker(self._tracker.summary, thread=True, group="current-run", exclusive=True)
+        # Fold the log off the UI thread, so that `q` later reads only what was appended; a second
+        # from now: the dashboard's first frame (and its own reader) come first.
+        tracker = self._tracker
+        self.set_timer(TRACK_FOLD_DELAY_S, lambda: self.run_worker(tracker.summary, thread=True, group="current-run",
+                                                                   exclusive=True))
 
     def current_summary(self):
         if self._tracker is None:

@@ -8,9 +8,9 @@ while the UI is busy, it handles one and then reads the model once, so a burst o
 10,000 events costs one redraw, and nothing is lost because the data never rode
 on the message.
 
-``RunWatcher``: ``RunMonitor.preview()`` (the newest step at once), then
-``catch_up()`` in 4 MiB chunks (history), then ``poll()`` every ``interval``
-seconds; ``check_alive()`` once a second (a dead trainer pid -> crashed).
+``RunWatcher``: ``RunMonitor.preview()`` (the newest step at once), then, once the
+screen has painted it (``shown``, or after a second), the history in 4 MiB chunks, then
+``poll()`` every ``interval`` seconds; ``check_alive()`` once a second (a dead trainer pid -> crashed).
 
 ``ResourceSampler``: once a second, VRAM per GPU and the trainer's own share
 through ``core.hardware.GpuSampler.sample_once`` (NVML), and the trainer
@@ -29,6 +29,9 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from ..core.monitor import RunMonitor
+
+
+SHOWN_WAIT_S = 1.0  # at most this long between the preview and reading the history
 
 
 class RunChanged(Message):
@@ -83,6 +86,9 @@ class RunWatcher(_Background):
         self.interval = interval
         self.alive_every = alive_every
         self.caught_up = threading.Event()
+        # Set by the screen once it has painted the preview: the history is read after that, so
+        # that this thread does not hold the GIL while the first frame is composed and drawn.
+        self.shown = threading.Event()
         self.attach_control_id: str | None = None
         self.attach_alert_count = 0
         super().__init__()
@@ -96,6 +102,7 @@ class RunWatcher(_Background):
         try:
             m.preview()
             self._post()
+            self.shown.wait(SHOWN_WAIT_S)  # a screen that never paints (hidden, headless) waits this long
             while not self._stop.is_set():
                 m.poll()
                 self._post()

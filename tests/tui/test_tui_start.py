@@ -420,12 +420,17 @@ async def test_attach_opens_the_dashboard_and_q_detaches_with_the_way_back():
 
 
 async def test_attach_then_esc_shows_the_start_screen_with_its_runs():
-    """Under a dashboard opened at start the start screen scans nothing; Esc back to it lists the runs."""
+    """Under a dashboard opened at start the start screen neither surveys nor scans; Esc back to it
+    does both."""
     from grpo_tui.tui.screens.dashboard import DashboardScreen
     live = synthetic_run("20260102-000000-live", state="live", steps=4, max_steps=50)
     app = make_app("none", attach=live)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen), what="the dashboard")
+        await pilot.pause(0.5)
+        start = app.screen_stack[0]
+        # no survey under the dashboard (NVML, presets, planning: GIL time its first frame needs)
+        assert start.hardware is None and start.selected is None
         await pilot.press("escape")
         screen = await ready(pilot)
         await until(pilot, lambda: screen.query("#runs") and screen.query_one("#runs", DataTable).row_count == 1,

@@ -244,6 +244,8 @@ class DashboardScreen(Screen):
             self.refresh_bindings()
 
         self.rendered_version = snap.version
+        if not self.watcher.shown.is_set():
+            self.call_after_refresh(self.watcher.shown.set)  # painted: the watcher may read the history
 
     def _track_commands(self, snap: Snapshot) -> None:
         ctl = snap.last_control

@@ -288,6 +288,7 @@ class StartScreen(Screen):
         self.runs_index: RunsIndex | None = None
         self._runs_index_made = threading.Lock()  # two scan threads may overlap (exclusive cannot stop a thread)
         self._workers_started = False  # the first paint has happened and the workers run
+        self._survey_started = False
         self.marked: set[str] = set()  # run ids marked (space) for the compare screen
         self._audits: dict[str, Text] = {}  # preset -> its reward audit line
         self._auditing: set[str] = set()  # presets whose audit subprocess is running (one at a time)
@@ -329,7 +330,8 @@ class StartScreen(Screen):
 
     def _start_workers(self) -> None:
         self._workers_started = True
-        self.survey()
+        if self.is_active:  # under a dashboard opened at start, the survey waits for this screen
+            self._start_survey()  # (NVML, presets, planning: GIL time the dashboard's first frame needs)
         self._periodic_scan()  # not under a dashboard opened at start (`grpo-tui attach`): it would
         # fold every run's log while the dashboard reads its own; on_screen_resume scans later
         self.set_interval(RUNS_REFRESH_S, self._periodic_scan, name="runs-refresh")
@@ -346,7 +348,13 @@ class StartScreen(Screen):
         # thread started here competed with the first frame for the GIL, and its table was mounted
         # before that frame).
         if self._workers_started:
+            if not self._survey_started:
+                self._start_survey()
             self.scan_runs()
+
+    def _start_survey(self) -> None:
+        self._survey_started = True
+        self.survey()
 
     # -- workers ----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="survey")
@@ -790,7 +798,7 @@ class StartScreen(Screen):
         self.refresh_bindings()
 
     def action_rescan(self) -> None:
-        self.survey()
+        self._start_survey()
         self.scan_runs()
 
     def on_descendant_focus(self) -> None:
