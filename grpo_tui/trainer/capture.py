@@ -33,10 +33,21 @@ def prompt_text(prompt: Any) -> str:
 def _num(x: Any) -> float | None:
     """A reward or advantage as a finite float: they arrive as tensors or numpy scalars, so converted
     with float() first (core.numbers.finite takes Python numbers only)."""
+    if type(x) is float:  # TRL's _logs hold floats (.tolist()): the common case, without a call
+        return x if x - x == 0.0 else None  # NaN and +-inf give NaN here
     try:
         return finite(float(x))
     except (TypeError, ValueError):
         return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal prompts (a group's G copies are equal, not identical); False where == is not a truth
+    value (an array inside a multimodal message)."""
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
 
 
 class SampleCapture:
@@ -114,32 +125,42 @@ class SampleCapture:
 
     def _collect(self, tokens: list[dict[str, Any]]) -> None:
         """Rows for the completions just generated (all processes', in TRL's gathered order, which is
-        also its grouping order)."""
+        also its grouping order).
+
+        Runs on the training thread once per generation (128 rows a step on the tiny preset): columns
+        are converted whole, and a prompt repeated through its group is turned into text once."""
         tr = self.trainer
         logs = tr._logs
         n = len(tokens)
         prompts = list(logs["prompt"])[-n:]
         completions = list(logs["completion"])[-n:]
-        advantages = list(logs["advantages"])[-n:]
+        advantages = [_num(a) for a in list(logs["advantages"])[-n:]]
         names = list(tr.reward_func_names)
-        per_fn = {name: list(logs["rewards"][name])[-n:] for name in names}
+        columns = [[_num(x) for x in list(logs["rewards"][name])[-n:]] for name in names]
         weights = [float(w) for w in tr.reward_weights.tolist()]
         G = tr.num_generations
         rows = []
+        previous, previous_text = None, ""
+        pairs = list(zip(names, weights))
         for i in range(min(len(prompts), n)):
-            scores = {name: _num(per_fn[name][i]) for name in names}
-            valid = [(s, w) for s, w in zip(scores.values(), weights) if s is not None]
-            total = sum(s * w for s, w in valid) if valid else None
-            fact = tokens[i]
+            scores, total = {}, None
+            for (name, w), col in zip(pairs, columns):
+                sc = scores[name] = col[i]
+                if sc is not None:
+                    total = 0.0 + sc * w if total is None else total + sc * w  # 0.0 +: as sum() did (no -0.0)
+            prompt = prompts[i]
+            if prompt is not previous and not _same(prompt, previous):
+                previous, previous_text = prompt, prompt_text(prompt)
+            completion = completions[i]
             row = {
-                "prompt": prompt_text(prompts[i]),
-                "completion": completion_text(completions[i]),
+                "prompt": previous_text,
+                "completion": completion if type(completion) is str else completion_text(completion),
                 "rewards": scores,
                 "reward": total,
-                "advantage": _num(advantages[i]),
+                "advantage": advantages[i],
                 "group": i // G,
+                **tokens[i],  # length, truncated, answer: left out where they could not be read
             }
-            row.update(fact)  # length, truncated, answer: left out where they could not be read
             rows.append(row)
         self.pending.extend(rows)
 
