@@ -3,7 +3,7 @@
 
 * ``step_clock()``: a TrainerCallback timing steps 6..N in wall and process CPU time (the first steps
   warm caches up);
-* ``HookTimer``: CPU time spent inside our callback's methods and the sample capture;
+* ``HookTimer``: time spent inside our callback's methods and the sample capture on the loop's thread;
 * ``abba(rounds, one)``: alternate the runs without and with hooks, ABBA: the later run of a round is
   systematically slower (allocator / cache state), so alternating which goes first keeps that out of
   the ratio;
@@ -18,8 +18,9 @@ import statistics
 import time
 from typing import Any, Callable
 
-# one run's figures: (wall steps/s, CPU steps/s, share of the run's CPU time inside our hooks)
-Figures = tuple[float, float, float]
+# one run's figures: (wall steps/s, CPU steps/s, share of the run's CPU time inside our hooks,
+# share of the run's wall time inside our hooks)
+Figures = tuple[float, float, float, float]
 CALLBACK_METHODS = ("on_train_begin", "on_log", "on_step_end", "on_save")
 
 
@@ -46,18 +47,28 @@ def step_clock() -> Any:
 
 
 class HookTimer:
-    """Wraps our callback's methods and its capture's work to add up the CPU time spent inside them."""
+    """Wraps our callback's methods and its capture's work to add up the time spent inside them.
+
+    ``wall``: what the training loop waits for (the hooks run on its thread), the overhead a user
+    feels. ``cpu``: process CPU time, all threads, while inside them: with torch's OpenMP workers
+    spinning on the other cores meanwhile, it counts each hook about twice on 2 cores (2026-12-01).
+    """
 
     def __init__(self) -> None:
         self.cpu = 0.0
+        self.wall = 0.0
+
+    def reset(self) -> None:
+        self.cpu = self.wall = 0.0
 
     def timed(self, fn: Callable) -> Callable:
         def wrapper(*args, **kwargs):
-            t = time.process_time()
+            t, w = time.process_time(), time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
                 self.cpu += time.process_time() - t
+                self.wall += time.perf_counter() - w
         return wrapper
 
     def instrument(self, cb: Any) -> None:

@@ -257,8 +257,8 @@ def repetition_rate(text: str, n: int = 3, min_words: int = 8) -> float | None:
     words = text.split()
     if len(words) < max(min_words, n):
         return None
-    grams = list(zip(*(words[i:] for i in range(n))))
-    return 1.0 - len(set(grams)) / len(grams)
+    # the n-grams are counted, not kept: the trainer runs this on 32 completions every step
+    return 1.0 - len(set(zip(*(words[i:] for i in range(n))))) / (len(words) - n + 1)
 
 
 def reasoning_length(completion: Any, tags: tuple[str, str] = ("<think>", "</think>")) -> int | None:

@@ -191,12 +191,15 @@ class RunDir:
 
     def pending_commands(self) -> list[dict[str, Any]]:
         """Commands not yet taken, oldest first (the trainer takes them)."""
-        if not self.commands.is_dir():
+        # The trainer asks every step: one scandir (pathlib's glob cost ~0.1 ms a step).
+        try:
+            with os.scandir(self.commands) as it:
+                names = sorted(e.name for e in it if e.name.endswith(".json") and not e.name.startswith("."))
+        except OSError:  # no commands folder (yet), or not a folder
             return []
         out = []
-        for p in sorted(self.commands.glob("*.json")):
-            if p.name.startswith("."):
-                continue
+        for name in names:
+            p = self.commands / name
             try:
                 data = json.loads(p.read_text())
             except (OSError, ValueError):
