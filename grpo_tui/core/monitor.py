@@ -283,6 +283,7 @@ class RunMonitor:
         self.events_seen = 0
         self.gone = False
         self._preview: dict[str, Any] | None = None
+        self._caught_up = False  # the history has been read to the end once (poll)
 
     # -- ingest -----------------------------------------------------------------------------
     def preview(self, nbytes: int = 256 * 1024) -> bool:
@@ -348,10 +349,17 @@ class RunMonitor:
         events = self.events_reader.read_new(max_bytes)
         newest = self._read_samples()
         gone = not self.run.path.exists()
+        caught_up = not self._caught_up and self.behind() == 0
         with self.lock:
             changed = bool(events)
             if events:
                 self.feed(events)
+            if caught_up:
+                # The whole history is read: from here the log is followed, and the preview (the
+                # newest step and state at attach time) must not stand in for the state any more:
+                # a fast run always has a few bytes unread at a frame, and would read as loading.
+                self._caught_up, self._preview = True, None
+                changed = True
             if newest is not None:
                 self._take_samples(newest[0])
                 self.samples_count += newest[1]
@@ -557,11 +565,12 @@ class RunMonitor:
                 eta = max(0, s.max_steps - s.step) / sps
             history = 1.0
             latest = dict(self.latest)
-            try:
-                size = os.path.getsize(self.run.events)
-                history = min(1.0, self.events_reader.offset / size) if size else 1.0
-            except OSError:
-                pass
+            if not self._caught_up:  # after that, what is unread is the newest step, not history
+                try:
+                    size = os.path.getsize(self.run.events)
+                    history = min(1.0, self.events_reader.offset / size) if size else 1.0
+                except OSError:
+                    pass
             if history < 1.0 and self._preview:  # still reading the history: show the newest figures now
                 pv = self._preview
                 summary.step = max(summary.step, pv["step"])

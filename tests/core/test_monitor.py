@@ -264,3 +264,27 @@ def test_series_rewind_drops_later_points():
     s.rewind(10)  # past the raw tail: whole buckets go
     xs, _ = s.points()
     assert xs and max(xs) < 10
+
+
+def test_a_fast_run_attached_while_loading_reads_as_training_once_followed():
+    """Attached while the run loads (the preview says loading), then the run trains faster than the
+    reader polls: a frame always finds a few bytes unread. Once the history has been read the preview
+    must not stand in for the state (the dashboard showed LOADING at step 276 of 300)."""
+    w = SyntheticWriter.create(max_steps=300, step_time=0.05)
+    w.start(pid=os.getpid())
+    w.phase("loading model")
+    w.flush()
+    m = RunMonitor(w.run)
+    m.preview()
+    assert m.snapshot().state == "loading"
+    w.phase("training")
+    w.steps(20)
+    w.flush()
+    m.catch_up()
+    for _ in range(5):  # a step lands between every poll and the next frame
+        w.steps(1)
+        w.flush()
+        snap = m.snapshot()
+        assert snap.state == "training" and snap.history == 1.0, (snap.state, snap.history)
+        m.poll()
+    assert m.snapshot().summary.step == 25
