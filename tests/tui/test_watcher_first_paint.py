@@ -24,7 +24,8 @@ class Inbox:
         return True
 
 
-def test_history_waits_for_the_first_paint_then_is_read_whole():
+def test_history_waits_for_the_first_paint_then_is_read_whole(monkeypatch):
+    monkeypatch.setattr(watcher_mod, "SHOWN_WAIT_S", 30.0)  # a loaded box must not end the wait early
     run = synthetic_run("20260105-000000-history", steps=200, max_steps=200)
     monitor, inbox = RunMonitor(run), Inbox()
     w = watcher_mod.RunWatcher(monitor, inbox)
@@ -32,7 +33,7 @@ def test_history_waits_for_the_first_paint_then_is_read_whole():
     try:
         assert inbox.got.wait(5), "no preview posted"
         assert monitor.snapshot(series=()).summary.step == 200  # the preview: the newest step
-        time.sleep(0.3)  # well under SHOWN_WAIT_S: nothing of the history read yet
+        time.sleep(0.3)  # nothing of the history read yet: it waits for the paint
         assert monitor.events_reader.offset == 0 and not w.caught_up.is_set()
         w.shown.set()  # the screen painted
         assert w.caught_up.wait(5), "the history was not read after the first paint"
