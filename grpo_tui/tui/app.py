@@ -22,8 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..core.rundir import RunDir
 
 
-NOTIFIER_DELAY_S = 1.0
-TRACK_FOLD_DELAY_S = 1.0  # the notifier polls every 10 s: a second's wait costs nothing
+NOTIFIER_DELAY_S = 1.0  # the notifier polls every 10 s: a second's wait costs nothing
+TRACK_FOLD_DELAY_S = 1.0  # the quit check's fold of the run's log waits for the dashboard's first frame
 
 
 class GrpoApp(App[int]):

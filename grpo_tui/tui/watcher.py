@@ -94,6 +94,10 @@ class RunWatcher(_Background):
         super().__init__()
         self.error: str | None = None
 
+    def stop(self, timeout: float = 2.0) -> None:
+        self.shown.set()  # a screen closed before its first paint: no waiting out SHOWN_WAIT_S
+        super().stop(timeout)
+
     def _post(self) -> None:
         self.target.post_message(RunChanged(self.monitor.version))
 

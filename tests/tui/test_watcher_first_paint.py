@@ -55,3 +55,15 @@ def test_a_screen_that_never_paints_delays_the_history_only_so_long(monkeypatch)
         assert monitor.events_reader.offset == os.path.getsize(run.events)
     finally:
         w.stop()
+
+
+def test_stopping_before_the_first_paint_does_not_wait_out_the_cap(monkeypatch):
+    monkeypatch.setattr(watcher_mod, "SHOWN_WAIT_S", 30.0)
+    run = synthetic_run("20260105-000000-closed", steps=20, max_steps=20)
+    inbox = Inbox()
+    w = watcher_mod.RunWatcher(RunMonitor(run), inbox)
+    w.start()
+    assert inbox.got.wait(5)
+    t0 = time.monotonic()
+    w.stop(timeout=5)
+    assert time.monotonic() - t0 < 2 and w._thread is None
