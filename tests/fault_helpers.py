@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 from grpo_tui.core import events as ev
+from grpo_tui.core.sample_columns import event_rows
 
 from trainer_helpers import SMALL
 
@@ -114,7 +115,7 @@ def counts(run) -> dict:
         "types": Counter(e["type"] for e in evs),
         "metrics_steps": [e["step"] for e in evs if e["type"] == ev.METRICS],
         "samples_steps": [e["step"] for e in samples if e["type"] == ev.SAMPLES],
-        "sample_rows": sum(len(e.get("rows") or []) for e in samples if e["type"] == ev.SAMPLES),
+        "sample_rows": sum(len(event_rows(e)) for e in samples if e["type"] == ev.SAMPLES),
         "finished": [e for e in evs if e["type"] == ev.FINISHED],
         "alerts": [e for e in evs if e["type"] == ev.ALERT],
         "corrupt": stats.corrupt + sstats.corrupt,

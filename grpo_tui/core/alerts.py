@@ -37,6 +37,7 @@ from . import events as ev
 from . import metric_names as M
 from .formatting import short as _fmt
 from .numbers import finite as _num  # NaN/inf read as missing: one NaN must not poison a baseline
+from .sample_columns import event_completions
 
 WARNING = "warning"
 CRITICAL = "critical"
@@ -328,7 +329,7 @@ class AlertEngine:
         if t == ev.METRICS:
             out = self._on_metrics(step, event.get("metrics") or {})
         elif t == ev.SAMPLES:
-            out = self._on_samples(step, event.get("rows") or [])
+            out = self._on_samples(step, event_completions(event))
         else:
             out = []
         self.alerts.extend(out)
@@ -585,16 +586,14 @@ class AlertEngine:
         return self._baselines[key]
 
     # -- samples ---------------------------------------------------------------------------------
-    def _on_samples(self, step: int, rows: list[Any]) -> list[Alert]:
+    def _on_samples(self, step: int, completions: list[Any]) -> list[Alert]:
         if step in self._samples_seen_steps:  # a repeated samples event must not count twice
             return []
         self._samples_seen_steps.add(step)
         t = self.t
         rates = []
-        for row in rows[: t.repetition_max_rows]:
-            if not isinstance(row, dict):
-                continue
-            text = row.get("completion")
+        completions = completions[: t.repetition_max_rows]
+        for text in completions:
             if isinstance(text, list):  # chat messages
                 text = " ".join(str(msg.get("content", "")) for msg in text if isinstance(msg, dict))
             if not isinstance(text, str):
@@ -602,7 +601,7 @@ class AlertEngine:
             r = repetition_rate(text, t.repetition_ngram, t.repetition_min_words)
             if r is not None:
                 rates.append(r)
-        out = self._reasoning_check(step, rows)
+        out = self._reasoning_check(step, completions)
         if not rates:
             return out
         cur = statistics.fmean(rates)
@@ -620,10 +619,10 @@ class AlertEngine:
                 "for length; look at the samples"))
         return out
 
-    def _reasoning_check(self, step: int, rows: list[Any]) -> list[Alert]:
+    def _reasoning_check(self, step: int, completions: list[Any]) -> list[Alert]:
+        """``completions``: the sampled ones measured (the first repetition_max_rows)."""
         t = self.t
-        lengths = [n for n in (reasoning_length(r.get("completion"), self.reasoning_tags)
-                               for r in rows[: t.repetition_max_rows] if isinstance(r, dict)) if n is not None]
+        lengths = [n for n in (reasoning_length(c, self.reasoning_tags) for c in completions) if n is not None]
         if not lengths:
             return []
         cur = statistics.fmean(lengths)

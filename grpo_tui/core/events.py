@@ -10,8 +10,10 @@ A run directory holds two append-only JSON Lines streams written by the trainer:
 
 Every line is one JSON object with these keys:
 
-``v``     schema version (int). Readers accept ``v <= SCHEMA_VERSION``; a line from
-          a newer schema is skipped and counted in ``ReadStats.newer_schema``.
+``v``     schema version of the line's type (int): 2 for ``samples`` (columns), 1 for
+          the rest. Readers accept ``v <= SCHEMA_VERSION``; a line from a newer schema
+          is skipped and counted in ``ReadStats.newer_schema``, so an older grpo-tui
+          reading a newer run skips only the types that changed.
 ``type``  one of ``EVENT_TYPES`` below. Unknown types are skipped and counted
           (a newer trainer may add types without breaking older readers).
 ``ts``    wall-clock time, seconds since the epoch (float).
@@ -32,11 +34,14 @@ Payload keys per type (all optional keys may be absent):
                  rewards/<fn>/mean, completions/mean_length, kl, entropy, ...),
                  plus step_time, and memory figures (memory/rss_mb,
                  memory/cuda_allocated_mb, ...).
-``samples``      (samples.jsonl only) rows: list of dicts with keys
-                 prompt, completion, rewards ({fn: float|None}), reward,
-                 advantage, length (completion tokens), truncated (bool),
-                 group (index of the prompt group within the step), answer
-                 (gold answer, when the dataset has one).
+``samples``      (samples.jsonl only; v2) prompts and columns: the step's
+                 completions as one list per field (core.sample_columns),
+                 which readers turn into rows: dicts with keys prompt,
+                 completion, rewards ({fn: float|None}), reward, advantage,
+                 length (completion tokens), truncated (bool), group (index
+                 of the prompt group within the step), answer (gold answer,
+                 when the dataset has one). v1 events hold those rows
+                 (``rows``); readers take both.
 ``ask``          (samples.jsonl only) id (the ask command's id), request (what was
                  asked: prompt or heldout, gold, n, temperature, max_tokens),
                  rows (as for ``samples``; ``group`` is the question), accuracy
@@ -69,7 +74,7 @@ from typing import Any, Iterable, Iterator
 
 import orjson
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # the newest a reader here understands
 
 RUN_STARTED = "run_started"
 PHASE = "phase"
@@ -86,6 +91,14 @@ FINISHED = "finished"
 EVENT_TYPES = frozenset(
     {RUN_STARTED, PHASE, METRICS, SAMPLES, ASK, CONTROL, CHECKPOINT, EVAL, ALERT, LOG, FINISHED}
 )
+
+# The version each type is written with: a type's number moves only when its payload changes.
+TYPE_VERSIONS = {SAMPLES: 2}  # v2: columns instead of rows
+
+
+def version_of(type_: str) -> int:
+    """The schema version an event of this type is written with."""
+    return TYPE_VERSIONS.get(type_, 1)
 
 # Final statuses carried by ``finished`` events.
 COMPLETED = "completed"
@@ -104,7 +117,7 @@ def make_event(type_: str, step: int = 0, **payload: Any) -> Event:
     """Build an event dict with the envelope keys filled in."""
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_!r}")
-    return {"v": SCHEMA_VERSION, "type": type_, "ts": time.time(), "step": int(step), **payload}
+    return {"v": version_of(type_), "type": type_, "ts": time.time(), "step": int(step), **payload}
 
 
 def encode(event: Event) -> bytes:

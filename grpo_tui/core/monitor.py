@@ -43,6 +43,7 @@ from . import events as ev
 from . import metric_names as M
 from .numbers import finite
 from .rundir import CRASHED, LIVE_STATES, PAUSED, RunDir, RunSummarizer, RunSummary
+from .sample_columns import event_rows
 
 MAX_BUCKETS = 512
 TAIL = 256
@@ -491,11 +492,10 @@ class RunMonitor:
         return True
 
     def _take_samples(self, e: ev.Event) -> None:
-        rows = e.get("rows")
-        if not isinstance(rows, list):
-            return
+        if not isinstance(e.get("rows"), list) and not isinstance(e.get("columns"), dict):
+            return  # neither form: keep the samples shown
         kept = []
-        for row in rows:
+        for row in event_rows(e):
             if not isinstance(row, dict):
                 continue
             row = dict(row)

@@ -32,6 +32,7 @@ from .formatting import duration
 from .numbers import finite
 from . import sanitize as sz
 from .rundir import RunDir, RunSummarizer
+from .sample_columns import event_rows
 
 WINDOW = 10  # logged steps averaged for "first" and "last"
 GROUPS_SHOWN = 2  # best and worst groups each
@@ -127,7 +128,7 @@ def _scan_samples(run: RunDir, groups_shown: int, engine: al.AlertEngine | None 
             if engine is not None:
                 engine.feed(e)
             groups: dict[Any, _Group] = {}
-            for row in e.get("rows") or []:
+            for row in event_rows(e):
                 if not isinstance(row, dict):
                     continue
                 rows_n += 1

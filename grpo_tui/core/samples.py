@@ -23,6 +23,7 @@ from . import events as ev
 from . import metric_names as M
 from .messages import chat_text
 from .rundir import RunDir
+from .sample_columns import event_rows
 
 TEXT_CAP = 200_000
 CHUNK = 1 << 20
@@ -218,7 +219,7 @@ class SampleStore:
             event = orjson.loads(line)
         except orjson.JSONDecodeError:
             return []
-        rows = [r for r in (normalise_row(x, step) for x in event.get("rows") or []) if r is not None]
+        rows = [r for r in (normalise_row(x, step) for x in event_rows(event)) if r is not None]
         self._cache[step] = rows
         if len(self._cache) > self._cache_steps:
             self._cache.popitem(last=False)

@@ -54,6 +54,7 @@ from . import events as ev
 from . import metric_names as M
 from .config import RunConfig
 from .rundir import RunDir, atomic_write, create_run
+from .sample_columns import to_columns
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z: a fixed, recognisable epoch for reproducible logs
 
@@ -128,7 +129,7 @@ class SyntheticWriter:
             sink.write(event)
 
     def emit(self, type_: str, **payload: Any) -> ev.Event:
-        e = {"v": ev.SCHEMA_VERSION, "type": type_, "ts": payload.pop("ts", self.ts()),
+        e = {"v": ev.version_of(type_), "type": type_, "ts": payload.pop("ts", self.ts()),
              "step": self.step_no, **payload}
         self._write(self._ev, e)
         return e
@@ -173,11 +174,11 @@ class SyntheticWriter:
         s = self.step_no
         rows = self.sample_rows(s) if s % self.samples_every == 0 else None
         metrics = self.metrics(s, rows)
-        self._write(self._ev, {"v": ev.SCHEMA_VERSION, "type": ev.METRICS, "ts": self.ts(), "step": s,
+        self._write(self._ev, {"v": ev.version_of(ev.METRICS), "type": ev.METRICS, "ts": self.ts(), "step": s,
                                "metrics": metrics})
-        if rows is not None:
-            self._write(self._sm, {"v": ev.SCHEMA_VERSION, "type": ev.SAMPLES, "ts": self.ts(), "step": s,
-                                   "rows": rows})
+        if rows is not None:  # as the trainer writes them: columns
+            self._write(self._sm, {"v": ev.version_of(ev.SAMPLES), "type": ev.SAMPLES, "ts": self.ts(), "step": s,
+                                   **to_columns(rows, {fn: 1.0 for fn in self.reward_fns})})
         return metrics
 
     def control(self, command: str, state: str, cid: str | None = None) -> None:

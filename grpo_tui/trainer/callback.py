@@ -13,6 +13,8 @@
   before the next step starts. A stop sets ``should_training_stop``; the loop
   ends after this step.
 * ``on_save``: a ``checkpoint`` event.
+* Health checks (core.alerts) see every ``metrics`` and ``samples`` event as
+  it is written; each ``alert`` names the step it was found at.
 """
 
 from __future__ import annotations
@@ -145,9 +147,9 @@ class EventCallback(TrainerCallback):
         self._last_step_end = now
         self.ctx.step = int(state.global_step)
         if self.capture is not None:
-            rows = list(self.capture.pending)
-            if self.capture.flush(state.global_step):
-                self._check_health({"type": ev.SAMPLES, "step": int(state.global_step), "rows": rows})
+            samples = self.capture.flush(state.global_step)
+            if samples is not None:
+                self._check_health(samples)
         logs_this_step = args.logging_steps and state.global_step % int(args.logging_steps) == 0
         if not logs_this_step:  # otherwise on_log takes the commands, after the metrics
             self._apply(self.controller.poll(save_now=self._save_now), control, args, state)

@@ -27,7 +27,7 @@ def _line(step: int, **kw) -> bytes:
 def test_make_event_fills_the_envelope(monkeypatch):
     monkeypatch.setattr(ev.time, "time", lambda: 1234.5)
     assert ev.make_event(ev.LOG, 3.0, level="info", message="m") == {
-        "v": ev.SCHEMA_VERSION, "type": "log", "ts": 1234.5, "step": 3, "level": "info", "message": "m"}
+        "v": 1, "type": "log", "ts": 1234.5, "step": 3, "level": "info", "message": "m"}
     assert ev.make_event(ev.PHASE) == {"v": 1, "type": "phase", "ts": 1234.5, "step": 0}
     with pytest.raises(ValueError, match="^unknown event type 'lunch'$"):
         ev.make_event("lunch")

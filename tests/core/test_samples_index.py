@@ -45,7 +45,7 @@ def test_new_steps_are_counted_once_and_a_rewritten_step_shows_its_newest_rows()
 def test_what_is_skipped_and_counted_and_what_is_only_passed_over():
     store = _store(_line(1, "ok")
                    + b"{not json\n"                                         # skipped, counted
-                   + orjson.dumps({**ev.make_event(ev.SAMPLES, 2), "v": 2, "rows": []}) + b"\n"  # newer schema
+                   + orjson.dumps({**ev.make_event(ev.SAMPLES, 2), "v": ev.SCHEMA_VERSION + 1, "rows": []}) + b"\n"  # newer schema
                    + orjson.dumps({"type": "samples", "step": 3, "rows": [_row("no v")]}) + b"\n"  # v missing: 0
                    + b"[1, 2]\n"                                            # passed over
                    + orjson.dumps({"v": 1, "type": "samples", "step": "4"}) + b"\n"  # step not an int
@@ -170,7 +170,7 @@ def test_an_oversized_line_arriving_over_three_reads_is_counted_once(monkeypatch
 def test_each_skipped_line_adds_one(monkeypatch):
     monkeypatch.setattr(ev, "MAX_EVENT_LINE", 300)
     monkeypatch.setattr(samples_mod, "CHUNK", 100)  # both big lines overflow a read
-    newer = orjson.dumps({**ev.make_event(ev.SAMPLES, 9), "v": 2}) + b"\n"
+    newer = orjson.dumps({**ev.make_event(ev.SAMPLES, 9), "v": ev.SCHEMA_VERSION + 1}) + b"\n"
     store = _store(newer + b"{bad\n" + b"{bad\n" + _line(2, "x" * 500) + _line(3, "y" * 500) + _line(4, "d"))
     assert store.refresh() == 1 and store.steps == [4] and store.skipped == 5
 

@@ -249,11 +249,12 @@ def _evil_run() -> RunDir:
     assert wait_exit(launched.proc, timeout=180) == 0
     run = launched.run
     last = [e for e in ev.read_all(run.samples)[0] if e["type"] == ev.SAMPLES][-1]
-    rows = [dict(r) for r in last["rows"]]
-    for i, r in enumerate(rows):
-        r.update(completion=f"{EVIL} #{i}", prompt=f"prompt {EVIL}", reward=9.0 + i, answer=EVIL)
+    cols = last["columns"]  # the real writer's columns, with hostile texts in them
+    n = len(cols["completion"])
+    cols = {**cols, "prompt": [0] * n, "completion": [f"{EVIL} #{i}" for i in range(n)],
+            "reward": [9.0 + i for i in range(n)], "answer": [EVIL] * n}
     with ev.EventWriter(run.samples) as w:
-        w.emit(ev.SAMPLES, step=3, rows=rows)
+        w.emit(ev.SAMPLES, step=3, prompts=[f"prompt {EVIL}"], columns=cols)
     with ev.EventWriter(run.events) as w:  # and in alerts and logs the app shows
         w.emit(ev.ALERT, step=2, code="evil", severity="warning", message=EVIL, hint=EVIL, since_step=1)
     return run

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from grpo_tui.core import events as ev
+from grpo_tui.core.sample_columns import event_rows
 from grpo_tui.core.presets import load_preset, parse_preset, shipped_dir
 from grpo_tui.trainer.backends import unsloth as ub
 
@@ -150,7 +151,7 @@ def test_unsloth_backend_flow(standin_env, grpo_home):
     assert m["memory/vllm_gpu_memory_utilization"] == pytest.approx(0.825 * 0.95)
     assert m["memory/vllm_kv_cache_tokens"] == 64 * 16
     samples = ev.read_all(run.samples)[0]
-    assert samples and samples[0]["rows"]
+    assert samples and event_rows(samples[0])
 
 
 def test_stop_while_loading_ends_before_training(standin_env, grpo_home):

@@ -1,8 +1,8 @@
-"""The rows written for each generation, from TRL's ``_logs`` columns (``SampleCapture._snapshot`` on
-the loop's thread, ``rows_of`` on the hook worker).
+"""The samples written for each generation, from TRL's ``_logs`` columns: the capture queues them as
+columns (``columns_of``, ``merge``) and readers see rows (core.sample_columns.expand).
 
-128 rows a step on the tiny preset, so ``rows_of`` is written for speed; these cases pin what each
-row must hold."""
+128 completions a step on the tiny preset, so the capture is written for speed; these cases pin what
+each row must hold once read back."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ import collections
 import math
 import types
 
+import orjson
 import torch
 
-from grpo_tui.trainer.capture import NO_ANSWER, SampleCapture, rows_of
+from grpo_tui.core import events as ev
+
+from grpo_tui.core.sample_columns import expand
+from grpo_tui.trainer.capture import SampleCapture, concat, merge
 
 
 def capture_for(prompts, completions, rewards: dict[str, list], advantages, weights, G):
@@ -26,8 +30,21 @@ def capture_for(prompts, completions, rewards: dict[str, list], advantages, weig
     return SampleCapture(trainer, ctx=None)
 
 
-def collect(cap: SampleCapture, tokens: list) -> list[dict]:
-    return rows_of(cap._snapshot(len(tokens)), tokens)
+def facts(*rows):
+    """Token facts as the capture holds them (columns), from (length, truncated, answer) per row, or
+    None for a row whose facts could not be read."""
+    rows = [r or (None, None, None) for r in rows]
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def unknown(n: int):
+    return facts(*[None] * n)
+
+
+def collect(cap: SampleCapture, tokens) -> list[dict]:
+    """The rows a reader gets for one generation's queued columns, read back from the file's JSON."""
+    cap._collect(tokens)
+    return expand(orjson.loads(ev.encode(ev.make_event(ev.SAMPLES, 1, **merge(cap.pending)))))
 
 
 def chat(question: str) -> list[dict]:
@@ -41,7 +58,7 @@ def test_rows_hold_texts_scores_weighted_total_group_and_token_facts():
                "correctness": [1.0, 0.0, float("inf"), None]}
     cap = capture_for(prompts, completions, rewards, advantages=[0.5, -0.5, float("nan"), 0.0],
                       weights=[1.0, 2.0], G=2)
-    tokens = [(3, False, "4"), (9, True, "4"), None, (1, False, NO_ANSWER)]
+    tokens = facts((3, False, "4"), (9, True, "4"), None, (1, False, None))
     rows = collect(cap, tokens)
     assert [r["prompt"] for r in rows] == ["system: Think first.\nuser: 2+2?"] * 2 + ["system: Think first.\nuser: 3+3?"] * 2
     assert [r["completion"] for r in rows] == ["<answer>4</answer>", "<answer>5</answer>", "6", "x"]
@@ -59,7 +76,7 @@ def test_rows_hold_texts_scores_weighted_total_group_and_token_facts():
 def test_only_the_newest_rows_are_taken_and_no_more_than_the_prompts():
     cap = capture_for([f"p{i}" for i in range(6)], [f"c{i}" for i in range(6)], {"f": [float(i) for i in range(6)]},
                       advantages=[0.0] * 6, weights=[1.0], G=2)
-    rows = collect(cap, [None] * 2)  # the last generation had 2 completions: the two newest rows
+    rows = collect(cap, unknown(2))  # the last generation had 2 completions: the two newest rows
     assert [(r["prompt"], r["completion"], r["reward"], r["group"]) for r in rows] == [
         ("p4", "c4", 4.0, 0), ("p5", "c5", 5.0, 0)]
 
@@ -67,7 +84,7 @@ def test_only_the_newest_rows_are_taken_and_no_more_than_the_prompts():
 def test_a_prompt_that_changes_within_the_batch_is_rendered_again():
     a, b = chat("a"), chat("b")
     cap = capture_for([a, b, a], ["1", "2", "3"], {"f": [0.0, 0.0, 0.0]}, advantages=[0.0] * 3, weights=[1.0], G=3)
-    rows = collect(cap, [None] * 3)
+    rows = collect(cap, unknown(3))
     assert [r["prompt"].rsplit(": ", 1)[1] for r in rows] == ["a", "b", "a"]
     assert not math.isnan(rows[0]["reward"])
 
@@ -78,7 +95,7 @@ def test_prompts_whose_equality_is_no_truth_value_are_still_rendered():
     p = [{"role": "user", "content": "look", "pixels": np.zeros(3)}]
     q = [{"role": "user", "content": "look", "pixels": np.zeros(3)}]
     cap = capture_for([p, q], ["1", "2"], {"f": [1.0, 0.0]}, advantages=[0.0, 0.0], weights=[1.0], G=2)
-    rows = collect(cap, [None, None])
+    rows = collect(cap, unknown(2))
     assert [r["prompt"] for r in rows] == ["user: look", "user: look"]
 
 
@@ -96,15 +113,71 @@ def test_token_facts_from_the_tensors():
                         [5, 6, 7, 9]])   # masked out as truncated (mask_truncated_completions)
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0]])
     inputs = [{"answer": "4"}, {"answer": 7}, {"prompt": "no gold"}]  # one short: the last has none either
-    facts = facts_capture()._token_facts(inputs, {"completion_ids": ids, "completion_mask": mask})
-    assert facts == [(3, False, "4"), (4, True, 7), (4, False, NO_ANSWER), (4, True, NO_ANSWER)]
-    assert all(type(length) is int and type(cut) is bool for length, cut, _ in facts)
+    got = facts_capture()._token_facts(inputs, {"completion_ids": ids, "completion_mask": mask})
+    assert got == ([3, 4, 4, 4], [False, True, False, True], ["4", 7, None, None])
+    assert all(type(length) is int for length in got[0]) and all(type(cut) is bool for cut in got[1])
 
 
 def test_token_facts_without_an_eos_id_and_when_unreadable():
     ids, mask = torch.tensor([[5, 2, 0, 0], [5, 6, 7, 8]]), torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]])
     none_eos = facts_capture(eos=None)._token_facts([{}, {}], {"completion_ids": ids, "completion_mask": mask})
-    assert none_eos == [(2, False, NO_ANSWER), (4, True, NO_ANSWER)]  # only the cap says truncated
+    assert none_eos == ([2, 4], [False, True], [None, None])  # only the cap says truncated
     several = facts_capture(eos_ids=[8, 2])._token_facts([{}, {}], {"completion_ids": ids, "completion_mask": mask})
-    assert [cut for _, cut, _ in several] == [False, False]  # 8 ends a completion too
-    assert facts_capture()._token_facts([{}], {"completion_ids": ids}) == [None, None]  # no mask: unknown
+    assert several[1] == [False, False]  # 8 ends a completion too
+    assert facts_capture()._token_facts([{}], {"completion_ids": ids}) == unknown(2)  # no mask: unknown
+
+
+def test_a_group_prompt_is_written_once_and_no_row_is_a_dict():
+    prompts = [chat("2+2?")] * 3 + [chat("3+3?")] * 3
+    cap = capture_for(prompts, list("abcdef"), {"f": [1.0] * 6}, advantages=[0.0] * 6, weights=[1.0], G=3)
+    cap._collect(unknown(6))
+    payload = merge(cap.pending)
+    assert payload["prompts"] == ["system: Think first.\nuser: 2+2?", "system: Think first.\nuser: 3+3?"]
+    assert payload["columns"]["prompt"] == [0, 0, 0, 1, 1, 1]
+    cols = payload["columns"]
+    assert all(isinstance(v, list) and not any(isinstance(x, dict) for x in v)
+               for v in [*cols["rewards"].values(), *(cols[k] for k in cols if k != "rewards")])
+
+
+def test_two_generations_in_one_step_keep_their_prompts_and_groups_apart():
+    # steps_per_generation < gradient accumulation: one optimizer step spans two generations
+    first = capture_for(["p0", "p0", "p1", "p1"], ["a", "b", "c", "d"], {"f": [1.0, 0.0, 1.0, 0.0]},
+                        advantages=[0.5, -0.5, 0.5, -0.5], weights=[1.0], G=2)
+    first._collect(facts(*[(1, False, "x")] * 4))
+    second = capture_for(["p2", "p2"], ["e", "f"], {"g": [2.0, 3.0]}, advantages=[0.0, 0.0], weights=[0.5], G=2)
+    second._collect(facts(None, (2, True, None)))
+    rows = expand(orjson.loads(ev.encode(ev.make_event(ev.SAMPLES, 1, **merge(first.pending + second.pending)))))
+    assert [(r["prompt"], r["completion"], r["group"]) for r in rows] == [
+        ("p0", "a", 0), ("p0", "b", 0), ("p1", "c", 1), ("p1", "d", 1), ("p2", "e", 2), ("p2", "f", 2)]
+    # reward functions in first-seen order; one a generation did not score is None there, not shifted
+    assert [list(r["rewards"].items()) for r in rows] == [[("f", 1.0), ("g", None)], [("f", 0.0), ("g", None)],
+                                                          [("f", 1.0), ("g", None)], [("f", 0.0), ("g", None)],
+                                                          [("f", None), ("g", 2.0)], [("f", None), ("g", 3.0)]]
+    assert [r["reward"] for r in rows] == [1.0, 0.0, 1.0, 0.0, 1.0, 1.5]
+    assert [r.get("length") for r in rows] == [1, 1, 1, 1, None, 2] and rows[5]["truncated"] is True
+    assert "answer" not in rows[5] and rows[0]["answer"] == "x"
+
+
+def test_a_trainer_without_reward_functions_writes_rows_without_a_total():
+    cap = capture_for(["p", "p"], ["a", "b"], {}, advantages=[0.0, 0.0], weights=[], G=2)
+    rows = collect(cap, unknown(2))
+    assert [(r["rewards"], r["reward"]) for r in rows] == [({}, None), ({}, None)]
+
+
+def test_token_facts_when_no_completion_reaches_the_cap_or_one_is_longer():
+    ids, mask = torch.tensor([[5, 2, 0], [5, 6, 7]]), torch.tensor([[1, 1, 0], [1, 1, 1]])
+    assert facts_capture(max_len=4)._token_facts([{}, {}], {"completion_ids": ids, "completion_mask": mask}) == (
+        [2, 3], [False, False], [None, None])  # narrower than the cap: nothing cut off
+    ids = torch.tensor([[5, 6, 7, 8, 9], [5, 6, 7, 2, 0], [5, 6, 2, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 1, 0], [1, 1, 1, 0, 0]])
+    # a completion longer than max_completion_length (a backend that overshoots): its own last token counts
+    assert facts_capture(max_len=4)._token_facts(
+        [{}] * 3, {"completion_ids": ids, "completion_mask": mask})[1] == [True, False, False]
+    ids[0, 4] = 2
+    assert facts_capture(max_len=4)._token_facts(
+        [{}] * 3, {"completion_ids": ids, "completion_mask": mask})[1] == [False, False, False]
+
+
+def test_every_process_facts_in_process_order():
+    parts = [facts((1, True, "a")), facts((2, False, None), None)]
+    assert concat(parts) == ([1, 2, None], [True, False, None], ["a", None, None])

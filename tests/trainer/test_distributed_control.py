@@ -17,6 +17,7 @@ import pytest
 from trainer_helpers import SMALL, events, wait_exit, wait_for
 
 from grpo_tui.core import events as ev
+from grpo_tui.core.sample_columns import event_rows
 from grpo_tui.core.presets import load_preset
 from grpo_tui.core.rundir import create_run
 
@@ -92,7 +93,7 @@ def test_pause_checkpoint_resume_stop_reach_every_rank(grpo_home):
     samples = ev.read_all(run.samples)[0]
     assert samples and {e["step"] for e in samples} == set(range(1, finished["step"] + 1))
     for e in samples:
-        rows = e["rows"]
+        rows = event_rows(e)
         assert len(rows) == 2 * SMALL["per_device_train_batch_size"], len(rows)
         for g in {r["group"] for r in rows}:
             group = [r for r in rows if r["group"] == g]

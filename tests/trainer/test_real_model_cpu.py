@@ -22,6 +22,7 @@ import pytest
 
 from grpo_tui import launcher as launch
 from grpo_tui.core import events as ev
+from grpo_tui.core.sample_columns import event_rows
 from grpo_tui.core.presets import load_preset
 from grpo_tui.trainer import index_copies
 
@@ -95,7 +96,7 @@ def test_cpu_smollm2_trains_two_real_steps_and_the_dashboard_shows_them(smollm2)
 
     samples, stats = ev.read_all(run.samples)
     assert stats.problems() is None and [s["step"] for s in samples] == [1, 2]
-    rows = [r for s in samples for r in s["rows"]]
+    rows = [r for s in samples for r in event_rows(s)]
     assert len(rows) == 8
     for r in rows:
         assert set(r["rewards"]) == COMPONENTS and all(isinstance(v, float) for v in r["rewards"].values())
@@ -108,7 +109,7 @@ def test_cpu_smollm2_trains_two_real_steps_and_the_dashboard_shows_them(smollm2)
     # Truncation figures agree with TRL's own.
     for s in samples:
         m = next(x["metrics"] for x in metrics if x["step"] == s["step"])
-        cut = sum(r["truncated"] for r in s["rows"]) / len(s["rows"])
+        cut = sum(r["truncated"] for r in event_rows(s)) / len(event_rows(s))
         assert cut == pytest.approx(m["completions/clipped_ratio"])
 
     _dashboard_shows(run, rows, metrics[-1]["metrics"], cfg.max_completion_length)

@@ -13,6 +13,7 @@ import pytest
 
 from grpo_tui.cli import main
 from grpo_tui.core import events as ev
+from grpo_tui.core.sample_columns import event_rows
 from grpo_tui import launcher as launch
 from grpo_tui.core.rundir import summarize
 
@@ -57,7 +58,7 @@ def test_short_run_writes_metrics_samples_and_adapter():
     assert stats.problems() is None
     assert [s["step"] for s in samples] == [1, 2, 3]
     for s in samples:
-        rows = s["rows"]
+        rows = event_rows(s)
         assert len(rows) == 8  # per_device_train_batch_size completions
         assert sorted({r["group"] for r in rows}) == [0, 1]
         for r in rows:
@@ -171,6 +172,6 @@ def test_num_iterations_reuses_generations_without_repeating_samples():
         kill(launched.proc)
     samples, _ = ev.read_all(launched.run.samples)
     assert [s["step"] for s in samples] == [1, 3]
-    assert all(len(s["rows"]) == 8 for s in samples)
+    assert all(len(event_rows(s)) == 8 for s in samples)
     metrics = [e["step"] for e in events(launched.run) if e["type"] == ev.METRICS]
     assert metrics == [1, 2, 3, 4]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from grpo_tui.core import events as ev
+from grpo_tui.core.sample_columns import event_rows
 from grpo_tui.core.rundir import list_runs, summarize
 from trainer_helpers import wait_for
 
@@ -109,7 +110,7 @@ def test_a_watched_script_is_listed_read_and_steered_like_a_launched_run(tmp_pat
 
     samples = ev.read_all(run.samples)[0]
     assert samples, "no samples written"
-    row = samples[0]["rows"][0]
+    row = event_rows(samples[0])[0]
     assert set(row["rewards"]) == {"format_reward", "correctness_reward"}
     assert isinstance(row["advantage"], float) and row["answer"] and "group" in row
 
@@ -202,7 +203,7 @@ def test_an_unsloth_script_is_watched_through_unsloths_patched_trainer(tmp_path,
     events = ev.read_all(run.events)[0]
     assert [e["step"] for e in events if e["type"] == ev.METRICS] == [1, 2, 3]
     assert [e["status"] for e in events if e["type"] == ev.FINISHED] == ["completed"]
-    rows = [r for s in ev.read_all(run.samples)[0] for r in s["rows"]]
+    rows = [r for s in ev.read_all(run.samples)[0] for r in event_rows(s)]
     assert len(rows) == 3 * 8 and set(rows[0]["rewards"]) == {"match_format_exactly", "check_answer"}
 
 
