@@ -1,10 +1,11 @@
 """What the callback does on the training loop's thread every step (bench/callback_overhead.py
-measures its cost): the memory figure read cheaply, commands found with one directory scan, and
-alerts stamped with the step they are about."""
+measures its cost): the memory figure read cheaply, commands found with one directory scan when the
+folder may have changed, and alerts stamped with the step they are about."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from grpo_tui.core import events as ev
@@ -13,6 +14,7 @@ from grpo_tui.core.config import RunConfig
 from grpo_tui.core.synthetic import make_run
 from grpo_tui.trainer.callback import EventCallback
 from grpo_tui.trainer.context import TrainerContext
+from grpo_tui.trainer.control import Controller, Decision, FolderChanges
 
 
 def _ctx() -> TrainerContext:
@@ -62,3 +64,70 @@ def test_pending_commands_of_a_run_without_a_commands_folder():
     assert run.pending_commands() == []
     run.commands.write_text("not a folder")
     assert run.pending_commands() == []
+
+
+class _Clocks:
+    """A monotonic clock and a wall clock the test moves by hand."""
+
+    def __init__(self):
+        self.mono, self.wall = 100.0, time.time()
+
+    def advance(self, seconds: float) -> None:
+        self.mono += seconds
+        self.wall += seconds
+
+
+def _aged(folder, seconds: float) -> int:
+    """Set the folder's mtime ``seconds`` into the past (a quiet folder); returns it in ns."""
+    ns = time.time_ns() - int(seconds * 1e9)
+    os.utime(folder, ns=(ns, ns))
+    return ns
+
+
+def test_the_commands_folder_is_listed_only_when_it_may_have_changed():
+    run = make_run(1, state="training")
+    clocks = _Clocks()
+    watch = FolderChanges(run.commands, clock=lambda: clocks.mono, wall=lambda: clocks.wall)
+    _aged(run.commands, 60)
+    assert watch.changed()  # the first look
+    assert not watch.changed()  # a quiet folder: one stat, no listing
+    run.send_command("pause")  # a new file moves the mtime
+    assert watch.changed()
+    _aged(run.commands, 60)
+    assert watch.changed() and not watch.changed()  # any mtime move counts, back in time too
+
+
+def test_a_file_added_within_the_mtime_tick_is_found_while_the_change_is_recent():
+    run = make_run(1, state="training")
+    clocks = _Clocks()
+    watch = FolderChanges(run.commands, clock=lambda: clocks.mono, wall=lambda: clocks.wall)
+    tick = _aged(run.commands, 0.5)  # changed half a second ago
+    assert watch.changed()
+    run.send_command("pause")
+    os.utime(run.commands, ns=(tick, tick))  # a coarse clock: the same mtime as at the last look
+    assert watch.changed()  # recent: listed again
+    clocks.wall += FolderChanges.RECENT_S  # (the rescan period has not passed)
+    assert not watch.changed()  # the change is old now and the mtime is as seen
+
+
+def test_a_same_tick_change_on_a_skewed_clock_is_found_within_the_rescan_period():
+    run = make_run(1, state="training")
+    clocks = _Clocks()
+    watch = FolderChanges(run.commands, clock=lambda: clocks.mono, wall=lambda: clocks.wall)
+    tick = _aged(run.commands, 60)
+    assert watch.changed()
+    run.send_command("stop")
+    os.utime(run.commands, ns=(tick, tick))  # the mtime did not move and does not look recent
+    assert not watch.changed()
+    clocks.advance(FolderChanges.RESCAN_S)
+    assert watch.changed()  # at most RESCAN_S late
+
+
+def test_a_command_reaches_the_controller_at_the_next_step_boundary():
+    ctx = _ctx()
+    controller = Controller(ctx, is_main=True)
+    assert controller.poll() == Decision()
+    ctx.run.send_command("checkpoint")
+    assert controller.poll().save_checkpoint
+    ctx.run.send_command("stop")
+    assert controller.poll().stop
