@@ -311,6 +311,8 @@ class AlertEngine:
         self._reward_n = self._best_at = 0
         self._best_rolling = -math.inf
         self._samples_seen_steps: set[int] = set()
+        self._components: dict[str, str | None] = {}  # metric key -> reward function name (or None)
+        self._kinds: dict[str, tuple[bool, bool]] = {}  # reward function name -> (format, correctness)
 
     @classmethod
     def from_config(cls, config: dict[str, Any] | None, thresholds: AlertThresholds | None = None, *,
@@ -353,10 +355,12 @@ class AlertEngine:
         fire = lambda *a: out.append(self._make(step, *a))  # noqa: E731
         self._nonfinite(step, m, fire)
         self._no_signal(step, m, fire)
-        self._no_correct(step, m, fire)
+        # (key, reward function) of the per-function means: two checks read them
+        components = [(k, name) for k in m if (name := self._component(k)) is not None]
+        self._no_correct(step, m, fire, components)
         self._truncation(step, m, fire)
         self._length(step, m, fire)
-        self._format_vs_correct(step, m, fire)
+        self._format_vs_correct(step, m, fire, components)
         self._spike_checks(step, m, fire)
         r = _num(m.get(M.REWARD))
         if r is not None:
@@ -403,9 +407,24 @@ class AlertEngine:
                  f"{f:.0%} of prompt groups scored every completion the same for "
                  f"{t.zero_std_window}+ logged steps{rtxt}: {what}", hint)
 
-    def _no_correct(self, step: int, m: dict[str, Any], fire: Callable) -> None:
-        names = [n for n in map(M.component_of, m) if n is not None]
-        names = [n for n in names if CORRECT_PAT.search(n) and not FORMAT_PAT.search(n)]
+    def _component(self, key: str) -> str | None:
+        """``M.component_of``, remembered: the same keys come every step."""
+        try:
+            return self._components[key]
+        except KeyError:
+            name = self._components[key] = M.component_of(key)
+            return name
+
+    def _kind(self, name: str) -> tuple[bool, bool]:
+        """(a format component, a correctness component) of a reward function's name, remembered."""
+        kind = self._kinds.get(name)
+        if kind is None:
+            fmt = bool(FORMAT_PAT.search(name))
+            kind = self._kinds[name] = (fmt, not fmt and bool(CORRECT_PAT.search(name)))
+        return kind
+
+    def _no_correct(self, step: int, m: dict[str, Any], fire: Callable, components: list[tuple[str, str]]) -> None:
+        names = [n for _, n in components if self._kind(n)[1]]
         if not names:
             return
         zero = []
@@ -480,16 +499,15 @@ class AlertEngine:
             idx -= 1
         return self._lengths[idx][0]
 
-    def _format_vs_correct(self, step: int, m: dict[str, Any], fire: Callable) -> None:
+    def _format_vs_correct(self, step: int, m: dict[str, Any], fire: Callable,
+                           components: list[tuple[str, str]]) -> None:
         W = self.t.format_window
-        for k, v in m.items():
-            name = M.component_of(k)
-            if name is not None:
-                x = _num(v)
-                if x is not None:
-                    self._series.setdefault(name, _Series(W)).add(step, x)
-        fmt = [n for n in self._series if FORMAT_PAT.search(n)]
-        cor = [n for n in self._series if CORRECT_PAT.search(n) and not FORMAT_PAT.search(n)]
+        for k, name in components:
+            x = _num(m[k])
+            if x is not None:
+                self._series.setdefault(name, _Series(W)).add(step, x)
+        fmt = [n for n in self._series if self._kind(n)[0]]
+        cor = [n for n in self._series if self._kind(n)[1]]
         if not fmt or not cor:
             return
         t = self.t
