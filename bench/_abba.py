@@ -1,8 +1,8 @@
 """The set-up shared by the benches that measure our hooks' cost on a real GRPO run in one process
 (callback_overhead: the trainer's own callback; watch_overhead: ``grpo_tui.watch(trainer)``).
 
-* ``step_clock()``: a TrainerCallback timing steps 6..N in wall and process CPU time (the first steps
-  warm caches up);
+* ``step_clock(hooks)``: a TrainerCallback timing steps 6..N in wall and process CPU time (the first steps
+  warm caches up), and the time inside our hooks over those same steps;
 * ``HookTimer``: time spent inside our callback's methods and the sample capture on the loop's thread;
 * ``abba(rounds, one)``: alternate the runs without and with hooks, ABBA: the later run of a round is
   systematically slower (allocator / cache state), so alternating which goes first keeps that out of
@@ -24,24 +24,33 @@ Figures = tuple[float, float, float, float]
 CALLBACK_METHODS = ("on_train_begin", "on_log", "on_step_end", "on_save")
 
 
-def step_clock() -> Any:
+def step_clock(hooks: "HookTimer | None" = None) -> Any:
+    """Times steps 6..N; with ``hooks``, also the time spent inside them over the same steps (the
+    share of the whole ``train()`` call would count its set-up, which has no hooks, and understate it)."""
     from transformers import TrainerCallback
 
     class Clock(TrainerCallback):
         def __init__(self):
             self.t0 = self.t1 = self.c0 = self.c1 = None
+            self.h0 = self.h1 = (0.0, 0.0)
             self.n = 0
 
         def on_step_end(self, args, state, control, **kw):
             if state.global_step == 5:
                 self.t0, self.c0 = time.perf_counter(), time.process_time()
+                self.h0 = (hooks.wall, hooks.cpu) if hooks else (0.0, 0.0)
             elif state.global_step > 5:
                 self.t1, self.c1 = time.perf_counter(), time.process_time()
+                self.h1 = (hooks.wall, hooks.cpu) if hooks else (0.0, 0.0)
                 self.n += 1
 
         def rates(self) -> tuple[float, float]:
             """(wall steps/s, CPU steps/s) over steps 6..N."""
             return self.n / (self.t1 - self.t0), self.n / (self.c1 - self.c0)
+
+        def shares(self) -> tuple[float, float]:
+            """(share of CPU time, share of wall time) inside the hooks over steps 6..N."""
+            return (self.h1[1] - self.h0[1]) / (self.c1 - self.c0), (self.h1[0] - self.h0[0]) / (self.t1 - self.t0)
 
     return Clock()
 

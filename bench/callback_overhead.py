@@ -80,7 +80,7 @@ def main() -> int:
             peft_config = lora_config(cfg)
         trainer = GRPOTrainer(model=model, processing_class=tok, reward_funcs=funcs, args=args,
                               train_dataset=dataset, peft_config=peft_config)
-        clock = step_clock()
+        clock = step_clock(hooks)
         trainer.add_callback(clock)
         if with_hooks:
             ctx = TrainerContext(run=run, cfg=cfg, events=ev.EventWriter(run.events),
@@ -90,10 +90,8 @@ def main() -> int:
             for cb in (PrinterCallback, ProgressCallback):
                 trainer.remove_callback(cb)
         hooks.reset()
-        c_start, w_start = time.process_time(), time.perf_counter()
         trainer.train()
-        cpu_total, wall_total = time.process_time() - c_start, time.perf_counter() - w_start
-        return (*clock.rates(), hooks.cpu / cpu_total, hooks.wall / wall_total)
+        return (*clock.rates(), *clock.shares())
 
     def after_round(r: int, b: Figures, h: Figures) -> None:
         print(f"round {r}: baseline {b[0]:.2f} steps/s wall, {b[1]:.2f} steps/s CPU; "

@@ -76,18 +76,16 @@ def main() -> int:
                           save_strategy="no", report_to="none", use_cpu=True, bf16=False, seed=1)
         trainer = GRPOTrainer(model=copy.deepcopy(base_model), processing_class=tok,
                               reward_funcs=[format_reward, correctness_reward], args=args, train_dataset=dataset)
-        clock = step_clock()
+        clock = step_clock(hooks)
         trainer.add_callback(clock)
         if watched and not a.aa:
             with contextlib.redirect_stderr(io.StringIO()):
                 w = watch(trainer, name="bench", capture_samples=not a.no_samples)
             hooks.instrument(w.callback)
         hooks.reset()
-        c_start, w_start = time.process_time(), time.perf_counter()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             trainer.train()
-        cpu, wall = time.process_time() - c_start, time.perf_counter() - w_start
-        return (*clock.rates(), hooks.cpu / cpu, hooks.wall / wall)
+        return (*clock.rates(), *clock.shares())
 
     def after_round(r: int, b: Figures, h: Figures) -> None:
         print(f"round {r}: unwatched {b[0]:.2f} steps/s wall, {b[1]:.2f} CPU; watched "
