@@ -143,11 +143,12 @@ class SampleCapture:
         self.pending.append(columns_of(self.trainer, facts))
 
     def flush(self, step: int) -> dict[str, Any] | None:
-        """Write the queued columns as one ``samples`` event; returns it (None when nothing was queued)."""
+        """The queued columns as one ``samples`` event, held for the callback's next commit; returns it
+        (None when nothing was queued)."""
         if not self.pending:
             return None
         batches, self.pending = self.pending, []
-        return self.ctx.samples.emit(ev.SAMPLES, step, **merge(batches))
+        return self.ctx.samples.hold(ev.SAMPLES, step, **merge(batches))
 
 
 def concat(parts: list[Facts]) -> Facts:

@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from ..core import events as ev
 from ..core.rundir import PAUSED, STOPPING, TRAINING
@@ -85,6 +86,7 @@ class Controller:
         self.is_main = distributed.is_main_process() if is_main is None else is_main
         self._rank_state = TRAINING
         self._changes: FolderChanges | None = None
+        self.before_wait: Callable[[], None] | None = None  # called once when a pause starts blocking
 
     @property
     def sync(self) -> RankSync:
@@ -165,6 +167,7 @@ class Controller:
         (the trainer's own save happens only after a step, which a paused run does not take). Every rank
         calls this at the same step boundary and gets the same decision."""
         d = Decision()
+        waited = False
         while True:
             wants_save_now = self._apply_commands(d, save_now is not None)
             agreed = self.sync.agree({"paused": self.paused, "save": d.save_checkpoint, "save_now": wants_save_now,
@@ -182,6 +185,9 @@ class Controller:
                 self._note(d.stop)
             if not self.paused:
                 return d
+            if not waited and self.before_wait is not None:
+                waited = True
+                self.before_wait()  # e.g. write what the trainer held back: the paused step shows whole
             time.sleep(POLL_S)
 
     def _note(self, stopping: bool) -> None:

@@ -119,6 +119,11 @@ class NullEventWriter:
 
         return ev.make_event(type_, step, **payload)
 
+    hold = emit
+
+    def flush(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -75,11 +75,11 @@ class SafeEventWriter(ev.EventWriter):
         self.dead = True
         self._warn(f"cannot write {self.path}", exc)
 
-    def write(self, event: ev.Event) -> None:
+    def _append(self, events: list[ev.Event]) -> None:  # every write and flush comes here
         if self.dead:
             return
         try:
-            super().write(event)
+            super()._append(events)
         except (OSError, TypeError, ValueError) as exc:  # disk full, unencodable payload
             self._dead(exc)
 
@@ -177,6 +177,10 @@ class Watch:
         self.finished = True
         try:
             self.ctx.step = int(self.trainer.state.global_step)
+        except Exception:
+            pass
+        try:
+            self.callback.commit()  # what the callback held back (a failed run's last steps)
         except Exception:
             pass
         self.ctx.emit(ev.FINISHED, status=status, error=error, traceback=tb, log_tail=[],

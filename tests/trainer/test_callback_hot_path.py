@@ -34,11 +34,25 @@ def test_the_step_memory_figure_is_the_process_rss():
     del ballast
 
 
+def test_the_memory_figure_is_read_at_most_once_a_second(monkeypatch):
+    import grpo_tui.trainer.callback as cbmod
+
+    cb = EventCallback(_ctx())
+    first = cb.memory()[M.RSS_MB]
+    ballast = bytearray(64 * 2**20)
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    assert cb.memory()[M.RSS_MB] == first  # within RSS_S: the last figure
+    monkeypatch.setattr(cbmod, "RSS_S", 0.0)
+    assert cb.memory()[M.RSS_MB] > first + 32  # due: read again
+    del ballast
+
+
 def test_alerts_carry_the_step_they_were_found_at():
     ctx = _ctx()
     cb = EventCallback(ctx)
     ctx.step = 99  # whatever the context last saw
     cb._check_health({"type": ev.METRICS, "step": 12, "ts": time.time(), "metrics": {"loss": float("nan")}})
+    cb.commit()
     alerts = [e for e in ev.read_all(ctx.run.events)[0] if e["type"] == ev.ALERT]
     assert alerts and {a["step"] for a in alerts} == {12}
 
@@ -131,3 +145,74 @@ def test_a_command_reaches_the_controller_at_the_next_step_boundary():
     assert controller.poll().save_checkpoint
     ctx.run.send_command("stop")
     assert controller.poll().stop
+
+
+# -- group commit: per-step events held and written together ------------------------------------
+class _Loop:
+    """Drives an EventCallback as the Trainer does, on a clock the test moves."""
+
+    def __init__(self, monkeypatch):
+        import types
+
+        import grpo_tui.trainer.callback as cbmod
+
+        self.now = 1000.0
+        monkeypatch.setattr(cbmod, "time", types.SimpleNamespace(monotonic=lambda: self.now,
+                                                                 perf_counter=time.perf_counter))
+        run = make_run(0, state="training")  # no steps of its own
+        self.ctx = TrainerContext(run=run, cfg=RunConfig(), events=ev.EventWriter(run.events),
+                                  samples=ev.EventWriter(run.samples))
+        self.cb = EventCallback(self.ctx)
+        self.args = types.SimpleNamespace(logging_steps=1, output_dir=str(self.ctx.run.checkpoints))
+        self.state = types.SimpleNamespace(global_step=0, max_steps=100)
+        self.control = types.SimpleNamespace(should_save=False, should_training_stop=False)
+
+    def step(self, loss: float = 0.5, seconds: float = 0.05) -> None:
+        self.now += seconds
+        self.state.global_step += 1
+        self.cb.on_step_end(self.args, self.state, self.control)
+        self.cb.on_log(self.args, self.state, self.control, logs={"loss": loss, "reward": 1.0})
+
+    def written(self) -> list:
+        return [(e["type"], e["step"]) for e in ev.read_all(self.ctx.run.events)[0]
+                if e["type"] in (ev.METRICS, ev.ALERT, ev.CHECKPOINT, ev.CONTROL)]
+
+
+def test_steps_are_written_together_at_most_every_commit_period(monkeypatch):
+    from grpo_tui.trainer.callback import COMMIT_S
+
+    loop = _Loop(monkeypatch)
+    loop.step()
+    assert loop.written() == [(ev.METRICS, 1)]  # the first step at once
+    loop.step(loss=float("nan"))
+    loop.step()
+    assert loop.written() == [(ev.METRICS, 1)]  # held
+    loop.step(seconds=COMMIT_S)
+    got = loop.written()
+    assert [x for x in got if x[0] == ev.METRICS] == [(ev.METRICS, s) for s in (1, 2, 3, 4)]
+    assert (ev.ALERT, 2) in got  # the health checks saw the held steps, each alert at its own step
+    loop.step()
+    loop.cb.on_save(loop.args, loop.state, loop.control)  # a checkpoint comes after what led to it
+    assert loop.written()[-2:] == [(ev.METRICS, 5), (ev.CHECKPOINT, 5)]
+    loop.step()
+    loop.cb.on_train_end(loop.args, loop.state, loop.control)
+    assert loop.written()[-1] == (ev.METRICS, 6)
+
+
+def test_a_pause_writes_the_held_steps_before_it_blocks(monkeypatch):
+    import threading
+
+    loop = _Loop(monkeypatch)
+    loop.step()
+    loop.step()  # held
+    loop.ctx.run.send_command("pause")
+    stepper = threading.Thread(target=loop.step)
+    stepper.start()  # step 3 takes the pause and blocks in it
+    deadline = time.monotonic() + 20
+    while (ev.METRICS, 3) not in loop.written() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [x for x in loop.written() if x[0] == ev.METRICS] == [(ev.METRICS, s) for s in (1, 2, 3)]
+    assert stepper.is_alive()  # still paused: the steps were written while it waits
+    loop.ctx.run.send_command("resume")
+    stepper.join(20)
+    assert not stepper.is_alive()
