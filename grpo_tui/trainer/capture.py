@@ -140,7 +140,9 @@ class SampleCapture:
 
     def _collect(self, facts: Facts) -> None:
         """Columns for the completions just generated, queued for the step's ``samples`` event."""
-        self.pending.append(columns_of(self.trainer, facts))
+        batch = columns_of(self.trainer, facts)
+        if batch["columns"]["completion"]:  # a generation with nothing in it writes no event
+            self.pending.append(batch)
 
     def flush(self, step: int) -> dict[str, Any] | None:
         """The queued columns as one ``samples`` event, held for the callback's next commit; returns it

@@ -181,3 +181,9 @@ def test_token_facts_when_no_completion_reaches_the_cap_or_one_is_longer():
 def test_every_process_facts_in_process_order():
     parts = [facts((1, True, "a")), facts((2, False, None), None)]
     assert concat(parts) == ([1, 2, None], [True, False, None], ["a", None, None])
+
+
+def test_a_generation_without_completions_queues_nothing():
+    cap = capture_for(["p0", "p1"], ["a", "b"], {"f": [1.0, 0.0]}, advantages=[0.0, 0.0], weights=[1.0], G=2)
+    cap._collect(unknown(0))  # [-0:] would be every row TRL holds
+    assert cap.pending == []
