@@ -19,6 +19,15 @@ def _append(path, data: bytes) -> None:
         fh.write(data)
 
 
+def _together(target, args) -> None:
+    """``target(a)`` for each of ``args``, each in its own thread, all at once; returns when all end."""
+    threads = [threading.Thread(target=target, args=(a,)) for a in args]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def _line(step: int, **kw) -> bytes:
     return ev.encode(ev.make_event(ev.METRICS, step, metrics={"reward": float(step)}, **kw))
 
@@ -85,11 +94,7 @@ def test_writers_on_two_threads_never_interleave(tmp_path):
         for i in range(200):
             w.emit(ev.LOG, i, level="info", message=tag * 3000)
 
-    threads = [threading.Thread(target=burst, args=(t,)) for t in "ab"]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _together(burst, "ab")
     w.close()
     events, stats = ev.read_all(path)
     assert len(events) == 400 and stats.corrupt == 0
@@ -329,11 +334,7 @@ def test_held_events_from_two_threads_are_all_written_whole(tmp_path):
             if i % 7 == 0:
                 w.emit(ev.LOG, base + i, level="info", message="y" * 300)
 
-    threads = [threading.Thread(target=worker, args=(k * 1000,)) for k in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _together(worker, [k * 1000 for k in range(3)])
     w.close()
     events, stats = ev.read_all(path)
     assert stats.problems() is None and sum(e["type"] == ev.METRICS for e in events) == 1500
