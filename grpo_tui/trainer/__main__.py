@@ -141,7 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         callback = ctx.extras.get("callback")
         if callback is not None:
-            callback.commit()  # what the callback held back (a failed run's last steps)
+            try:
+                callback.commit()  # what the callback held back (a failed run's last steps)
+            except OSError:
+                pass  # e.g. the samples stream is what is full: the finished event still goes to events.jsonl
         ctx.emit(ev.FINISHED, status=status, error=error, traceback=tb,
                  log_tail=run.log_tail(40) if status == ev.FAILED else [],
                  adapter_path=ctx.extras.get("adapter_path"), stop_reason=ctx.stop_reason or None)

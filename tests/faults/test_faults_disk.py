@@ -47,10 +47,11 @@ def _start_limited(monkeypatch, limit: int, **overrides):
 
 
 def test_disk_full_while_writing_samples_fails_cleanly(monkeypatch):
-    # 4 prompts x 8 completions a step: ~6 KB of samples a step against ~1 KB of metrics, so the
-    # samples stream reaches the 24 KB cap around step 4 while events.jsonl still has room.
+    # 16 prompts x 8 completions a step: ~8 KB of samples a step (as columns) against ~1 KB of
+    # metrics, so the samples stream reaches the 24 KB cap around step 3 while events.jsonl still
+    # has room for the rest, the finished event and its traceback included.
     run, proc = _start_limited(monkeypatch, 24_000, max_steps=40, num_generations=8,
-                               per_device_train_batch_size=32)
+                               per_device_train_batch_size=128)
     try:
         assert wait_exit(proc, timeout=240) == 1
     finally:
