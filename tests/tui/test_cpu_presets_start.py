@@ -41,3 +41,20 @@ async def test_no_gpu_lists_cpu_smollm2_beside_cpu_tiny_with_a_step_estimate():
         await until(pilot, lambda: f"~{est:.0f} s per step on this CPU" in text_of(
             screen.query_one("#knob-error", Static)), what="the step estimate")
         assert screen.selected == "cpu-smollm2"
+
+
+async def test_a_highlight_overtaken_by_the_recommendation_does_not_select_its_row():
+    # Filling the table highlights row 0 (cpu-small) before the survey moves the cursor to its pick;
+    # handled late, that highlight took the selection (and started an audit) for the wrong preset.
+    app = GrpoApp(detect_hardware=lambda: fixed_hardware("none"), load_presets=discover)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: getattr(pilot.app.screen, "selected", None) is not None, what="the survey")
+        await pilot.pause()
+        screen = pilot.app.screen
+        table = screen.query_one("#presets", DataTable)
+        assert screen.selected == "cpu-tiny" and table.cursor_row == table.get_row_index("cpu-tiny")
+        first = table.coordinate_to_cell_key((0, 0)).row_key
+        assert first.value == "cpu-small"
+        table.post_message(DataTable.RowHighlighted(table, 0, first))  # stale: the cursor is elsewhere
+        await pilot.pause()
+        assert screen.selected == "cpu-tiny"

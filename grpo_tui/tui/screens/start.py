@@ -521,6 +521,8 @@ class StartScreen(Screen):
         # a named handler: @on(DataTable.RowHighlighted, "#presets") would import DataTable with this module
         if event.data_table.id != "presets":
             return
+        if event.cursor_row != event.data_table.cursor_row:
+            return  # overtaken by a later move: filling the table highlights row 0 before the survey's pick
         name = event.row_key.value
         if name and name != self.selected:
             self.select_preset(name)
