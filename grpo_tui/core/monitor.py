@@ -43,7 +43,7 @@ from . import events as ev
 from . import metric_names as M
 from .numbers import finite
 from .rundir import CRASHED, LIVE_STATES, PAUSED, RunDir, RunSummarizer, RunSummary
-from .sample_columns import event_rows
+from .sample_columns import event_rows, has_samples
 
 MAX_BUCKETS = 512
 TAIL = 256
@@ -492,7 +492,7 @@ class RunMonitor:
         return True
 
     def _take_samples(self, e: ev.Event) -> None:
-        if not isinstance(e.get("rows"), list) and not isinstance(e.get("columns"), dict):
+        if not has_samples(e):
             return  # neither form: keep the samples shown
         kept = []
         for row in event_rows(e):

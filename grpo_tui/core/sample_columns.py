@@ -90,13 +90,8 @@ def expand(event: dict[str, Any]) -> list[Row]:
 def to_columns(rows: list[Row], weights: dict[str, float]) -> dict[str, Any]:
     """The columns payload of rows whose total reward is the ``weights``-weighted sum of their
     scores (the inverse of ``expand``: synthetic runs and tests write what the trainer writes)."""
-    prompts: list[str] = []
-    seen: dict[str, int] = {}
-    index = []
-    for r in rows:
-        index.append(seen.setdefault(r["prompt"], len(seen)))
-        if len(seen) > len(prompts):
-            prompts.append(r["prompt"])
+    seen: dict[str, int] = {}  # prompt -> its index, in order of first use
+    index = [seen.setdefault(r["prompt"], len(seen)) for r in rows]
     names = list(dict.fromkeys(name for r in rows for name in r.get("rewards", {})))
     cols: dict[str, Any] = {
         "prompt": index, "completion": [r["completion"] for r in rows],
@@ -105,7 +100,12 @@ def to_columns(rows: list[Row], weights: dict[str, float]) -> dict[str, Any]:
     }
     for key in OPTIONAL:
         cols[key] = [r.get(key) for r in rows]
-    return {"prompts": prompts, "weights": {name: weights.get(name, 1.0) for name in names}, "columns": cols}
+    return {"prompts": list(seen), "weights": {name: weights.get(name, 1.0) for name in names}, "columns": cols}
+
+
+def has_samples(event: dict[str, Any]) -> bool:
+    """Whether the event holds completions in either form (rows or columns)."""
+    return isinstance(event.get("rows"), list) or isinstance(event.get("columns"), dict)
 
 
 def event_rows(event: dict[str, Any]) -> list[Any]:

@@ -139,12 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        callback = ctx.extras.get("callback")
-        if callback is not None:
-            try:
-                callback.commit()  # what the callback held back (a failed run's last steps)
-            except OSError:
-                pass  # e.g. the samples stream is what is full: the finished event still goes to events.jsonl
+        ctx.commit_held()  # a failed run's last steps
         ctx.emit(ev.FINISHED, status=status, error=error, traceback=tb,
                  log_tail=run.log_tail(40) if status == ev.FAILED else [],
                  adapter_path=ctx.extras.get("adapter_path"), stop_reason=ctx.stop_reason or None)

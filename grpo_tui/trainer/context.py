@@ -57,6 +57,16 @@ class TrainerContext:
             raise StoppedBeforeTraining(self.stop_reason or "stop")
         self.emit(ev.PHASE, name=name, message=message, progress=progress, current=current, total=total)
 
+    def commit_held(self) -> None:
+        """Write what the callback holds back (EventCallback.commit) before a run's last event. A
+        stream that cannot take it (the samples file on a full disk) must not keep ``finished`` out."""
+        callback = self.extras.get("callback")
+        if callback is not None:
+            try:
+                callback.commit()
+            except OSError:
+                pass
+
     def log(self, message: str, level: str = "info") -> None:
         self.emit(ev.LOG, level=level, message=message)
 

@@ -179,10 +179,7 @@ class Watch:
             self.ctx.step = int(self.trainer.state.global_step)
         except Exception:
             pass
-        try:
-            self.callback.commit()  # what the callback held back (a failed run's last steps)
-        except Exception:
-            pass
+        self.ctx.commit_held()  # a failed run's last steps
         self.ctx.emit(ev.FINISHED, status=status, error=error, traceback=tb, log_tail=[],
                       adapter_path=None, stop_reason=self.ctx.stop_reason or None)
 

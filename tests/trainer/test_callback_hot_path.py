@@ -163,6 +163,7 @@ class _Loop:
         self.ctx = TrainerContext(run=run, cfg=RunConfig(), events=ev.EventWriter(run.events),
                                   samples=ev.EventWriter(run.samples))
         self.cb = EventCallback(self.ctx)
+        self.ctx.extras["callback"] = self.cb  # as attach_events and watch() register it
         self.args = types.SimpleNamespace(logging_steps=1, output_dir=str(self.ctx.run.checkpoints))
         self.state = types.SimpleNamespace(global_step=0, max_steps=100)
         self.control = types.SimpleNamespace(should_save=False, should_training_stop=False)
@@ -216,3 +217,17 @@ def test_a_pause_writes_the_held_steps_before_it_blocks(monkeypatch):
     loop.ctx.run.send_command("resume")
     stepper.join(20)
     assert not stepper.is_alive()
+
+
+def test_commit_held_writes_what_the_callback_holds_and_never_keeps_finished_out(monkeypatch):
+    loop = _Loop(monkeypatch)
+    loop.step()
+    loop.step()  # held
+    loop.ctx.commit_held()  # as the trainer and watch() do before their finished event
+    assert [x for x in loop.written() if x[0] == ev.METRICS] == [(ev.METRICS, 1), (ev.METRICS, 2)]
+
+    def full(*a):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(loop.cb, "commit", full)
+    loop.ctx.commit_held()  # a full samples file: no exception, the finished event still goes out
