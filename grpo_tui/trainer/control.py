@@ -113,7 +113,9 @@ class Controller:
         save_now = False
         for cmd in self._take():
             name = cmd.get("command")
-            if name == "pause":
+            if d.stop and name in ("pause", "resume"):
+                self._ack(cmd, STOPPING)  # after a stop in the same batch: the run is ending, not pausing
+            elif name == "pause":
                 self.paused = True
                 self._ack(cmd, PAUSED)
             elif name == "resume":
@@ -125,7 +127,7 @@ class Controller:
                 self.ctx.request_stop("stop command")
                 self._ack(cmd, STOPPING)
             elif name == "checkpoint":
-                self._ack(cmd, PAUSED if self.paused else TRAINING)
+                self._ack(cmd, STOPPING if d.stop else PAUSED if self.paused else TRAINING)
                 if self.paused and can_save_now:
                     save_now = True
                 else:

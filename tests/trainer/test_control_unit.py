@@ -258,3 +258,19 @@ def test_another_rank_says_nothing_until_its_state_changes(monkeypatch, capsys):
     assert c.poll() == Decision() and not c.is_main
     assert capsys.readouterr().err == ""  # still training: no line
     assert [cmd["command"] for cmd in ctx.run.pending_commands()] == ["pause"]
+
+
+def test_a_pause_pressed_right_after_stop_is_acknowledged_as_stopping_and_does_not_block():
+    # Found as a user: `x`, `y` (stop) then `p` at once put both files in one poll; the pause was
+    # acknowledged "paused" while the run was ending.
+    ctx = _ctx()
+    for c in ("stop", "pause", "checkpoint", "resume"):
+        ctx.run.send_command(c)
+    out: list[Decision] = []
+    t = threading.Thread(target=lambda: out.append(Controller(ctx, sync=SingleProcess(), is_main=True).poll()),
+                         daemon=True)
+    t.start()
+    t.join(10)
+    assert not t.is_alive() and out[0].stop
+    assert [(a[0], a[1]) for a in _acks(ctx)] == [("stop", "stopping"), ("pause", "stopping"),
+                                                   ("checkpoint", "stopping"), ("resume", "stopping")]
