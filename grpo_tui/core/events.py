@@ -56,6 +56,8 @@ Payload keys per type (all optional keys may be absent):
 ``log``          level, message (notable trainer log lines).
 ``finished``     status (completed / stopped / failed), error, traceback,
                  log_tail (last lines of trainer.log), adapter_path.
+``settings_changed``  changes ({key: {old, new}}): settings the trainer applied from this
+                 step on (a run steered while it trains; readers mark the step).
 
 Writers emit one ``os.write`` per line (or per group of held lines) on an
 O_APPEND descriptor so concurrent readers never see interleaved bytes; a writer killed mid-line leaves a torn
@@ -87,9 +89,11 @@ EVAL = "eval"
 ALERT = "alert"
 LOG = "log"
 FINISHED = "finished"
+SETTINGS_CHANGED = "settings_changed"
 
 EVENT_TYPES = frozenset(
-    {RUN_STARTED, PHASE, METRICS, SAMPLES, ASK, CONTROL, CHECKPOINT, EVAL, ALERT, LOG, FINISHED}
+    {RUN_STARTED, PHASE, METRICS, SAMPLES, ASK, CONTROL, CHECKPOINT, EVAL, ALERT, LOG, FINISHED,
+     SETTINGS_CHANGED}
 )
 
 # The version each type is written with: a type's number moves only when its payload changes.
