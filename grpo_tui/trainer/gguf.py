@@ -33,7 +33,8 @@ from ..core.rundir import cache_home, private_dir
 SUFFIX = ".gguf"
 MAGIC = b"GGUF"
 CONVERTED_MARK = "grpo-tui-gguf.json"  # written last: marks a complete conversion
-CONVERTER_VERSION = 2  # part of the cache key: a changed conversion is redone, not reused
+CONVERTER_VERSION = 3  # part of the cache key: a changed conversion is redone, not reused
+# 3: a tied embedding is written as model.embed_tokens.weight (2 wrote only lm_head.weight, which vLLM ignores)
 
 Phase = Callable[[str, str], None]  # (phase name, message)
 
@@ -166,7 +167,6 @@ def convert(path: Path, phase: Phase | None = None) -> Path:
         phase("converting_model", f"dequantizing {path.name} once (about 30 s for 135M parameters); "
                                   "later runs load the cached copy")
     import torch
-    from safetensors.torch import save_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
@@ -176,8 +176,7 @@ def convert(path: Path, phase: Phase | None = None) -> Path:
     tmp = dest.parent / f".{dest.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    # save_pretrained refuses a GGUF-quantized model; the weights are plain tensors now.
-    save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    save_weights(model, tmp / "model.safetensors")
     config = model.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
@@ -191,6 +190,19 @@ def convert(path: Path, phase: Phase | None = None) -> Path:
     except OSError:  # another process finished first: use theirs
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def save_weights(model, path: Path) -> None:
+    """The weights as ``save_pretrained`` writes them (it refuses a model loaded from GGUF; the tensors
+    are plain now). A tied pair (SmolLM2's embedding and LM head) is one tensor, which safetensors will
+    not store twice: keep the name the model's ``_tied_weights_keys`` says is the source
+    (``model.embed_tokens.weight``), as transformers does. Loaders that do not tie from the config
+    (vLLM) read the embedding under that name and skip ``lm_head.weight`` when the head is tied."""
+    from safetensors.torch import save_file
+    from transformers.modeling_utils import remove_tied_weights_from_state_dict
+
+    state = remove_tied_weights_from_state_dict(dict(model.state_dict()), model)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata={"format": "pt"})
 
 
 def _fix_special_tokens(model, tokenizer) -> None:
