@@ -14,11 +14,13 @@ from grpo_tui.trainer.rewards.audit import CLASSES, advantages, run_audit, suite
 
 
 def test_every_shipped_preset_audits_clean():
+    """Every verdict but the timed one ('slow': test_rewards_audit_cost.py keeps it, comparing runs)."""
     presets = [p for p in discover().values() if p.ok and p.source == "shipped"]
     assert len(presets) >= 8
     for p in presets:
         report = run_audit(p.config, preset=p.name)
-        assert report.ok, (p.name, [(r.cls, r.label, r.verdict) for r in report.failures], report.groups)
+        bad = [(r.cls, r.label, r.verdict) for r in report.failures if r.verdict != "slow"]
+        assert not bad and all(g["verdict"] == "ok" for g in report.groups), (p.name, bad, report.groups)
 
 
 def test_suite_covers_every_class_with_controls_per_prompt():
