@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "compare": "compare",
     "notify": "notify",
     "ask": "ask",
+    "set": "set_settings",
     "rewards": "rewards",
 }
 
@@ -58,6 +59,7 @@ HELPS: dict[str, str] = {
     "compare": "compare runs: summary table and the config keys that differ (md or json)",
     "notify": "send notifications (webhook / command) when runs finish, fail, crash, stall or alert",
     "ask": "try a prompt against a paused run's policy (or --heldout N questions)",
+    "set": "change a live run's settings (learning rate, beta, sampling, reward weights, cap) from the next step",
     "rewards": "audit a reward set against an adversarial suite (`rewards audit`)",
 }
 

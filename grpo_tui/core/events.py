@@ -47,9 +47,10 @@ Payload keys per type (all optional keys may be absent):
                  rows (as for ``samples``; ``group`` is the question), accuracy
                  (share of questions whose first completion is correct, when a
                  gold answer is known), seconds. Written by a paused trainer.
-``control``      command (pause/resume/stop/checkpoint/ask), id (the command file's
+``control``      command (pause/resume/stop/checkpoint/ask/set), id (the command file's
                  id), state (the trainer state after honouring it: paused /
-                 training / stopping); for ``ask``: answered (row count) or error.
+                 training / stopping); for ``ask``: answered (row count) or error;
+                 for ``set``: changes (as in ``settings_changed``) or error.
 ``checkpoint``   path, kind (checkpoint / adapter).
 ``eval``         name, accuracy, n, when (before / after / manual).
 ``alert``        code, severity (warning / critical), message, hint, since_step.
@@ -57,7 +58,9 @@ Payload keys per type (all optional keys may be absent):
 ``finished``     status (completed / stopped / failed), error, traceback,
                  log_tail (last lines of trainer.log), adapter_path.
 ``settings_changed``  changes ({key: {old, new}}): settings the trainer applied from this
-                 step on (a run steered while it trains; readers mark the step).
+                 step on (a run steered while it trains; readers mark the step); id (the
+                 ``set`` command's id); resumed (true: re-applied from settings.json
+                 when a run resumes).
 
 Writers emit one ``os.write`` per line (or per group of held lines) on an
 O_APPEND descriptor so concurrent readers never see interleaved bytes; a writer killed mid-line leaves a torn

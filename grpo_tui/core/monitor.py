@@ -229,6 +229,7 @@ class Snapshot:
     gone: bool
     now: float = 0.0  # the monitor's clock when the snapshot was taken
     series: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
+    settings_changes: list[dict[str, Any]] = field(default_factory=list)  # {step, changes, ts, resumed}
 
     @property
     def state(self) -> str:
@@ -275,6 +276,7 @@ class RunMonitor:
         self.last_checkpoint: dict[str, Any] | None = None
         self.checkpoints = 0
         self.logs: deque[dict[str, Any]] = deque(maxlen=50)
+        self.settings_changes: list[dict[str, Any]] = []  # `grpo-tui set` as applied: the charts mark the step
         self.traceback: str | None = None
         self.samples_step: int | None = None
         self.samples: list[dict[str, Any]] = []
@@ -410,6 +412,8 @@ class RunMonitor:
                     self.checkpoints += 1
                 elif t == ev.LOG:
                     self.logs.append({k: e.get(k) for k in ("level", "message", "step", "ts")})
+                elif t == ev.SETTINGS_CHANGED:
+                    self._take_settings(e)
                 elif t == ev.FINISHED:
                     self.traceback = e.get("traceback")
                 elif t == ev.RUN_STARTED:
@@ -429,6 +433,16 @@ class RunMonitor:
                     m = e.get("metrics") or {}
                     self._rate.append((float(e.get("ts") or 0.0), int(e.get("step") or 0), _num(m.get(M.NUM_TOKENS))))
                 self._ingest_metrics(steps, rows)
+
+    def _take_settings(self, e: ev.Event) -> None:
+        changes = e.get("changes")
+        if not isinstance(changes, dict):
+            return
+        self.settings_changes.append({"step": _int(e.get("step")) or 0, "changes": changes, "ts": e.get("ts"),
+                                      "resumed": bool(e.get("resumed"))})
+        cap = changes.get("max_completion_length")
+        if isinstance(cap, dict) and _int(cap.get("new")):
+            self.max_completion_length = _int(cap.get("new"))  # lengths are charted against the cap in force
 
     def _ingest_metrics(self, steps: list[int], rows: list[dict[str, Any]]) -> None:
         """Columnar: transpose the batch once (C-level when rows share their keys), then one
@@ -591,6 +605,7 @@ class RunMonitor:
                 samples_step=self.samples_step, samples=list(self.samples), plan=self.plan(),
                 problems="; ".join(problems) or None, max_completion_length=self.max_completion_length,
                 gone=self.gone, now=self.clock(), series={k: self.series[k].points() for k in names},
+                settings_changes=[dict(c) for c in self.settings_changes],
             )
 
     def plan(self) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ Layout of ``<runs root>/<run id>/`` (the directory and its files are private: 07
     samples.jsonl   one ``samples`` event per step (big; read on demand)
     trainer.log     the trainer's stdout/stderr
     commands/       pending commands, one JSON file each (see send_command)
+    settings.json   settings changed while the run trained, in force (core.live_settings)
     adapter/        the saved LoRA adapter (on stop / finish)
     checkpoints/    trainer checkpoints (for --resume)
     exports/        sample exports
@@ -46,7 +47,7 @@ ADAPTER = "adapter"
 CHECKPOINTS = "checkpoints"
 EXPORTS = "exports"
 
-COMMAND_NAMES = ("pause", "resume", "stop", "checkpoint", "ask")
+COMMAND_NAMES = ("pause", "resume", "stop", "checkpoint", "ask", "set")
 # Eval results by "when", in the order they are taken (base model, before training, after, on request).
 EVAL_ORDER = ("base", "before", "after", "manual")
 

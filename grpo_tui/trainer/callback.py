@@ -131,6 +131,7 @@ class EventCallback(TrainerCallback):
         self._last_step_end = time.perf_counter()
         if self.ctx.resume_from is not None:
             self._warm_alerts(int(state.global_step))
+        self.controller.restore_settings()  # --resume and forks keep the settings changed while training
         self._apply(self.controller.poll(), control, args, state)
 
     def on_log(self, args, state, control, logs=None, **kwargs):

@@ -134,6 +134,8 @@ class Controller:
                     d.save_checkpoint = True
             elif name == "ask":
                 self._ask(cmd)
+            elif name == "set":
+                self._set(cmd, STOPPING if d.stop else PAUSED if self.paused else TRAINING)
             else:
                 self._ack(cmd, PAUSED if self.paused else TRAINING, error=f"unknown command {name!r}")
         return save_now
@@ -161,6 +163,59 @@ class Controller:
             self.ctx.log(f"ask failed: {type(exc).__name__}: {exc}", "warning")
             return self._ack(cmd, state, error=f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
         self._ack(cmd, state, **result)
+
+    def _set(self, cmd: dict, state: str) -> None:
+        """Change settings from the next step on (trainer.live_settings); acknowledged with the old and new
+        values, and a ``settings_changed`` event that readers mark on their charts."""
+        from ..core.live_settings import SettingsError, apply_to_config, load_overrides, parse_changes, save_overrides
+        from . import live_settings
+
+        trainer = self.ctx.extras.get("trainer")
+        if state == STOPPING:
+            return self._ack(cmd, state, error="the run is stopping; settings were not changed")
+        if trainer is None:
+            return self._ack(cmd, state, error="this trainer cannot change its settings")
+        if distributed.world_size() > 1:
+            return self._ack(cmd, state, error="settings cannot change with several training processes")
+        try:
+            hardware = self.ctx.run.info().get("hardware")
+        except (OSError, ValueError):
+            hardware = None
+        try:
+            changes = parse_changes(dict(cmd.get("settings") or {}), self.ctx.cfg, hardware=hardware,
+                                    watched=bool(self.ctx.extras.get("watched")),
+                                    has_reference=live_settings.has_reference(trainer))
+            result = live_settings.apply(trainer, changes, self.ctx.cfg)
+        except (SettingsError, live_settings.Refused) as exc:
+            return self._ack(cmd, state, error=str(exc))
+        except Exception as exc:  # a change must never end the run
+            self.ctx.log(f"set failed: {type(exc).__name__}: {exc}", "warning")
+            return self._ack(cmd, state, error=f"{type(exc).__name__}: {exc}".splitlines()[0][:300])
+        self.ctx.cfg = apply_to_config(self.ctx.cfg, changes)
+        try:  # kept for --resume and forks
+            save_overrides(self.ctx.run, {**load_overrides(self.ctx.run), **changes}, self.ctx.step)
+        except OSError as exc:
+            self.ctx.log(f"settings change not saved for --resume: {exc.strerror or exc}", "warning")
+        self.ctx.emit(ev.SETTINGS_CHANGED, changes=result, id=cmd.get("id"))
+        self._ack(cmd, state, changes=result)
+
+    def restore_settings(self) -> None:
+        """A resumed run (or a fork) starts with the changes in force (settings.json), applied to the
+        trainer after its checkpoint is loaded; announced as one ``settings_changed`` event."""
+        from ..core.live_settings import apply_to_config, load_overrides
+        from . import live_settings
+
+        trainer = self.ctx.extras.get("trainer")
+        overrides = load_overrides(self.ctx.run) if self.is_main else {}
+        if trainer is None or not overrides:
+            return
+        try:
+            result = live_settings.apply(trainer, overrides, self.ctx.cfg)
+        except Exception as exc:  # the run goes on with its launch settings, and says so
+            self.ctx.log(f"settings from settings.json not applied: {type(exc).__name__}: {exc}", "warning")
+            return
+        self.ctx.cfg = apply_to_config(self.ctx.cfg, overrides)
+        self.ctx.emit(ev.SETTINGS_CHANGED, changes=result, resumed=True)
 
     def poll(self, save_now=None) -> Decision:
         """Apply pending commands; blocks while paused. Returns what the trainer must do now.

@@ -277,6 +277,7 @@ def _attach(trainer: Any, ctx: TrainerContext, commands: bool) -> Any:
     trainer.add_callback(callback)
     ctx.extras["callback"] = callback
     ctx.extras["trainer"] = trainer
+    ctx.extras["watched"] = True  # `grpo-tui set`: the learning rate and reward weights only (core.live_settings)
     return callback
 
 
