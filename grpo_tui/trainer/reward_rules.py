@@ -233,18 +233,74 @@ def answer_region(content: str, tags: Tags) -> str | None:
     return tail
 
 
+# Characters a tag can start with once a reader's view is taken (_tag_view folds the full-width and
+# small less-than signs to '<' and decodes '&lt;'): inside the reasoning they become harmless text.
+_QUOTE_FREE = str.maketrans({"<": "[", "\uff1c": "[", "\ufe64": "[", "&": "+"})
+
+
+def _unquote(text: str, tags: Tags) -> str:
+    """A reasoning's text with every tag it quotes dropped (as '[]': a quoted tag's letters are not
+    reasoning, so ``<think><think></think></think>`` stays an empty reasoning) and any other '<'
+    made plain text: a model restating its instructions ("... between <answer> and </answer>")
+    names the tags without opening them."""
+    if "<" in text:
+        for t in tags.all:
+            text = _loose_tag(t).sub("[]", text)
+    return text.translate(_QUOTE_FREE)
+
+
+def _tag_like(text: str, start: int, end: int) -> bool:
+    return (text.find("<", start, end) >= 0 or text.find("&", start, end) >= 0
+            or (not text.isascii() and any(text.find(c, start, end) >= 0 for c in "\uff1c\ufe64")))
+
+
+def mask_reasoning(content: str, tags: Tags) -> str:
+    """The content with the tags quoted inside its one reasoning block made plain text. The block
+    is found by nesting: an opening reasoning tag inside it opens a quote that a closing one ends
+    ("reason between <think> and </think>"), so the block closes where the depth returns to 0.
+    A content that does not open with its reasoning (the template pre-filled the opening tag) starts
+    at depth 1 when it closes one more block than it opens. Anything else -- a stray closing tag, a
+    block left open, two blocks (a decoy ``</think><think x></think>``) -- is left as it is, for
+    the rules that refuse it."""
+    rs, re_ = tags.reasoning_start, tags.reasoning_end
+    last = content.rfind(re_)
+    if last < 0:
+        return content  # no exact closing tag: nothing closed (or only a decoy spelling)
+    first = content.find(rs)
+    body_from = first + len(rs) if 0 <= first < last else 0
+    if not _tag_like(content, body_from, last):
+        return content  # nothing quoted (the common case: one find)
+    starts = [(m.start(), m.end(), 1) for m in _loose_tag(rs).finditer(content)]
+    ends = [(m.start(), m.end(), -1) for m in _loose_tag(re_).finditer(content)]
+    prefilled = len(ends) == len(starts) + 1 and not _loose_tag(rs).match(content.lstrip())
+    depth, opened, blocks = (1, 0, []) if prefilled else (0, -1, [])
+    for a, b, step in sorted(starts + ends):
+        if step > 0 and depth == 0:
+            opened = b
+        depth += step
+        if depth < 0:
+            return content  # a stray closing tag
+        if step < 0 and depth == 0:
+            blocks.append((opened, a))
+    if depth != 0 or len(blocks) != 1:
+        return content
+    a, b = blocks[0]
+    return content[:a] + _unquote(content[a:b], tags) + content[b:]
+
+
 def extract_answer(completion: Any, tags: Tags) -> str | None:
     """The text of the single answer block, after the reasoning; None when there is none or
     several (listing several answers is hedging, not answering), counting unclosed, stray and
-    differently-spelled tags."""
+    differently-spelled tags. Tags quoted inside the reasoning are its text, not a block."""
     _, content = split_completion(completion)
+    content = mask_reasoning(content, tags)  # (both paths mask too: a masked text is left as it is)
     if content.isascii() and "&" not in content and _only_exact_tags(content, tags):
         return _extract_exact(content, tags)
     return _extract_general(content, tags)
 
 
 def _extract_general(content: str, tags: Tags) -> str | None:
-    region = answer_region(content, tags)
+    region = answer_region(mask_reasoning(content, tags), tags)
     if region is None:
         return None
     if not (_exactly_once(region, tags.solution_start, tags) and _exactly_once(region, tags.solution_end, tags)):
@@ -264,6 +320,7 @@ def _extract_exact(content: str, tags: Tags) -> str | None:
     decoy spelling can be there): the same rules by positions in the one text, without the
     slices and views the general path makes (each a pass over ~2,000 characters)."""
     rs, re_, ss, se = tags.all
+    content = mask_reasoning(content, tags)
     start = 0
     last = content.rfind(re_)
     if last < 0:
@@ -293,10 +350,11 @@ def _with_reasoning_block(completion: Any, tags: Tags) -> str:
     reasoning tag was pre-filled by the template (it starts inside the reasoning: ``...</think>``)
     gets that tag back."""
     reasoning, content = split_completion(completion)
+    content = mask_reasoning(content, tags)  # tags quoted in the reasoning are its text
     if _count(content, tags.reasoning_start, tags):
         return content
-    if reasoning.strip():
-        return f"{tags.reasoning_start}{reasoning}{tags.reasoning_end}{content}"
+    if reasoning.strip():  # the template's parser drew the block's bounds: any tag inside is quoted
+        return f"{tags.reasoning_start}{_unquote(reasoning, tags)}{tags.reasoning_end}{content}"
     end, answer = content.find(tags.reasoning_end), content.find(tags.solution_start)
     if _count(content, tags.reasoning_end, tags) == 1 and end >= 0 and (answer < 0 or end < answer):
         return tags.reasoning_start + content

@@ -334,7 +334,9 @@ UNSLOTH_TAGS = dict(reasoning_start="<start_working_out>", reasoning_end="<end_w
     ("<start_working_out>{w}<end_working_out><SOLUTION>71</SOLUTION>", 1.0),
     ("{w}<end_working_out><SOLUTION>72</SOLUTION>", 3.0),  # the template pre-filled the opening tag
     ("<start_working_out>{w}<end_working_out><solution>71</solution><SOLUTION>72</SOLUTION>", 0.25),  # decoy
-    ("<start_working_out>{w}<SOLUTION>72</SOLUTION><end_working_out>", 0.5),  # answer inside the reasoning
+    # answer inside the reasoning: quoted tags are the reasoning's text (issue 25), so only the two
+    # reasoning tags earn format_soft (0.5 before, when the quoted answer tags counted too)
+    ("<start_working_out>{w}<SOLUTION>72</SOLUTION><end_working_out>", 0.25),
 ])
 def test_custom_tags_keep_the_rules(completion, expected):
     import dataclasses
