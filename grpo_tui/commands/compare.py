@@ -1,8 +1,9 @@
-"""`grpo-tui compare RUN RUN ... [--format md|json]`: runs side by side, from the shell.
+"""`grpo-tui compare RUN RUN ... [--format md|json|html] [-o FILE]`: runs side by side, from the shell.
 
 The summary table (steps, best reward, first-30 -> last-30, eval before -> after, peak VRAM,
 steps/s) and the config keys that differ; `--format json` adds nothing hidden, only the same
-figures as data. The app's compare screen (mark runs with space in the run list, then `c`)
+figures as data; `--format html` is one self-contained page with the runs' charts overlaid
+(grpo_tui.core.report_html). The app's compare screen (mark runs with space in the run list, then `c`)
 overlays their curves. See grpo_tui.core.compare.
 """
 
@@ -15,7 +16,10 @@ import sys
 def add_arguments(parser, name: str) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN",
                         help="two or more runs: id, unique prefix, path (a TRL output folder too), or 'latest'")
-    parser.add_argument("--format", choices=("md", "json"), default="md", help="output format (default md)")
+    parser.add_argument("--format", choices=("md", "json", "html"), default="md",
+                        help="output format (default md); html: one page, the runs' charts overlaid")
+    parser.add_argument("--output", "-o", metavar="PATH",
+                        help="write to PATH (atomically) instead of standard output")
 
 
 def run(args) -> int:
@@ -25,13 +29,28 @@ def run(args) -> int:
 
     if len(args.runs) < 2:
         raise UserError("compare needs at least two runs, e.g. grpo-tui compare RUN_A RUN_B")
+    if getattr(args, "output", None):
+        from .report import check_output
+
+        check_output(args.output)
     runs = [resolve_run(r) for r in args.runs]  # RunNotFound: one line, exit 2
     if len({r.path for r in runs}) < len(runs):
         raise UserError("the same run is named twice; give different runs")
-    c = cmp.Comparison(runs)
-    c.load()
-    if args.format == "json":
-        sys.stdout.write(json.dumps(c.to_dict(), indent=2, ensure_ascii=True, default=str) + "\n")
+    if args.format == "html":
+        from ..core import report_html
+
+        text = report_html.compare_html(runs)
     else:
-        sys.stdout.write(cmp.to_markdown(c))
+        c = cmp.Comparison(runs)
+        c.load()
+        if args.format == "json":
+            text = json.dumps(c.to_dict(), indent=2, ensure_ascii=True, default=str) + "\n"
+        else:
+            text = cmp.to_markdown(c)
+    if getattr(args, "output", None):
+        from .report import write_output
+
+        write_output(args.output, text)
+    else:
+        sys.stdout.write(text)
     return 0

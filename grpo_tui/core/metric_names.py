@@ -67,3 +67,16 @@ def reward_label(component: str) -> str:
 
 def reward_std(component: str) -> str:
     return f"{REWARDS_PREFIX}{component}/std"
+
+
+# -- the series each dashboard panel draws (tui.widgets.panels ``Panel.series``); the HTML report
+# (core.report_html) charts the same ones, from the same RunMonitor, so the two never disagree.
+LENGTH_SERIES = (MEAN_LENGTH, MIN_LENGTH, MAX_LENGTH, CLIPPED_RATIO)
+HEALTH_SERIES = ((KL, "kl"), (ENTROPY, "entropy"), (GRAD_NORM, "grad_norm"),
+                 (FRAC_REWARD_ZERO_STD, "zero-std frac"), (CLIPPED_RATIO, "clipped"))
+MEMORY_SERIES = (RSS_MB,)
+
+
+def reward_series(components: list[str]) -> list[str]:
+    """The rewards panel's series: the total, its std, and each component's mean."""
+    return [REWARD, REWARD_STD] + [reward_mean(c) for c in components]

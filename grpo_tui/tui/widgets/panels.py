@@ -224,7 +224,7 @@ class RewardsPanel(Panel):
         yield TrendRow(M.REWARD_STD, id="reward-std")
 
     def series(self, components: list[str]) -> list[str]:
-        return [M.REWARD, M.REWARD_STD] + [M.reward_mean(c) for c in components]
+        return M.reward_series(components)
 
     def show(self, snap: Snapshot) -> None:
         lines, legend = [], []
@@ -248,7 +248,7 @@ class RewardsPanel(Panel):
 
 # -- completion lengths ----------------------------------------------------------------------
 class LengthsPanel(Panel):
-    KEYS = (M.MEAN_LENGTH, M.MIN_LENGTH, M.MAX_LENGTH, M.CLIPPED_RATIO)
+    KEYS = M.LENGTH_SERIES
 
     def series(self, components: list[str]) -> list[str]:
         return list(self.KEYS)
@@ -294,10 +294,11 @@ class LengthsPanel(Panel):
 
 
 # -- health ----------------------------------------------------------------------------------
+_HEALTH_FORMATS = {M.KL: "{:.2e}", M.ENTROPY: "{:.3f}", M.GRAD_NORM: "{:.3f}"}  # others: "{:.2f}"
+
+
 class HealthPanel(Panel):
-    TRENDS = ((M.KL, "kl", "{:.2e}"), (M.ENTROPY, "entropy", "{:.3f}"), (M.GRAD_NORM, "grad_norm", "{:.3f}"),
-              (M.FRAC_REWARD_ZERO_STD, "zero-std frac", "{:.2f}"),
-              (M.CLIPPED_RATIO, "clipped", "{:.2f}"))
+    TRENDS = tuple((key, label, _HEALTH_FORMATS.get(key, "{:.2f}")) for key, label in M.HEALTH_SERIES)
 
     def series(self, components: list[str]) -> list[str]:
         return [key for key, _label, _fmt in self.TRENDS]
@@ -338,7 +339,7 @@ class MemoryPanel(Panel):
         super().__init__("Memory", id="memory-panel")
 
     def series(self, components: list[str]) -> list[str]:
-        return [M.RSS_MB]
+        return list(M.MEMORY_SERIES)
 
     def compose(self) -> ComposeResult:
         yield Static(id="memory-text")
