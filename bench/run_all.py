@@ -32,6 +32,7 @@ QUICK_ARGS = {
     "callback_overhead": ["--steps", "30", "--rounds", "2"],
     "compare_runs": ["--steps", "20000"],
     "first_frame": ["--runs", "3"],
+    "html_report": ["--repeat", "1"],
     "reader_throughput": ["--steps", "10000", "100000", "--repeat", "1"],
     "rewards_alerts_report": ["--steps", "1000"],
     "rewards_cost": ["--n", "200"],
