@@ -225,3 +225,37 @@ def test_a_100k_step_run_stays_under_2_mb():
     for svg in svgs:  # a line keeps at most MAX_POINTS points however long the run
         for d in re.findall(r'class="line[^"]*" d="([^"]+)"', svg):
             assert d.count("L") < sc.MAX_POINTS
+
+
+@pytest.mark.slow  # one real TRL run of the tiny model (~20-45 s on 2 cores)
+def test_a_watched_script_and_its_plain_trl_folder_get_the_same_report(tmp_path, grpo_home):
+    """A user's own GRPO script under watch(), which also logs completions and saves checkpoints the TRL
+    way: the watched run and the TRL output folder (read through `grpo-tui open`'s mirror) both report."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from grpo_tui.core.rundir import list_runs
+
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    out = tmp_path / "out"
+    env = dict(os.environ, USER_OUT=str(out), USER_LOG_COMPLETIONS="1", USER_SAVE_STEPS="2", USER_STEPS="2",
+               OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, str(scripts / "user_grpo.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (watched,) = list_runs()
+    pages = {}
+    for name, ref in (("watched", watched.id), ("folder", str(out))):
+        target = tmp_path / f"{name}.html"
+        assert cli.main(["report", ref, "--format", "html", "-o", str(target)]) == 0
+        pages[name] = target.read_text()
+    assert "a script under grpo_tui.watch()" in pages["watched"]
+    assert "a plain TRL output folder (grpo-tui open)" in pages["folder"]
+    for text in pages.values():
+        assert "completed: reached step 2 of 2" in text
+        # the reward chart has the user's two reward functions and the total, drawn
+        legend = text.split("every component and the total</figcaption>")[1].split("</figure>")[0]
+        assert "format_reward" in legend and "correctness_reward" in legend and "total" in legend
+        assert re.search(r'<path class="line[^"]*" d="M[0-9.]+,[0-9.]+L', legend)
+        assert "step 2 (" in text and 'class="group best"' in text  # the completions TRL logged
