@@ -407,14 +407,17 @@ def make_format_strict(tags: Tags, *, require_reasoning: bool = True,
             return False
         if not (s.startswith(tags.solution_start) and s.endswith(tags.solution_end)):
             return False
-        return bool(s[len(tags.solution_start):len(s) - len(tags.solution_end)].strip())
+        answer = s[len(tags.solution_start):len(s) - len(tags.solution_end)]
+        # A value inside a sentence is paid by correctness; the strict layout is the bare value.
+        return bool(answer.strip()) and not is_sentence_answer(answer)
 
     def format_strict(prompts, completions, completion_ids=None, **kwargs):
         return [FORMAT_STRICT_MAX if layout_ok(_with_reasoning_block(c, tags)) else 0.0 for c in completions]
 
     format_strict.__doc__ = (f"{FORMAT_STRICT_MAX} for exactly {tags.reasoning_start}...{tags.reasoning_end}"
                              f"{tags.solution_start}...{tags.solution_end} and nothing else, the reasoning at "
-                             f"least {min_reasoning_chars} letters/digits; else 0")
+                             f"least {min_reasoning_chars} letters/digits, the answer not a sentence around its "
+                             "value; else 0")
     return format_strict
 
 
@@ -458,18 +461,59 @@ _PREFIX = re.compile(r"^(?:(?:the\s+)?(?:final\s+)?answer(?:\s+is)?\s*[:=]?\s*"
                      r"|[a-zA-Z](?:_\{?[a-zA-Z0-9]{1,3}\}?|\d{1,2})?\s*[=:]\s*)", re.IGNORECASE)
 _CURRENCY = re.compile(r"^(?:€|£|¥|₹|₩|(?:USD|EUR|GBP|Rs\.?)\s*)")
 _CURRENCY_TAIL = re.compile(r"(?<=\d)\s*(?:€|£|¥|₹|₩|\$)$")
-_UNIT = re.compile(r"^(?P<num>.*?)\s*(?P<unit>°\s*[CFK]?|[a-zA-Z][a-zA-Z.']{0,15}(?:\s+[a-zA-Z][a-zA-Z.']{0,15}){0,2}"
-                   r"(?:\^\{?[23]\}?|[²³])?(?:\s*(?:/|per\s)\s*[a-zA-Z]{1,12}(?:\^\{?[23]\}?|[²³])?)?)$")
+# Letters a unit word may hold: Latin with accents ("18 dólares") and Cyrillic; not × or ÷.
+_L = "A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u0400-\u04ff"
+_LETTER_RUN = re.compile(f"[{_L}]+")
+_UNIT_WORD = f"[{_L}][{_L}.']{{0,15}}"
+_POWER = r"(?:\^\{?[23]\}?|[²³])?"
+_UNIT = re.compile(rf"^(?P<num>.*?)\s*(?P<unit>°\s*[CFK]?|{_UNIT_WORD}(?:\s+{_UNIT_WORD}){{0,2}}{_POWER}"
+                   rf"(?:\s*(?:/|per\s)\s*[{_L}]{{1,12}}{_POWER})?"
+                   # a bare rate after a currency sign: "$18/hour" ("/x" is no rate: two letters, or h)
+                   rf"|(?:/|per\s)\s*(?:[{_L}]{{2,12}}|h){_POWER})$")
 # Unit words that change the value: "72 thousand" is not 72, and "72 percent" is not 72.
 _MAGNITUDE_WORDS = {"k", "bn", "mn", "mil", "mio", "thousand", "thousands", "million", "millions",
                     "billion", "billions", "trillion", "trillions", "hundred", "hundreds", "dozen", "dozens",
                     "lakh", "lakhs", "crore", "crores", "gross", "score", "squared", "cubed", "halves", "thirds",
-                    "quarters", "tenths", "hundredths", "thousandths"}
+                    "quarters", "tenths", "hundredths", "thousandths",
+                    # the same in the languages whose unit words are read ("18 mil dólares" is 18,000)
+                    "mille", "mila", "tausend", "millionen", "milliarde", "milliarden", "millón", "millon",
+                    "millones", "milliard", "milliards", "milhão", "milhões", "miliardo", "milioni", "тыс",
+                    "тысяча", "тысячи", "тысяч", "млн", "миллион", "миллиона", "миллионов", "млрд"}
 _MAGNITUDE_UPPER = {"K", "M", "B", "G", "T"}  # 72M is 72 million; lower-case m is metres
-# Words that qualify the value rather than name a unit ("72 or more", "72 at least").
+# Words that qualify the value rather than name a unit ("72 or more", "72 at least"), in the
+# languages whose unit words are read. "more"/"less"/"fewer"/"times" pass where the question asks
+# "how much more ..." (question_allows).
 _QUALIFIERS = {"or", "and", "to", "more", "less", "fewer", "least", "most", "than", "over", "under", "about",
                "approx", "approximately", "roughly", "around", "nearly", "almost", "not", "plus", "minus",
-               "times", "ish", "maybe", "perhaps", "either", "exactly", "above", "below", "up", "upto"}
+               "times", "ish", "maybe", "perhaps", "either", "exactly", "above", "below", "up", "upto",
+               "o", "ou", "oder", "y", "und", "et", "más", "mas", "menos", "mehr", "weniger", "moins", "mais",
+               "meno", "più", "piu", "circa", "ca", "etwa", "ungefähr", "environ", "aprox", "aproximadamente",
+               "cerca", "или", "и", "около", "примерно", "больше", "меньше", "более", "менее", "не", "no",
+               "nicht", "pas", "non"}
+# A measure word or unit after a number in Chinese, Japanese or Korean ("72个", "72個のクリップ", "72개"):
+# a whitelist, then at most a short noun with no character that qualifies or changes the value
+# ("72个左右" is about 72, "72万" is 720,000, "72多个" is more than 72).
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+_CJK_TAIL = re.compile(rf"^(?P<num>.*?\d)\s*(?P<unit>[{_CJK}]{{1,8}})$")
+_CJK_UNITS = sorted({
+    "个", "個", "只", "隻", "件", "本", "张", "張", "人", "名", "位", "元", "块", "塊", "美元", "日元", "円", "天", "日",
+    "小时", "小時", "时", "時間", "分钟", "分鐘", "分", "秒", "年", "岁", "歲", "歳", "米", "公里", "千米", "厘米",
+    "公分", "克", "千克", "公斤", "斤", "辆", "輛", "台", "棵", "颗", "顆", "朵", "条", "條", "支", "枝", "头", "頭",
+    "匹", "杯", "瓶", "盒", "箱", "袋", "包", "页", "頁", "次", "回", "枚", "冊", "册", "道", "题", "題", "箇", "章",
+    "개", "명", "원", "마리", "권", "살", "시간", "분", "초", "달러", "점", "번", "장", "대", "병", "잔"}, key=len, reverse=True)
+_CJK_NOT = set("左右上下以多或和与與及到至不没沒约約余餘几幾万萬千百亿億兆倍之零〇一二三四五六七八九十两兩半超过過"
+               "少差近将將还還可能概许許吗嗎么麼呢吧약이상하정도또는천만백억")
+
+
+def _cjk_unit_ok(unit: str) -> bool:
+    """A CJK tail after the number names what was counted, and nothing else."""
+    for u in _CJK_UNITS:
+        if unit.startswith(u):
+            rest = unit[len(u):]
+            return len(rest) <= 4 and not any(ch in _CJK_NOT for ch in rest)
+    return False
+
+
 _INT = r"\d+(?:,\d{3})*"
 _PLAIN = re.compile(r"^[-+]?\s*(?:" + _INT + r"(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?$")
 _THOUSANDS_BAD = re.compile(r"^\d{4,},")  # "7200,000" is not a thousands grouping
@@ -567,12 +611,16 @@ def _literal_value(s: str) -> Fraction | None:
 class Number:
     value: Fraction
     percent: bool = False
+    sentence: bool = False  # read from a sentence around the value ("She sold 72 clips.")
 
 
 @functools.lru_cache(maxsize=4096)  # golds repeat every step, answers within a group
-def read_number(ans: str) -> Number | None:
+def read_number(ans: str, allow: frozenset = frozenset()) -> Number | None:
     """The single number an answer states, or None when it states anything else (arithmetic,
-    several numbers, a relation, a magnitude word). Percent is kept apart: 72% is not 72."""
+    several numbers, a relation, a magnitude word, a hedge). Percent is kept apart: 72% is not 72.
+    ``allow``: qualifier words the question itself asks for ("how much more" -> {"more"}; see
+    question_allows). A bare value with wrappers is read first; failing that, a short sentence
+    holding exactly one value (_read_sentence)."""
     if len(ans) > MAX_ANSWER_CHARS:
         return None
     plain = ans.strip()
@@ -581,8 +629,16 @@ def read_number(ans: str) -> Number | None:
     s = _clean(ans)
     if not s or len(s) > MAX_ANSWER_CHARS:
         return None
-    s = re.sub(r"(?<=[a-zA-Z])!+$", "", s)  # "72 clips!" (a "!" after a digit is a factorial)
+    s = re.sub(rf"(?<=[{_L}{_CJK}])!+$", "", s)  # "72 clips!" (a "!" after a digit is a factorial)
     s = s.rstrip(".。 ").strip()
+    s = re.sub(r"^#{1,6}\s*", "", s)  # "#### 72": GSM8K's own answer line (and a markdown heading)
+    got = _read_bare(s, allow)
+    if got is None and re.search(rf"[{_L}{_CJK}]", s):
+        got = _read_sentence(s, allow)
+    return got
+
+
+def _read_bare(s: str, allow: frozenset) -> Number | None:
     s = _PREFIX.sub("", s, count=1).strip()
     s = _CURRENCY.sub("", s).strip()
     s = _CURRENCY_TAIL.sub("", s).strip()  # "72 €"
@@ -595,24 +651,146 @@ def read_number(ans: str) -> Number | None:
     percent = False
     if s and s[-1] in _PERCENTS:
         percent, s = True, s[:-1].strip()
+    elif s and (m := _CJK_TAIL.match(s)):
+        if not _cjk_unit_ok(m.group("unit")):
+            return None  # "72万", "72个左右": another value, or a hedge
+        s = m.group("num").strip()
     elif s:
         m = _UNIT.match(s)
         if m and m.group("num") and re.search(r"\d$", m.group("num")):
             unit = m.group("unit").strip()
-            words = re.findall(r"[a-zA-Z]+", unit.lower())
+            words = _LETTER_RUN.findall(unit.lower())
             joined = "".join(words)
             if joined.startswith(("percent", "pct")) or words[:2] == ["per", "cent"]:
                 percent = True
             elif unit in _MAGNITUDE_UPPER or (words and words[0] in _MAGNITUDE_WORDS):
                 return None  # "72 thousand", "72k", "72 squared": another value
-            elif _QUALIFIERS.intersection(words):
-                return None  # "72 or more": a range, not a number
+            elif _REFUSED_WORDS.intersection(words) - allow:
+                return None  # "72 or more": a range, not a number; "72 is wrong": a negation
             s = m.group("num").strip()
             if s and s[-1] in _PERCENTS:
                 return None  # "72% apples"
     s = _CURRENCY.sub("", s).strip()
     v = _literal_value(s)
     return Number(v, percent) if v is not None else None
+
+
+# -- a sentence around the value ------------------------------------------------------------------
+# "She sold 72 clips.", "Therefore, the answer is 18.", "Total clips: 72", "La respuesta es 72." hold
+# exactly one value: an honest answer (issue 25 measured how often small models write them). What
+# makes such a sentence a hedge or another value is refused: a second value in any form (digits,
+# spelled out, Roman numerals), a negation, a hedge or range word, a magnitude after the value, and
+# any character beyond letters, digits and plain punctuation (a relation, a separator, "~", "+", "?").
+# A missed hedge word cannot buy reward: one value is read, and it alone must equal the gold.
+_SENTENCE_CHARS = re.compile(r"[\w\s.,:;'’\"()%％٪/\-€£¥₹₩，。：]*")
+_SENTENCE_VALUE = re.compile(r"\d+(?:[.,]\d+)*(?:/\d+)?")
+_SENTENCE_NOT = _QUALIFIERS - {"and", "to", "up", "exactly", "y", "und", "et", "и"} | {
+    "no", "nor", "never", "none", "neither", "nope", "wrong", "incorrect", "false", "untrue", "except", "unless",
+    "probably", "possibly", "likely", "unlikely", "guess", "guessing", "guessed", "unsure", "uncertain", "assume",
+    "assuming", "suppose", "supposing", "might", "could", "would", "if", "whether", "estimate", "estimated", "some",
+    "several", "between", "range", "beyond", "exceeds", "exceeding", "within", "cannot", "close", "nearest",
+    "rounded", "odd", "ni", "nie", "нет", "ни", "nunca", "jamás", "jamais", "kein", "keine", "keinen", "quizás",
+    "quizá", "quiza", "vielleicht", "forse", "talvez", "peut", "либо", "может"}
+_REFUSED_WORDS = _QUALIFIERS | _SENTENCE_NOT  # after a bare value ("72 is wrong") as in a sentence
+_SPELLED = {
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "thirty", "forty",
+    "fifty", "sixty", "seventy", "eighty", "ninety", "hundred", "thousand", "million", "billion", "trillion", "dozen",
+    "dozens", "half", "halves", "twice", "double", "triple", "thrice", "quarter", "quarters",
+    "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve", "diez", "doce", "trece", "catorce", "quince",
+    "veinte", "treinta", "cuarenta", "cincuenta", "sesenta", "setenta", "ochenta", "noventa", "cien", "ciento",
+    "deux", "trois", "quatre", "cinq", "sept", "huit", "neuf", "dix", "douze", "treize", "quatorze", "quinze",
+    "seize", "vingt", "trente", "quarante", "cinquante", "soixante", "zwei", "drei", "vier", "fünf", "sechs",
+    "sieben", "acht", "neun", "zehn", "elf", "zwölf", "zwanzig", "dreißig", "vierzig", "fünfzig", "sechzig",
+    "siebzig", "achtzig", "neunzig", "hundert", "один", "два", "три", "четыре", "пять", "шесть", "семь", "восемь",
+    "девять", "десять", "сто"} | _MAGNITUDE_WORDS - {"k", "score", "gross", "mn"}
+_ROMAN = re.compile(r"[IVXLCDM]{2,}")
+_CJK_HEDGES = ("或", "约", "約", "左右", "以上", "以下", "多", "不", "没", "沒", "非", "可能", "大概", "也许", "也許",
+               "或许", "还是", "還是", "几", "幾", "余", "餘", "超过", "超過", "至少", "最多", "接近", "将近", "將近",
+               "倍", "万", "萬", "亿", "億", "약", "이상", "이하", "정도", "또는")
+_SENTENCE_MAX_WORDS = 20
+
+
+def _read_sentence(s: str, allow: frozenset) -> Number | None:
+    """The one value of a short sentence (see above), or None."""
+    if not _SENTENCE_CHARS.fullmatch(s) or "=" in s or re.search(rf"/(?!\d|[{_L}]{{2}}|h\b)", s):
+        return None  # a relation, or "/" that divides by something ("72/x"; "18 dollars/hour" is a rate)
+    values = _SENTENCE_VALUE.findall(s)
+    if len(values) != 1 or len(s.split()) > _SENTENCE_MAX_WORDS:
+        return None
+    low = s.lower()
+    words = _LETTER_RUN.findall(low)
+    if any(w in _SENTENCE_NOT and w not in allow for w in words) or re.search(r"n['’]t\b", low):
+        return None
+    if any(w in _SPELLED for w in words) or "may" in _LETTER_RUN.findall(s):  # "it may be 72" (not "in May")
+        return None
+    if any(_ROMAN.fullmatch(w) for w in _LETTER_RUN.findall(s)) or any(h in s for h in _CJK_HEDGES):
+        return None
+    m = _SENTENCE_VALUE.search(s)
+    after = s[m.end():]
+    glued = re.match(rf"[{_CJK}]+", after)
+    if glued and not _cjk_unit_ok(glued.group()):
+        return None  # "72万", "72千": another value
+    following = _LETTER_RUN.match(after.lstrip())
+    nxt = following.group() if following else ""
+    if nxt in _MAGNITUDE_UPPER or nxt.lower() in _MAGNITUDE_WORDS:
+        return None  # "72k", "72 thousand", "72 M"
+    percent = bool(re.search(r"[%％٪]", s)) or any(w.startswith(("percent", "pct")) for w in words) \
+        or "per cent" in low
+    token = m.group()
+    head = s[:m.start()]
+    if re.search(r"(?:^|[\s(])-$", head):
+        token = "-" + token  # "-5" after a space; a hyphen glued to a word ("clips-72") is not a sign
+    v = _literal_value(token)
+    return Number(v, percent, sentence=True) if v is not None else None
+
+
+# -- what the question asks for ---------------------------------------------------------------------
+# A percent answer, "$5 more" or "72 times" is the honest answer to a question that asks for a
+# percentage, "how much more" or "how many times" -- and a hedge or another value anywhere else.
+_ASKS_PERCENT = re.compile(
+    r"\b(?:what|which)\s+(?:(?:is|was|are|were|will|would|be|the|a|an|his|her|their|its|of|this|that)\s+){0,3}"
+    r"(?:percent(?:age)?|per\s+cent)\b|\bhow\s+(?:many|much)\s+(?:percent|per\s+cent)\b"
+    r"|\b(?:as|in)\s+(?:a\s+)?(?:percent(?:age)?s?|per\s+cent)\b", re.IGNORECASE)
+_ASKS_COMPARATIVE = re.compile(r"\bhow\s+(?:much|many)\s+(?:[a-z]+\s+)?(more|less|fewer)\b", re.IGNORECASE)
+_ASKS_TIMES = re.compile(r"\bhow\s+many\s+times\b", re.IGNORECASE)
+
+
+def question_text(prompt: Any) -> str:
+    """The question of a prompt: the last user message of a chat, else the text."""
+    if isinstance(prompt, dict):
+        prompt = [prompt]
+    if isinstance(prompt, (list, tuple)):
+        users = [content_text(m.get("content")) for m in prompt if isinstance(m, dict) and m.get("role") == "user"]
+        return users[-1] if users else ""
+    return "" if prompt is None else str(prompt)
+
+
+@functools.lru_cache(maxsize=1024)
+def question_allows(question: str) -> frozenset:
+    """What the question asks for that a bare answer would otherwise refuse: "percent" (a percent
+    answer to "What percentage ...?"), "more"/"less"/"fewer" ("How much more ...?"), "times"
+    ("How many times ...?"). Read from its questions (sentences ending in '?') and its last sentence,
+    so "If 20% of them are red, how many are red?" allows nothing."""
+    parts = [p for p in re.split(r"(?<=[.!?。？])\s+|\n+", question.strip()) if p.strip()]
+    asked = " ".join([p for p in parts if p.rstrip().endswith(("?", "？"))] + parts[-1:])
+    allow = set()
+    if _ASKS_PERCENT.search(asked):
+        allow.add("percent")
+    allow.update(w.lower() for w in _ASKS_COMPARATIVE.findall(asked))
+    if _ASKS_TIMES.search(asked):
+        allow.add("times")
+    return frozenset(allow)
+
+
+def is_sentence_answer(ans: str) -> bool:
+    """The answer states its value inside a sentence (paid by correctness; format_strict withholds
+    its share for the extra words)."""
+    plain = ans.strip()
+    if not plain or (plain.isascii() and plain.isdigit()):
+        return False
+    got = read_number(ans)
+    return got is not None and got.sentence
 
 
 # -- correctness: the symbolic path (golds that are not one number) ----------------------------
@@ -840,12 +1018,13 @@ def _looks_mathy(s: str) -> bool:
     return bool(re.search(r"\d|\\[a-zA-Z]+|[\^_=]", s))
 
 
-def answers_match(ans: str, gold: str) -> bool:
+def answers_match(ans: str, gold: str, question: Any = None) -> bool:
     """Does the extracted answer equal the gold answer? The rule the correctness reward and
     the held-out evaluation share:
 
     * a numeric gold: the answer must state one number (read_number) of the same value; a
-      percent only matches a percent gold;
+      percent only matches a percent gold, or a question that asks for a percentage (``question``:
+      the prompt, a string or chat messages; see question_allows);
     * a symbolic gold (LaTeX, an interval, an expression): the answer must be one expression
       (no relation, separator or word the gold does not have), of bounded cost, equal by
       math-verify under a hard deadline;
@@ -854,8 +1033,9 @@ def answers_match(ans: str, gold: str) -> bool:
         return False
     g = read_number(gold)
     if g is not None:
-        a = read_number(ans)
-        return a is not None and a.value == g.value and (g.percent or not a.percent)
+        allow = question_allows(question_text(question)) if question is not None else frozenset()
+        a = read_number(ans, allow)
+        return a is not None and a.value == g.value and (g.percent or not a.percent or "percent" in allow)
     ca, cg = _clean(ans), _clean(gold)
     if not ca or cg is None:
         return False
@@ -922,16 +1102,18 @@ def make_correctness(tags: Tags) -> RewardFunc:
         column = "answer" if answer is not None or "solution" not in kwargs else "solution"
         golds = check_golds(answer if answer is not None else kwargs.get("solution"), len(completions), column)
         out: list[float | None] = []
-        for c, gold in zip(completions, golds):
+        questions = prompts if prompts is not None and len(prompts) == len(completions) else [None] * len(golds)
+        for c, gold, q in zip(completions, golds, questions):
             if gold is None:
                 out.append(None)  # unscored: TRL skips None in the weighted sum
                 continue
             got = extract_answer(c, tags)
-            out.append(CORRECTNESS_MAX if got is not None and answers_match(got, gold) else 0.0)
+            out.append(CORRECTNESS_MAX if got is not None and answers_match(got, gold, q) else 0.0)
         return out
 
     correctness.__doc__ = (f"{CORRECTNESS_MAX} when the single {tags.solution_start} block after the reasoning "
-                           "states the gold answer (one number of that value; LaTeX via math-verify), else 0; "
+                           "states the gold answer (one number of that value, bare or in a sentence; a percent "
+                           "where the question asks for one; LaTeX via math-verify), else 0; "
                            "None without a gold")
     return correctness
 

@@ -87,3 +87,88 @@ def test_quoted_tag_spam_is_not_reasoning():
     spam = "<think>" + "<think></think>" * 5 + "</think><answer>72</answer>"
     assert scores(spam)["format_strict"] == 0.0  # the quoted tags' letters are not reasoning
     assert scores(spam)["format_soft"] == pytest.approx(0.25)
+
+
+# -- the forms an instruction model writes a number in ---------------------------------------------------
+PERCENT_Q = "Of 80 students, 20 walk to school. What percentage of the students walk to school?"
+MORE_Q = "A wallet costs $100. Betty has only half of the money she needs. How much more money does Betty need?"
+TIMES_Q = "Tom jumped 3 times on Monday and 69 times on Tuesday. How many times did he jump?"
+
+
+@pytest.mark.parametrize("ans,gold,question", [
+    ("25%", "25", PERCENT_Q), ("25 percent", "25", PERCENT_Q), ("25 %", "25", PERCENT_Q),
+    ("$18/hour", "18", Q), ("$18/day", "18", Q), ("$18 per hour", "18", Q), ("18 dollars/day", "18", Q),
+    ("$50 more", "50", MORE_Q), ("50 more dollars", "50", MORE_Q), ("72 times", "72", TIMES_Q),
+    ("#### 18", "18", Q), ("####18", "18", Q),
+    ("72个", "72", Q), ("72 个", "72", Q), ("72個", "72", Q), ("72个发夹", "72", Q), ("72元", "72", Q), ("72개", "72", Q),
+    ("18 dólares", "18", Q), ("18 euros", "18", Q), ("72 яблока", "72", Q),
+])
+def test_refused_honest_styles_are_paid_in_full(ans, gold, question):
+    assert total(full(ans), gold, question) == pytest.approx(HONEST), (ans, scores(full(ans), gold, question))
+
+
+@pytest.mark.parametrize("ans,gold,question", [
+    ("72%", "72", Q), ("72 percent", "72", Q), ("25%", "25", "If 25% of the 80 apples are red, how many are red?"),
+    ("25%", "25", "What is 25 percent of 100?"),                  # asks for a value, names a percent
+    ("$5 more", "5", Q), ("5 more", "5", "How many clips are left?"), ("72 or more", "72", MORE_Q),
+    ("more than 50", "50", MORE_Q), ("72 times", "72", Q),
+    ("#### 71 #### 72", "72", Q), ("#### 72 or 71", "72", Q),
+    ("72个左右", "72", Q), ("72万", "72", Q), ("72多个", "72", Q), ("72千", "72", Q), ("72个或71个", "72", Q),
+    ("72/x", "72", Q), ("72 mil dólares", "72", Q), ("72 o más", "72", Q), ("72 oder mehr", "72", Q),
+    ("72 тысячи", "72", Q), ("18 dólares o 19", "18", Q),
+])
+def test_each_new_acceptance_opens_no_hack(ans, gold, question):
+    """Percent only where the question asks for a percentage; "more" only where it asks "how much
+    more"; one "####"; a CJK measure word, not a magnitude or a hedge; accented unit words, not
+    other languages' magnitudes or hedges."""
+    assert scores(full(ans), gold, question)["correctness"] == 0.0, ans
+    assert total(full(ans), gold, question) <= WRONG + 1e-9
+
+
+# -- sentences: exactly one value --------------------------------------------------------------------------
+SENTENCES = ["She sold 72 clips.", "Therefore, the answer is 72.", "Total clips: 72", "La respuesta es 72.",
+             "She sold 72 clips in April and May.", "So Natalia sold 72 clips altogether.", "Il y a 72 clips.",
+             "她一共卖了72个发夹。", "Natalia sold a total of 72 clips!", "In total, she sold 1,818 loaves."]
+
+
+@pytest.mark.parametrize("ans", SENTENCES)
+def test_a_sentence_with_one_value_equal_to_the_gold_is_paid(ans):
+    gold = "1818" if "1,818" in ans else "72"
+    s = scores(full(ans), gold)
+    assert s["correctness"] == 1.0, (ans, s)
+    assert s["format_strict"] == 0.0  # the strict layout is the bare value: it withholds its 0.5
+    assert total(full(ans), gold) == pytest.approx(HONEST - rr.FORMAT_STRICT_MAX)
+    assert scores(full(ans.replace("72", "71").replace("1,818", "1,808")), gold)["correctness"] == 0.0
+
+
+@pytest.mark.parametrize("ans", [
+    "She sold 71 or 72 clips.", "She sold 48 + 24 = 72 clips.", "She sold 71 clips, or maybe 72.",
+    "April 48, May 24, total 72.", "It is not 72.", "It isn't 72.", "It is about 72.", "It is approximately 72.",
+    "Maybe 72.", "I guess 72.", "At least 72 clips.", "More than 72 clips.", "Seventy-one, or 72.",
+    "Seventy one clips, 72.", "LXXI clips, 72.", "Is it 72?", "She sold ~72 clips.", "She sold 72+ clips.",
+    "She sold 72 thousand clips.", "She sold 72k clips.", "She sold 72 or so clips.", "72 clips, give or take",
+    "La respuesta es 71 o 72.", "No es 72.", "Es más de 72.", "Nicht 72.", "她卖了大约72个。", "她卖了72多个。",
+    "She sold 72 clips (or 71).", "She sold 72 clips; wait, 71.", "She may have sold 72 clips.",
+    "72 is wrong.", "It could be 72.", "She sold between 70 and 72 clips.", "On day 3 she sold 72 clips.",
+])
+def test_a_sentence_listing_two_values_or_hedging_is_refused(ans):
+    """The attacks on the sentence rule: a second value (digits, spelled out, Roman), arithmetic,
+    a negation, a hedge or range word in several languages, a magnitude, a question."""
+    assert scores(full(ans))["correctness"] == 0.0, ans
+    assert total(full(ans)) <= WRONG + 1e-9
+
+
+def test_a_percent_sentence_pays_only_a_percent_question():
+    assert scores(full("25% of the students walk."), "25", PERCENT_Q)["correctness"] == 1.0
+    assert scores(full("The answer is 72%."), "72")["correctness"] == 0.0
+
+
+def test_bare_forms_keep_the_strict_share():
+    """Wrappers a reader strips are the bare value: strict pays ("The answer is 72." included)."""
+    for ans in ("72", "The answer is 72.", "**Answer:** 72", "\\boxed{72}", "72 clips", "$72.00", "#### 72", "72个"):
+        assert scores(full(ans))["format_strict"] == rr.FORMAT_STRICT_MAX, ans
+
+
+def test_evaluation_reads_sentences_like_the_reward():
+    assert rr.answers_match("She sold 72 clips.", "72") and not rr.answers_match("She sold 71 or 72 clips.", "72")
+    assert rr.answers_match("25%", "25", PERCENT_Q) and not rr.answers_match("25%", "25")
