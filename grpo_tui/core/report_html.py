@@ -38,9 +38,10 @@ from .numbers import finite
 from .rundir import LIVE_STATES, RunDir
 from .sample_columns import event_rows
 from .sanitize import html as esc
+from .sanitize import truncate
 
 TEXT_LIMIT = 2000  # characters of one completion or prompt shown
-GROUPS_SHOWN = 2  # best and worst groups of the run, each
+EVENT_ROWS = 400  # rows of the alerts / stalls / settings table at most
 SETTINGS_CHANGED = getattr(ev, "SETTINGS_CHANGED", "settings_changed")
 
 
@@ -439,10 +440,10 @@ def _events_html(r: ReportRun, stalls: list[Gap]) -> str:
     rows = []
     for a in r.all_alerts:
         sev = "critical" if a.get("severity") == "critical" else "warning"
+        hint = f'<br><span class="hint">{esc(_short(a.get("hint"), 400))}</span>' if a.get("hint") else ""
         rows.append((finite(a.get("step")) or 0, f'<tr class="ev-{sev}"><td>{esc(a.get("step"))}</td>'
-                     f'<td>{"✖" if sev == "critical" else "▲"} {sev} alert</td><td><b>{esc(a.get("code"))}</b>: '
-                     f'{esc(a.get("message"))}' + (f'<br><span class="hint">{esc(a.get("hint"))}</span>'
-                                                 if a.get("hint") else "") + "</td></tr>"))
+                     f'<td>{"✖" if sev == "critical" else "▲"} {sev} alert</td>'
+                     f'<td><b>{esc(_short(a.get("code"), 80))}</b>: {esc(_short(a.get("message"), 400))}{hint}</td></tr>'))
     for g in stalls:
         rows.append((g.since_step, f'<tr class="ev-stall"><td>{g.since_step}–{g.step}</td><td>■ stall</td>'
                      f"<td>no progress for {esc(duration(g.seconds, full=True))} (from {esc(_ts(g.ts))})</td></tr>"))
@@ -452,9 +453,18 @@ def _events_html(r: ReportRun, stalls: list[Gap]) -> str:
     if not rows:
         return "<p>No alerts, stalls or settings changes.</p>"
     rows.sort(key=lambda t: t[0])
+    more = ""
+    if len(rows) > EVENT_ROWS:  # a pathological run: its first and last events, and how many between
+        half = EVENT_ROWS // 2
+        more = f'<tr><td colspan="3">… {len(rows) - 2 * half} more, not listed here</td></tr>'
+        rows = rows[:half] + [(0, more)] + rows[-half:]
     return ('<p class="note">Marked on every chart: ▲ warnings and ✖ critical alerts (lines), ■ stalls (bands), '
             "◆ settings changes (lines).</p><table><tr><th>step</th><th>what</th><th>detail</th></tr>"
             + "".join(row for _s, row in rows) + "</table>")
+
+
+def _short(v: Any, n: int) -> str:
+    return truncate("" if v is None else str(v), n)
 
 
 def _eval_html(r: ReportRun) -> str:

@@ -20,10 +20,13 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from .sanitize import html as esc
+from .sanitize import truncate
 
 WIDTH, HEIGHT = 640, 220
 PAD_L, PAD_R, PAD_T, PAD_B = 56, 12, 10, 26
 COLOURS = 8  # s0..s7 in the stylesheet
+MARK_PX = 4  # at most one mark of a kind per this many pixels
+MARK_TEXT = 240  # characters of a mark's tooltip
 MAX_POINTS = 400  # per line: below one point per pixel column of the plot area
 _ids = itertools.count(1)  # clip-path ids, unique within a page
 
@@ -221,18 +224,28 @@ def line_chart(lines: Sequence[Line], *, title: str, marks: Sequence[Mark] = (),
                    f'{tick_text(v)}</text>')
     out.append(f'<text class="tick" x="{width - PAD_R}" y="{height - 2}" text-anchor="end">{esc(xlabel)}</text>')
     # marks first, so the lines draw over them
+    # one mark per kind per MARK_PX columns: thousands of alerts cost what a screenful does
+    shown: dict[tuple[str, int], list] = {}
     for mk in marks:
         if not math.isfinite(mk.x) or mk.x > ax.x1 or (mk.x_end if mk.x_end is not None else mk.x) < ax.x0:
             continue
         x = ax.px(max(mk.x, ax.x0))
+        key = (mk.kind, int(x // MARK_PX))
+        if key in shown:
+            shown[key][1] += 1
+            if mk.x_end is not None:
+                shown[key][0].x_end = max(shown[key][0].x_end or mk.x_end, mk.x_end)
+            continue
+        shown[key] = [Mark(mk.x, mk.kind, mk.text, mk.x_end), 0, x]
+    for mk, more, x in shown.values():
         cls = "m-" + "".join(c for c in mk.kind if c.isalnum() or c == "-")
+        tip = esc(truncate(mk.text, MARK_TEXT) + (f" (and {more} more here)" if more else ""))
         if mk.x_end is not None and mk.x_end > mk.x:
             x2 = ax.px(min(mk.x_end, ax.x1))
             out.append(f'<rect class="span {cls}" x="{x:.1f}" y="{PAD_T}" width="{max(1.0, x2 - x):.1f}" '
-                       f'height="{height - PAD_T - PAD_B}"><title>{esc(mk.text)}</title></rect>')
+                       f'height="{height - PAD_T - PAD_B}"><title>{tip}</title></rect>')
         else:
-            out.append(f'<path class="mark {cls}" d="M{x:.1f},{PAD_T}V{height - PAD_B}">'
-                       f'<title>{esc(mk.text)}</title></path>')
+            out.append(f'<path class="mark {cls}" d="M{x:.1f},{PAD_T}V{height - PAD_B}"><title>{tip}</title></path>')
     for h in hlines:
         if not (ax.y0 <= h.y <= ax.y1):
             continue

@@ -216,10 +216,12 @@ def test_cli_report_and_compare_write_html_and_refuse_bad_input(tmp_path, capsys
 
 @pytest.mark.slow
 def test_a_100k_step_run_stays_under_2_mb():
-    run = make_run(steps=100_000, samples_every=1000, fast=True,
-                   alerts=[(s, "no_signal", "warning", "x") for s in range(1000, 100_000, 5000)])
+    """Even with an alert every 10 steps (10,000 of them, marked on every chart and listed)."""
+    run = make_run(steps=100_000, samples_every=1000, fast=True, cuda=True, plan=True,
+                   alerts=[(s, "no_signal", "warning", "x" * 300) for s in range(10, 100_001, 10)])
     text = rh.report_html(run)
     assert len(text.encode()) < 2 * 2**20
+    assert "more, not listed here" in text and text.count('<tr class="ev-warning">') == rh.EVENT_ROWS
     svgs = re.findall(r'<svg class="chart".*?</svg>', text)
     assert len(svgs) >= 8
     for svg in svgs:  # a line keeps at most MAX_POINTS points however long the run
@@ -259,3 +261,11 @@ def test_a_watched_script_and_its_plain_trl_folder_get_the_same_report(tmp_path,
         assert "format_reward" in legend and "correctness_reward" in legend and "total" in legend
         assert re.search(r'<path class="line[^"]*" d="M[0-9.]+,[0-9.]+L', legend)
         assert "step 2 (" in text and 'class="group best"' in text  # the completions TRL logged
+
+
+def test_marks_crowded_into_a_few_pixels_draw_once_with_a_count():
+    marks = [sc.Mark(1000 + i * 0.01, "alert-warning", f"alert {i}") for i in range(500)]
+    marks += [sc.Mark(50_000, "settings", "lr 1e-5 → 2e-5"), sc.Mark(90, "stall", "hung", x_end=95)]
+    svg = sc.line_chart([sc.Line("a", [0.0, 100_000.0], [0.0, 1.0])], title="t", marks=marks)
+    assert svg.count('class="mark m-alert-warning"') == 1 and "alert 0 (and 499 more here)" in svg
+    assert svg.count('class="mark m-settings"') == 1 and svg.count('class="span m-stall"') == 1
