@@ -2,6 +2,7 @@
 
     grpo-tui run --preset cpu-tiny --headless --set max_steps=50 --set learning_rate=1e-3
     grpo-tui run --resume RUN [--headless]
+    grpo-tui run --fork RUN@250 --set learning_rate=5e-6   (a new run from RUN's checkpoint, see grpo_tui.forking)
     grpo-tui run --preset cpu-tiny --reward my_rewards.py:brevity
 
 Everything is validated before a run directory exists; bad input is one line
@@ -19,6 +20,9 @@ def add_arguments(parser, name: str) -> None:
     add_set_argument(parser, "max_steps=50")
     add_reward_argument(parser)
     parser.add_argument("--resume", metavar="RUN", help="continue RUN from its latest checkpoint")
+    parser.add_argument("--fork", metavar="RUN[@STEP]",
+                        help="a new run from RUN's checkpoint at or before STEP (default: its newest), with --set "
+                             "changes to live settings and max_steps")
     parser.add_argument("--headless", action="store_true", help="plain progress view instead of the app")
     parser.add_argument("--detach", action="store_true", help="start the run and return at once")
 
@@ -28,7 +32,14 @@ def run(args) -> int:
     from .. import launcher as launch
     from ..core.run_ref import resolve_run
 
-    if args.resume:
+    if args.fork:
+        if args.preset or args.rewards or args.resume:
+            raise UserError("--fork starts from the parent's config; drop --preset/--reward/--resume")
+        from ..forking import fork, parse_ref
+
+        name, step = parse_ref(args.fork)
+        launched = fork(resolve_run(name), step, args.overrides)
+    elif args.resume:
         if args.preset or args.overrides or args.rewards:
             raise UserError("--resume continues a run with its own config; drop --preset/--set/--reward")
         launched = launch.resume(resolve_run(args.resume))

@@ -22,7 +22,8 @@ def run(args) -> int:
     from ..core.sanitize import clean
 
     table = Table(title=None, box=None, header_style="bold")
-    for col in ("id", "preset", "model", "state", "step", "started", "best reward", "first-30 -> last-30", "eval"):
+    for col in ("id", "preset", "model", "state", "step", "started", "best reward", "first-30 -> last-30", "eval",
+                "changed"):
         table.add_column(col, no_wrap=True)
     n = 0
     stalled = []
@@ -41,8 +42,12 @@ def run(args) -> int:
         if s.stalled_since is not None:  # core.stall: live, but no progress for too long
             state = Text(f"{s.state}, {s.stall_line.split(' (')[0]}", style="bold red")
         preset = f"{s.preset} ({s.source})" if s.source else s.preset  # a user's script or a TRL folder
-        table.add_row(Text(s.id), Text(preset), Text(s.model), state,
-                      f"{s.step}/{s.max_steps or '?'}", when, _r(s.best_reward), window, s.eval_line() or "-")
+        run_id = Text(s.id)
+        if s.fork_of:  # lineage: the parent run and the step it was forked at
+            run_id.append(f"\n  fork of {s.fork_of}", style="dim")
+        table.add_row(run_id, Text(preset), Text(s.model), state,
+                      f"{s.step}/{s.max_steps or '?'}", when, _r(s.best_reward), window, s.eval_line() or "-",
+                      Text(s.changes_line() or "-"))
     import sys
 
     # Piped output (scripts, tests) is not cut to 80 columns.

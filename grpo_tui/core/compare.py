@@ -19,7 +19,7 @@ import bisect
 import math
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 from . import events as ev
@@ -138,6 +138,8 @@ class RunRow:
     peak_vram_mb: float | None
     steps_per_s: float | None
     stall: str
+    fork_of: str = ""  # "RUN@STEP": its curves start where the parent's checkpoint was
+    settings_changes: list[dict[str, Any]] = field(default_factory=list)  # `grpo-tui set`: {step, changes}
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -232,6 +234,7 @@ class Comparison:
                 max_steps=s.max_steps, best_reward=s.best_reward, first_window=_mean(r.first_rewards),
                 last_window=_mean(r.last_rewards), eval_before=before, eval_after=after,
                 peak_vram_mb=_peak_gpu_mb(snap.peaks), steps_per_s=sps, stall=s.stall_line,
+                fork_of=s.fork_of, settings_changes=list(s.settings_changes),
             ))
         return out
 
@@ -314,4 +317,12 @@ def to_markdown(c: Comparison) -> str:
         L += ["| " + sz.md_inline(k) + " | " + " | ".join(sz.md_inline(value_text(v), 80) for v in vals) + " |"
               for k, vals in diff]
         L.append("")
+    lines = [f"| {sz.md_inline(r.id, 60)} | {c['step']} | {sz.md_inline(k)} | {sz.md_inline(v.get('old'))} | "
+             f"{sz.md_inline(v.get('new'))} |" for r in c.rows() for c in r.settings_changes
+             for k, v in c["changes"].items()]
+    forks = [f"- {sz.md_inline(r.id, 60)} is a fork of {sz.md_inline(r.fork_of, 80)}" for r in c.rows() if r.fork_of]
+    if lines or forks:
+        L += ["## Changed while training", ""] + forks + ([""] if forks else [])
+        if lines:
+            L += ["| run | step | setting | old | new |", "|---|---|---|---|---|", *lines, ""]
     return "\n".join(L)

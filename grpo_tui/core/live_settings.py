@@ -56,6 +56,15 @@ class SettingsError(ConfigError):
     """A change that cannot be made to a live run (one line: the key, why, what to do)."""
 
 
+def _coerce(key: str, value: Any, typ: Any) -> Any:
+    try:
+        return coerce(key, value, typ)
+    except SettingsError:
+        raise
+    except ConfigError as exc:
+        raise SettingsError(exc.field, exc.reason, exc.fix) from None
+
+
 def reward_names(cfg: RunConfig) -> list[str]:
     """The names TRL logs each reward under (a user's ``file.py:fn`` is ``fn``)."""
     return [r.rpartition(":")[2] if ":" in r else r for r in cfg.rewards]
@@ -90,14 +99,17 @@ def parse_changes(items: list[str] | dict[str, Any], cfg: RunConfig, *, hardware
                   watched: bool = False, has_reference: bool = True) -> dict[str, Any]:
     """``["key=value", ...]`` -> ``{key: typed value}``; SettingsError (one line) on the first key that cannot
     change. ``cfg``: the run's config as it is now (launch config + earlier changes, ``effective_config``)."""
-    raw = parse_overrides(items) if isinstance(items, list) else dict(items)
+    try:
+        raw = parse_overrides(items) if isinstance(items, list) else dict(items)
+    except ConfigError as exc:
+        raise SettingsError(exc.field, exc.reason, "e.g. learning_rate=1e-5") from None
     if not raw:
         raise SettingsError("set", "nothing to change", "give key=value, e.g. learning_rate=1e-5")
     names = reward_names(cfg)
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "reward_weights":
-            weights = coerce(key, value, list[float])
+            weights = _coerce(key, value, list[float])
             if len(weights) != len(names):
                 raise SettingsError(key, f"{len(weights)} weights for {len(names)} rewards ({', '.join(names)})",
                                     "give one weight per reward, or reward_weights.<name>=W")
@@ -108,11 +120,11 @@ def parse_changes(items: list[str] | dict[str, Any], cfg: RunConfig, *, hardware
             name = key[len(REWARD_WEIGHT):]
             if name not in names:
                 raise SettingsError(key, f"this run has no reward {name!r}", f"its rewards: {', '.join(names)}")
-            out[key] = coerce(key, value, float)
+            out[key] = _coerce(key, value, float)
             continue
         if key in LIVE_KEYS:
             typ, check, _ = LIVE_KEYS[key]
-            v = coerce(key, value, typ)
+            v = _coerce(key, value, typ)
             problem = check(v)
             if problem:
                 raise SettingsError(key, f"{problem}, got {v}")

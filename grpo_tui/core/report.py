@@ -286,7 +286,9 @@ def build_report(run: RunDir, *, window: int = WINDOW, groups_shown: int = GROUP
             "stalled_since": s.stalled_since, "stall": s.stall_line or None,
             "max_reward": _num(info.get("max_reward")),
             "read_problems": stats.problems(),
+            "fork_of": s.fork_of or None,
         },
+        "settings_changes": s.settings_changes,  # `grpo-tui set`: [{step, changes: {key: {old, new}}}]
         "config": {k: cfg.get(k) for k in CONFIG_KEYS if k in cfg},
         "config_full": cfg,
         "hardware": info.get("hardware") or {},
@@ -460,6 +462,13 @@ def to_markdown(r: dict[str, Any]) -> str:
     L += ["## Config", ""]
     L += _table(["field", "value"], [[sz.md_inline(k), sz.md_inline(
         ", ".join(map(str, v)) if isinstance(v, list) else v, 120)] for k, v in r["config"].items()])
+    if run.get("fork_of"):
+        L += [f"Forked from {sz.md_inline(run['fork_of'])} (its checkpoint at that step).", ""]
+    if r.get("settings_changes"):
+        L += ["## Settings changed while training", ""]
+        L += _table(["step", "setting", "old", "new"], [
+            [str(c["step"]), sz.md_inline(k), sz.md_inline(v.get("old")), sz.md_inline(v.get("new"))]
+            for c in r["settings_changes"] for k, v in c["changes"].items()])
     L += ["## Hardware", ""]
     hw = _hardware_rows(r["hardware"]) if isinstance(r["hardware"], dict) else []
     L += _table(["", ""], [[sz.md_inline(k), sz.md_inline(v, 120)] for k, v in hw[:40]]) if hw else [

@@ -298,6 +298,14 @@ class RunSummary:
     median_step_s: float | None = None
     stalled_since: float | None = None
     stall_line: str = ""
+    # `grpo-tui set` while it trained: {step, changes: {key: {old, new}}}, in order (core.live_settings)
+    settings_changes: list[dict[str, Any]] = field(default_factory=list)
+    fork_of: str = ""  # "RUN@STEP" for a run forked from another's checkpoint (`grpo-tui run --fork`)
+
+    def changes_line(self, limit: int = 60) -> str:
+        """'learning_rate@12, max_completion_length@40' ('' when nothing was changed)."""
+        text = ", ".join(f"{k}@{c['step']}" for c in self.settings_changes for k in c["changes"])
+        return text if len(text) <= limit else text[: limit - 1] + "…"
 
     def accuracies(self) -> list[tuple[str, float]]:
         """(when, held-out accuracy) from the eval events, in EVAL_ORDER."""
@@ -343,6 +351,9 @@ class RunSummarizer:
             backend=str(cfg.get("backend", "")), max_steps=int(cfg.get("max_steps", 0) or 0),
             created=float(info.get("created", 0.0) or 0.0), source=str(info.get("source", "") or ""),
         )
+        fork = info.get("fork_of")
+        if isinstance(fork, dict) and fork.get("run"):
+            self.summary.fork_of = f"{fork['run']}@{fork.get('step', '?')}"
         self.finished = False
         self._reward_steps: list[int] = []  # step of each rewards_seen entry
         self._step_times: deque[float] = deque(maxlen=101)  # seconds per step, recent steps (stalls)
@@ -395,6 +406,9 @@ class RunSummarizer:
                     st = e.get("state")
                     if st in (PAUSED, TRAINING, STOPPING):
                         s.state = st
+            elif t == ev.SETTINGS_CHANGED:
+                if isinstance(e.get("changes"), dict) and e["changes"] and not e.get("resumed"):
+                    s.settings_changes.append({"step": step, "changes": e["changes"]})
             elif t == ev.EVAL:
                 s.eval[str(e.get("when", "manual"))] = {
                     "accuracy": e.get("accuracy"), "n": e.get("n"), "name": e.get("name")}
