@@ -5,8 +5,9 @@ It sits above both ``core`` and ``trainer``: the app reaches the trainer's
 pre-flight (``trainer.preflight``, import-light) only through here, and never
 imports the trainer otherwise (import-linter contracts in pyproject.toml).
 
-``prepare(cfg)`` is the pre-flight: everything that can be checked before a
-run directory exists (the config's own rules, the dataset file, the reward
+``prepare(cfg)`` is the pre-flight: the config resolved once (``resolve``: what the
+trainer needs filled in, then validated) and everything that can be checked before a
+run directory exists run on that one object (the dataset file, the reward
 functions, importable, the GPU memory plan). A failure raises ``ConfigError`` (the CLI prints one
 line and exits 2) and leaves nothing behind.
 
@@ -38,23 +39,39 @@ from .trainer import preflight
 RESUME_ENV = "GRPO_TUI_RESUME"
 
 
-def _absolute(path: str) -> str:
-    return str(Path(path).expanduser().resolve())
+@dataclass(frozen=True)
+class Resolved:
+    """A launch's config, resolved once (``resolve``): every check, run.json and the spawned
+    trainer's command line read this one object; nothing between them rebuilds it."""
+    config: RunConfig
 
 
-def prepare(cfg: RunConfig, extra_rewards: list[str] | None = None) -> RunConfig:
-    """Validate and normalise a config for launch; ConfigError on bad input."""
-    cfg = preflight.check(cfg, extra_rewards)
+def resolve(cfg: "RunConfig | Resolved", extra_rewards: list[str] | None = None) -> Resolved:
+    """The one resolution of a launch (trainer.preflight.resolve: extra rewards appended, GSM8K's
+    defaults, local paths absolute, validated); ConfigError on bad input. A Resolved is kept."""
+    if isinstance(cfg, Resolved):
+        if extra_rewards:
+            raise ValueError("extra rewards belong to the resolution; this config is resolved already")
+        return cfg
+    return Resolved(preflight.resolve(cfg, extra_rewards))
+
+
+def prepare(cfg: "RunConfig | Resolved", extra_rewards: list[str] | None = None) -> RunConfig:
+    """The config as it will launch, checked (``checked``); ConfigError on bad input."""
+    return checked(cfg, extra_rewards).config
+
+
+def checked(cfg: "RunConfig | Resolved", extra_rewards: list[str] | None = None) -> Resolved:
+    """Resolve (once) and run every pre-flight check on that one object; ConfigError on bad input."""
+    resolved = resolve(cfg, extra_rewards)
+    cfg = resolved.config
+    preflight.check(cfg)
     check_memory(cfg)
     trainer_argv(None, cfg)  # more processes than GPUs is refused now, not in trainer.log
-    if not cfg.model.startswith("builtin:"):
-        p = Path(cfg.model).expanduser()
-        if cfg.model.startswith((".", "/", "~")) and not p.exists():
-            raise ConfigError("model", f"local model folder {cfg.model} does not exist",
-                              "give an existing folder, a hub id, or builtin:tiny")
-        if p.exists():
-            cfg = cfg.with_overrides({"model": _absolute(cfg.model)})
-    return cfg
+    if cfg.model.startswith((".", "/", "~")) and not Path(cfg.model).expanduser().exists():
+        raise ConfigError("model", f"local model folder {cfg.model} does not exist",
+                          "give an existing folder, a hub id, or builtin:tiny")
+    return resolved
 
 
 def check_memory(cfg: RunConfig) -> None:
@@ -77,11 +94,14 @@ def _hardware() -> dict[str, Any]:
         return {"error": str(exc)}
 
 
-def launch(cfg: RunConfig, *, extra_rewards: list[str] | None = None, spawn_trainer: bool = True) -> "Launched":
-    cfg = prepare(cfg, extra_rewards)
+def launch(cfg: "RunConfig | Resolved", *, extra_rewards: list[str] | None = None,
+           spawn_trainer: bool = True) -> "Launched":
+    """Pre-flight, run directory, trainer: all from the one resolved config (``checked``)."""
+    resolved = checked(cfg, extra_rewards)
+    cfg = resolved.config
     run = create_run(cfg.to_dict(), hardware=_hardware(),
                      extra={"max_reward": preflight.max_reward(cfg), "launched_by": os.getpid()})
-    proc = spawn(run) if spawn_trainer else None
+    proc = spawn(run, cfg=cfg) if spawn_trainer else None
     return Launched(run, proc)
 
 
@@ -120,11 +140,14 @@ def gpu_ids(hw: "hardware.Hardware") -> list[str]:
     return [g.uuid or str(g.index) for g in gpus]
 
 
-def spawn(run: RunDir, resume_from: Path | None = None) -> subprocess.Popen:
-    try:
-        cfg = RunConfig.from_mapping(run.config())
-    except (ConfigError, OSError, ValueError):
-        cfg = RunConfig()  # an older or hand-edited run.json: the plain single-process trainer
+def spawn(run: RunDir, resume_from: Path | None = None, cfg: RunConfig | None = None) -> subprocess.Popen:
+    """Start the trainer on ``run``; ``cfg``: the config run.json was written from (a launch hands
+    its resolved one), else run.json is read (a resume)."""
+    if cfg is None:
+        try:
+            cfg = RunConfig.from_mapping(run.config())
+        except (ConfigError, OSError, ValueError):
+            cfg = RunConfig()  # an older or hand-edited run.json: the plain single-process trainer
     argv, extra_env = trainer_argv(run, cfg)
     env = dict(os.environ)
     env.update(extra_env)

@@ -46,7 +46,9 @@ def run(args) -> int:
     else:
         if not args.preset:
             raise UserError("run needs --preset NAME (see `grpo-tui presets`) or --resume RUN")
-        cfg = preset_config(args.preset, args.overrides)
+        # the launch's one resolution: the warning, the notes, every check and run.json read this object
+        resolved = launch.resolve(preset_config(args.preset, args.overrides), args.rewards)
+        cfg = resolved.config
         from ..trainer.rewards import format_dominance_warning
 
         warning = format_dominance_warning(cfg)
@@ -54,7 +56,7 @@ def run(args) -> int:
             import sys
 
             print(f"grpo-tui: warning: {warning}", file=sys.stderr)
-        launched = launch.launch(cfg, extra_rewards=args.rewards)
+        launched = launch.launch(resolved)
         import sys
 
         for note in cfg.notices():  # notebook settings applied as their libraries apply them (core.fields)

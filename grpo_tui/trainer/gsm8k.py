@@ -64,11 +64,11 @@ def to_messages(question: str, cfg: RunConfig) -> list[dict[str, str]]:
     return [{"role": "system", "content": system_prompt(cfg)}, {"role": "user", "content": str(question)}]
 
 
-def apply_defaults(cfg: RunConfig) -> RunConfig:
-    """Fill what GSM8K needs and a preset may leave out: the ``main`` config, the ``test``
-    split for evaluation, the matching system prompt. Other datasets are returned as is."""
+def defaults(cfg: RunConfig) -> dict[str, Any]:
+    """What GSM8K needs and a preset may leave out, as field changes: the ``main`` config, the
+    ``test`` split for evaluation, the matching system prompt. Nothing for other datasets."""
     if not is_gsm8k(cfg.dataset):
-        return cfg
+        return {}
     over: dict[str, Any] = {"dataset": DATASET}
     if not cfg.dataset_config:
         over["dataset_config"] = CONFIG
@@ -76,7 +76,13 @@ def apply_defaults(cfg: RunConfig) -> RunConfig:
         over["eval_split"] = EVAL_SPLIT
     if not cfg.system_prompt:
         over["system_prompt"] = system_prompt(cfg)
-    return cfg.with_overrides(over)
+    return over
+
+
+def apply_defaults(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with ``defaults`` applied (returned as is for other datasets)."""
+    over = defaults(cfg)
+    return cfg.with_overrides(over) if over else cfg
 
 
 def convert_row(row: dict[str, Any], cfg: RunConfig, chat: bool = True) -> dict[str, Any]:

@@ -11,8 +11,10 @@ an import-linter contract in pyproject.toml keeps it that way).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 from ..core.config import ConfigError, RunConfig
 from . import datasets, distributed, gguf, gsm8k, rewards
@@ -22,29 +24,40 @@ def _absolute(path: str) -> str:
     return str(Path(path).expanduser().resolve())
 
 
-def check(cfg: RunConfig, extra_rewards: list[str] | None = None) -> RunConfig:
-    """Validate the parts of ``cfg`` only the trainer knows about; ConfigError on bad input.
+def resolve(cfg: RunConfig, extra_rewards: list[str] | None = None) -> RunConfig:
+    """The config as the trainer should see it, built once per launch: the extra reward functions
+    appended, GSM8K's defaults applied, a local dataset, model folder and user reward files as
+    absolute paths (the trainer runs in the run folder), then validated; ConfigError on bad input.
 
-    Returns the config as the trainer should see it: GSM8K's defaults applied, a local
-    dataset and user reward files as absolute paths (the trainer runs in the run folder).
-    """
-    if extra_rewards:
-        cfg = cfg.with_overrides({"rewards": list(cfg.rewards) + list(extra_rewards)})
-    cfg = gsm8k.apply_defaults(cfg.validate())
+    The changes are typed values already (paths, names), so they are set, not parsed again; the
+    checks (``check``) then read the object this returns."""
+    changes: dict[str, Any] = {}
+    specs = []
+    for name in list(cfg.rewards) + list(extra_rewards or []):
+        target, sep, func = name.rpartition(":")
+        if sep and (target.endswith(".py") or "/" in target) and not name.startswith("builtin:"):
+            name = f"{_absolute(target)}:{func}"
+        specs.append(name)
+    if specs != list(cfg.rewards):
+        changes["rewards"] = specs
+    changes.update(gsm8k.defaults(cfg))
+    dataset = changes.get("dataset", cfg.dataset)
+    if datasets.classify(dataset) == "local":
+        changes["dataset"] = _absolute(dataset)
+    if not cfg.model.startswith("builtin:") and Path(cfg.model).expanduser().exists():
+        changes["model"] = _absolute(cfg.model)
+    changes = {k: v for k, v in changes.items() if v != getattr(cfg, k)}
+    return (dataclasses.replace(cfg, **changes) if changes else cfg).validate()
+
+
+def check(cfg: RunConfig) -> RunConfig:
+    """Check the parts of a resolved config (``resolve``) only the trainer knows about, on that
+    one object (none of them rebuilds it); ConfigError on bad input. Returns ``cfg``."""
     from ..core.fields import check_installed
 
     check_installed(cfg)  # optim / quantisation / report_to packages: refused now, not in trainer.log
     datasets.check_dataset_source(cfg)
     gguf.check_config(cfg)  # a GGUF transformers cannot read (or for unsloth) is refused now, in one line
-    if datasets.classify(cfg.dataset) == "local":
-        cfg = cfg.with_overrides({"dataset": _absolute(cfg.dataset)})
-    specs = []
-    for name in cfg.rewards:
-        target, sep, func = name.rpartition(":")
-        if sep and (target.endswith(".py") or "/" in target) and not name.startswith("builtin:"):
-            name = f"{_absolute(target)}:{func}"
-        specs.append(name)
-    cfg = cfg.with_overrides({"rewards": specs})
     rewards.validate_reward_specs(cfg)
     return cfg
 

@@ -32,6 +32,7 @@ from ..widgets.tables import fill_table
 if TYPE_CHECKING:  # pragma: no cover
     from textual.widgets import DataTable
 
+    from ... import launcher
     from ...core.config import RunConfig
     from ...core.hardware import Hardware
     from ...core.planner import Plan
@@ -155,6 +156,7 @@ class Current:
     error: ConfigError | None = None  # the configuration is invalid: nothing can start
     plan_error: ConfigError | None = None  # valid, but the planner cannot size it (an unknown model)
     edited: dict[str, Any] = field(default_factory=dict)
+    source: tuple = ()  # (preset, the knobs' text) this was built from
 
 
 class StartScreen(Screen):
@@ -558,7 +560,8 @@ class StartScreen(Screen):
             return self.current
         base = self.presets[self.selected].config
         values = self.knob_values()
-        cur = Current(edited={k: v for k, v in values.items() if v != str(getattr(base, k))})
+        cur = Current(edited={k: v for k, v in values.items() if v != str(getattr(base, k))},
+                      source=(self.selected, values))
         for knob in KNOB_NAMES:
             self.query_one(f"#knob-{knob}", Input).remove_class("-invalid-config")
         try:
@@ -694,7 +697,9 @@ class StartScreen(Screen):
         if self.selected is None:
             self.app.notify("still detecting hardware and presets…")
             return
-        cur = self.recompute()
+        cur = self.current  # built as the knobs changed; built again only if stale
+        if cur.source != (self.selected, self.knob_values()):
+            cur = self.recompute()
         if cur.error is not None or cur.config is None:
             field_name = cur.error.field if cur.error else ""
             if field_name in KNOB_NAMES:
@@ -702,10 +707,20 @@ class StartScreen(Screen):
             self.app.notify(str(cur.error), title="cannot start", severity="error")
             return
         try:
+            from ... import launcher
+        except ImportError as exc:  # pragma: no cover - the launcher ships with core
+            self.app.notify(f"the launcher is not available ({exc})", title="cannot start", severity="error")
+            return
+        try:  # the launch's one resolution: the checks here and in the worker, and run.json, read it
+            resolved = launcher.resolve(cur.config)
+        except ConfigError as exc:
+            self.app.notify(str(exc), title="cannot start", severity="error")
+            return
+        try:
             from ...core import planner
 
             if cur.plan is not None:  # a model the planner cannot size starts unchecked, as from the CLI
-                planner.check_launch(cur.config, self.hardware)
+                planner.check_launch(resolved.config, self.hardware)
         except ConfigError as exc:
             first = str(exc.reason).splitlines()[0]
             self.app.notify(f"{exc.field}: {first}" + (f"\n{exc.fix}" if exc.fix else ""), title="will not fit",
@@ -713,17 +728,16 @@ class StartScreen(Screen):
             return
         self.launching = True
         self.app.notify(f"starting {cur.config.name}…", title="new run")
-        self.launch(cur.config)
+        self.launch(resolved)
 
     @work(thread=True, exclusive=True, group="launch")
-    def launch(self, cfg: RunConfig) -> None:
+    def launch(self, resolved: "launcher.Resolved") -> None:
+        """The launcher's pre-flight (reward files imported, the dataset read), the run directory and
+        the trainer, in a worker: all from the one resolved config."""
+        from ... import launcher
+
         try:
-            from ... import launcher
-        except ImportError as exc:  # pragma: no cover - the launcher ships with core
-            self.post_message(LaunchFailed(f"the launcher is not available ({exc})"))
-            return
-        try:
-            launched = launcher.launch(cfg)
+            launched = launcher.launch(resolved)
         except ConfigError as exc:
             self.post_message(LaunchFailed(str(exc), exc.field))
             return
