@@ -94,6 +94,8 @@ class _Marks:
                 self.all_alerts.append({k: e.get(k) for k in
                                         ("code", "severity", "message", "hint", "since_step", "step", "ts")})
             elif t == SETTINGS_CHANGED:
+                if e.get("resumed"):  # settings re-applied as a run resumes: no change at that step
+                    continue
                 ch = e.get("changes")
                 self.changes.append({"step": step, "ts": ts, "changes": ch if isinstance(ch, dict) else {}})
             elif t == ev.EVAL:

@@ -68,6 +68,8 @@ def steered_run(steps: int = 40):
         if s == 15:
             w.emit(ev.SETTINGS_CHANGED, changes={"learning_rate": {"old": 1e-5, "new": 2e-5},
                                                  "max_completion_length": {"old": 64, "new": 96}})
+        if s == 25:  # a resume re-applies the changed settings: no new change to mark
+            w.emit(ev.SETTINGS_CHANGED, changes={"learning_rate": {"old": 1e-5, "new": 2e-5}}, resumed=True)
         if s == 20:
             w.alert("no_signal", "zero std <b>everywhere</b> " + HOSTILE, severity="critical", hint="raise temp")
     w.emit(ev.EVAL, name="held-out", accuracy=0.45, n=50, when="after")
@@ -122,7 +124,8 @@ def test_every_chart_draws_the_dashboards_series_with_marks():
     for comp in mon.reward_components + ["total"]:
         assert f"{comp} " in legend
     # the settings change, the alert and the stall are marked on the step axis of every chart
-    assert text.count("m-settings") >= len(svgs) and "learning_rate 1e-05 → 2e-05" in text
+    assert text.count('class="mark m-settings"') == len(svgs) and "learning_rate 1e-05 → 2e-05" in text
+    assert [c["step"] for c in loaded.changes] == [15]
     assert "max_completion_length 64 → 96" in text
     assert text.count('class="mark m-alert-critical"') == len(svgs)
     stalls = loaded.stalls()
