@@ -68,6 +68,9 @@ class _Marks:
         self.stop_command: dict[str, Any] | None = None
         self._progress: tuple[float, int] | None = None  # (ts, step) of the last sign of progress
         self._paused = False
+        self.clock_steps: list[int] = []  # step of each metrics event, and its seconds since the first
+        self.clock_secs: list[float] = []
+        self.t0: float | None = None
         self.policy = stall.StallPolicy.load()
 
     def _fold_marks(self, events: list[ev.Event]) -> None:
@@ -89,6 +92,10 @@ class _Marks:
                         if dt > floor:
                             gaps.append(Gap(pr[1], step, dt, pr[0]))
                     self._progress = (ts, step)
+                    if self.t0 is None:
+                        self.t0 = float(ts)
+                    self.clock_steps.append(step)
+                    self.clock_secs.append(ts - self.t0)
                 continue
             if t == ev.ALERT:
                 self.all_alerts.append({k: e.get(k) for k in
@@ -266,11 +273,13 @@ def _changes_text(c: dict[str, Any]) -> str:
 
 
 def _chart(title: str, lines: list[sc.Line | None], marks: Sequence[sc.Mark], *, values: Sequence[str] = (),
-           hlines: Sequence[sc.HLine] = (), ylimits=None, note: str = "", small: bool = False) -> Chart:
+           hlines: Sequence[sc.HLine] = (), ylimits=None, note: str = "", small: bool = False,
+           xlabel: str = "step") -> Chart:
     kept = [ln for ln in lines if ln is not None]
     vals = [v for ln, v in zip(lines, list(values) + [""] * len(lines)) if ln is not None]
     size = {"width": 420, "height": 180} if small else {}  # drawn at the size it is shown: legible ticks
-    return Chart(title, sc.line_chart(kept, title=title, marks=marks, hlines=hlines, ylimits=ylimits, **size),
+    return Chart(title, sc.line_chart(kept, title=title, marks=marks, hlines=hlines, ylimits=ylimits,
+                                      xlabel=xlabel, **size),
                  sc.legend(kept, vals), note)
 
 
@@ -405,7 +414,7 @@ def build(run: RunDir, *, steps: Sequence[int] | None = None, loaded: ReportRun 
     rep.sections.append(("Memory", _charts_html([_chart(title, mem_lines, marks, hlines=hl, ylimits=(0.0, None),
                                                         note=note)])))
 
-    rep.sections.append(("Events on the step axis", _events_html(r, stalls)))
+    rep.sections.append(("Events on the time axis", _charts_html([_timeline(r, stalls)]) + _events_html(r, stalls)))
     rep.sections.append(("Evaluation", _eval_html(r)))
     rep.sections.append(("Sampled completions", _samples_html(run, steps)))
     if s.error or s.log_tail and s.state in (ev.FAILED, "crashed"):
@@ -420,6 +429,34 @@ def build(run: RunDir, *, steps: Sequence[int] | None = None, loaded: ReportRun 
     if probs:
         rep.sections.append(("Reading problems", f"<p>{esc(probs)}</p>"))
     return rep
+
+
+def _timeline(r: _Marks, stalls: list[Gap], colour: int = 0, label: str = "step") -> Chart:
+    """Steps against wall time since the first step, with the alerts, stalls and settings changes at
+    the time they happened: a stall is a flat stretch under its band."""
+    span = r.clock_secs[-1] if r.clock_secs else 0.0
+    unit, name = (3600.0, "hours") if span > 3 * 3600 else (60.0, "minutes")
+    t0 = r.t0 or 0.0
+    xs = [x / unit for x in r.clock_secs]
+    ys = [float(y) for y in r.clock_steps]
+    xs, ys, lo, hi = sc.downsample(xs, ys)
+    marks = []
+    for g in stalls:
+        marks.append(sc.Mark((g.ts - t0) / unit, "stall", f"stall: no progress for {duration(g.seconds)} "
+                             f"(step {g.since_step} → {g.step})", x_end=(g.ts + g.seconds - t0) / unit))
+    for a in r.all_alerts:
+        ts = finite(a.get("ts"))
+        if ts is not None:
+            sev = "critical" if a.get("severity") == "critical" else "warning"
+            marks.append(sc.Mark((ts - t0) / unit, f"alert-{sev}", f"step {a.get('step')} {sev}: {a.get('code')}: "
+                                                                   f"{a.get('message') or ''}"))
+    for c in r.changes:
+        ts = finite(c.get("ts"))
+        if ts is not None:
+            marks.append(sc.Mark((ts - t0) / unit, "settings", f"step {c['step']} settings: {_changes_text(c)}"))
+    line = sc.Line(label, xs, ys, colour=colour) if xs else None
+    return _chart(f"steps over time ({name} since the first step)", [line], marks, ylimits=(0.0, None),
+                  xlabel=name)
 
 
 # -- HTML pieces ------------------------------------------------------------------------------
@@ -460,8 +497,8 @@ def _events_html(r: ReportRun, stalls: list[Gap]) -> str:
         half = EVENT_ROWS // 2
         more = f'<tr><td colspan="3">… {len(rows) - 2 * half} more, not listed here</td></tr>'
         rows = rows[:half] + [(0, more)] + rows[-half:]
-    return ('<p class="note">Marked on every chart: ▲ warnings and ✖ critical alerts (lines), ■ stalls (bands), '
-            "◆ settings changes (lines).</p><table><tr><th>step</th><th>what</th><th>detail</th></tr>"
+    return ('<p class="note">Marked on every chart (by step; above, by time): ▲ warnings and ✖ critical alerts '
+            "(lines), ■ stalls (bands), ◆ settings changes (dashed lines).</p><table><tr><th>step</th><th>what</th><th>detail</th></tr>"
             + "".join(row for _s, row in rows) + "</table>")
 
 

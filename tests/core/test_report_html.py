@@ -131,6 +131,11 @@ def test_every_chart_draws_the_dashboards_series_with_marks():
     stalls = loaded.stalls()
     assert [(g.since_step, g.step) for g in stalls] == [(30, 31)]
     assert text.count('class="span m-stall"') == len(svgs) and "no progress for 20m" in text
+    # on the time axis too: steps against minutes, the stall a band 20 minutes wide over a flat stretch
+    timeline = text.split("steps over time (minutes since the first step)</figcaption>")[1].split("</figure>")[0]
+    band = re.search(r'class="span m-stall" x="([0-9.]+)" y="[0-9.]+" width="([0-9.]+)"', timeline)
+    assert band and float(band.group(2)) > 200  # 20 of the run's ~21 minutes
+    assert 'class="mark m-settings"' in timeline and 'class="mark m-alert-critical"' in timeline
     # eval before -> after, the cap and the plan
     assert "before <b>20.0%</b> → after <b>45.0%</b>" in text
     assert "cap 64" in text and "planned 6349 MB" in text
