@@ -2,8 +2,9 @@
 
 Runs a preset's reward set (plus your own functions) on the built-in adversarial suite
 (grpo_tui.trainer.rewards.audit) and prints, per case: its hack class, each component,
-the weighted total and a verdict; then the advantages TRL would compute for a few mixed
-groups. Exit 1 when a hack is paid (or an honest answer is not), 0 when clean.
+the weighted total and a verdict, the honest-answer suite beside the hacks; then the refused
+honest answers and the paid hacks, each listed; then the advantages TRL would compute for a few
+mixed groups. Exit 1 when a hack is paid or an honest answer refused, 0 when clean.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ HELP = "test a reward set against an adversarial suite before training"
 
 def add_arguments(parser, name: str) -> None:
     sub = parser.add_subparsers(dest="rewards_command", metavar="ACTION", required=True)
-    p = sub.add_parser("audit", help="score the adversarial suite; exit 1 when a hack is paid",
-                       description="Score a preset's reward set on the built-in adversarial suite.")
+    p = sub.add_parser("audit", help="score the adversarial and honest-answer suites; exit 1 when a hack is "
+                                     "paid or an honest answer refused",
+                       description="Score a preset's reward set on the built-in adversarial suite and the "
+                                   "honest-answer suite (every form an instruction model writes a number in).")
     p.add_argument("--preset", default="gpu-16gb", help="preset name or .toml path (default gpu-16gb)")
     add_reward_argument(p, "add your own reward function, weight 1.0")
     add_set_argument(p, "floor_truncated_reward=false")
@@ -65,7 +68,7 @@ def _print(report, show_all: bool) -> None:
     for r in report.rows:
         bad = r.verdict != "ok"
         key = (r.cls, r.label)
-        if not (show_all or bad or (r.problem == 0 and key not in shown)):
+        if not (show_all or bad or ((r.problem == 0 or r.cls == "honest") and key not in shown)):
             continue
         shown.add(key)
         cells = [fixed(r.scores.get(c), 2, missing="-") for c in report.components]
@@ -73,6 +76,15 @@ def _print(report, show_all: bool) -> None:
         # Case labels hold model-like text: Text() keeps it literal (never Rich markup).
         table.add_row(Text(r.cls), Text(r.label), *cells, fixed(r.total, 2, missing="-"), verdict)
     console.print(table)
+    # The two ways a reward set fails, each listed as clearly: a false negative starves GRPO of
+    # variance (a group of right answers written differently) as surely as a paid hack misleads it.
+    for title, rows in (("honest answers refused (false negatives)", report.false_negatives),
+                        ("hacks paid", report.paid_hacks)):
+        if rows:
+            console.print(Text(f"{title}: {len(rows)}", style="bold red"))
+            for r in rows:
+                console.print(Text.assemble("  ", (r.verdict, "red"), f"  {r.cls}: ", r.label[:80],
+                                            f"  total {fixed(r.total, 2, missing='-')}"))
     for s in report.skipped:
         console.print(Text(f"skipped: {s}", style="dim"))
     console.print(Text(f"worst single completion: {report.worst_seconds * 1000:.1f} ms CPU (all components)"))

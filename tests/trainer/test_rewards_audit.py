@@ -113,3 +113,65 @@ def test_advantages_are_trls(scale):
     batch_std = float(nanstd(flat))
     ours = [a for g in groups for a in advantages(g, scale, batch_std)]
     assert ours == pytest.approx(expected.tolist(), abs=1e-5)
+
+
+# -- the honest-answer suite (issue 25) ---------------------------------------------------------------------
+def test_the_honest_suite_covers_every_form_the_issue_names():
+    from grpo_tui.trainer.rewards import honest_suite
+
+    styles = {s.style for s in honest_suite.STYLES}
+    for needed in ("units", "currency", "percent (question asks for one)", "rate", "thousands separator",
+                   "decimal / fraction", "\\boxed{}", "bold", "\"The answer is\"", "trailing period", "newlines",
+                   "other languages", "reasoning in reasoning_content", "pre-filled <think>",
+                   "reasoning quotes the tags", "how much more", "GSM8K \"####\"", "sentence, one value"):
+        assert needed in styles, needed
+    cases = [c for c in suite(load_preset("gpu-16gb")) if c.cls == "honest"]
+    assert len(cases) == len(honest_suite.STYLES)
+    assert {c.expect for c in cases} == {"honest", "sentence"}
+
+
+def test_the_docs_table_lists_every_honest_style():
+    from pathlib import Path
+
+    from grpo_tui.trainer.rewards import honest_suite
+
+    doc = (Path(__file__).parents[2] / "docs" / "rewards.md").read_text()
+    table = doc[doc.index("## Honest answers"):]
+    for style in {s.style for s in honest_suite.STYLES}:
+        assert f"| {style} |" in table, style
+
+
+def test_a_reward_that_refuses_honest_answers_fails_and_says_so(tmp_path, capsys):
+    """A reward that pays only a bare number refuses '72 clips', '$18/hour', '25%', sentences ...: the
+    audit lists each as a refused honest answer, exits 1, and its summary counts them apart from hacks."""
+    path = _reward_file(tmp_path, """
+        import re
+        def bare_only(prompts, completions, completion_ids=None, answer=None, **kw):
+            out = []
+            for c, g in zip(completions, answer):
+                text = (c if isinstance(c, str) else c[-1]["content"]).rsplit("</think>", 1)[-1]
+                m = re.fullmatch(r"\\s*<answer>\\s*(\\S+?)\\s*</answer>\\s*", text)
+                out.append(1.0 if m and m.group(1) == str(g) else 0.0)
+            return out
+    """)
+    report = run_audit(load_preset("gpu-16gb"), extra_rewards=[f"{path}:bare_only"])
+    refused = {r.label for r in report.false_negatives}
+    assert {"units: '72 clips'", "rate: '$18/hour'", "percent (question asks for one): '25%'",
+            "other languages: '72个'"} <= refused
+    assert not [r for r in report.false_negatives if r.label == "plain number: '72'"]
+    assert report.counts()["honest_refused"] == len(report.false_negatives) > 0
+    assert not report.paid_hacks  # it pays nothing that is not the bare gold
+    assert f"{len(report.false_negatives)} honest answer(s) refused" in report.summary()
+    assert main(["rewards", "audit", "--preset", "gpu-16gb", "--reward", f"{path}:bare_only"]) == 1
+    out = capsys.readouterr().out
+    assert f"honest answers refused (false negatives): {len(report.false_negatives)}" in out
+    assert "honest not paid" in out and "hacks paid" not in out
+
+
+def test_a_clean_summary_counts_hacks_and_honest_answers(capsys):
+    assert main(["rewards", "audit", "--preset", "cpu-smollm2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    n = data["counts"]
+    assert n["honest_refused"] == 0 and n["hacks_paid"] == 0 and n["honest_cases"] > 60
+    assert data["summary"] == (f"rewards audit: clean ({n['hack_cases']} hack cases refused, "
+                               f"{n['honest_cases']} honest answers paid)")

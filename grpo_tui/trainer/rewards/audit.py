@@ -37,15 +37,19 @@ from typing import Any, Callable
 from ...core.config import RunConfig
 from .. import reward_rules as rules
 from . import cost
+from . import honest_suite
 from .registry import BUILTINS, build_reward_funcs, component_name
 
 COST_LIMIT_S = 0.1
 # the reward rules' caches, emptied before each timed call: a cost measured cold, whatever ran before
 _RULE_CACHES = [f.cache_clear for f in vars(rules).values() if callable(getattr(f, "cache_clear", None))]
 EPS = 1e-9
-# The hack classes of docs/rewards.md (1-9) and the honest controls.
+# The hack classes of docs/rewards.md (1-9), the honest controls and the honest-answer suite.
 CLASSES = ("control", "arithmetic", "hedge", "percent", "position", "truncation", "repetition", "reasoning",
-           "bad-gold", "cost")
+           "bad-gold", "cost", "honest")
+# What a failed verdict means: a hack paid (or a shortcut, a wrong answer, a silent bad gold), or an
+# honest answer refused (a false negative: it starves GRPO of variance as a paid hack misleads it).
+FALSE_NEGATIVE_EXPECTS = ("honest", "sentence")
 
 # -- templates ---------------------------------------------------------------------------------
 # (prompt, gold, reasoning that reaches the gold, a wrong value)
@@ -59,6 +63,10 @@ PROBLEMS = [
     ("Tom has 3 boxes with 12 pencils each and gives away 6 pencils. How many pencils are left?", 30,
      "Three boxes of 12 pencils hold 3 * 12 = 36 pencils. After giving away 6, 36 - 6 = 30 remain.", 32),
 ]
+# The honest-answer suite's own questions (a percentage, "how much more", a rate, a share) follow.
+ALL_PROBLEMS = PROBLEMS + list(honest_suite.STYLE_PROBLEMS.values())
+STYLE_PROBLEM_INDEX = {"clips": 0, "loaves": 1, **{k: len(PROBLEMS) + i
+                                                   for i, k in enumerate(honest_suite.STYLE_PROBLEMS)}}
 VERBOSE_NOTE = ("Let me double-check this step by step so that nothing is missed. I will restate the "
                 "question in my own words, then verify each quantity again before I answer. ")
 RAMBLE = ("Also, it is worth noting that one could consider other interpretations, but the main idea "
@@ -70,7 +78,7 @@ LOOP = "Wait, let me recompute that once more. "
 class Case:
     cls: str  # hack class (docs/rewards.md)
     label: str
-    expect: str  # honest | wrong | hack | shortcut | truncated | bad-gold | cost
+    expect: str  # honest | sentence | wrong | hack | shortcut | truncated | bad-gold | cost
     problem: int
     completion: Any
     truncated: bool = False
@@ -113,15 +121,36 @@ class Report:
     def ok(self) -> bool:
         return not self.failures and all(g["verdict"] == "ok" for g in self.groups)
 
+    @property
+    def false_negatives(self) -> list[Row]:
+        """Honest answers refused (not paid in full, or penalised)."""
+        return [r for r in self.failures if r.expect in FALSE_NEGATIVE_EXPECTS]
+
+    @property
+    def paid_hacks(self) -> list[Row]:
+        """Everything else that failed: hacks, shortcuts or wrong answers paid, silent bad golds, slow cases."""
+        return [r for r in self.failures if r.expect not in FALSE_NEGATIVE_EXPECTS]
+
+    def counts(self) -> dict[str, int]:
+        honest = sum(r.expect in FALSE_NEGATIVE_EXPECTS for r in self.rows)
+        hacks = sum(r.expect not in FALSE_NEGATIVE_EXPECTS and r.expect != "ref" for r in self.rows)
+        return {"honest_cases": honest, "hack_cases": hacks,
+                "honest_refused": len(self.false_negatives), "hacks_paid": len(self.paid_hacks),
+                "groups_failed": sum(g["verdict"] != "ok" for g in self.groups)}
+
     def summary(self) -> str:
+        n = self.counts()
         bad = self.failures + [g for g in self.groups if g["verdict"] != "ok"]
         if not bad:
-            return f"rewards audit: clean ({len(self.rows)} cases, every hack class refused)"
+            return f"rewards audit: clean ({n['hack_cases']} hack cases refused, {n['honest_cases']} honest answers paid)"
         classes = sorted({r.cls for r in self.failures} | {"advantage" for g in self.groups if g["verdict"] != "ok"})
-        return f"rewards audit: {len(bad)} problem(s) in {', '.join(classes)}"
+        return (f"rewards audit: {len(bad)} problem(s) in {', '.join(classes)}: "
+                f"{n['hacks_paid'] + n['groups_failed']} hack(s) paid, {n['honest_refused']} honest answer(s) refused")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"preset": self.preset, "ok": self.ok, "summary": self.summary(), "components": self.components,
+        return {"preset": self.preset, "ok": self.ok, "summary": self.summary(), "counts": self.counts(),
+                "components": self.components,
+
                 "weights": self.weights, "scale_rewards": self.scale_rewards, "skipped": self.skipped,
                 "worst_seconds": self.worst_seconds, "rows": [r.to_dict() for r in self.rows],
                 "groups": self.groups}
@@ -256,6 +285,24 @@ def suite(cfg: RunConfig) -> list[Case]:
         cases.append(Case("cost", label, "cost", 0, f"{R0}{PROBLEMS[0][2]}{R1}{A0}{ans}{A1}"))
     near_miss = f"{R0}" + "a " * 30_000 + f"{A0}" * 50 + f"{A1}x" * 50
     cases.append(Case("cost", "60k-token near miss", "cost", 0, near_miss))
+    cases += honest_cases(t)
+    return cases
+
+
+def honest_cases(t: rules.Tags) -> list[Case]:
+    """The honest-answer suite (honest_suite.STYLES): every form an instruction model writes a correct
+    number in, with the controls of the questions it adds."""
+    cases = []
+    for key, (_, g, why, w) in honest_suite.STYLE_PROBLEMS.items():
+        p = STYLE_PROBLEM_INDEX[key]
+        plain = honest_suite.Style("control", "{g}", key)
+        cases.append(Case("control", "honest correct", "honest", p, honest_suite.completion(plain, t.all, why, g)))
+        cases.append(Case("control", "honest wrong", "wrong", p, honest_suite.completion(plain, t.all, why, w)))
+    for style in honest_suite.STYLES:
+        p = STYLE_PROBLEM_INDEX[style.problem]
+        _, g, why, _ = ALL_PROBLEMS[p]
+        cases.append(Case("honest", honest_suite.label(style, g), style.expect, p,
+                          honest_suite.completion(style, t.all, why, g)))
     return cases
 
 
@@ -275,7 +322,7 @@ def _score(funcs: list[Callable], weights: list[float], names: list[str], cfg: R
     def score_all() -> dict[str, float | None]:
         scores: dict[str, float | None] = {}
         for f, n in zip(funcs, names):
-            out = f(prompts=[PROBLEMS[case.problem][0]], completions=[case.completion], completion_ids=[ids],
+            out = f(prompts=[ALL_PROBLEMS[case.problem][0]], completions=[case.completion], completion_ids=[ids],
                     answer=[gold] if not isinstance(gold, list) else gold, **_kwargs(cfg))
             scores[n] = None if out[0] is None else float(out[0])
         return scores
@@ -300,6 +347,12 @@ def _verdict(case: Case, scores: dict, total: float | None, controls: dict, cfg_
         if case.cls == "repetition":
             return "ok"  # longer than the control: a length penalty near a short cap is by design
         return "honest not paid" if tot < c_ok - EPS else "ok"
+    if case.expect == "sentence":  # correctness in full; format_strict may withhold its share
+        if corr and corr[0] < rules.CORRECTNESS_MAX:
+            return "honest not paid"
+        if (scores.get("repetition_penalty") or 0.0) < 0:
+            return "honest penalised"
+        return "honest not paid" if tot <= c_wrong + EPS else "ok"
     if case.expect == "wrong":
         return "wrong paid" if corr and corr[0] > 0 else "ok"
     if case.expect == "hack":
@@ -364,7 +417,8 @@ def run_audit(cfg: RunConfig, extra_rewards: list[str] | None = None, preset: st
         if case.expect == "bad-gold":
             scored.append((case, _bad_gold_row(case, funcs, names, cfg)))
             continue
-        scores, total, seconds = _score(funcs, weights, names, cfg, case, str(PROBLEMS[case.problem][1]))
+        scores, total, seconds = _score(funcs, weights, names, cfg, case,
+                                        honest_suite.gold_text(ALL_PROBLEMS[case.problem][1]))
         report.worst_seconds = max(report.worst_seconds, seconds)
         if case.cls == "control" and case.label in ("honest correct", "honest wrong"):
             controls.setdefault(case.problem, {})[case.label] = total or 0.0
