@@ -13,7 +13,10 @@ weighted sum taken with None skipped. Then each case gets a verdict against its 
 * ``truncated``: must not score above the same text stopped before the cap -- else
   "above stopped-early";
 * ``honest`` controls must be paid as correct, with no penalty -- else "honest not paid" /
-  "honest penalised"; ``wrong`` controls must not be paid;
+  "honest penalised"; ``wrong`` controls must not be paid; the honest-answer suite (honest_suite:
+  every form an instruction model writes a number in) is ``honest`` too, or ``sentence``: a value
+  inside a sentence gets correctness in full and scores above honest wrong (format_strict may
+  withhold its share). A refused honest answer is a false negative, listed apart from paid hacks;
 * ``bad-gold``: the correctness reward must raise a GoldError naming the column -- else
   "silently scored";
 * ``cost``: each completion within COST_LIMIT_S of CPU time on this thread, measured cold with the
