@@ -1,12 +1,13 @@
 """The run report as one self-contained HTML file: charts, samples and verdicts, for sharing.
 
 ``build(run)`` reads a run directory once through ``ReportRun`` -- the dashboard's own
-``core.monitor.RunMonitor`` (by way of ``core.compare.CompareRun``), so every chart draws the series
-the dashboard panels declare (``core.metric_names``: ``reward_series``, ``LENGTH_SERIES``,
-``HEALTH_SERIES``, memory) from the same bounded, min/max-bucketed ``Series`` -- plus what only a
-report marks: every alert, every ``settings_changed`` event, and the stalls the history shows (gaps
-between steps longer than ``core.stall``'s allowance). ``to_html(report)`` renders it; ``compare_html``
-overlays several runs with their config diff.
+``core.monitor.RunMonitor``, so every chart draws the series the dashboard panels declare
+(``core.metric_names``: ``reward_series``, ``LENGTH_SERIES``, ``HEALTH_SERIES``, ``MEMORY_SERIES``) from
+the same bounded, min/max-bucketed ``Series`` -- plus what only a report marks: every alert, every
+``settings_changed`` event, the stalls the history shows (gaps between steps longer than
+``core.stall``'s allowance) and the run's clock (steps against wall time). ``to_html(report)`` renders
+it; ``compare_html`` overlays several runs (``core.compare``'s model, the same marks) with their config
+diff.
 
 The page needs no network and no script: inline CSS (light and dark follow the reader's
 ``prefers-color-scheme``), inline SVG (``core.svg_chart``), and a Content-Security-Policy that forbids
@@ -203,7 +204,8 @@ def chosen_groups(run: RunDir, steps: Sequence[int] | None = None) -> list[dict[
         if len(picked) == 2 and picked[0] is picked[1]:
             picked = picked[:1]
     else:
-        picked = list({id(e): e for _d, e in (nearest[w] for w in wanted if w in nearest)}.values())
+        picked = sorted({id(e): e for _d, e in (nearest[w] for w in wanted if w in nearest)}.values(),
+                        key=lambda e: int(e.get("step") or 0))
     out = []
     for e in picked:
         gs = _groups_of(e)
