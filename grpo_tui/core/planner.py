@@ -458,6 +458,13 @@ def _uses_colocated_vllm(cfg: RunConfig) -> bool:
     return cfg.use_vllm and cfg.vllm_mode == "colocate"
 
 
+def vllm_share_applies(cfg: RunConfig) -> bool:
+    """Does gpu_memory_utilization mean anything for ``cfg``? Only for a vLLM colocated on a GPU: a
+    CPU config (vLLM's CPU build sizes its cache by VLLM_CPU_KVCACHE_SPACE) or one that generates
+    with transformers has no share to set."""
+    return cfg.device != "cpu" and _uses_colocated_vllm(cfg)
+
+
 def _weight_bytes(cfg: RunConfig, spec: ModelSpec, on_cpu: bool) -> float:
     if on_cpu:
         return spec.total_params * (4 if cfg.dtype in ("auto", "float32") else 2)

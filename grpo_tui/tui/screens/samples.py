@@ -64,8 +64,13 @@ class SampleBrowserScreen(Screen):
     SampleBrowserScreen #filters { height: 3; }
     SampleBrowserScreen #filters Input { width: 1fr; }
     SampleBrowserScreen #filters Checkbox { width: auto; }
-    SampleBrowserScreen #steps { width: 16; }
+    SampleBrowserScreen #steps { width: 12; }
     SampleBrowserScreen #rows { width: 1fr; }
+    /* each list in its own titled frame: the step list never reads as the table's first column */
+    SampleBrowserScreen #steps, SampleBrowserScreen #rows {
+        height: 1fr; border: round $primary-darken-1; border-title-align: left; border-title-color: $text;
+    }
+    SampleBrowserScreen #steps:focus, SampleBrowserScreen #rows:focus { border: round $accent; }
     SampleBrowserScreen #status { height: 1; color: $text-muted; padding: 0 1; }
     """
 
@@ -86,12 +91,15 @@ class SampleBrowserScreen(Screen):
             yield Checkbox("truncated only", id="f-trunc")
         yield Static(id="status")
         with Horizontal():
-            yield DataTable(id="steps", cursor_type="row")
+            yield DataTable(id="steps", cursor_type="row", show_header=False)
             yield DataTable(id="rows", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#steps", DataTable).add_columns("step")
+        steps = self.query_one("#steps", DataTable)
+        steps.add_columns("step")
+        steps.border_title = "steps"
+        self.query_one("#rows", DataTable).border_title = "completions"
         self.set_interval(2.0, self._refresh_steps)  # a running run keeps growing
         self._refresh_steps()
         # The newest step is preselected: start on its completions (Enter reads one);
@@ -192,6 +200,7 @@ class SampleBrowserScreen(Screen):
             f"ask {int(step[4:]) + 1} (at step {rows[0]['step'] if rows else '?'}): {len(rows)} completion(s)"
         if not self.filter.empty:
             shown += " matching the filter"
+        table.border_title = shown  # the step these rows belong to, on their own frame
         self._status(shown + " · Enter reads one · e exports")
 
     def _status(self, text: str) -> None:

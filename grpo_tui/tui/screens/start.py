@@ -30,6 +30,7 @@ from ..widgets.memory_bar import BarData, MemoryBar
 from ..widgets.tables import fill_table
 
 if TYPE_CHECKING:  # pragma: no cover
+    from textual.strip import Strip
     from textual.widgets import DataTable
 
     from ... import launcher
@@ -147,6 +148,32 @@ class KnobValidator(Validator):
         return self.success()
 
 
+def fit_middle(value: str, width: int) -> str:
+    """``value`` in ``width`` cells: whole, or cut with an ellipsis in the middle so that a model id
+    keeps its start and its name ('HuggingFa…SmolLM2-135M-Instruct'), else at the right."""
+    if len(value) <= width or width < 2:
+        return value[:max(width, 0)]
+    name = value.rpartition("/")[2]
+    if "/" in value and len(name) + 4 <= width:
+        return value[:width - 1 - len(name)] + "…" + name
+    return value[:width - 1] + "…"
+
+
+class KnobInput(Input):
+    """A knob's Input: unfocused, a value too long for it is shown cut in the middle with an
+    ellipsis (fit_middle), not scrolled to its end; focused, it edits as any Input."""
+
+    def render_line(self, y: int) -> "Strip":
+        width = self.scrollable_content_region.width
+        if y != 0 or self.has_focus or len(self.value) <= width:
+            return super().render_line(y)
+        from textual.strip import Strip
+
+        text = Text(fit_middle(self.value, width), no_wrap=True, end="")  # literal: never markup
+        strip = Strip(self.app.console.render(text, self.app.console_options.update_width(width + 1)))
+        return strip.extend_cell_length(width + 1).apply_style(self.rich_style)
+
+
 @dataclass
 class Current:
     """What the knobs say right now."""
@@ -195,6 +222,9 @@ class StartScreen(Screen):
         height: auto;
         max-height: 10;
         margin: 0 1;
+    }
+    StartScreen.-tall #presets {
+        max-height: 40vh;  /* every shipped preset at 120x40, the run list keeps the rest */
     }
     StartScreen #bar {
         margin: 1 1 0 1;
@@ -424,8 +454,8 @@ class StartScreen(Screen):
     @staticmethod
     def _knob_cells() -> list[Horizontal]:
         return [Horizontal(Label(label, classes=f"knob-label knob-{name}"),
-                           Input(id=f"knob-{name}", type=typ, compact=True, validators=[KnobValidator(name)],
-                                 validate_on=["changed"], select_on_focus=False),
+                           KnobInput(id=f"knob-{name}", type=typ, compact=True, validators=[KnobValidator(name)],
+                                     validate_on=["changed"], select_on_focus=False),
                            classes="knob")
                 for name, label, typ in KNOBS]
 
@@ -509,7 +539,10 @@ class StartScreen(Screen):
         rec = Text(no_wrap=True, overflow="ellipsis")
         rec.append("★ ", style="bold")
         rec.append(f"{msg.recommended or 'no preset'}: ", style="bold")
-        rec.append(msg.reason or "", style="dim")
+        reason = msg.reason or ""
+        if g is None and hw.no_gpu_reason:  # the line above gives it: said once
+            reason = reason.replace(f" ({hw.no_gpu_reason})", "")
+        rec.append(reason, style="dim")
         width = max(20, self.size.width - 2)  # cut, not wrapped: re-cut on resize (on_resize)
         gpu.truncate(width, overflow="ellipsis")
         rec.truncate(width, overflow="ellipsis")
@@ -542,6 +575,10 @@ class StartScreen(Screen):
             inp = self.query_one(f"#knob-{knob}", Input)
             inp.value = str(getattr(cfg, knob))
             inp.cursor_position = len(inp.value)
+        from ...core.planner import vllm_share_applies
+
+        # no vLLM on a GPU (CPU presets, vLLM's CPU build, transformers generation): no share to set
+        self.query_one("#knob-gpu_memory_utilization", Input).parent.display = vllm_share_applies(cfg)
         self.recompute()
 
     # -- knobs ------------------------------------------------------------------------
