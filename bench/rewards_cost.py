@@ -45,7 +45,7 @@ def clear_caches() -> None:
     they read of one completion; compiled patterns stay cached, as they do in training)."""
     from grpo_tui.trainer import reward_rules as rr
 
-    for cache in (rr._tag_view, rr._census, rr.read_number, rr._math_verify_cached):
+    for cache in (rr._tag_view, rr._census, rr._masked, rr.read_number, rr.question_allows, rr._math_verify_cached):
         cache.cache_clear()
 
 

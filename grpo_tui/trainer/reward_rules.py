@@ -249,11 +249,6 @@ def _unquote(text: str, tags: Tags) -> str:
     return text.translate(_QUOTE_FREE)
 
 
-def _tag_like(text: str, start: int, end: int) -> bool:
-    return (text.find("<", start, end) >= 0 or text.find("&", start, end) >= 0
-            or (not text.isascii() and any(text.find(c, start, end) >= 0 for c in "\uff1c\ufe64")))
-
-
 def mask_reasoning(content: str, tags: Tags) -> str:
     """The content with the tags quoted inside its one reasoning block made plain text. The block
     is found by nesting: an opening reasoning tag inside it opens a quote that a closing one ends
@@ -262,14 +257,21 @@ def mask_reasoning(content: str, tags: Tags) -> str:
     at depth 1 when it closes one more block than it opens. Anything else -- a stray closing tag, a
     block left open, two blocks (a decoy ``</think><think x></think>``) -- is left as it is, for
     the rules that refuse it."""
-    rs, re_ = tags.reasoning_start, tags.reasoning_end
+    return _masked(content, tags.all)
+
+
+@functools.lru_cache(maxsize=1024)  # the format, soft and answer rules ask it of the same content
+def _masked(content: str, all_tags: tuple[str, str, str, str]) -> str:
+    rs, re_ = all_tags[0], all_tags[1]
     last = content.rfind(re_)
     if last < 0:
         return content  # no exact closing tag: nothing closed (or only a decoy spelling)
     first = content.find(rs)
     body_from = first + len(rs) if 0 <= first < last else 0
-    if not _tag_like(content, body_from, last):
-        return content  # nothing quoted (the common case: one find)
+    if content.find("<", body_from, last) < 0 and content.find("&", body_from, last) < 0 and (
+            content.isascii() or not any(content.find(c, body_from, last) >= 0 for c in "\uff1c\ufe64")):
+        return content  # nothing quoted (the common case)
+    tags = Tags(*all_tags)
     starts = [(m.start(), m.end(), 1) for m in _loose_tag(rs).finditer(content)]
     ends = [(m.start(), m.end(), -1) for m in _loose_tag(re_).finditer(content)]
     prefilled = len(ends) == len(starts) + 1 and not _loose_tag(rs).match(content.lstrip())
@@ -293,14 +295,13 @@ def extract_answer(completion: Any, tags: Tags) -> str | None:
     several (listing several answers is hedging, not answering), counting unclosed, stray and
     differently-spelled tags. Tags quoted inside the reasoning are its text, not a block."""
     _, content = split_completion(completion)
-    content = mask_reasoning(content, tags)  # (both paths mask too: a masked text is left as it is)
     if content.isascii() and "&" not in content and _only_exact_tags(content, tags):
         return _extract_exact(content, tags)
     return _extract_general(content, tags)
 
 
 def _extract_general(content: str, tags: Tags) -> str | None:
-    region = answer_region(mask_reasoning(content, tags), tags)
+    region = answer_region(mask_reasoning(content, tags), tags)  # tags quoted in the reasoning are its text
     if region is None:
         return None
     if not (_exactly_once(region, tags.solution_start, tags) and _exactly_once(region, tags.solution_end, tags)):
@@ -320,7 +321,7 @@ def _extract_exact(content: str, tags: Tags) -> str | None:
     decoy spelling can be there): the same rules by positions in the one text, without the
     slices and views the general path makes (each a pass over ~2,000 characters)."""
     rs, re_, ss, se = tags.all
-    content = mask_reasoning(content, tags)
+    content = mask_reasoning(content, tags)  # tags quoted in the reasoning are its text (still ASCII, exact)
     start = 0
     last = content.rfind(re_)
     if last < 0:
@@ -375,7 +376,10 @@ def _alnum_run(n: int) -> re.Pattern:
 
 def reasoning_text(completion: Any, tags: Tags) -> str | None:
     """The reasoning of a completion (its block, wherever the template put it); None if none."""
-    text = _with_reasoning_block(completion, tags)
+    return _reasoning_of(_with_reasoning_block(completion, tags), tags)
+
+
+def _reasoning_of(text: str, tags: Tags) -> str | None:
     i = text.find(tags.reasoning_start)
     if i < 0:
         return None
@@ -428,7 +432,7 @@ def make_format_soft(tags: Tags, *, min_reasoning_chars: int = DEFAULT_MIN_REASO
         text = _with_reasoning_block(c, tags)
         ok = [t for t in tags.all if _exactly_once(text, t, tags)]
         if tags.reasoning_start in ok or tags.reasoning_end in ok:
-            body = reasoning_text(c, tags) or ""
+            body = _reasoning_of(text, tags) or ""
             if not has_reasoning(body, min_reasoning_chars):  # empty reasoning tags are not reasoning
                 ok = [t for t in ok if t not in (tags.reasoning_start, tags.reasoning_end)]
         return per_tag * len(ok)
@@ -671,8 +675,15 @@ def _read_bare(s: str, allow: frozenset) -> Number | None:
             if s and s[-1] in _PERCENTS:
                 return None  # "72% apples"
     s = _CURRENCY.sub("", s).strip()
+    m = _MIXED.fullmatch(s)  # "2 1/2": a whole number and a proper fraction are one value
+    if m and 0 < int(m.group(3)) < int(m.group(4)):
+        whole = int(m.group(2)) + Fraction(int(m.group(3)), int(m.group(4)))
+        return Number(-whole if m.group(1) == "-" else whole, percent)
     v = _literal_value(s)
     return Number(v, percent) if v is not None else None
+
+
+_MIXED = re.compile(r"([-+]?)\s*(\d{1,9})\s+(\d{1,9})\s*/\s*(\d{1,9})")
 
 
 # -- a sentence around the value ------------------------------------------------------------------
@@ -1033,8 +1044,14 @@ def answers_match(ans: str, gold: str, question: Any = None) -> bool:
         return False
     g = read_number(gold)
     if g is not None:
-        allow = question_allows(question_text(question)) if question is not None else frozenset()
-        a = read_number(ans, allow)
+        a = read_number(ans)
+        if a is not None and a.value == g.value and (g.percent or not a.percent):
+            return True
+        if question is None:
+            return False
+        # what the question asks for may make it an answer ("25%", "$5 more"): read only then
+        allow = question_allows(question_text(question))
+        a = read_number(ans, allow) if allow else a
         return a is not None and a.value == g.value and (g.percent or not a.percent or "percent" in allow)
     ca, cg = _clean(ans), _clean(gold)
     if not ca or cg is None:
