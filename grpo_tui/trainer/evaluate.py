@@ -106,12 +106,16 @@ def prompt_strings(prompts: Sequence[Any], tokenizer: Any) -> list[str]:
     return out
 
 
-def score(completions: Sequence[str], answers: Sequence[Any], cfg: RunConfig) -> list[bool]:
+def score(completions: Sequence[str], answers: Sequence[Any], cfg: RunConfig,
+          questions: Sequence[Any] | None = None) -> list[bool]:
+    """Each completion right or not, by the correctness reward's rule (``questions``: the prompts, which
+    decide whether a percent answer or "$5 more" answers them, as in training)."""
     tags = Tags.from_config(cfg)
     out = []
-    for c, gold in zip(completions, answers):
+    qs = questions if questions is not None else [None] * len(completions)
+    for c, gold, q in zip(completions, answers, qs):
         got = extract_answer(c, tags)
-        out.append(bool(got is not None and gold not in (None, "") and answers_match(got, str(gold))))
+        out.append(bool(got is not None and gold not in (None, "") and answers_match(got, str(gold), q)))
     return out
 
 
@@ -177,7 +181,7 @@ def evaluate(cfg: RunConfig, tokenizer: Any, generate: Generate, *, n: int, when
         phase("evaluating", f"accuracy on {name} ({len(rows)} rows, {when} training)", current=0, total=len(rows))
     t0 = time.perf_counter()
     completions = generate(prompt_strings([r["prompt"] for r in rows], tokenizer)) if rows else []
-    ok = score(completions, [r["answer"] for r in rows], cfg)
+    ok = score(completions, [r["answer"] for r in rows], cfg, [r["prompt"] for r in rows])
     correct = sum(ok)
     result = EvalResult(name=name, accuracy=(correct / len(rows)) if rows else 0.0, n=len(rows), correct=correct,
                         when=when, split=split_name, seconds=time.perf_counter() - t0, completions=completions)

@@ -172,3 +172,12 @@ def test_bare_forms_keep_the_strict_share():
 def test_evaluation_reads_sentences_like_the_reward():
     assert rr.answers_match("She sold 72 clips.", "72") and not rr.answers_match("She sold 71 or 72 clips.", "72")
     assert rr.answers_match("25%", "25", PERCENT_Q) and not rr.answers_match("25%", "25")
+
+
+def test_held_out_accuracy_reads_the_question_as_the_reward_does():
+    from grpo_tui.trainer import evaluate
+
+    done = [full("25%"), full("She sold 72 clips."), full("25%")]
+    chat = [{"role": "user", "content": PERCENT_Q}]
+    assert evaluate.score(done, ["25", "72", "25"], HUB, [chat, Q, Q]) == [True, True, False]
+    assert evaluate.score(done[:1], ["25"], HUB) == [False]  # no question: a percent is not a plain 25
