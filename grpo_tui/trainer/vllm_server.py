@@ -73,8 +73,10 @@ def serve_command(cfg: RunConfig, model: str, port: int, host: str = HOST) -> li
 def split_gpus(n_gpus: int) -> tuple[list[int], int]:
     """(training GPUs, server GPU): the server takes the last one."""
     if n_gpus < 2:
-        raise VllmServerError(f"vllm_mode=server needs 2 GPUs (one for the vLLM server), {n_gpus} visible: "
-                              "use --set vllm_mode=colocate, or the unsloth backend")
+        from .vllm_cpu import SERVER_ON_CPU
+
+        fix = SERVER_ON_CPU if n_gpus == 0 else "use --set vllm_mode=colocate, or the unsloth backend"
+        raise VllmServerError(f"vllm_mode=server needs 2 GPUs (one for the vLLM server), {n_gpus} visible: {fix}")
     return list(range(n_gpus - 1)), n_gpus - 1
 
 

@@ -51,6 +51,10 @@ class TrlBackend(Backend):
         from ..gpu_checks import trl_vllm_preflight, vllm_here
 
         n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0 and ctx.cfg.device != "cuda" and ctx.cfg.vllm_mode == "colocate":  # vLLM's CPU build
+            from ..vllm_cpu import preflight
+
+            return preflight(ctx.cfg)
         cc = tuple(torch.cuda.get_device_capability(0)) if n else None
         trl_vllm_preflight(ctx.cfg, n, torch.__version__, *vllm_here(), capability=cc)
 
@@ -99,8 +103,12 @@ class TrlBackend(Backend):
 
             apply_stop_tokens(cfg, model, tokenizer)  # no vLLM: one-token stop strings end completions
             ctx.phase("building_trainer", "building the GRPO trainer")
-            trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args,
-                                  train_dataset=dataset, peft_config=peft_config)
+            from ..vllm_cpu import cpu_engine
+
+            with cpu_engine(ctx, device) as attach_engine:  # use_vllm on the CPU: eager engine, its weight sync
+                trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args,
+                                      train_dataset=dataset, peft_config=peft_config)
+            attach_engine(trainer)
             attach_events(trainer, ctx)
             status = train_and_save(trainer, ctx, tokenizer)
         hf_eval(ctx, trainer.model, tokenizer, "after")

@@ -96,13 +96,20 @@ class LLM:
 
     @staticmethod
     def check_generate_args(prompts, sampling_params, lora_request) -> None:
-        """The types ``LLM.generate`` accepts (vllm/entrypoints/llm.py)."""
-        items = [prompts] if isinstance(prompts, (str, dict)) else list(prompts)
-        for p in items:
-            if isinstance(p, dict) and "prompt_token_ids" not in p and "prompt" not in p:
-                raise ValueError(f"a prompt dict needs 'prompt' or 'prompt_token_ids', got {sorted(p)}")
-            if not isinstance(p, (str, dict)):
-                raise TypeError(f"prompts must be str or dict (TextPrompt / TokensPrompt), got {type(p).__name__}")
+        """The types ``LLM.generate`` accepts (vllm/entrypoints/llm.py; vllm/renderers/inputs/preprocess.py:
+        ``prompt_to_seq`` and ``_parse_dec_prompt``). A str, a dict, or a non-empty list of ints is one prompt;
+        anything else is a sequence of them. Held to the real engine by tests/trainer/test_vllm_cpu.py."""
+        one = isinstance(prompts, (str, dict, bytes)) or (
+            isinstance(prompts, list) and prompts and all(isinstance(t, int) for t in prompts))
+        for p in [prompts] if one else list(prompts):
+            if isinstance(p, list):
+                if not all(isinstance(t, int) for t in p):
+                    raise TypeError("Token prompt should be a list of integers")
+            elif isinstance(p, dict):
+                if "prompt_token_ids" not in p and "prompt" not in p:
+                    raise TypeError("Prompt dictionary must contain text or tokens")
+            elif not isinstance(p, str):
+                raise TypeError("Prompt should be a string, list of tokens, or dictionary")
         if sampling_params is not None and not isinstance(sampling_params, SamplingParams):
             raise TypeError(f"sampling_params must be SamplingParams, got {type(sampling_params).__name__}")
         if lora_request is not None and not isinstance(lora_request, LoRARequest):
