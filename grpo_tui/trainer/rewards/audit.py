@@ -145,7 +145,8 @@ class Report:
         n = self.counts()
         bad = self.failures + [g for g in self.groups if g["verdict"] != "ok"]
         if not bad:
-            return f"rewards audit: clean ({n['hack_cases']} hack cases refused, {n['honest_cases']} honest answers paid)"
+            return (f"rewards audit: clean ({n['hack_cases']} hack cases refused, "
+                    f"{n['honest_cases']} honest answers paid)")
         classes = sorted({r.cls for r in self.failures} | {"advantage" for g in self.groups if g["verdict"] != "ok"})
         return (f"rewards audit: {len(bad)} problem(s) in {', '.join(classes)}: "
                 f"{n['hacks_paid'] + n['groups_failed']} hack(s) paid, {n['honest_refused']} honest answer(s) refused")
