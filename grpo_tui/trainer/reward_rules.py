@@ -720,6 +720,7 @@ _CJK_HEDGES = ("或", "约", "約", "左右", "以上", "以下", "多", "不", 
                "或许", "还是", "還是", "几", "幾", "余", "餘", "超过", "超過", "至少", "最多", "接近", "将近", "將近",
                "倍", "万", "萬", "亿", "億", "약", "이상", "이하", "정도", "또는")
 _SENTENCE_MAX_WORDS = 20
+_CJK_NUMERALS = re.compile("[零〇一二三四五六七八九十百千万萬两兩]{2,}")
 
 
 def _read_sentence(s: str, allow: frozenset) -> Number | None:
@@ -729,6 +730,10 @@ def _read_sentence(s: str, allow: frozenset) -> Number | None:
     values = _SENTENCE_VALUE.findall(s)
     if len(values) != 1 or len(s.split()) > _SENTENCE_MAX_WORDS:
         return None
+    if any(unicodedata.category(ch) in ("No", "Nl") for ch in s if not ch.isascii()):
+        return None  # "72² clips", "½", "Ⅻ": a superscript, a vulgar fraction, a numeral character
+    if _CJK_NUMERALS.search(s):
+        return None  # "七十一，72个": a second value in Chinese numerals (one character, as in 一共, is a word)
     low = s.lower()
     words = _LETTER_RUN.findall(low)
     if any(w in _SENTENCE_NOT and w not in allow for w in words) or re.search(r"n['’]t\b", low):

@@ -150,6 +150,7 @@ def test_a_sentence_with_one_value_equal_to_the_gold_is_paid(ans):
     "La respuesta es 71 o 72.", "No es 72.", "Es más de 72.", "Nicht 72.", "她卖了大约72个。", "她卖了72多个。",
     "She sold 72 clips (or 71).", "She sold 72 clips; wait, 71.", "She may have sold 72 clips.",
     "72 is wrong.", "It could be 72.", "She sold between 70 and 72 clips.", "On day 3 she sold 72 clips.",
+    "She sold 72² clips.", "She sold 72 clips and ½ more.", "Ⅻ clips, 72.", "她卖了七十一，72个。", "72개 정도",
 ])
 def test_a_sentence_listing_two_values_or_hedging_is_refused(ans):
     """The attacks on the sentence rule: a second value (digits, spelled out, Roman), arithmetic,
