@@ -276,12 +276,12 @@ def _changes_text(c: dict[str, Any]) -> str:
 
 def _chart(title: str, lines: list[sc.Line | None], marks: Sequence[sc.Mark], *, values: Sequence[str] = (),
            hlines: Sequence[sc.HLine] = (), ylimits=None, note: str = "", small: bool = False,
-           xlabel: str = "step") -> Chart:
+           xlabel: str = "step", empty: str = "not recorded") -> Chart:
     kept = [ln for ln in lines if ln is not None]
     vals = [v for ln, v in zip(lines, list(values) + [""] * len(lines)) if ln is not None]
     size = {"width": 420, "height": 180} if small else {}  # drawn at the size it is shown: legible ticks
     return Chart(title, sc.line_chart(kept, title=title, marks=marks, hlines=hlines, ylimits=ylimits,
-                                      xlabel=xlabel, **size),
+                                      xlabel=xlabel, empty=empty, **size),
                  sc.legend(kept, vals), note)
 
 
@@ -384,8 +384,10 @@ def build(run: RunDir, *, steps: Sequence[int] | None = None, loaded: ReportRun 
     rep.sections.append(("Completion lengths", _charts_html(charts)))
 
     # health: the dashboard's health panel, one small chart per series
+    beta = finite(cfg.get("beta"))
     charts = [_chart(label, [_series_line(r, key, label, i)], marks, values=[_first_last(r.series.get(key))],
-                     small=True)
+                     small=True, empty="not logged: TRL logs kl only when beta > 0" if key == M.KL and beta == 0
+                     else "not recorded")
               for i, (key, label) in enumerate(M.HEALTH_SERIES) if key != M.CLIPPED_RATIO]
     rep.sections.append(("Health", _charts_html(charts, small=True)))
 
@@ -410,7 +412,8 @@ def build(run: RunDir, *, steps: Sequence[int] | None = None, loaded: ReportRun 
         note = f"peak GPU use (torch + vLLM pool) {peak:.0f} MB, {peak / planned:.0%} of the planned {planned:.0f} MB"
     elif planned is not None and snap.peaks.get(M.RSS_MB) is not None:
         rss = snap.peaks[M.RSS_MB]
-        note = f"peak trainer RAM {rss:.0f} MB; planned {planned:.0f} MB" + (f" ({device})" if device else "")
+        note = (f"peak trainer RAM {rss:.0f} MB, {rss / planned:.0%} of the planned {planned:.0f} MB"
+                + (f" ({device})" if device else ""))
     elif planned is None:
         note = "no planned figure for this run"
     rep.sections.append(("Memory", _charts_html([_chart(title, mem_lines, marks, hlines=hl, ylimits=(0.0, None),

@@ -199,16 +199,17 @@ def _limits(lines: Sequence[Line], hlines: Sequence[HLine], ylimits: tuple[float
 
 def line_chart(lines: Sequence[Line], *, title: str, marks: Sequence[Mark] = (), hlines: Sequence[HLine] = (),
                ylimits: tuple[float | None, float | None] | None = None, xlabel: str = "step",
-               width: int = WIDTH, height: int = HEIGHT) -> str:
+               width: int = WIDTH, height: int = HEIGHT, empty: str = "not recorded") -> str:
     """One ``<svg>`` element (a ``<figure>`` is the caller's). With no finite point: a labelled
-    empty frame with "not recorded", so a reader sees the chart is missing, not broken."""
+    empty frame saying ``empty``, so a reader sees the chart is missing, not broken. An x axis of
+    steps gets whole-number ticks only."""
     lim = _limits(lines, hlines, ylimits)
     out = [f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
            f'xmlns="http://www.w3.org/2000/svg"><title>{esc(title)}</title>']
     if lim is None:
         out.append(f'<rect class="frame" x="{PAD_L}" y="{PAD_T}" width="{width - PAD_L - PAD_R}" '
                    f'height="{height - PAD_T - PAD_B}"/><text class="empty" x="{width / 2:.0f}" '
-                   f'y="{height / 2:.0f}" text-anchor="middle">not recorded</text></svg>')
+                   f'y="{height / 2:.0f}" text-anchor="middle">{esc(empty)}</text></svg>')
         return "".join(out)
     ax = Axis(*lim, w=width, h=height)
     out.append(f'<rect class="frame" x="{PAD_L}" y="{PAD_T}" width="{width - PAD_L - PAD_R}" '
@@ -218,6 +219,8 @@ def line_chart(lines: Sequence[Line], *, title: str, marks: Sequence[Mark] = (),
         out.append(f'<path class="grid" d="M{PAD_L},{y:.1f}H{width - PAD_R}"/>'
                    f'<text class="tick" x="{PAD_L - 4}" y="{y + 3:.1f}" text-anchor="end">{tick_text(v)}</text>')
     for v in nice_ticks(ax.x0, ax.x1, 6):
+        if xlabel == "step" and v != int(v):  # a 4-step run: ticks 1, 2, 3, 4, never 1.5
+            continue
         x = ax.px(v)
         out.append(f'<path class="grid" d="M{x:.1f},{PAD_T}V{height - PAD_B}"/>'
                    f'<text class="tick" x="{x:.1f}" y="{height - PAD_B + 13}" text-anchor="middle">'
