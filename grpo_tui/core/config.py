@@ -104,6 +104,7 @@ class RunConfig:
     eval_split: str = ""
     eval_size: int = 0
     system_prompt: str = ""
+    prompt_form: str = "auto"  # chat (message lists) | text | auto (chat when the tokenizer has a chat template)
     reasoning_start: str = "<think>"
     reasoning_end: str = "</think>"
     solution_start: str = "<answer>"
@@ -223,6 +224,9 @@ class RunConfig:
                 f" exceeds max_seq_length = {self.max_seq_length}",
                 "raise max_seq_length or shorten prompts/completions",
             )
+        if self.prompt_form not in ("auto", "chat", "text"):
+            raise ConfigError("prompt_form", f"{self.prompt_form!r} is not a prompt form",
+                              "use chat (message lists, as the notebooks build), text, or auto")
         if self.vllm_mode not in ("colocate", "server"):
             raise ConfigError("vllm_mode", f"{self.vllm_mode!r} is not a vLLM mode", "use colocate or server")
         if self.num_processes < 1:

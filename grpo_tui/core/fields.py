@@ -109,6 +109,9 @@ FIELD_INFO: dict[str, tuple[str, str]] = {
     "eval_split": (OURS, "held-out split for accuracy before/after"),
     "eval_size": (OURS, "held-out examples (0 = no evaluation)"),
     "system_prompt": (OURS, "system prompt"),
+    "prompt_form": (TRL, "chat: prompts are message lists and TRL hands rewards message-list completions "
+                         "(completion[0][\"content\"]); text: plain strings; auto: chat when the tokenizer has a "
+                         "chat template"),
     "reasoning_start": (OURS, "reasoning opening tag"),
     "reasoning_end": (OURS, "reasoning closing tag"),
     "solution_start": (OURS, "answer opening tag"),

@@ -195,7 +195,9 @@ class VllmAsker(HfAsker):
 # -- the ask -----------------------------------------------------------------------------------------
 def _questions(req: AskRequest, cfg: Any, tokenizer: Any) -> list[tuple[Any, str | None]]:
     """(prompt as the dataset holds it, gold) for each question of the ask."""
-    chat = bool(getattr(tokenizer, "chat_template", None))
+    from .datasets import prompts_are_chat
+
+    chat = prompts_are_chat(cfg, tokenizer)  # the same form the training prompts have
     if req.heldout:
         from .evaluate import eval_rows
 

@@ -163,11 +163,33 @@ def local_holdout(cfg: RunConfig, total: int) -> int:
     return cfg.eval_size if total >= 2 * cfg.eval_size else 0
 
 
+# The tiny model's tokenizer has no chat template; prompt_form = "chat" (a notebook's preset with
+# model=builtin:tiny swapped in) gets this plain one, so TRL builds the same message-list prompts.
+TINY_CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                      "{% if add_generation_prompt %}assistant: {% endif %}")
+
+
+def prompts_are_chat(cfg: RunConfig, tokenizer) -> bool:
+    """Whether the dataset's prompts are message lists (then TRL hands rewards message-list
+    completions): prompt_form chat / text, or auto = the tokenizer has a chat template. The launch
+    probe predicts the same answer from the tokenizer's files (rewards.trl_call)."""
+    has = bool(getattr(tokenizer, "chat_template", None))
+    if cfg.prompt_form == "text":
+        return False
+    if cfg.prompt_form == "chat" and not has:
+        if not cfg.model.startswith("builtin:"):
+            raise ConfigError("prompt_form", f"chat, but {cfg.model}'s tokenizer has no chat template",
+                              "use prompt_form = \"text\", or a model with a chat template")
+        tokenizer.chat_template = TINY_CHAT_TEMPLATE
+        return True
+    return has
+
+
 def build_dataset(cfg: RunConfig, tokenizer, n_builtin: int | None = None):
     """The training dataset with ``prompt`` and ``answer`` columns."""
     import datasets
 
-    chat = bool(getattr(tokenizer, "chat_template", None))
+    chat = prompts_are_chat(cfg, tokenizer)
     if classify(cfg.dataset) == "builtin":
         task = cfg.dataset.split(":", 1)[1]
         n = n_builtin or max(256, cfg.max_steps * cfg.generation_batch_size // max(1, cfg.num_generations) + 64)

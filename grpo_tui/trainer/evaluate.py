@@ -175,7 +175,9 @@ def evaluate(cfg: RunConfig, tokenizer: Any, generate: Generate, *, n: int, when
              split: str | None = None, emit: Callable[..., Any] | None = None,
              phase: Callable[..., Any] | None = None) -> EvalResult:
     """Generate for ``n`` held-out rows, score them, and emit an ``eval`` event."""
-    chat = bool(getattr(tokenizer, "chat_template", None))
+    from .datasets import prompts_are_chat
+
+    chat = prompts_are_chat(cfg, tokenizer)  # the same form the training prompts have
     name, split_name, rows = eval_rows(cfg, n, chat=chat, split=split)
     if phase:
         phase("evaluating", f"accuracy on {name} ({len(rows)} rows, {when} training)", current=0, total=len(rows))

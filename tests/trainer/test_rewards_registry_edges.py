@@ -110,13 +110,16 @@ def test_probe_batch_is_what_trl_passes():
 @pytest.mark.parametrize("body, reason, fix", [
     ("def f(completions, **kw):\n    raise KeyError('solution')\n",
      "{spec} failed on a probe batch of 3 completions: KeyError: 'solution'",
-     "it is called as f(prompts, completions, completion_ids, answer=..., **kwargs)"),
+     "it is called as TRL calls it: f(prompts, completions, completion_ids, answer=..., **kwargs), "
+         "completions as plain strings (prompt_form text)"),
     ("def f(completions, **kw):\n    raise RuntimeError('x' * 300)\n",
      "{spec} failed on a probe batch of 3 completions: RuntimeError: " + "x" * 200,
-     "it is called as f(prompts, completions, completion_ids, answer=..., **kwargs)"),
+     "it is called as TRL calls it: f(prompts, completions, completion_ids, answer=..., **kwargs), "
+         "completions as plain strings (prompt_form text)"),
     ("def f(completions, **kw):\n    raise RuntimeError()\n",
      "{spec} failed on a probe batch of 3 completions: RuntimeError: ",
-     "it is called as f(prompts, completions, completion_ids, answer=..., **kwargs)"),
+     "it is called as TRL calls it: f(prompts, completions, completion_ids, answer=..., **kwargs), "
+         "completions as plain strings (prompt_form text)"),
     ("def f(completions, **kw):\n    return 1.0\n", "{spec} returned float, not a list",
      "return one float per completion (3 here)"),
     ("def f(completions, **kw):\n    return [1.0]\n", "{spec} returned 1 value(s) for 3 completions",

@@ -3,7 +3,8 @@
 Test a reward set before spending GPU hours on it. The suite is generated from templates
 (GSM8K-style prompts, each with honest-correct and honest-wrong controls) and covers every
 hack class in docs/rewards.md. Every case is scored the way TRL scores a batch: each
-component called by keyword with ``completion_ids`` and the gold ``answer`` column, the
+component called by keyword in the form TRL uses for the preset (``trl_call``: message-list
+completions when the prompts are chat), with ``completion_ids`` and the gold ``answer`` column, the
 weighted sum taken with None skipped. Then each case gets a verdict against its controls:
 
 * ``hack``: must not score above the same prompt's honest wrong answer (and its correctness
@@ -33,17 +34,18 @@ from __future__ import annotations
 
 import math
 import re
-import types
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from ...core.config import RunConfig
 from .. import reward_rules as rules
 from . import cost
+from . import trl_call
 from . import honest_suite
 from .registry import BUILTINS, build_reward_funcs, component_name
 
 COST_LIMIT_S = 0.1
+CALL_LIMIT_S = 2.0  # a reward call longer than this (wall time) is stopped: its case is slow, left unscored
 # the reward rules' caches, emptied before each timed call: a cost measured cold, whatever ran before
 _RULE_CACHES = [f.cache_clear for f in vars(rules).values() if callable(getattr(f, "cache_clear", None))]
 EPS = 1e-9
@@ -154,7 +156,6 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {"preset": self.preset, "ok": self.ok, "summary": self.summary(), "counts": self.counts(),
                 "components": self.components,
-
                 "weights": self.weights, "scale_rewards": self.scale_rewards, "skipped": self.skipped,
                 "worst_seconds": self.worst_seconds, "rows": [r.to_dict() for r in self.rows],
                 "groups": self.groups}
@@ -311,23 +312,23 @@ def honest_cases(t: rules.Tags) -> list[Case]:
 
 
 # -- scoring -------------------------------------------------------------------------------------
-def _kwargs(cfg: RunConfig) -> dict[str, Any]:
-    return {"trainer_state": types.SimpleNamespace(global_step=0, max_steps=cfg.max_steps, epoch=0.0),
-            "log_extra": lambda *a, **k: None, "log_metric": lambda *a, **k: None}
-
-
 def _score(funcs: list[Callable], weights: list[float], names: list[str], cfg: RunConfig, case: Case,
            gold: Any) -> tuple[dict[str, float | None], float | None, float]:
     text = rules.split_completion(case.completion)[1] + rules.split_completion(case.completion)[0]
     ids = token_ids(tokens(text))
     cap = cfg.max_completion_length
     ids = ids[:cap] if case.truncated else ids[: cap - 1]  # other cases ended (EOS) before the cap
+    call = trl_call.call_kwargs(cfg, [ALL_PROBLEMS[case.problem][0]], [case.completion], [ids],
+                                [gold] if not isinstance(gold, list) else gold)  # as TRL calls it (trl_call)
 
     def score_all() -> dict[str, float | None]:
         scores: dict[str, float | None] = {}
         for f, n in zip(funcs, names):
-            out = f(prompts=[ALL_PROBLEMS[case.problem][0]], completions=[case.completion], completion_ids=[ids],
-                    answer=[gold] if not isinstance(gold, list) else gold, **_kwargs(cfg))
+            try:
+                out = trl_call.call_with_limit(f, call, CALL_LIMIT_S)
+            except trl_call.RewardTimeout:  # stuck on this completion (a notebook's regex): slow, unscored
+                scores[n] = None
+                continue
             scores[n] = None if out[0] is None else float(out[0])
         return scores
 
@@ -444,8 +445,7 @@ def _bad_gold_row(case: Case, funcs, names, cfg) -> Row:
         return Row(case.cls, case.label, case.expect, case.problem, {}, None, "ok", note="n/a")
     f = funcs[names.index("correctness")]
     try:
-        out = f(prompts=["q"], completions=[case.completion], completion_ids=[[1, 2, 3]], answer=case.gold,
-                **_kwargs(cfg))
+        out = f(**trl_call.call_kwargs(cfg, ["q"], [case.completion], [[1, 2, 3]], case.gold))
     except rules.GoldError as exc:
         return Row(case.cls, case.label, case.expect, case.problem, {}, None, "ok", note=str(exc))
     return Row(case.cls, case.label, case.expect, case.problem, {"correctness": out[0] if out else None}, None,

@@ -181,21 +181,15 @@ PROBE_TIMEOUT_S = 20
 
 
 def probe_batch(cfg: RunConfig) -> dict[str, Any]:
-    """A small batch shaped like what TRL passes: a well-formed right answer, a wrong one,
-    an empty completion; token ids; the gold ``answer`` column; TRL's extra kwargs."""
-    import types
+    """A small batch shaped exactly as TRL passes it for this preset (trl_call): a well-formed right
+    answer, a wrong one, an empty completion -- message lists when the prompts are chat; token ids;
+    the gold ``answer`` column; TRL's extra kwargs."""
+    from . import trl_call
 
     right = f"{cfg.reasoning_start}2+2 is 4{cfg.reasoning_end}{cfg.solution_start}4{cfg.solution_end}"
-    completions = [right, f"{cfg.solution_start}5{cfg.solution_end}", ""]
-    return {
-        "prompts": ["What is 2+2?"] * 3,
-        "completions": completions,
-        "completion_ids": [list(range(1, len(c.split()) + 2)) for c in completions],
-        "answer": ["4"] * 3,
-        "trainer_state": types.SimpleNamespace(global_step=0, max_steps=cfg.max_steps, epoch=0.0),
-        "log_extra": lambda *a, **k: None,
-        "log_metric": lambda *a, **k: None,
-    }
+    texts = [right, f"{cfg.solution_start}5{cfg.solution_end}", ""]
+    return trl_call.call_kwargs(cfg, ["What is 2+2?"] * 3, texts,
+                                [list(range(1, len(c.split()) + 2)) for c in texts], ["4"] * 3)
 
 
 def probe_reward(func: RewardFunc, spec: str, cfg: RunConfig) -> list:
@@ -221,7 +215,9 @@ def probe_reward(func: RewardFunc, spec: str, cfg: RunConfig) -> list:
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise ConfigError("rewards", f"{spec} failed on a probe batch of {n} completions: "
                           f"{type(exc).__name__}: {first}",
-                          "it is called as f(prompts, completions, completion_ids, answer=..., **kwargs)") from None
+                          "it is called as TRL calls it: f(prompts, completions, completion_ids, answer=..., **kwargs)"
+                          + (", completions as [{'role': 'assistant', 'content': text}] (prompt_form chat)"
+                             if _chat(cfg) else ", completions as plain strings (prompt_form text)")) from None
     finally:
         if use_alarm:
             signal.alarm(0)
@@ -245,6 +241,12 @@ def probe_reward(func: RewardFunc, spec: str, cfg: RunConfig) -> list:
         if math.isinf(x):
             raise ConfigError("rewards", f"{spec} returned an infinite reward", "return finite floats")
     return values
+
+
+def _chat(cfg: RunConfig) -> bool:
+    from .trl_call import chat_prompts
+
+    return chat_prompts(cfg)
 
 
 def format_dominance_warning(cfg: RunConfig) -> str | None:
