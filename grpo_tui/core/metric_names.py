@@ -37,6 +37,9 @@ VLLM_GPU_MEMORY_UTILIZATION = "memory/vllm_gpu_memory_utilization"
 VLLM_RESERVED_MB = "memory/vllm_reserved_mb"
 VLLM_KV_CACHE_TOKENS = "memory/vllm_kv_cache_tokens"
 LOAD_AND_ENGINE_MB = "memory/load_and_engine_mb"
+# ours (trainer.vllm_cpu): seconds a step spent in vLLM's generate and in the weight sync before it
+VLLM_GENERATE_S = "vllm/generate_s"
+VLLM_SYNC_S = "vllm/sync_s"
 MEMORY_PREFIX = "memory/"
 
 # Prefixes of the per-reward-function keys: rewards/<fn>/mean, rewards/<fn>/std

