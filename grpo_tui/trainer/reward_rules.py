@@ -770,6 +770,8 @@ _ASKS_PERCENT = re.compile(
     r"|\b(?:as|in)\s+(?:a\s+)?(?:percent(?:age)?s?|per\s+cent)\b", re.IGNORECASE)
 _ASKS_COMPARATIVE = re.compile(r"\bhow\s+(?:much|many)\s+(?:[a-z]+\s+)?(more|less|fewer)\b", re.IGNORECASE)
 _ASKS_TIMES = re.compile(r"\bhow\s+many\s+times\b", re.IGNORECASE)
+_QUESTION = re.compile(r"(?:[^.?!。？\n]|\.(?=\S))*[?？]")  # a sentence ending in '?' ("2.5" stays whole)
+_CHAT_MARKUP = re.compile(r"<\|[^|<>]{1,40}\|>|<(?:start|end)_of_turn>|\[/?INST\]|<s>|</s>")
 
 
 def question_text(prompt: Any) -> str:
@@ -788,8 +790,9 @@ def question_allows(question: str) -> frozenset:
     answer to "What percentage ...?"), "more"/"less"/"fewer" ("How much more ...?"), "times"
     ("How many times ...?"). Read from its questions (sentences ending in '?') and its last sentence,
     so "If 20% of them are red, how many are red?" allows nothing."""
-    parts = [p for p in re.split(r"(?<=[.!?。？])\s+|\n+", question.strip()) if p.strip()]
-    asked = " ".join([p for p in parts if p.rstrip().endswith(("?", "？"))] + parts[-1:])
+    text = _CHAT_MARKUP.sub("\n", question)  # a prompt rendered by a chat template: its special tokens
+    parts = [p for p in re.split(r"(?<=[.!?。？])\s+|\n+", text.strip()) if p.strip()]
+    asked = " ".join(_QUESTION.findall(text) + parts[-1:])
     allow = set()
     if _ASKS_PERCENT.search(asked):
         allow.add("percent")

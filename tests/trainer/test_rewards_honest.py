@@ -182,3 +182,18 @@ def test_held_out_accuracy_reads_the_question_as_the_reward_does():
     chat = [{"role": "user", "content": PERCENT_Q}]
     assert evaluate.score(done, ["25", "72", "25"], HUB, [chat, Q, Q]) == [True, True, False]
     assert evaluate.score(done[:1], ["25"], HUB) == [False]  # no question: a percent is not a plain 25
+
+
+@pytest.mark.parametrize("prompt,allowed", [
+    ("<|im_start|>system\nSolve.<|im_end|>\n<|im_start|>user\nOf 80 students, 20 walk. What percentage of them "
+     "walk?<|im_end|>\n<|im_start|>assistant\n", {"percent"}),   # a prompt rendered by a chat template
+    ([{"role": "system", "content": "What percentage?"}, {"role": "user", "content": Q}], set()),  # the user's
+    ("How much more than 2.5 liters does she need?", {"more"}),
+    ("<start_of_turn>user\nHow many more apples?<end_of_turn>\n<start_of_turn>model\n", {"more"}),
+    ("Give the share of boys in percent.", {"percent"}),
+    ("If 25% of the 80 apples are red, how many are red?", set()),
+    ("What is 25 percent of 100?", set()),
+    ("She has 5 more apples than Tom. How many apples does she have?", set()),
+])
+def test_what_the_question_asks_for(prompt, allowed):
+    assert rr.question_allows(rr.question_text(prompt)) == frozenset(allowed)
