@@ -38,6 +38,7 @@ QUICK_ARGS = {
     "rewards_cost": ["--n", "200"],
     "watch_overhead": ["--steps", "25", "--rounds", "2"],
     "open_trl_folder": ["--runs", "1"],
+    "zero_variance": ["--groups", "100"],
 }
 # Minutes of training each (a 300-step tiny run; SmolLM2's load, generation and backward); opt in with --only.
 SLOW = {"tiny_learning", "smollm2_cpu", "mutation"}  # mutation: ~30 min of mutmut (docs/testing.md)
