@@ -4,6 +4,7 @@ changes / alerts / stalls are marked, and the CLI (`report --format html`, `comp
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import re
@@ -70,6 +71,8 @@ def steered_run(steps: int = 40):
                                                  "max_completion_length": {"old": 64, "new": 96}})
         if s == 25:  # a resume re-applies the changed settings: no new change to mark
             w.emit(ev.SETTINGS_CHANGED, changes={"learning_rate": {"old": 1e-5, "new": 2e-5}}, resumed=True)
+        if s == 5:  # a user's reward function with a hostile name: its metric key reaches legends and titles
+            w.emit(ev.METRICS, metrics={M.reward_mean("<img src=x onerror=alert(3)>"): 0.5})
         if s == 20:
             w.alert("no_signal", "zero std <b>everywhere</b> " + HOSTILE, severity="critical", hint="raise temp")
     w.emit(ev.EVAL, name="held-out", accuracy=0.45, n=50, when="after")
@@ -95,8 +98,9 @@ def test_the_page_is_self_contained_and_hostile_text_stays_text():
     assert "\x1b" not in text and "\u202e" not in text and "<U+202E>evil&amp;" in shown[0]
     # every <svg> the page opens, it closes: the model's "</svg>" closed nothing
     assert text.count("<svg") == text.count("</svg>")
-    # the alert's markup in its message is text too
+    # the alert's markup in its message is text too, and so is a reward function's name
     assert "zero std &lt;b&gt;everywhere&lt;/b&gt;" in text
+    assert "&lt;img src=x onerror=alert(3)&gt;" in text
 
 
 def test_every_chart_draws_the_dashboards_series_with_marks():
@@ -122,7 +126,7 @@ def test_every_chart_draws_the_dashboards_series_with_marks():
     assert loaded.series[M.REWARD].points() == mon.series[M.REWARD].points()
     legend = text.split("every component and the total</figcaption>")[1].split("</figure>")[0]
     for comp in mon.reward_components + ["total"]:
-        assert f"{comp} " in legend
+        assert f"{html.escape(comp)} " in legend
     # the settings change, the alert and the stall are marked on the step axis of every chart
     assert text.count('class="mark m-settings"') == len(svgs) and "learning_rate 1e-05 → 2e-05" in text
     assert [c["step"] for c in loaded.changes] == [15]

@@ -149,9 +149,9 @@ def test_headless_chromium_offline_draws_every_chart_and_shows_hostile_text_lite
     assert len(light["charts"]) >= 8
     for chart in light["charts"]:
         assert chart["w"] > 300 and chart["h"] > 100, chart["title"]
-        assert chart["lines"], f"no line in {chart['title']}"
-        for ln in chart["lines"]:
-            assert ln["len"] > 10 and ln["w"] > 10, (chart["title"], ln)
+        assert any(ln["len"] > 10 and ln["w"] > 10 for ln in chart["lines"]), chart
+        for ln in chart["lines"]:  # a series of one point (the hostile-named reward) is a dot, still drawn
+            assert ln["len"] > 0 and ln["w"] > 0, (chart["title"], ln)
     # the hostile completion reads as its characters: escapes stripped, bidi control made visible
     literal = HOSTILE.split("\x1b")[0]  # "<script>alert(1)</script></svg></pre><img ...>[bold red]rich[/] "
     assert any(literal in p for p in light["pres"]), light["pres"][:2]
