@@ -59,7 +59,7 @@ def main() -> int:
 
     cfg = load_preset(a.preset).with_overrides({"max_steps": a.steps, "save_steps": 10**6, "device": "cpu"})
     base_model, tok = load_model_and_tokenizer(cfg, "cpu")
-    if cfg.warm_start_steps:
+    if cfg.warmstart_steps:
         from grpo_tui.trainer.warmstart import warm_start
 
         warm_start(base_model, tok, cfg)

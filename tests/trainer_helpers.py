@@ -14,7 +14,7 @@ from grpo_tui.core.presets import load_preset
 SMALL = {
     "num_generations": 4,
     "per_device_train_batch_size": 8,
-    "warm_start_steps": 2,
+    "warmstart_steps": 2,
     "max_completion_length": 8,
     "save_steps": 1000,
 }

@@ -116,8 +116,13 @@ class RunConfig:
     zero_truncated_reward: bool = False  # the old name of floor_truncated_reward (read as it; zero paid truncation)
     min_reasoning_chars: int = 10  # letters/digits a reasoning block needs for format_strict/format_soft
     overlong_buffer: int = 0  # DAPO L_cache for the overlong_penalty reward; 0 = max_completion_length // 5
+    # --- format warm start: a short supervised pass before GRPO (trainer.warmstart) --------------
+    warmstart_steps: int = 0  # optimiser steps of SFT on the task's own format; 0 = off
+    warmstart_examples: int = 0  # distinct examples those steps cycle over; 0 = a fresh one every time
+    warmstart_batch_size: int = 8  # examples a warm-start step
+    warmstart_learning_rate: float = 2e-4  # AdamW, constant (Unsloth's SFT notebooks' LoRA rate)
+    warmstart_dataset: str = ""  # where its examples come from (as ``dataset``); empty = the training set
     # --- tiny model only ------------------------------------------------------------------
-    warm_start_steps: int = 0  # supervised warm start before GRPO (shown as a phase)
     tiny_hidden_size: int = 64
     tiny_layers: int = 2
     # --- capture ------------------------------------------------------------------------
@@ -240,6 +245,13 @@ class RunConfig:
         if self.min_reasoning_chars < 0:
             raise ConfigError("min_reasoning_chars", f"must be 0 or more, got {self.min_reasoning_chars}",
                               "0 = a reasoning block of any length counts")
+        for name in ("warmstart_steps", "warmstart_examples"):
+            if getattr(self, name) < 0:
+                raise ConfigError(name, f"must be 0 or more, got {getattr(self, name)}", "0 switches it off")
+        if self.warmstart_batch_size < 1:
+            raise ConfigError("warmstart_batch_size", f"must be at least 1, got {self.warmstart_batch_size}")
+        if self.warmstart_steps and not self.warmstart_learning_rate > 0:
+            raise ConfigError("warmstart_learning_rate", f"must be positive, got {self.warmstart_learning_rate}")
         if self.reward_weights and len(self.reward_weights) != len(self.rewards):
             raise ConfigError("reward_weights", f"{len(self.reward_weights)} weights for {len(self.rewards)} rewards",
                               "give one weight per reward function, or none")

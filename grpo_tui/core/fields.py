@@ -122,7 +122,11 @@ FIELD_INFO: dict[str, tuple[str, str]] = {
     "min_reasoning_chars": (OURS, "reasoning shorter than this earns no format reward (docs/rewards.md)"),
     "zero_truncated_reward": (OURS, "truncated completions score 0 on every reward"),
     "overlong_buffer": (OURS, "DAPO overlong buffer for overlong_penalty; 0 = max_completion_length // 5"),
-    "warm_start_steps": (OURS, "tiny model only: supervised warm start before GRPO"),
+    "warmstart_steps": (OURS, "supervised format warm start before GRPO, in optimiser steps; 0 = off"),
+    "warmstart_examples": (OURS, "distinct warm-start examples (gold answers + worked steps); 0 = a new one each time"),
+    "warmstart_batch_size": (OURS, "examples per warm-start step"),
+    "warmstart_learning_rate": (OURS, "warm-start AdamW learning rate (constant)"),
+    "warmstart_dataset": (OURS, "warm-start examples from this dataset (as dataset); empty = the training set"),
     "tiny_hidden_size": (OURS, "tiny model only: hidden size"),
     "tiny_layers": (OURS, "tiny model only: layers"),
     "capture_samples": (OURS, "record every completion for the sample browser"),
@@ -138,6 +142,7 @@ ALIASES: dict[str, str] = {
     "r": "lora_rank",  # peft LoraConfig / Unsloth get_peft_model
     "vllm_gpu_memory_utilization": "gpu_memory_utilization",  # TRL GRPOConfig
     "UNSLOTH_VLLM_STANDBY": "vllm_standby",  # os.environ["UNSLOTH_VLLM_STANDBY"] = "1" in the notebooks
+    "warm_start_steps": "warmstart_steps",  # grpo-tui's own name until the warm start served every preset
 }
 
 # Names those libraries have that grpo-tui does not carry, and why.
@@ -247,7 +252,7 @@ def _vocabulary(field_names: Iterable[str]) -> set[str]:
 
 def did_you_mean(key: str, field_names: Iterable[str]) -> str | None:
     """A field ``key`` is a spelling slip of, or None. Never a field that differs by a whole word
-    (top_k/top_p, load_in_8bit/load_in_4bit, warmup_steps/warm_start_steps)."""
+    (top_k/top_p, load_in_8bit/load_in_4bit, warmup_steps/warmstart_steps)."""
     field_names = set(field_names)
     names = sorted(field_names | set(ALIASES))
     k = key.strip().lower()

@@ -48,8 +48,9 @@ CHECKPOINTS = "checkpoints"
 EXPORTS = "exports"
 
 COMMAND_NAMES = ("pause", "resume", "stop", "checkpoint", "ask", "set")
-# Eval results by "when", in the order they are taken (base model, before training, after, on request).
-EVAL_ORDER = ("base", "before", "after", "manual")
+# Eval results by "when", in the order they are taken (base model, before training, after the format
+# warm start, after training, on request).
+EVAL_ORDER = ("base", "before", "warmstart", "after", "manual")
 
 # Run states shown to users.
 LAUNCHING = "launching"  # run.json written, trainer not started yet

@@ -235,11 +235,3 @@ def build_dataset(cfg: RunConfig, tokenizer, n_builtin: int | None = None):
             "max_prompt_length %d: dropped %d of %d prompts (longer than that); %d left",
             cfg.max_prompt_length, dropped, len(ds), len(kept))
     return kept
-
-
-def warm_start_texts(cfg: RunConfig, n: int, seed: int) -> list[tuple[str, str]]:
-    """(prompt, completion) pairs for the supervised warm start: the task's own
-    examples with the correct answer inside the solution tags."""
-    task = cfg.dataset.split(":", 1)[1]
-    rows = builtin_rows(task, n, seed + 2)
-    return [(r["question"], f"{cfg.solution_start}{r['answer']}{cfg.solution_end}") for r in rows]

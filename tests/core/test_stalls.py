@@ -166,7 +166,7 @@ def _runs_output() -> str:
 def test_a_sigstopped_trainer_reads_as_stalled_then_recovers(monkeypatch):
     monkeypatch.setenv(stall.ENV_AFTER, "3")
     monkeypatch.setenv(stall.ENV_FACTOR, "1")
-    launched = start(max_steps=100000, warm_start_steps=0)
+    launched = start(max_steps=100000, warmstart_steps=0)
     run, proc = launched.run, launched.proc
     try:
         first = wait_for(run, lambda e: e["type"] == ev.METRICS and e["step"] >= 3, proc=proc)
@@ -230,7 +230,7 @@ def test_a_reward_function_that_sleeps_reads_as_stalled(monkeypatch, tmp_path):
     reward.write_text(SLEEPY)
     flag = tmp_path / "hold"
     monkeypatch.setenv("STALL_FLAG", str(flag))  # the trainer inherits the environment
-    launched = start(max_steps=100000, warm_start_steps=0, rewards=["format", f"{reward}:sleepy"])
+    launched = start(max_steps=100000, warmstart_steps=0, rewards=["format", f"{reward}:sleepy"])
     run, proc = launched.run, launched.proc
     try:
         wait_for(run, lambda e: e["type"] == ev.METRICS and e["step"] >= 2, proc=proc)

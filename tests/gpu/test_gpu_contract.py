@@ -106,10 +106,19 @@ def test_unsloth_backend_flow(standin_env, grpo_home):
     gt = next(c for c in calls if c["call"] == "grpo_trainer")
     assert gt["rewrites"].get("use_vllm") is True and gt["rewrites"].get("vllm_enable_sleep_mode") is True
 
-    # Load, LoRA, eval before, train, save_lora, merge, load_lora, eval after: in that order.
+    # Load, LoRA, eval before, format warm start (its adapter saved and loaded for the engine, eval),
+    # train, save_lora, merge, load_lora, eval after: in that order.
     order = [n for n in names if n in ("from_pretrained", "get_peft_model", "save_lora", "save_pretrained_merged",
                                        "load_lora")]
-    assert order == ["from_pretrained", "get_peft_model", "save_lora", "save_pretrained_merged", "load_lora"]
+    assert order == ["from_pretrained", "get_peft_model", "save_lora", "load_lora", "save_lora",
+                     "save_pretrained_merged", "load_lora"]
+    warm = run.path / "warmstart_adapter"
+    assert [c["path"] for c in calls if c["call"] == "save_lora"] == [str(warm), str(run.adapter)]
+    # The warm start trained the LoRA weights GRPO goes on with: peft starts every lora_B at zero.
+    from safetensors.torch import load_file
+
+    lora_b = [t for k, t in load_file(str(warm / "adapter_model.safetensors")).items() if "lora_B" in k]
+    assert lora_b and any(float(t.abs().max()) > 0 for t in lora_b)
     fp = next(c for c in calls if c["call"] == "from_pretrained")
     assert fp["fast_inference"] is True and fp["max_lora_rank"] == 4 and fp["unsloth_vllm_standby"] is True
     assert Path(fp["model_name"]).is_dir()  # builtin:tiny resolved to its local folder
@@ -120,25 +129,29 @@ def test_unsloth_backend_flow(standin_env, grpo_home):
     assert (run.adapter / "adapter_config.json").is_file()
     assert (run.path / "merged_16bit" / "config.json").is_file()
     assert fin["adapter_path"] == str(run.adapter)
-    lora = next(c for c in calls if c["call"] == "load_lora")
-    assert lora["path"] == str(run.adapter) and lora["exists"]
+    lora = [c for c in calls if c["call"] == "load_lora"]
+    assert [c["path"] for c in lora] == [str(warm), str(run.adapter)] and all(c["exists"] for c in lora)
     kinds = [e["kind"] for e in evs if e["type"] == ev.CHECKPOINT]
     assert "adapter" in kinds and "merged_16bit" in kinds
 
-    # Eval: before without a LoRA request, after with the saved adapter; greedy vLLM sampling.
+    # Eval: before without a LoRA request, after the warm start and after training with their adapters;
+    # greedy vLLM sampling.
     gens = [c for c in calls if c["call"] == "fast_generate"]
-    assert [g["lora_request"] for g in gens] == [None, str(run.adapter)]
+    assert [g["lora_request"] for g in gens] == [None, str(warm), str(run.adapter)]
     assert gens[0]["sampling"]["temperature"] == 0.0 and gens[0]["n"] == 8
     assert all(g["text_prompts"] == 0 and not g["double_bos"] for g in gens)  # token ids, no second BOS
     evals = [e for e in evs if e["type"] == ev.EVAL]
-    assert [e["when"] for e in evals] == ["before", "after"]
+    assert [e["when"] for e in evals] == ["before", "warmstart", "after"]
     assert all(e["n"] == 8 and 0.0 <= e["accuracy"] <= 1.0 and e["name"] == "builtin:arith" for e in evals)
 
     # Phases for the long parts, the same metrics as the trl backend plus the engine's figures.
     phases = [e["name"] for e in evs if e["type"] == ev.PHASE]
-    for p in ("importing", "loading_model", "building_vllm", "compiling", "training", "saving"):
+    for p in ("importing", "loading_model", "building_vllm", "warm_start", "compiling", "training", "saving"):
         assert p in phases, p
-    assert phases.index("importing") < phases.index("loading_model") < phases.index("building_vllm")
+    assert phases.index("importing") < phases.index("loading_model") < phases.index("building_vllm") \
+        < phases.index("warm_start") < phases.index("loading_dataset")
+    warm_log = [e["message"] for e in evs if e["type"] == ev.LOG and e["message"].startswith("format warm start:")]
+    assert len(warm_log) == 1 and "2 steps, loss" in warm_log[0], warm_log
     # The first step shows as compiling, then training again.
     assert phases[phases.index("compiling") - 1] == "training" and phases[phases.index("compiling") + 1] == "training"
     metrics = [e["metrics"] for e in evs if e["type"] == ev.METRICS]

@@ -60,7 +60,7 @@ def _stopped_before_training(run, reason: str) -> None:
 
 @pytest.mark.parametrize("how", ["command", "sigterm"])
 def test_stop_during_warm_start(grpo_home, how):
-    launched = start(max_steps=50, warm_start_steps=100_000)
+    launched = start(max_steps=50, warmstart_steps=100_000)
     run, proc = launched.run, launched.proc
     try:
         wait_for(run, lambda e: e["type"] == ev.PHASE and e["name"] == "warm_start" and (e.get("current") or 0) > 0,

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ...core.config import RunConfig
-from ..context import Throttle, TrainerContext
+from .. import warmstart
+from ..context import TrainerContext
 from ..model_source import ModelUnavailable  # noqa: F401 - re-exported (one-line load failures)
 from .base import Backend, attach_events, lora_config, train_and_save
 
@@ -74,31 +75,23 @@ class TrlBackend(Backend):
         from trl import GRPOTrainer
 
         model, tokenizer = load_model_and_tokenizer(cfg, device, ctx)
-        if cfg.warm_start_steps > 0 and ctx.resume_from is None:
-            if not cfg.dataset.startswith("builtin:"):
-                ctx.log("warm_start_steps is only used with built-in tasks; skipped", "warning")
-            else:
-                from ..warmstart import warm_start
+        if ctx.resume_from is None:
+            hf_eval(ctx, model, tokenizer, "before")  # eval_size > 0 only; the model as loaded
+        attach_lora = not cfg.full_finetuning  # in GRPOTrainer (peft_config), unless the warm start needs it now
+        if warmstart.wanted(cfg, ctx) and attach_lora:
+            # The warm start trains the adapter GRPO goes on with: attach it here, right after seeding it.
+            from peft import get_peft_model
 
-                throttle = Throttle(0.3)
-
-                def progress(step: int, total: int, loss: float) -> None:
-                    if throttle.ready(step == total):
-                        ctx.phase("warm_start", f"supervised warm start, loss {loss:.3f}",
-                                  progress=step / total, current=step, total=total)
-
-                ctx.phase("warm_start", "supervised warm start", progress=0.0,
-                          current=0, total=cfg.warm_start_steps)
-                warm_start(model, tokenizer, cfg, progress)
+            model, attach_lora = get_peft_model(model, lora_config(cfg)), False
+        if warmstart.run_phase(ctx, model, tokenizer) is not None:
+            hf_eval(ctx, model, tokenizer, "warmstart")
         ctx.phase("loading_dataset", f"loading {cfg.dataset}")
         dataset = build_dataset(cfg, tokenizer)
         funcs, weights = build_reward_funcs(cfg)
-        if ctx.resume_from is None:
-            hf_eval(ctx, model, tokenizer, "before")  # eval_size > 0 only
         # use_vllm: TRL's colocate mode needs nothing more; server mode gets `trl vllm-serve` on its own GPU.
         with server_for_run(ctx, cfg.model) as server_args:
             args = build_grpo_config(cfg, ctx.output_dir, device, reward_weights=weights, **server_args)
-            peft_config = None if cfg.full_finetuning else lora_config(cfg)
+            peft_config = lora_config(cfg) if attach_lora else None
             from ..library_args import apply_stop_tokens
 
             apply_stop_tokens(cfg, model, tokenizer)  # no vLLM: one-token stop strings end completions

@@ -27,6 +27,8 @@ Order matters and is the contract the tests check:
      ``save_pretrained_merged(run/merged_16bit, save_method="merged_16bit")``.
   7. With ``eval_size`` > 0: accuracy on the held-out split before and after
      training (``fast_generate`` with the saved adapter as a LoRA request).
+  With ``warmstart_steps`` > 0, between 4 and 5: the format warm start (trainer.warmstart) trains the
+  LoRA weights in a plain supervised loop, and (with ``eval_size``) accuracy is taken again after it.
 
 Failures end the run with one line that says what to change (trainer.gpu_checks).
 """
@@ -42,6 +44,7 @@ from typing import Any
 from ...core import events as ev
 from ...core import metric_names as M
 from ...core.config import RunConfig
+from .. import warmstart
 from ..context import TrainerContext
 from .base import Backend, attach_events
 
@@ -304,9 +307,12 @@ class UnslothBackend(Backend):
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
 
-        # 5. Evaluation before training.
+        # 5. Evaluation before training, then the format warm start on the LoRA weights GRPO goes on
+        # with (trainer.warmstart: a plain supervised loop; Unsloth's model trains in one as in SFT).
         if cfg.eval_size > 0 and ctx.resume_from is None:
             self._evaluate(ctx, model, tokenizer, "before", lora_request=None)
+        if warmstart.run_phase(ctx, model, tokenizer) is not None and cfg.eval_size > 0:
+            self._evaluate(ctx, model, tokenizer, "warmstart", lora_request=self._live_lora(ctx, model))
 
         # 6. Trainer.
         ctx.phase("loading_dataset", f"loading {cfg.dataset}")
@@ -367,6 +373,16 @@ class UnslothBackend(Backend):
             model.save_pretrained_merged(str(merged), tokenizer, save_method="merged_16bit")
             ctx.emit(ev.CHECKPOINT, path=str(merged), kind="merged_16bit")
         return path
+
+    def _live_lora(self, ctx: TrainerContext, model: Any) -> Any:
+        """The LoRA weights as they are now, as a LoRA request for the colocated engine (vLLM reads an
+        adapter from disk: Unsloth's save_lora + load_lora, as for the evaluation after training)."""
+        cfg = ctx.cfg
+        if not (cfg.fast_inference and not cfg.full_finetuning and hasattr(model, "save_lora")):
+            return None
+        path = ctx.run.path / "warmstart_adapter"
+        model.save_lora(str(path))
+        return model.load_lora(str(path))
 
     def _evaluate(self, ctx: TrainerContext, model: Any, tokenizer: Any, when: str, lora_request: Any) -> None:
         from ..distributed import is_main_process
