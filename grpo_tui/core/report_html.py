@@ -22,10 +22,14 @@ Size stays bounded however long the run: a series is at most ``svg_chart.MAX_POI
 from __future__ import annotations
 
 import math
+import os
+import stat
 import statistics
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
+
+import orjson
 
 from . import events as ev
 from . import metric_names as M
@@ -33,7 +37,7 @@ from . import report as rp
 from . import stall
 from . import svg_chart as sc
 from .compare import CompareRun, Comparison, row_cells, value_text
-from .monitor import RunMonitor
+from .monitor import SAMPLES_MAX_LINE, RunMonitor
 from .formatting import duration, percent, scaled
 from .numbers import finite
 from .rundir import LIVE_STATES, RunDir
@@ -176,36 +180,84 @@ def _groups_of(e: ev.Event) -> list[rp._Group]:
     return [g for g in groups.values() if math.isfinite(g.mean)]
 
 
+def _line_start_at_or_after(fh, pos: int) -> int | None:
+    """Byte offset of the first line that starts at ``pos`` or later (None: none does)."""
+    if pos <= 0:
+        return 0
+    fh.seek(pos - 1)
+    at = pos - 1
+    while True:
+        chunk = fh.read(1 << 16)
+        if not chunk:
+            return None
+        i = chunk.find(b"\n")
+        if i >= 0:
+            return at + i + 1
+        at += len(chunk)
+
+
+def _samples_event_in(fh, pos: int, end: int) -> tuple[ev.Event, int, int] | None:
+    """(event, line start, next line start) of the first complete samples event whose line starts in
+    [pos, end); other lines (ask events, corrupt or torn ones) are stepped over."""
+    start = _line_start_at_or_after(fh, pos)
+    while start is not None and start < end:
+        fh.seek(start)
+        line = fh.readline(SAMPLES_MAX_LINE + 1)
+        if not line.endswith(b"\n"):
+            if len(line) <= SAMPLES_MAX_LINE:
+                return None  # a torn last line: not written yet
+            nxt = _line_start_at_or_after(fh, start + len(line))  # oversized: skip it
+        else:
+            nxt = start + len(line)
+            try:
+                e = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                e = None
+            if (isinstance(e, dict) and e.get("type") == ev.SAMPLES and isinstance(e.get("v"), int)
+                    and e["v"] <= ev.SCHEMA_VERSION):
+                return e, start, nxt
+        start = nxt
+    return None
+
+
+def _nearest_samples(fh, size: int, want: int) -> ev.Event | None:
+    """The samples event whose step is nearest ``want``, by bisecting the file's byte offsets (steps
+    grow along samples.jsonl): a few line reads however big the file, never a scan of it."""
+    lo, hi = 0, size
+    best: tuple[int, int, ev.Event] | None = None  # (distance, step, event)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        got = _samples_event_in(fh, mid, hi)
+        if got is None:
+            hi = mid
+            continue
+        e, start, nxt = got
+        st = int(e.get("step") or 0)
+        cand = (abs(st - want), st, e)
+        if best is None or cand[:2] < best[:2]:
+            best = cand
+        if st == want:
+            break
+        if st < want:
+            lo = nxt
+        else:
+            hi = start
+    return best[2] if best else None
+
+
 def chosen_groups(run: RunDir, steps: Sequence[int] | None = None) -> list[dict[str, Any]]:
     """The best and the worst group at each chosen step (the sampled step nearest each; default: the
-    first and the last sampled step), read from samples.jsonl in one pass."""
-    reader = ev.EventReader(run.samples, types=[ev.SAMPLES])
-    wanted = list(dict.fromkeys(int(s) for s in steps)) if steps else None
-    first: ev.Event | None = None
-    last: ev.Event | None = None
-    nearest: dict[int, tuple[int, ev.Event]] = {}
-    while True:
-        batch = reader.read_new(max_bytes=rp.SAMPLES_CHUNK)
-        if not batch:
-            break
-        for e in batch:
-            st = int(e.get("step") or 0)
-            if wanted is None:
-                if first is None:
-                    first = e
-                last = e
-                continue
-            for w in wanted:
-                d = abs(st - w)
-                if w not in nearest or d < nearest[w][0]:
-                    nearest[w] = (d, e)
-    if wanted is None:
-        picked = [e for e in (first, last) if e is not None]
-        if len(picked) == 2 and picked[0] is picked[1]:
-            picked = picked[:1]
-    else:
-        picked = sorted({id(e): e for _d, e in (nearest[w] for w in wanted if w in nearest)}.values(),
-                        key=lambda e: int(e.get("step") or 0))
+    first and the last sampled step). Each is found by bisecting samples.jsonl (``_nearest_samples``),
+    so a long run's hundreds of MB of completions cost a few reads."""
+    wanted = list(dict.fromkeys(int(s) for s in steps)) if steps else [-1, 2**62]
+    try:
+        with open(run.samples, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            found = [_nearest_samples(fh, size, w) for w in wanted] if stat.S_ISREG(
+                os.fstat(fh.fileno()).st_mode) else []
+    except OSError:
+        found = []
+    picked = sorted({id(e): e for e in found if e is not None}.values(), key=lambda e: int(e.get("step") or 0))
     out = []
     for e in picked:
         gs = _groups_of(e)

@@ -281,3 +281,29 @@ def test_marks_crowded_into_a_few_pixels_draw_once_with_a_count():
     svg = sc.line_chart([sc.Line("a", [0.0, 100_000.0], [0.0, 1.0])], title="t", marks=marks)
     assert svg.count('class="mark m-alert-warning"') == 1 and "alert 0 (and 499 more here)" in svg
     assert svg.count('class="mark m-settings"') == 1 and svg.count('class="span m-stall"') == 1
+
+
+def test_chosen_steps_are_found_by_bisection_past_asks_corrupt_and_torn_lines():
+    """samples.jsonl with an ask event and a corrupt line in it, and a torn last line:
+    the nearest sampled step to any wanted step is the one a full scan finds."""
+    w = SyntheticWriter.create(max_steps=400, samples_every=7)
+    w.start()
+    for s in range(1, 401):
+        w.step()
+        if s == 100:
+            w.flush()
+            with open(w.run.samples, "ab") as fh:
+                fh.write(b'{"v":1,"type":"ask","ts":1,"step":100,"id":"a","rows":[]}\n{not json\n')
+    w.close()
+    with open(w.run.samples, "ab") as fh:
+        fh.write(b'{"v":2,"type":"samples","step":999,')  # torn: the writer is mid-line
+    steps = [e["step"] for e in ev.read_all(w.run.samples, types=[ev.SAMPLES])[0]]
+    assert steps == list(range(7, 401, 7))
+    size = w.run.samples.stat().st_size
+    with open(w.run.samples, "rb") as fh:
+        for want in [-5, 0, 1, 7, 10, 11, 100, 101, 200, 203, 204, 399, 400, 10_000]:
+            got = rh._nearest_samples(fh, size, want)
+            best = min(steps, key=lambda s: (abs(s - want), s))
+            assert got is not None and got["step"] == best, (want, got and got["step"], best)
+    assert [c["step"] for c in rh.chosen_groups(w.run)] == [7, 399]
+    assert [c["step"] for c in rh.chosen_groups(w.run, [204, 6])] == [7, 203]
