@@ -39,6 +39,8 @@ def run(args) -> int:
         imp = import_notebook(src, rewards_file)
     except (OSError, ValueError) as exc:
         raise UserError(f"{args.notebook}: cannot read it ({exc})") from None
+    if imp.refusal:
+        raise UserError(imp.refusal)
     if not imp.settings:
         raise UserError(f"{args.notebook}: no from_pretrained / get_peft_model / GRPOConfig call found")
     out.parent.mkdir(parents=True, exist_ok=True)

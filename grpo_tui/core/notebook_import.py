@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, canonical_keys
+from .notebook_dataset import MISSING, trace_dataset
 
 _MAGIC = re.compile(r"^\s*[%!]")
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -59,6 +60,8 @@ class Imported:
     rewards: list[str] = field(default_factory=list)  # file.py:function
     reward_file_text: str = ""
     stubs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # carried, with a word on where a value came from
+    refusal: str = ""  # one line: why no preset is written (not GRPO, images, an environment)
 
 
 @dataclass
@@ -66,21 +69,27 @@ class _Cell:
     index: int
     tree: ast.Module
     text: str
+    output: str = ""  # what the cell printed when the notebook's author ran it (its saved stream output)
+
+
+def _text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value or "")
 
 
 def read_cells(path: Path) -> list[_Cell]:
-    """(cell number, parsed code) for each code cell; a .py file is one cell numbered 0."""
+    """(cell number, parsed code, saved output) for each code cell; a .py file is one cell numbered 0."""
     if path.suffix == ".ipynb":
         nb = json.loads(path.read_text(encoding="utf-8"))
-        sources = [(i, "".join(c.get("source", [])) if isinstance(c.get("source"), list) else c.get("source", ""))
+        sources = [(i, _text(c.get("source", "")),
+                    "".join(_text(o.get("text", "")) for o in c.get("outputs", []) or [] if o.get("output_type") == "stream"))
                    for i, c in enumerate(nb.get("cells", [])) if c.get("cell_type") == "code"]
     else:
-        sources = [(0, path.read_text(encoding="utf-8"))]
+        sources = [(0, path.read_text(encoding="utf-8"), "")]
     cells = []
-    for i, src in sources:
+    for i, src, output in sources:
         text = "\n".join("" if _MAGIC.match(line) else line for line in src.splitlines())
         try:
-            cells.append(_Cell(i, ast.parse(text), text))
+            cells.append(_Cell(i, ast.parse(text), text, output))
         except SyntaxError:
             continue
     return cells
@@ -92,6 +101,7 @@ class _Env:
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
         self.unresolved: dict[str, str] = {}
+        self.cells: dict[str, int] = {}  # name -> the cell of its last assignment
 
     def eval(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
@@ -104,15 +114,19 @@ class _Env:
             return -self.eval(node.operand)
         if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
             return _OPS[type(node.op)](self.eval(node.left), self.eval(node.right))
+        if isinstance(node, ast.JoinedStr):  # f"...{reasoning_start}..." over literal names
+            return "".join(str(self.eval(v.value)) if isinstance(v, ast.FormattedValue) else str(v.value)
+                           for v in node.values)
         if isinstance(node, ast.Name):
             if node.id in self.values:
                 return self.values[node.id]
             raise Unresolved(self.unresolved.get(node.id, node.id))
         raise Unresolved(ast.unparse(node))
 
-    def assign(self, stmt: ast.stmt) -> None:
+    def assign(self, stmt: ast.stmt, cell: int = 0) -> None:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
             name = stmt.targets[0].id
+            self.cells[name] = cell
             try:
                 self.values[name] = self.eval(stmt.value)
                 self.unresolved.pop(name, None)
@@ -133,6 +147,8 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
     env = _Env()
     sampling: dict[str, tuple[ast.Call, int]] = {}
     trainer_rewards: tuple[list[str], int] | None = None
+    trainer_dataset: tuple[ast.AST, int] | None = None
+    sft_cells: list[int] = []
     seen: set[str] = set()
 
     def carry(key: str, node: ast.AST, cell: int, call: str) -> None:
@@ -169,7 +185,8 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
                     if var == "UNSLOTH_VLLM_STANDBY":
                         carry("UNSLOTH_VLLM_STANDBY", stmt.value, cell.index, "os.environ")
                 continue
-            env.assign(stmt)
+            env.assign(stmt, cell.index)
+            _from_saved_output(env, stmt, cell, out)
         for node in ast.walk(cell.tree):
             if not isinstance(node, ast.Call):
                 continue
@@ -214,35 +231,101 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
                                 carry(key, skw.value, hit[1], "SamplingParams")
                         continue
                     carry(kw.arg, kw.value, cell.index, name)
-            elif name == "load_dataset" and node.args:
-                try:
-                    args = [env.eval(a) for a in node.args]
-                    split = next((env.eval(k.value) for k in node.keywords if k.arg == "split"), None)
-                except Unresolved as exc:
-                    out.not_carried.append(f"dataset (cell {cell.index}): load_dataset arguments are computed ({exc})")
-                    continue
-                if "dataset" not in seen:
-                    out.settings.append(Setting("dataset", args[0], cell.index, name, ast.unparse(node.args[0])))
-                    if len(args) > 1:
-                        out.settings.append(Setting("dataset_config", args[1], cell.index, name,
-                                                    ast.unparse(node.args[1])))
-                    if isinstance(split, str):
-                        out.settings.append(Setting("dataset_split", split, cell.index, name, repr(split)))
-                    seen.add("dataset")
-                    out.not_carried.append(f"dataset mapping (cell {cell.index}): the notebook's own .map() prompt "
-                                           "formatting is not run; grpo-tui builds prompts from the question/answer "
-                                           "columns with system_prompt")
             elif name == "GRPOTrainer":
                 for kw in node.keywords:
                     if kw.arg == "model" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
                         carry("model_name", kw.value, cell.index, name)  # TRL loads a model id itself
                     if kw.arg == "reward_funcs" and isinstance(kw.value, (ast.List, ast.Tuple)):
                         trainer_rewards = ([ast.unparse(e) for e in kw.value.elts], cell.index)
+                    if kw.arg == "train_dataset":
+                        trainer_dataset = (kw.value, cell.index)
+            elif name == "SFTTrainer":
+                sft_cells.append(cell.index)
+        for stmt in cell.tree.body:  # tokenizer.chat_template = ... (the notebook's own template)
+            if isinstance(stmt, ast.Assign) and any(ast.unparse(t).endswith(".chat_template") for t in stmt.targets):
+                out.not_carried.append(f"chat_template (cell {cell.index}): the notebook sets its own chat template; "
+                                       "not carried, the model's own template is used")
+    for tag in ("reasoning_start", "reasoning_end", "solution_start", "solution_end"):
+        if isinstance(env.values.get(tag), str) and env.values[tag]:  # the notebook's own tags, as it names them
+            out.settings.append(Setting(tag, env.values[tag], env.cells.get(tag, 0), "tags", repr(env.values[tag])))
+        elif tag in env.unresolved:
+            out.not_carried.append(f"{tag}: computed in the notebook ({env.unresolved[tag]}); grpo-tui's default "
+                                   "is used -- set it with --set " + tag + "=...")
+    if trainer_dataset:
+        def literal(node: ast.AST) -> Any:
+            try:
+                return env.eval(node)
+            except Unresolved:
+                return MISSING
+
+        trace = trace_dataset(cells, literal, trainer_dataset[0], trainer_dataset[1], sft_cells)
+        for key, value, cell_no, call, source in trace.settings:
+            out.settings.append(Setting(key, value, cell_no, call, source))
+        out.not_carried += trace.not_carried
+        out.notes += trace.notes
+    else:
+        out.not_carried.append("dataset: no GRPOTrainer(train_dataset=...) found; grpo-tui's built-in task is used")
+    out.refusal = _refusal(cells, path)
+    if out.refusal:
+        return out
     if any(s.key == "fast_inference" and s.value is True for s in out.settings) and "use_vllm" not in seen:
         out.settings.append(Setting("use_vllm", True, 0, "fast_inference", "the colocated engine"))
     if trainer_rewards:
         _rewards(out, cells, trainer_rewards[0], trainer_rewards[1], rewards_file)
     return out
+
+
+def _refusal(cells: list[_Cell], path: Path) -> str:
+    """One line when the notebook trains something a grpo-tui preset would not: not GRPO at all, a
+    vision model (images in the prompts), or an environment that plays the episodes (rollout_func)."""
+    calls = [(c.index, n) for c in cells for n in ast.walk(c.tree) if isinstance(n, ast.Call)]
+    trainers = [(i, n) for i, n in calls if _call_name(n) == "GRPOTrainer"]
+    if not trainers and not any(_call_name(n) == "GRPOConfig" for _, n in calls):
+        other = next((f"{_call_name(n)} in cell {i}" for i, n in calls
+                      if _call_name(n) in ("SFTTrainer", "DPOTrainer", "ORPOTrainer", "KTOTrainer", "Trainer")), "")
+        return f"{path.name}: not a GRPO notebook (no GRPOConfig or GRPOTrainer call" + \
+            (f"; it trains with {other})" if other else ")") + "; nothing written"
+    vision = next((i for i, n in calls if _call_name(n) == "from_pretrained"
+                   and ast.unparse(n.func).split(".")[0] == "FastVisionModel"), None)
+    if vision is not None:
+        return (f"{path.name}: a vision GRPO notebook (FastVisionModel, cell {vision}: images reach the model with "
+                "each prompt); grpo-tui trains text models only, and a text preset would train something else: "
+                "nothing written")
+    for i, n in trainers:
+        env = next((kw.arg for kw in n.keywords if kw.arg in ("rollout_func", "environment_factory", "tools")), None)
+        if env:
+            return (f"{path.name}: an environment GRPO notebook (GRPOTrainer({env}=...), cell {i}: the episodes are "
+                    "played by its code); grpo-tui does not carry an environment, and a preset without it would "
+                    "train something else: nothing written")
+    return ""
+
+
+def _from_saved_output(env: _Env, stmt: ast.stmt, cell: _Cell, out: Imported) -> None:
+    """A value computed from the data (``maximum_length = int(np.quantile(...))``) that the cell
+    also printed (``print("Max Length = ", maximum_length)``): the number the author's run printed
+    is taken, and said so. Nothing else is guessed."""
+    if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+        return
+    name = stmt.targets[0].id
+    if name not in env.unresolved or not cell.output:
+        return
+    for node in ast.walk(cell.tree):
+        if not (isinstance(node, ast.Call) and _call_name(node) == "print" and node.args
+                and isinstance(node.args[-1], ast.Name) and node.args[-1].id == name
+                and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args[:-1])):
+            continue
+        prefix = " ".join(a.value for a in node.args[:-1]).strip()
+        for line in cell.output.splitlines():
+            if prefix and line.startswith(prefix):
+                try:
+                    value: Any = int(line[len(prefix):].strip())
+                except ValueError:
+                    continue
+                out.notes.append(f"{name} = {value}: computed from the data in cell {cell.index} "
+                                 f"({env.unresolved[name]}); taken from that cell's saved output {line.strip()!r}")
+                env.values[name] = value
+                env.unresolved.pop(name)
+                return
 
 
 def _assigned_name(tree: ast.Module, call: ast.Call) -> str | None:
@@ -257,12 +340,14 @@ def _mentions(node: ast.AST, name: str) -> bool:
 
 
 # -- reward functions -------------------------------------------------------------------------------
+_STACK = ("unsloth", "trl", "vllm", "torch", "transformers", "datasets")  # a reward needing these is not plain
 _UNSAFE = {"model", "tokenizer", "trainer", "dataset", "training_args", "llm", "vllm_sampling_params"}
 
 
 def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, rewards_file: Path | None) -> None:
     defs: dict[str, tuple[ast.stmt, int]] = {}  # module-level name -> defining statement (last wins)
     order: list[tuple[int, int, ast.stmt]] = []
+    rebound: dict[str, tuple[int, str]] = {}  # module-level names set inside a loop / if (e.g. from the tokenizer)
     for cell in cells:
         for pos, stmt in enumerate(cell.tree.body):
             names_here: list[str] = []
@@ -276,6 +361,11 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
                 defs[n] = (stmt, cell.index)
             if names_here:
                 order.append((cell.index, pos, stmt))
+            if isinstance(stmt, (ast.For, ast.While, ast.If, ast.With, ast.Try)):
+                head = ast.unparse(stmt).splitlines()[0][:70]
+                for node in ast.walk(stmt):
+                    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                        rebound[node.id] = (cell.index, head)
     import builtins
 
     file = str(rewards_file) if rewards_file else "rewards.py"  # absolute: presets run from anywhere
@@ -285,7 +375,7 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
         if fn not in defs or not isinstance(defs[fn][0], ast.FunctionDef):
             out.not_carried.append(f"reward {fn} (cell {cell_no}): not a function defined in the notebook")
             continue
-        needed, why = _closure(fn, defs, set(dir(builtins)))
+        needed, why = _closure(fn, defs, set(dir(builtins)), rebound)
         if why:
             stub = defs[fn][0]
             stubs.append(f"def {fn}({ast.unparse(stub.args)}):\n"
@@ -298,13 +388,17 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
         out.rewards.append(f"{file}:{fn}")
     if keep or stubs:
         ordered = [s for _, _, s in order if s in keep]
+        # imports first: a notebook may import a module again in a later cell than its first use
+        ordered = [s for s in ordered if isinstance(s, (ast.Import, ast.ImportFrom))] + \
+            [s for s in ordered if not isinstance(s, (ast.Import, ast.ImportFrom))]
         header = (f'"""Reward functions carried from {out.path.name} by `grpo-tui import` (copied, not run).\n'
                   'Stubs at the end raise until filled in."""\n\n')
         out.reward_file_text = header + "\n\n".join(ast.unparse(s) for s in ordered) + "\n" + \
             ("\n\n" + "\n\n".join(stubs) if stubs else "")
 
 
-def _closure(name: str, defs: dict[str, tuple[ast.stmt, int]], builtin_names: set[str]) -> tuple[list[ast.stmt], str]:
+def _closure(name: str, defs: dict[str, tuple[ast.stmt, int]], builtin_names: set[str],
+             rebound: dict[str, tuple[int, str]]) -> tuple[list[ast.stmt], str]:
     """The statements ``name`` needs (itself, imports, literal constants, regexes, plain functions),
     or the first thing that makes it not plain."""
     needed: list[ast.stmt] = []
@@ -324,30 +418,46 @@ def _closure(name: str, defs: dict[str, tuple[ast.stmt, int]], builtin_names: se
         needed.append(stmt)
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             mod = stmt.module if isinstance(stmt, ast.ImportFrom) else stmt.names[0].name
-            if (mod or "").split(".")[0] in ("unsloth", "trl", "vllm", "torch", "transformers", "datasets"):
+            if (mod or "").split(".")[0] in _STACK:
                 return [], f"`{n}` from {mod}"
             continue
         local = _local_names(stmt)
         for node in ast.walk(stmt):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in local:
-                todo.append(node.id)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Load, ast.Store)) and node.id not in local:
+                todo.append(node.id)  # Store: a `global` the function sets
+            elif isinstance(node, (ast.Import, ast.ImportFrom)) and node is not stmt:
+                mod = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                if (mod or "").split(".")[0] in _STACK:
+                    return [], f"`{mod}` (imported inside {name})"
+        if n in rebound:
+            return [], f"`{n}`, which cell {rebound[n][0]} sets at run time ({rebound[n][1]})"
     return needed, ""
 
 
 def _local_names(stmt: ast.stmt) -> set[str]:
+    """Names a function binds itself: parameters, assignments, its own imports (``import re`` in the
+    body), ``except ... as e``, nested functions and classes -- less those it declares ``global``,
+    which live at module level and must be copied."""
     names: set[str] = set()
+    declared_global: set[str] = set()
     for node in ast.walk(stmt):
         if isinstance(node, ast.arg):
             names.add(node.arg)
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
             names.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.Lambda)) and node is not stmt and isinstance(node, ast.FunctionDef):
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node is not stmt:
             names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared_global.update(node.names)
         elif isinstance(node, ast.comprehension):
             for t in ast.walk(node.target):
                 if isinstance(t, ast.Name):
                     names.add(t.id)
-    return names
+    return names - declared_global
 
 
 # -- the preset ------------------------------------------------------------------------------------
@@ -372,10 +482,14 @@ def preset_text(imp: Imported, name: str) -> str:
         lines.append("#")
         lines.append("# Not carried:")
         lines += [f"#   - {n}" for n in imp.not_carried + [f"reward {s}" for s in imp.stubs]]
+    if imp.notes:
+        lines.append("#")
+        lines.append("# Carried, with where the value came from:")
+        lines += [f"#   - {n}" for n in imp.notes]
     lines += ["", "[preset]", f"description = {json.dumps(f'imported from {imp.path.name}')}", "tested = false", ""]
     tables: dict[str, list[str]] = {}
     for s in imp.settings:
-        table = "data" if s.key.startswith("dataset") else _TABLE_OF.get(s.call, "grpo")
+        table = "data" if s.key.startswith("dataset") or s.call in ("map", "tags") else _TABLE_OF.get(s.call, "grpo")
         if s.key in ("backend", "use_vllm"):
             table = "model"
         try:
@@ -387,6 +501,10 @@ def preset_text(imp: Imported, name: str) -> str:
             else "fast_inference: Unsloth generates with the colocated engine"
         if s.key == "backend":
             cite = f"cell {s.cell}: {s.source}'s from_pretrained"
+        elif s.call == "map":
+            cite = f"cell {s.cell}: the dataset's .map() -- {s.source}"
+        elif s.call == "tags":
+            cite = f"cell {s.cell}: {s.key} = {s.source}"
         cite = cite.replace("\n", " ")
         tables.setdefault(table, []).append(f"{s.key} = {value}  # {cite}")
     if imp.rewards:

@@ -1,0 +1,232 @@
+"""`grpo-tui import` on the patterns Unsloth's GRPO notebooks have (issue 24).
+
+Each notebook here is written for this test to reproduce one pattern seen in unslothai/notebooks
+`nb/` (an SFT warm-up set loaded before the GRPO set, a system prompt built from the notebook's tags,
+lengths computed from the data and printed, reward functions with a local ``import re``, ``except ...
+as e``, ``global`` counters, an import repeated after first use, tags set from the tokenizer); none is
+a copy of those notebooks.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from grpo_tui.cli import main
+from grpo_tui.core.presets import parse_preset
+
+
+def write_notebook(path: Path, cells: list[str], outputs: dict[int, str] | None = None) -> Path:
+    outputs = outputs or {}
+    nb = {"cells": [{"cell_type": "code", "source": c.splitlines(keepends=True), "metadata": {},
+                     "execution_count": None,
+                     "outputs": [{"output_type": "stream", "name": "stdout", "text": [outputs[i]]}] if i in outputs
+                     else []} for i, c in enumerate(cells)],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path.write_text(json.dumps(nb))
+    return path
+
+
+MODEL = ("from unsloth import FastLanguageModel\nmax_seq_length = 2048\nlora_rank = 32\n"
+         "model, tokenizer = FastLanguageModel.from_pretrained(model_name = \"unsloth/Qwen3-4B-Base\",\n"
+         "    max_seq_length = max_seq_length, load_in_4bit = False, fast_inference = True,\n"
+         "    max_lora_rank = lora_rank, gpu_memory_utilization = 0.7)\n"
+         "model = FastLanguageModel.get_peft_model(model, r = lora_rank, lora_alpha = lora_rank * 2,\n"
+         "    target_modules = [\"q_proj\", \"k_proj\", \"v_proj\", \"o_proj\"])\n")
+TAGS = ("reasoning_start = \"<start_working_out>\"\nreasoning_end = \"<end_working_out>\"\n"
+        "solution_start = \"<SOLUTION>\"\nsolution_end = \"</SOLUTION>\"\n"
+        "system_prompt = f\"\"\"You are given a problem.\nShow your work between {reasoning_start} and "
+        "{reasoning_end}.\nThen, provide your solution between {solution_start}{solution_end}\"\"\"\n")
+SFT = ("from datasets import load_dataset\nimport pandas as pd\n"
+       "dataset = load_dataset(\"unsloth/OpenMathReasoning-mini\", split = \"cot\")\n"
+       "dataset = dataset.to_pandas()[[\"expected_answer\", \"problem\"]]\n"
+       "from trl import SFTTrainer, SFTConfig\n"
+       "trainer = SFTTrainer(model = model, tokenizer = tokenizer, train_dataset = dataset,\n"
+       "    args = SFTConfig(per_device_train_batch_size = 1, num_train_epochs = 2))\ntrainer.train()\n")
+GRPO_DATA = ("from datasets import load_dataset\n"
+             "dataset = load_dataset(\"open-r1/DAPO-Math-17k-Processed\", \"en\", split = \"train\")\n"
+             "dataset = dataset.map(lambda x: {\n    \"prompt\" : [\n"
+             "        {\"role\": \"system\", \"content\": system_prompt},\n"
+             "        {\"role\": \"user\",   \"content\": x[\"prompt\"]},\n    ],\n    \"answer\": x[\"solution\"],\n})\n")
+LENGTHS = ("tokenized = dataset.map(lambda x: {\"tokens\": tokenizer.apply_chat_template(x[\"prompt\"], "
+           "add_generation_prompt = True, tokenize = True)}, batched = True)\n"
+           "tokenized = tokenized.map(lambda x: {\"L\": len(x[\"tokens\"])})\nimport numpy as np\n"
+           "maximum_length = int(np.quantile(tokenized[\"L\"], 0.9))\nprint(\"Max Length = \", maximum_length)\n"
+           "dataset = dataset.select(np.where(np.array(tokenized[\"L\"]) <= maximum_length)[0])\n")
+REWARDS = (
+    "import re\n"
+    "match_format = re.compile(rf\"{reasoning_end}.*?{solution_start}(.+?){solution_end}\", flags = re.DOTALL)\n"
+    "PRINTED_TIMES = 0\nPRINT_EVERY_STEPS = 5\n\n"
+    "def match_format_approximately(completions, **kwargs):\n"
+    "    scores = []\n    for completion in completions:\n        response = completion[0][\"content\"]\n"
+    "        score = 0.5 if response.count(solution_start) == 1 else -1.0\n        scores.append(score)\n"
+    "    return scores\n\n"
+    "def check_answer(prompts, completions, answer, **kwargs):\n"
+    "    import re as regex\n"
+    "    responses = [completion[0][\"content\"] for completion in completions]\n"
+    "    scores = []\n    for r, a in zip(responses, answer):\n        m = match_format.search(r)\n"
+    "        try:\n            scores.append(3.0 if m and float(m.group(1)) == float(a) else 0.0)\n"
+    "        except ValueError as e:\n            scores.append(-0.5 if regex.search(str(e), 'x') else -1.0)\n"
+    "    return scores\n\n"
+    "def check_numbers(prompts, completions, answer, **kwargs):\n"
+    "    global PRINTED_TIMES\n    question = prompts[0][-1][\"content\"]\n"
+    "    if PRINTED_TIMES % PRINT_EVERY_STEPS == 0:\n        print('*' * 20, question)\n"
+    "    PRINTED_TIMES += 1\n    return [0.0 for _ in completions]\n")
+LATE_IMPORT = ("import re\n"  # the notebook imports re again in a later cell: the copy must not put it last
+               "def language_reward(completions, **kwargs):\n"
+               "    return [1.0 if re.search(r'[a-z]', c[0]['content']) else 0.0 for c in completions]\n")
+FROM_TOKENIZER = ("think_tag = None\nfor token in tokenizer.get_added_vocab().keys():\n"
+                  "    if \"think\" in token:\n        think_tag = token\n\n"
+                  "def think_reward(completions, **kwargs):\n"
+                  "    return [1.0 if c[0]['content'].count(think_tag) == 1 else 0.0 for c in completions]\n")
+TRAIN = ("max_prompt_length = maximum_length + 1\nmax_completion_length = max_seq_length - max_prompt_length\n"
+         "from trl import GRPOConfig, GRPOTrainer\n"
+         "training_args = GRPOConfig(learning_rate = 5e-6, per_device_train_batch_size = 1, num_generations = 4,\n"
+         "    max_prompt_length = max_prompt_length, max_completion_length = max_completion_length,\n"
+         "    max_steps = 100, output_dir = \"outputs\")\n"
+         "trainer = GRPOTrainer(model = model, processing_class = tokenizer,\n"
+         "    reward_funcs = [match_format_approximately, check_answer, check_numbers, language_reward, think_reward],\n"
+         "    args = training_args, train_dataset = dataset)\ntrainer.train()\n")
+CELLS = [MODEL, TAGS, SFT, GRPO_DATA, LENGTHS, REWARDS, LATE_IMPORT, FROM_TOKENIZER, TRAIN]
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(f"copied_{path.stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def imported(tmp_path, capsys):
+    nb = write_notebook(tmp_path / "Qwen3_like_GRPO.ipynb", CELLS, outputs={4: "Max Length =  201\n"})
+    out = tmp_path / "q.toml"
+    assert main(["import", str(nb), "-o", str(out)]) == 0, capsys.readouterr().err
+    return out, out.read_text(), capsys.readouterr().out
+
+
+def test_the_grpo_dataset_is_the_one_the_trainer_gets_and_the_sft_stage_is_said(imported):
+    out, text, said = imported
+    cfg = parse_preset(out, "user").config
+    assert (cfg.dataset, cfg.dataset_config, cfg.dataset_split) == ("open-r1/DAPO-Math-17k-Processed", "en", "train")
+    assert "OpenMathReasoning" not in text.split("[preset]")[1]  # the SFT set is not the GRPO set
+    assert "SFT stage (cell 2, SFTTrainer): the notebook fine-tunes the format with SFT before GRPO; not carried" in text
+    assert "not carried: SFT stage" in said
+
+
+def test_the_system_prompt_tags_and_chat_form_are_carried(imported):
+    out, text, _ = imported
+    cfg = parse_preset(out, "user").config
+    assert cfg.system_prompt == ("You are given a problem.\nShow your work between <start_working_out> and "
+                                 "<end_working_out>.\nThen, provide your solution between <SOLUTION></SOLUTION>")
+    assert (cfg.reasoning_start, cfg.reasoning_end, cfg.solution_start, cfg.solution_end) == \
+        ("<start_working_out>", "<end_working_out>", "<SOLUTION>", "</SOLUTION>")
+    assert cfg.prompt_form == "chat" and "prompt_form = chat (cell 3)" in text
+
+
+def test_computed_lengths_come_from_the_saved_output_and_say_so(imported):
+    out, text, _ = imported
+    cfg = parse_preset(out, "user").config
+    assert (cfg.max_prompt_length, cfg.max_completion_length, cfg.max_seq_length) == (202, 1846, 2048)
+    assert "maximum_length = 201: computed from the data in cell 4" in text
+    assert "saved output 'Max Length =  201'" in text
+
+
+def test_lengths_without_a_saved_output_are_listed_not_guessed(tmp_path, capsys):
+    nb = write_notebook(tmp_path / "nb.ipynb", CELLS)  # never run: no output
+    out = tmp_path / "q.toml"
+    assert main(["import", str(nb), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "max_prompt_length (cell 8, GRPOConfig): computed, not a literal (max_prompt_length = maximum_length + 1)" \
+        in text
+    assert "\nmax_prompt_length =" not in text
+
+
+def test_every_copied_reward_imports_and_passes_the_probe(imported):
+    from grpo_tui.trainer.rewards import load_user_reward, probe_reward
+
+    out, text, _ = imported
+    cfg = parse_preset(out, "user").config.validate()
+    names = [r.rpartition(":")[2] for r in cfg.rewards]
+    assert names == ["match_format_approximately", "check_answer", "check_numbers", "language_reward"]
+    rewards_py = Path(cfg.rewards[0].rpartition(":")[0])
+    source = rewards_py.read_text()
+    assert source.index("import re") < source.index("re.compile")  # imports first, whatever cell they were in
+    _load(rewards_py)  # imports
+    for spec in cfg.rewards:
+        assert len(probe_reward(load_user_reward(spec), spec, cfg)) == 3
+    right = [[{"role": "assistant", "content": "<end_working_out><SOLUTION>4</SOLUTION>"}]]
+    assert load_user_reward(cfg.rewards[1])(prompts=[[]], completions=right, answer=["4"]) == [3.0]
+    # the name the notebook sets from the tokenizer is not copied as None: that reward is a stub that says so
+    assert "think_reward (cell 7) uses `think_tag`, which cell 7 sets at run time (for token in " in text
+    with pytest.raises(NotImplementedError):
+        _load(rewards_py).think_reward(completions=[])
+
+
+def test_a_function_building_the_dataset_and_a_verbatim_system_prompt(tmp_path):
+    cells = [MODEL,
+             "import re\nfrom datasets import load_dataset, Dataset\n"
+             "SYSTEM_PROMPT = \"\"\"\nRespond in the following format:\n<reasoning>\n...\n</reasoning>\n\"\"\"\n"
+             "def extract_hash_answer(text):\n    return text.split('####')[1].strip()\n\n"
+             "def get_questions(split = \"train\") -> Dataset:\n"
+             "    data = load_dataset('openai/gsm8k', 'main')[split]\n"
+             "    data = data.map(lambda x: {'prompt': [{'role': 'system', 'content': SYSTEM_PROMPT},\n"
+             "        {'role': 'user', 'content': x['question']}], 'answer': extract_hash_answer(x['answer'])})\n"
+             "    return data\n\ndataset = get_questions()\n",
+             "def xml_reward(completions, **kwargs):\n    return [0.5 * c[0]['content'].count('<reasoning>')"
+             " for c in completions]\n",
+             "from trl import GRPOConfig, GRPOTrainer\nargs = GRPOConfig(max_prompt_length = 256, "
+             "max_completion_length = 200, output_dir = 'o')\n"
+             "trainer = GRPOTrainer(model = model, reward_funcs = [xml_reward], args = args, train_dataset = dataset)\n"]
+    out = tmp_path / "g.toml"
+    assert main(["import", str(write_notebook(tmp_path / "g.ipynb", cells)), "-o", str(out)]) == 0
+    cfg = parse_preset(out, "user").config
+    assert (cfg.dataset, cfg.dataset_config, cfg.dataset_split) == ("openai/gsm8k", "main", "train")
+    assert cfg.system_prompt == "\nRespond in the following format:\n<reasoning>\n...\n</reasoning>\n"
+    assert cfg.prompt_form == "chat"
+
+
+def test_a_dataset_built_in_code_is_said(tmp_path):
+    cells = [MODEL,
+             "from datasets import Dataset\nprompt = 'Write a fast matrix multiply.'\n"
+             "dataset = Dataset.from_list([{'prompt': [{'role': 'user', 'content': prompt}], 'answer': 0}] * 100)\n",
+             "def works(completions, **kwargs):\n    out = []\n    for c in completions:\n        try:\n"
+             "            out.append(1.0 if 'def' in c[0]['content'] else 0.0)\n"
+             "        except Exception as e:\n            out.append(-1.0)\n    return out\n",
+             "from trl import GRPOConfig, GRPOTrainer\nargs = GRPOConfig(max_completion_length = 200, output_dir='o')\n"
+             "trainer = GRPOTrainer(model = model, reward_funcs = [works], args = args, train_dataset = dataset)\n"]
+    out = tmp_path / "c.toml"
+    assert main(["import", str(write_notebook(tmp_path / "c.ipynb", cells)), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "dataset (cell 1): built in code (Dataset.from_list(...)); not carried -- grpo-tui's built-in task " \
+           "builtin:arith is used" in text
+    cfg = parse_preset(out, "user").config
+    assert cfg.dataset == "builtin:arith" and cfg.prompt_form == "chat"
+    assert cfg.rewards[0].endswith(":works")  # `except ... as e` is not an undefined name
+
+
+@pytest.mark.parametrize("cells, says", [
+    (["from unsloth import FastLanguageModel\nmodel, tokenizer = FastLanguageModel.from_pretrained("
+      "model_name = 'unsloth/Llama-3.2-3B-Instruct')\nif False:\n    model, tokenizer = FastLanguageModel."
+      "from_pretrained(model_name = 'lora_model')\n",
+      "from trl import SFTTrainer, SFTConfig\ntrainer = SFTTrainer(model = model, args = SFTConfig(max_steps = 60))\n"],
+     "not a GRPO notebook (no GRPOConfig or GRPOTrainer call; it trains with SFTTrainer in cell 1); nothing written"),
+    (["from unsloth import FastVisionModel\nmodel, tokenizer = FastVisionModel.from_pretrained("
+      "'unsloth/Qwen2.5-VL-7B-Instruct', fast_inference = True)\n",
+      "from trl import GRPOConfig, GRPOTrainer\ntrainer = GRPOTrainer(model = model, args = GRPOConfig(), "
+      "reward_funcs = [], train_dataset = None)\n"],
+     "a vision GRPO notebook (FastVisionModel, cell 0: images reach the model with each prompt)"),
+    (["from trl import GRPOConfig, GRPOTrainer\ndef rollout_func(prompts, trainer):\n    return {}\n"
+      "trainer = GRPOTrainer(model = 'Qwen/Qwen3-1.7B', args = GRPOConfig(), reward_funcs = [],\n"
+      "    rollout_func = rollout_func)\n"],
+     "an environment GRPO notebook (GRPOTrainer(rollout_func=...), cell 0: the episodes are played by its code)"),
+])
+def test_what_grpo_tui_would_train_differently_is_refused_in_one_line(tmp_path, capsys, cells, says):
+    out = tmp_path / "x.toml"
+    assert main(["import", str(write_notebook(tmp_path / "x.ipynb", cells)), "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
