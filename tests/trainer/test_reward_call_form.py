@@ -123,3 +123,18 @@ def test_chat_prompts_on_the_tiny_model_get_a_template(tmp_path, monkeypatch):
     assert isinstance(build_dataset(text_cfg, tok, n_builtin=8)[0]["prompt"], str)
     with pytest.raises(ConfigError, match="no chat template"):
         prompts_are_chat(RunConfig(model="/some/model", prompt_form="chat"), build_tokenizer(tiny_spec(cfg)))
+
+
+def test_a_reward_that_raises_on_an_audit_case_is_one_line_exit_2(tmp_path, capsys):
+    path = tmp_path / "fragile.py"
+    path.write_text("def fragile(completions, **kwargs):\n"
+                    "    text = completions[0][0]['content']\n"
+                    "    if 'percent' in text:\n        raise ValueError('cannot read ' + text)\n"
+                    "    return [0.0 for _ in completions]\n")
+    preset = tmp_path / "f.toml"
+    preset.write_text(f'[preset]\ndescription = "t"\n[data]\nprompt_form = "chat"\n'
+                      f'[rewards]\nrewards = ["{path}:fragile"]\n')
+    assert main(["rewards", "audit", "--preset", str(preset)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "fragile raised ValueError on the audit case percent/" in err
+    assert "TRL would stop training on it" in err

@@ -37,7 +37,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from ...core.config import RunConfig
+from ...core.config import ConfigError, RunConfig
 from .. import reward_rules as rules
 from . import cost
 from . import trl_call
@@ -330,6 +330,11 @@ def _score(funcs: list[Callable], weights: list[float], names: list[str], cfg: R
             except trl_call.RewardTimeout:  # stuck on this completion (a notebook's regex): slow, unscored
                 scores[n] = None
                 continue
+            except Exception as exc:  # TRL would stop the run here: say which reward and case, in one line
+                first = str(exc).splitlines()[0][:160] if str(exc) else ""
+                raise ConfigError("rewards", f"{n} raised {type(exc).__name__} on the audit case "
+                                  f"{case.cls}/{case.label!r}: {first}",
+                                  "TRL would stop training on it: make the reward return a number (or None)") from None
             scores[n] = None if out[0] is None else float(out[0])
         return scores
 
