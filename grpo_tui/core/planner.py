@@ -515,9 +515,19 @@ def _generation_in_place(parts: dict[str, float], cfg: RunConfig, spec: ModelSpe
         parts["generation_kv"] = 0.0
 
 
+# vLLM's CPU build colocated (trainer.vllm_cpu): the KV cache it reserves (VLLM_CPU_KVCACHE_SPACE, set to 1 GiB
+# unless the user set it) beside its own copy of the weights.
+CPU_VLLM_KV_GB = 1.0
+
+
 def _plan_cpu(result: Plan, cfg: RunConfig, spec: ModelSpec, L: int, ram_gb: float | None) -> Plan:
     parts = result.parts
-    _generation_in_place(parts, cfg, spec, L, 4)
+    if cfg.use_vllm and cfg.vllm_mode == "colocate":  # the engine generates, with its own weights and cache
+        parts["vllm"] = parts["weights"] + CPU_VLLM_KV_GB
+        result.notes.append(f"vLLM's CPU build: its own copy of the weights and a {CPU_VLLM_KV_GB:g} GiB KV cache "
+                            "(VLLM_CPU_KVCACHE_SPACE)")
+    else:
+        _generation_in_place(parts, cfg, spec, L, 4)
     parts["overhead"] = 0.3  # python + torch CPU runtime
     speed = cpu_speed.step_note(cfg)  # measured models only (core.cpu_speed)
     if speed:

@@ -48,3 +48,14 @@ def test_the_step_estimate_names_both_engines():
     assert cpu_speed.step_seconds(on, cores=2) == pytest.approx(vllm)
     note = cpu_speed.step_note(on, cores=2)
     assert note.startswith(f"~{vllm:.0f} s per step") and note.endswith(f"generating with vLLM (~{hf:.0f} s with transformers)")
+
+
+def test_the_cpu_plan_counts_the_engines_weights_and_kv_cache():
+    from grpo_tui.core import planner
+
+    cfg = load_preset("cpu-smollm2").with_overrides({"use_vllm": False})
+    off, on = planner.plan(cfg, ram_gb=16), planner.plan(cfg.with_overrides({"use_vllm": True}), ram_gb=16)
+    assert on.parts["vllm"] == pytest.approx(off.parts["weights"] + planner.CPU_VLLM_KV_GB)
+    assert on.total == pytest.approx(off.total - off.parts["generation_kv"] + on.parts["vllm"])
+    kv = "KV cache (VLLM_CPU_KVCACHE_SPACE)"
+    assert any(kv in n for n in on.notes) and not any(kv in n for n in off.notes)
