@@ -2,7 +2,8 @@
 2 MB, built in under 2 s).
 
 For a synthetic run (core.synthetic: TRL's metric names, GPU memory figures, a planner figure, an alert
-every 5,000 steps, a samples event every 100 steps), in this one process:
+every 5,000 steps, a samples event every step as the trainer writes them: ~270 MiB of completions), in
+this one process:
 
 * monitor   core.monitor.RunMonitor.catch_up(): the dashboard's own read of the same log (the floor:
             the report reads through it, so the charts are the dashboard's series)
@@ -11,7 +12,7 @@ every 5,000 steps, a samples event every 100 steps), in this one process:
 
 Wall seconds are best of --repeat; CPU seconds (process time) move less on a shared machine.
 
-    .venv/bin/python bench/html_report.py [--steps 100000] [--repeat 3]
+    .venv/bin/python bench/html_report.py [--steps 100000] [--repeat 3] [--samples-every 1]
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--samples-every", type=int, default=1, help="a samples event every N steps (default 1)")
     args = ap.parse_args()
     os.environ["GRPO_TUI_HOME"] = tempfile.mkdtemp(prefix="grpo-bench-html-")
 
@@ -52,7 +54,7 @@ def main() -> int:
     from grpo_tui.core.synthetic import make_run
 
     t = time.perf_counter()
-    run = make_run(steps=args.steps, samples_every=100, cuda=True, plan=True, fast=True,
+    run = make_run(steps=args.steps, samples_every=args.samples_every, cuda=True, plan=True, fast=True,
                    alerts=[(s, "no_signal", "warning", "zero std") for s in range(5000, args.steps, 5000)])
     log_mb = os.path.getsize(run.events) / 2**20
     print(f"synthetic run: {args.steps} steps, events.jsonl {log_mb:.1f} MiB, samples.jsonl "

@@ -37,7 +37,7 @@ from . import report as rp
 from . import stall
 from . import svg_chart as sc
 from .compare import CompareRun, Comparison, row_cells, value_text
-from .monitor import SAMPLES_MAX_LINE, RunMonitor
+from .monitor import SAMPLES_MAX_LINE, RunMonitor, Series
 from .formatting import duration, percent, scaled
 from .numbers import finite
 from .rundir import LIVE_STATES, RunDir
@@ -73,13 +73,14 @@ class _Marks:
         self.stop_command: dict[str, Any] | None = None
         self._progress: tuple[float, int] | None = None  # (ts, step) of the last sign of progress
         self._paused = False
-        self.clock_steps: list[int] = []  # step of each metrics event, and its seconds since the first
-        self.clock_secs: list[float] = []
+        self.wall = Series()  # x: seconds since the first step, y: the step (bounded, like every series)
         self.t0: float | None = None
         self.policy = stall.StallPolicy.load()
 
     def _fold_marks(self, events: list[ev.Event]) -> None:
         METRICS, gaps, secs = ev.METRICS, self.gaps, self.step_seconds
+        cx: list[float] = []
+        cy: list[float] = []
         floor = self.policy.after_s  # no allowance is shorter: a shorter gap is never a stall
         for e in events:
             t = e["type"]
@@ -99,8 +100,8 @@ class _Marks:
                     self._progress = (ts, step)
                     if self.t0 is None:
                         self.t0 = float(ts)
-                    self.clock_steps.append(step)
-                    self.clock_secs.append(ts - self.t0)
+                    cx.append(ts - self.t0)
+                    cy.append(step)
                 continue
             if t == ev.ALERT:
                 self.all_alerts.append({k: e.get(k) for k in
@@ -120,6 +121,8 @@ class _Marks:
                     self.stop_command = {"step": step, "ts": ts}
             if t in (ev.CONTROL, ev.PHASE, ev.EVAL, ev.CHECKPOINT, ev.RUN_STARTED) and isinstance(ts, (int, float)):
                 self._progress = (float(ts), step)
+        if cx:
+            self.wall.extend(cx, cy)
         if len(gaps) > 4096:  # a pathological log: keep the longest
             gaps.sort(key=lambda g: -g.seconds)
             del gaps[1024:]
@@ -491,11 +494,12 @@ def build(run: RunDir, *, steps: Sequence[int] | None = None, loaded: ReportRun 
 def _timeline(r: _Marks, stalls: list[Gap], colour: int = 0, label: str = "step") -> Chart:
     """Steps against wall time since the first step, with the alerts, stalls and settings changes at
     the time they happened: a stall is a flat stretch under its band."""
-    span = r.clock_secs[-1] if r.clock_secs else 0.0
+    secs, steps = r.wall.points()
+    span = secs[-1] if secs else 0.0
     unit, name = (3600.0, "hours") if span > 3 * 3600 else (60.0, "minutes")
     t0 = r.t0 or 0.0
-    xs = [x / unit for x in r.clock_secs]
-    ys = [float(y) for y in r.clock_steps]
+    xs = [x / unit for x in secs]
+    ys = [float(y) for y in steps]
     xs, ys, lo, hi = sc.downsample(xs, ys)
     marks = []
     for g in stalls:
