@@ -66,6 +66,31 @@ def step_seconds(cfg: RunConfig, cores: int | None = None, vllm: bool | None = N
     return cpu / n
 
 
+def share_of_cores(threads: int, cores: int, load: float | None) -> float:
+    """Cores a run with ``threads`` threads gets when other jobs keep ``load`` runnable threads busy on
+    ``cores`` cores: all it asks for while they fit, else its fair share of the cores (never above
+    the measured two)."""
+    threads, cores = max(1, threads), max(1, cores)
+    asked = min(threads, cores, MEASURED_CORES)
+    if not load or load + threads <= cores:
+        return float(asked)
+    return min(float(asked), cores * threads / (load + threads))
+
+
+def expected_step_seconds(cfg: RunConfig, threads: int, cores: int, load: float | None) -> float | None:
+    """Wall seconds a step of ``cfg`` is expected to take on this machine as it is now: the measured
+    CPU cost spread over the share of the cores the run gets (``share_of_cores``). None when the
+    model was not measured. The trainer writes it at launch; before the first measured step a
+    reader's stall allowance comes from it (core.stall)."""
+    cost = COSTS.get(cfg.model.lower())
+    if cost is None:
+        return None
+    cpu = step_seconds(cfg, MEASURED_CORES)
+    if cpu is None:
+        return None
+    return cpu * MEASURED_CORES / share_of_cores(threads, cores, load)
+
+
 def step_note(cfg: RunConfig, cores: int | None = None) -> str | None:
     """One line for the start screen: '~30 s per step on this CPU if ...'; None when not measured."""
     t = step_seconds(cfg, cores)

@@ -23,8 +23,11 @@ Every line is one JSON object with these keys:
 Payload keys per type (all optional keys may be absent):
 
 ``run_started``  pid, pid_create_time, config (the resolved RunConfig dict),
-                 hardware (snapshot dict), resumed_from (checkpoint path or None),
-                 max_steps.
+                 hardware (snapshot dict; a CPU run adds torch_threads, load_at_launch,
+                 threads_by_user), resumed_from (checkpoint path or None), max_steps,
+                 expected_step_s (a CPU run of a measured model: the step time
+                 expected at launch, core.cpu_speed; readers' stall allowance until a
+                 step is measured).
 ``phase``        name (``loading_model``, ``building_model``, ``warm_start``,
                  ``loading_dataset``, ``building_vllm``, ``training``, ``saving``,
                  ``evaluating``...), message, progress (0..1 or None),

@@ -35,6 +35,7 @@ from typing import Any, Iterator
 from . import events as ev
 from . import metric_names as M
 from . import stall
+from .formatting import duration
 from .paths import cache_home, config_home, home, runs_root  # noqa: F401  (re-exported: their old home)
 
 RUN_JSON = "run.json"
@@ -299,6 +300,10 @@ class RunSummary:
     median_step_s: float | None = None
     stalled_since: float | None = None
     stall_line: str = ""
+    # the trainer's estimate of a step at launch (core.cpu_speed; CPU runs of measured models), and the
+    # step that start began from: until a step is measured, the estimate sets the stall allowance
+    expected_step_s: float | None = None
+    start_step: int = 0
     # `grpo-tui set` while it trained: {step, changes: {key: {old, new}}}, in order (core.live_settings)
     settings_changes: list[dict[str, Any]] = field(default_factory=list)
     fork_of: str = ""  # "RUN@STEP" for a run forked from another's checkpoint (`grpo-tui run --fork`)
@@ -307,6 +312,12 @@ class RunSummary:
         """'learning_rate@12, max_completion_length@40' ('' when nothing was changed)."""
         text = ", ".join(f"{k}@{c['step']}" for c in self.settings_changes for k in c["changes"])
         return text if len(text) <= limit else text[: limit - 1] + "…"
+
+    def first_step_line(self) -> str:
+        """'first step: expected ~4m10s' while a live run waits for its first step ('' otherwise)."""
+        if self.state != TRAINING or self.step > self.start_step or not self.expected_step_s:
+            return ""
+        return f"first step: expected ~{duration(self.expected_step_s)}"
 
     def accuracies(self) -> list[tuple[str, float]]:
         """(when, held-out accuracy) from the eval events, in EVAL_ORDER."""
@@ -382,6 +393,9 @@ class RunSummarizer:
                 if e.get("max_steps"):
                     s.max_steps = int(e["max_steps"])
                 s.state = LOADING
+                s.start_step = s.step
+                expected = e.get("expected_step_s")
+                s.expected_step_s = float(expected) if isinstance(expected, (int, float)) and expected > 0 else None
             elif t == ev.PHASE:
                 s.phase = str(e.get("name", ""))
                 s.phase_message = str(e.get("message", ""))
@@ -450,7 +464,8 @@ class RunSummarizer:
         if self.policy is None:
             self.policy = stall.StallPolicy.load()
         s.median_step_s = stall.median(self._step_times)
-        found = stall.check(s.state, s.progress_ts, s.median_step_s, now, self.policy, gpu_idle_since)
+        found = stall.check(s.state, s.progress_ts, s.median_step_s, now, self.policy, gpu_idle_since,
+                            expected_step_s=s.expected_step_s)
         s.stalled_since = found.since if found else None
         s.stall_line = found.line(now) if found else ""
         if found and not s.log_tail:

@@ -5,6 +5,9 @@ made progress (a new step, a phase, a control acknowledgement, an eval, a checkp
 its recent steps took; ``check`` says whether that silence is longer than the run's allowance:
 
 * training (or stopping): ``max(after_s, factor x median step time)`` -- 5 minutes or ten steps;
+  before a step time is measured, ``max(after_s, FIRST_STEP_MARGIN x`` the step time the trainer
+  expected at launch for this config on this machine and its load (core.cpu_speed; models measured
+  on the CPU only), so a slow first step on a loaded CPU is not called a stall;
 * loading (model download, vLLM build, warm start, eval): ``loading_s`` since the last event;
 * on a GPU, utilisation ~0 with flat memory for the training allowance (``GpuIdle``, fed by a
   reader that samples NVML, e.g. the dashboard) counts as a stall even before the step allowance.
@@ -29,6 +32,7 @@ ENV_AFTER = "GRPO_TUI_STALL_AFTER"
 ENV_FACTOR = "GRPO_TUI_STALL_FACTOR"
 ENV_LOADING = "GRPO_TUI_STALL_LOADING"
 
+FIRST_STEP_MARGIN = 3.0  # x the expected first step: the estimate assumes the launch-time load holds
 LOADING_STATES = ("launching", "loading")
 STEPPING_STATES = ("training", "stopping")
 
@@ -56,12 +60,18 @@ class StallPolicy:
                 vals[key] = v
         return cls(**vals)
 
-    def allowance(self, state: str, median_step_s: float | None) -> float | None:
-        """Seconds of silence allowed in this state (None: this state cannot stall)."""
+    def allowance(self, state: str, median_step_s: float | None,
+                  expected_step_s: float | None = None) -> float | None:
+        """Seconds of silence allowed in this state (None: this state cannot stall). ``expected_step_s``:
+        the trainer's estimate, used until a step time has been measured."""
         if state in LOADING_STATES:
             return self.loading_s
         if state in STEPPING_STATES:
-            return max(self.after_s, self.factor * median_step_s) if median_step_s else self.after_s
+            if median_step_s:
+                return max(self.after_s, self.factor * median_step_s)
+            if expected_step_s and expected_step_s > 0:
+                return max(self.after_s, FIRST_STEP_MARGIN * expected_step_s)
+            return self.after_s
         return None
 
 
@@ -78,9 +88,10 @@ class Stall:
 
 
 def check(state: str, progress_ts: float | None, median_step_s: float | None, now: float,
-          policy: StallPolicy, gpu_idle_since: float | None = None) -> Stall | None:
+          policy: StallPolicy, gpu_idle_since: float | None = None,
+          expected_step_s: float | None = None) -> Stall | None:
     """The stall verdict for a live run (None: making progress, or not live)."""
-    allowed = policy.allowance(state, median_step_s)
+    allowed = policy.allowance(state, median_step_s, expected_step_s)
     if allowed is None:
         return None
     if progress_ts is not None and now - progress_ts > allowed:

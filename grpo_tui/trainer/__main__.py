@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     run = RunDir(Path(argv[0]).resolve())
     info = run.info()
     cfg = RunConfig.from_mapping(info.get("config", {}))
+    threads = _cpu_threads(cfg)  # before torch is imported
     from .hub import prepare_offline
 
     prepare_offline(cfg)  # before transformers/datasets are imported
@@ -109,9 +110,20 @@ def main(argv: list[str] | None = None) -> int:
         create_time = psutil.Process(os.getpid()).create_time()
     except Exception:
         create_time = None
+    hardware = hardware_snapshot()
+    expected = None
+    if threads is not None:
+        from ..core.cpu_speed import expected_step_seconds
+
+        hardware.update(threads.payload())
+        expected = expected_step_seconds(cfg, threads.threads, threads.cores, threads.load)
     try:
         ctx.emit(ev.RUN_STARTED, pid=os.getpid(), pid_create_time=create_time, config=cfg.to_dict(),
-                 hardware=hardware_snapshot(), resumed_from=resume, max_steps=cfg.max_steps)
+                 hardware=hardware, resumed_from=resume, max_steps=cfg.max_steps,
+                 expected_step_s=round(expected, 1) if expected else None)
+        if threads is not None:
+            ctx.log(threads.line() + (f"; a step expected to take ~{expected:.0f} s" if expected else ""))
+            print(f"grpo-tui trainer: {threads.line()}", file=sys.stderr, flush=True)
     except OSError as exc:  # disk full / unwritable: nothing to train into
         return _log_unwritable(run, exc, "not started")
     _install_signal_handlers(ctx)
@@ -151,6 +163,17 @@ def main(argv: list[str] | None = None) -> int:
     if status in (ev.COMPLETED, ev.STOPPED) and distributed.release_process_group():
         print("grpo-tui trainer: process group closed", file=sys.stderr, flush=True)
     return 0 if status in (ev.COMPLETED, ev.STOPPED) else 1
+
+
+def _cpu_threads(cfg: RunConfig):
+    """A CPU run's torch thread count from the cores free at launch (trainer.threads); None on a GPU."""
+    if cfg.device != "cpu":
+        return None
+    from . import threads
+
+    choice = threads.choose()
+    threads.apply(choice)
+    return choice
 
 
 def _watch_while_loading(ctx):

@@ -77,6 +77,8 @@ class RunHeader(Static):
             line2.append(f" ({visible(ph['name'], one_line=True, limit=24)}{since})", style="cyan")
         if s.stalled_since is not None:  # core.stall: alive, but no progress for too long
             line2.append(f"  {s.stall_line}", style="bold red")
+        elif s.first_step_line():  # a slow CPU's first step: how long to expect before it could stall
+            line2.append(f"  {s.first_step_line()}", style="cyan")
         total = s.max_steps
         pct = f" ({100 * s.step / total:.0f}%)" if total else ""
         line2.append(f"  step {s.step}/{total or '?'}{pct}")
