@@ -1051,6 +1051,8 @@ def answers_match(ans: str, gold: str, question: Any = None) -> bool:
     if len(ans) > MAX_ANSWER_CHARS or not ans.strip():
         return False
     g = read_number(gold)
+    if g is not None and g.sentence:
+        g = None  # a gold is a value, not a sentence: "Route 66" compares as words
     if g is not None:
         a = read_number(ans)
         if a is not None and a.value == g.value and (g.percent or not a.percent):

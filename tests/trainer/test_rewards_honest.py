@@ -197,3 +197,7 @@ def test_held_out_accuracy_reads_the_question_as_the_reward_does():
 ])
 def test_what_the_question_asks_for(prompt, allowed):
     assert rr.question_allows(rr.question_text(prompt)) == frozenset(allowed)
+
+
+def test_a_gold_is_never_read_as_a_sentence():
+    assert not rr.answers_match("66", "Route 66") and rr.answers_match("route 66", "Route 66")
