@@ -21,6 +21,7 @@ import argparse
 import gc
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -46,7 +47,15 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--samples-every", type=int, default=1, help="a samples event every N steps (default 1)")
     args = ap.parse_args()
-    os.environ["GRPO_TUI_HOME"] = tempfile.mkdtemp(prefix="grpo-bench-html-")
+    home = tempfile.mkdtemp(prefix="grpo-bench-html-")
+    os.environ["GRPO_TUI_HOME"] = home
+    try:
+        return bench(args)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)  # a 100k-step run with samples is hundreds of MB
+
+
+def bench(args) -> int:
 
     from grpo_tui.core import report_html as rh
     from grpo_tui.core import svg_chart as sc
