@@ -69,7 +69,10 @@ RUN_COLUMNS = (("run", "run", 12, 0), ("state", "state", 9, 0), ("step", "step",
 def _short_eval(summary: "RunSummary") -> str:
     """The last two held-out accuracies in a few cells ('21→43%'), or '–' for runs that do not
     evaluate (the dashboard header has the full line)."""
-    accs = [acc for _when, acc in summary.accuracies()][-2:]
+    found = summary.accuracies()
+    if any(when == "after" for when, _ in found):  # before -> after, not the format warm start's -> after
+        found = [(when, acc) for when, acc in found if when != "warmstart"]
+    accs = [acc for _when, acc in found][-2:]
     return "→".join(f"{100 * a:.0f}" for a in accs) + "%" if accs else "–"
 
 
