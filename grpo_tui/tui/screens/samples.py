@@ -200,7 +200,7 @@ class SampleBrowserScreen(Screen):
             f"ask {int(step[4:]) + 1} (at step {rows[0]['step'] if rows else '?'}): {len(rows)} completion(s)"
         if not self.filter.empty:
             shown += " matching the filter"
-        table.border_title = shown  # the step these rows belong to, on their own frame
+        table.border_title = Text(shown)  # the step these rows belong to, on their frame (literal, never markup)
         self._status(shown + " · Enter reads one · e exports")
 
     def _status(self, text: str) -> None:
