@@ -36,6 +36,7 @@ class RunConfig:
     model: str = "builtin:tiny"  # hub id, local path, or builtin:tiny (built offline)
     load_in_4bit: bool = False
     load_in_8bit: bool = False  # Unsloth / transformers: bitsandbytes LLM.int8 weights (not with load_in_4bit)
+    load_in_fp8: bool = False  # Unsloth's FP8 RL notebooks: FP8 weights, one byte a parameter (unsloth backend)
     max_seq_length: int = 256
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     gpu_memory_utilization: float = 0.5  # vLLM's share of the GPU (unsloth / use_vllm)
@@ -229,6 +230,22 @@ class RunConfig:
                 f" exceeds max_seq_length = {self.max_seq_length}",
                 "raise max_seq_length or shorten prompts/completions",
             )
+        if self.importance_sampling_level not in ("token", "sequence"):
+            raise ConfigError("importance_sampling_level", f"{self.importance_sampling_level!r} is not a TRL level",
+                              "use token, or sequence (GSPO)")
+        if self.scale_rewards not in ("group", "batch", "none"):
+            raise ConfigError("scale_rewards", f"{self.scale_rewards!r} is not a TRL scaling",
+                              "use group (true), batch or none (false)")
+        for name in ("epsilon_high", "delta"):
+            if getattr(self, name) < 0:
+                raise ConfigError(name, f"must be 0 (off) or positive, got {getattr(self, name)}")
+        if self.load_in_fp8:
+            if self.load_in_4bit or self.load_in_8bit:
+                raise ConfigError("load_in_fp8", "FP8 weights together with load_in_4bit / load_in_8bit (Unsloth "
+                                  "loads one)", "set load_in_4bit=false and load_in_8bit=false")
+            if self.backend != "unsloth" or self.device == "cpu":
+                raise ConfigError("load_in_fp8", "FP8 weights are Unsloth's, on a GPU",
+                                  "use backend=unsloth on a GPU, or load_in_fp8=false for 16-bit")
         if self.prompt_form not in ("auto", "chat", "text"):
             raise ConfigError("prompt_form", f"{self.prompt_form!r} is not a prompt form",
                               "use chat (message lists, as the notebooks build), text, or auto")

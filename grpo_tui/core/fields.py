@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import difflib
 import importlib.util
+import json
 import re
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -186,6 +187,14 @@ def parse_sampling_params(value: Any, key: str = "vllm_sampling_params") -> dict
     ``"SamplingParams(min_p = 0.1, ...)"`` (pasted) -> {field: value}."""
     if isinstance(value, dict):
         items = dict(value)
+    elif isinstance(value, str) and value.strip().startswith("{"):  # a JSON object: {"min_p": 0.1, ...}
+        try:
+            items = json.loads(value)
+        except ValueError:
+            raise ConfigError(key, f"{value[:60]!r} is not a JSON object of SamplingParams keywords",
+                              'e.g. {"min_p": 0.1, "top_k": -1} or min_p=0.1,top_k=-1') from None
+        if not isinstance(items, dict):
+            raise ConfigError(key, f"{value[:60]!r} is not a JSON object")
     elif isinstance(value, str):
         text = value.strip()
         if not re.match(r"^[A-Za-z_][\w.]*\s*\(", text):

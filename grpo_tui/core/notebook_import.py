@@ -162,6 +162,11 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
             return
         if key == "vllm_sampling_params":
             return
+        if key == "max_steps" and value == -1:  # transformers: train num_train_epochs instead
+            out.not_carried.append(f"max_steps = -1 (cell {cell}, {call}): the notebook trains for num_train_epochs; "
+                                   "grpo-tui counts optimiser steps -- set --set max_steps=N (one epoch is the "
+                                   "dataset's rows x num_generations / generation batch)")
+            return
         try:
             canonical_keys({key: value})
         except ConfigError as exc:

@@ -470,7 +470,7 @@ def _weight_bytes(cfg: RunConfig, spec: ModelSpec, on_cpu: bool) -> float:
         return spec.total_params * (4 if cfg.dtype in ("auto", "float32") else 2)
     if cfg.load_in_4bit:
         return spec.linear_params * FOUR_BIT_BYTES + (spec.total_params - spec.linear_params) * 2
-    if cfg.load_in_8bit:  # LLM.int8: 1 byte per linear weight (+ per-row scales, negligible)
+    if cfg.load_in_8bit or cfg.load_in_fp8:  # LLM.int8 / FP8: 1 byte per linear weight (+ scales, negligible)
         return spec.linear_params * 1 + (spec.total_params - spec.linear_params) * 2
     return spec.total_params * 2
 

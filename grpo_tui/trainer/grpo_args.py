@@ -71,6 +71,10 @@ def grpo_kwargs(cfg: RunConfig, output_dir: Path, device: str, **overrides: Any)
         loss_type=cfg.loss_type,
         beta=cfg.beta,
         epsilon=cfg.epsilon,
+        epsilon_high=cfg.epsilon_high or None,  # None: TRL uses epsilon
+        delta=cfg.delta or None,
+        importance_sampling_level=cfg.importance_sampling_level,
+        scale_rewards=cfg.scale_rewards,
         num_iterations=cfg.num_iterations,
         temperature=cfg.temperature,
         top_p=cfg.top_p,

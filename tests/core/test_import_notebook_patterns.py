@@ -156,3 +156,48 @@ def test_what_grpo_tui_would_train_differently_is_refused_in_one_line(tmp_path, 
     err = capsys.readouterr().err
     assert says in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_fields_the_rl_notebooks_bring_are_carried_or_refused_with_a_reason(tmp_path):
+    cells = [
+        "from unsloth import FastLanguageModel\nmodel, tokenizer = FastLanguageModel.from_pretrained(\n"
+        "    model_name = 'unsloth/Llama-3.1-8B-Instruct', max_seq_length = 2048, load_in_4bit = False,\n"
+        "    load_in_fp8 = True, fast_inference = True, max_num_seqs = 64, offload_embedding = True)\n"
+        "model = FastLanguageModel.get_peft_model(model, r = 8, use_rslora = False)\n",
+        "from trl import GRPOConfig, GRPOTrainer\n"
+        "args = GRPOConfig(importance_sampling_level = 'sequence', scale_rewards = False, epsilon_high = 0.28,\n"
+        "    delta = 1.5, log_completions = True, num_train_epochs = 1, max_steps = -1, output_dir = 'o',\n"
+        "    max_prompt_length = 256, max_completion_length = 512,\n"
+        "    vllm_sampling_params = None)\n"
+        "trainer = GRPOTrainer(model = model, reward_funcs = [], args = args, train_dataset = None)\n"]
+    out = tmp_path / "f.toml"
+    assert main(["import", str(write_notebook(tmp_path / "f.ipynb", cells)), "-o", str(out)]) == 0
+    text = out.read_text()
+    cfg = parse_preset(out, "user").config
+    assert cfg.load_in_fp8 and not cfg.load_in_4bit
+    assert (cfg.importance_sampling_level, cfg.scale_rewards, cfg.epsilon_high, cfg.delta) == \
+        ("sequence", "none", 0.28, 1.5)
+    assert cfg.num_train_epochs == 1 and cfg.max_steps == 100
+    for line in ("max_steps = -1 (cell 1, GRPOConfig): the notebook trains for num_train_epochs",
+                 "log_completions (cell 1, GRPOConfig): not taken (grpo-tui records every completion itself",
+                 "max_num_seqs (cell 0, from_pretrained): not taken (not carried: vLLM's batch",
+                 "offload_embedding (cell 0, from_pretrained): not taken",
+                 "use_rslora (cell 0, get_peft_model): not taken"):
+        assert line in text, line
+    # planned at one byte a parameter for the linear layers, as the FP8 notebooks' logs show
+    from grpo_tui.core.planner import plan
+    sixteen = plan(cfg.with_overrides({"load_in_fp8": False}), 14.74)
+    fp8 = plan(cfg, 14.74)
+    assert fp8.parts["weights"] < 0.6 * sixteen.parts["weights"]
+
+
+def test_vllm_sampling_params_as_a_json_object():
+    from grpo_tui.core.config import RunConfig
+
+    a = RunConfig.from_mapping({"vllm_sampling_params": '{"min_p": 0.1, "top_k": -1, "seed": 3407}'})
+    b = RunConfig.from_mapping({"vllm_sampling_params": "min_p=0.1, top_k=-1, seed=3407"})
+    assert (a.min_p, a.top_k, a.sampling_seed) == (b.min_p, b.top_k, b.sampling_seed) == (0.1, -1, 3407)
+    from grpo_tui.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="vllm_sampling_params.max_tokens"):
+        RunConfig.from_mapping({"vllm_sampling_params": '{"max_tokens": 10}'})

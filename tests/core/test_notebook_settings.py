@@ -171,7 +171,8 @@ def _refused(capsys, *argv: str) -> str:
     ("use_gradient_checkpointing=bogus", "use_gradient_checkpointing: 'bogus' is not a gradient checkpointing mode"),
     ("report_to=nowhere", "report_to: 'nowhere' is not a transformers integration"),
     ("load_in_8bit=true", "load_in_8bit: the trl backend loads 16-bit weights"),
-    ("epsilon_high=0.28", "epsilon_high: not taken"),
+    ("importance_sampling_level=seq", "importance_sampling_level: 'seq' is not a TRL level"),
+    ("load_in_fp8=true", "load_in_fp8: FP8 weights are Unsloth's, on a GPU"),
     ("target_modules=qkv_proj", "target_modules: 'qkv_proj' is not a linear layer of builtin:tiny"),
 ])
 def test_preflight_refusals(setting, message, capsys):

@@ -80,6 +80,8 @@ def from_pretrained_kwargs(cfg: RunConfig, model_name: str, token: str | None = 
         kw["full_finetuning"] = True
     if cfg.load_in_8bit:
         kw["load_in_8bit"] = True
+    if cfg.load_in_fp8:  # the FP8 RL notebooks' keyword
+        kw["load_in_fp8"] = True
     if cfg.fast_inference and cfg.vllm_standby:
         kw["unsloth_vllm_standby"] = True
     if token:
