@@ -77,6 +77,10 @@ class RunConfig:
     loss_type: str = "dapo"
     beta: float = 0.0
     epsilon: float = 0.2
+    epsilon_high: float = 0.0  # TRL: upper clipping bound (DAPO 0.28); 0 = epsilon
+    delta: float = 0.0  # TRL: two-sided GRPO upper bound on the ratio; 0 = off
+    importance_sampling_level: str = "token"  # TRL: token | sequence (GSPO)
+    scale_rewards: str = "group"  # TRL: group (true) | batch | none (false)
     num_iterations: int = 1
     temperature: float = 1.0
     top_p: float = 1.0
@@ -396,7 +400,14 @@ def _target_modules(key: str, value: Any) -> list[str]:
     return [v.strip() for v in value if v.strip()]
 
 
-_NORMALISE = {"use_gradient_checkpointing": _gradient_checkpointing, "target_modules": _target_modules}
+def _scale_rewards(key: str, value: Any) -> str:
+    """TRL takes True / False for group / none."""
+    s = str(value).strip().lower()
+    return {"true": "group", "false": "none"}.get(s, s)
+
+
+_NORMALISE = {"use_gradient_checkpointing": _gradient_checkpointing, "target_modules": _target_modules,
+              "scale_rewards": _scale_rewards}
 
 
 def canonical_keys(data: dict[str, Any], *, source: str = "") -> dict[str, Any]:

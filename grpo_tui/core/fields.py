@@ -43,6 +43,7 @@ FIELD_INFO: dict[str, tuple[str, str]] = {
     "model": (UNSLOTH, "hub id, local folder or builtin:tiny (from_pretrained's model_name)"),
     "load_in_4bit": (UNSLOTH, "bitsandbytes 4-bit base weights (QLoRA)"),
     "load_in_8bit": (UNSLOTH, "bitsandbytes 8-bit base weights; not together with load_in_4bit"),
+    "load_in_fp8": (UNSLOTH, "FP8 base weights (Unsloth's FP8 RL notebooks), one byte a parameter; unsloth on a GPU"),
     "max_seq_length": (UNSLOTH, "longest prompt + completion, in tokens"),
     "dtype": (UNSLOTH, "auto, float32, bfloat16 or float16"),
     "gpu_memory_utilization": (UNSLOTH, "vLLM's share of the GPU (TRL: vllm_gpu_memory_utilization)"),
@@ -81,6 +82,10 @@ FIELD_INFO: dict[str, tuple[str, str]] = {
     "loss_type": (TRL, "grpo, dr_grpo, dapo, bnpo, cispo or sapo"),
     "beta": (TRL, "KL coefficient (0 = no reference model)"),
     "epsilon": (TRL, "clipping range"),
+    "epsilon_high": (TRL, "upper clipping bound (DAPO: 0.28); 0 = epsilon"),
+    "delta": (TRL, "two-sided GRPO: upper bound on the importance ratio; 0 = off"),
+    "importance_sampling_level": (TRL, "token, or sequence (GSPO: one ratio a completion)"),
+    "scale_rewards": (TRL, "group (true), batch or none (false): what the advantage is divided by"),
     "num_iterations": (TRL, "optimisation passes per generation batch (GRPO's mu)"),
     "temperature": (TRL, "sampling temperature"),
     "top_p": (TRL, "nucleus sampling, in (0, 1]"),
@@ -143,6 +148,7 @@ ALIASES: dict[str, str] = {
     "r": "lora_rank",  # peft LoraConfig / Unsloth get_peft_model
     "vllm_gpu_memory_utilization": "gpu_memory_utilization",  # TRL GRPOConfig
     "UNSLOTH_VLLM_STANDBY": "vllm_standby",  # os.environ["UNSLOTH_VLLM_STANDBY"] = "1" in the notebooks
+    "torch_dtype": "dtype",  # transformers from_pretrained
     "warm_start_steps": "warmstart_steps",  # grpo-tui's own name until the warm start served every preset
 }
 
@@ -165,7 +171,10 @@ NOT_CARRIED: dict[str, str] = {
     "load_in_16bit": "16-bit is what you get with load_in_4bit=false and load_in_8bit=false",
     "full_determinism": "not carried: seed is applied; full determinism costs speed",
     "dataset_num_proc": "not carried: datasets are prepared in one process",
-    "epsilon_high": "not carried: one clipping range (epsilon)",
+    "log_completions": "grpo-tui records every completion itself (capture_samples, the sample browser)",
+    "max_num_seqs": "not carried: vLLM's batch of sequences is sized by Unsloth / vLLM from the memory share",
+    "offload_embedding": "not carried: Unsloth's embedding offload is not passed (the plan counts it on the GPU)",
+    "gradient_checkpointing": "set use_gradient_checkpointing (true, false or unsloth), Unsloth's name for it",
     "unsloth_num_chunks": "not carried: Unsloth picks its logit chunking itself",
     "chat_template": "not carried: the model's own chat template is used",
 }
