@@ -12,8 +12,9 @@ diff.
 The page needs no network and no script: inline CSS (light and dark follow the reader's
 ``prefers-color-scheme``), inline SVG (``core.svg_chart``), and a Content-Security-Policy that forbids
 scripts and remote loads outright. Every string from the run -- completions, prompts, reward and alert
-names, config values, errors -- goes through ``core.sanitize.html`` (escape sequences stripped, control
-and bidi characters made visible, then HTML-escaped): hostile model text is shown, never obeyed.
+names, config values, errors -- goes through ``core.sanitize.html_literal`` (every control, escape and
+bidi character shown as a visible stand-in, as the app shows it, then HTML-escaped): hostile model text is
+shown, never obeyed.
 
 Size stays bounded however long the run: a series is at most ``svg_chart.MAX_POINTS`` points per line
 (buckets keep their min and max as a band), completions are cut at ``TEXT_LIMIT`` characters.
@@ -42,7 +43,7 @@ from .formatting import duration, percent, scaled
 from .numbers import finite
 from .rundir import LIVE_STATES, RunDir
 from .sample_columns import event_rows
-from .sanitize import html as esc
+from .sanitize import html_literal as esc
 from .sanitize import truncate
 
 TEXT_LIMIT = 2000  # characters of one completion or prompt shown

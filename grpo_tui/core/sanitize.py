@@ -16,6 +16,10 @@ API (headless, stdlib only):
 ``md_block(text)``         a fenced code block showing the text literally (the fence
                            is longer than any backtick run inside).
 ``html(text)``             clean() + HTML escaping.
+``visible(text)``          nothing removed: every control made visible (``\x1b[31m`` -> ``␛[31m``, C1 and
+                           bidi / zero-width characters -> ``<U+XXXX>``); the TUI's ``literal`` and
+                           ``html_literal`` use it, so a page shows what the app shows.
+``html_literal(text)``     visible() + HTML escaping: model text in the HTML report.
 ``truncate(text, n)``      at most n characters, with an ellipsis marker.
 """
 
@@ -109,6 +113,29 @@ def md_block(text: object, limit: int | None = None, info: str = "text") -> str:
 
 def html(text: object) -> str:
     return _html.escape(clean(text), quote=True)
+
+
+# Every character that could act on a terminal or change how text reads, and its visible stand-in:
+# C0 controls (ESC included) -> Control Pictures, DEL -> ␡, C1 controls and bidi / zero-width format
+# characters -> <U+XXXX>; newlines kept, tabs as four spaces, line / paragraph separators as newlines.
+VISIBLE_TABLE: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20) if c != 0x0A}
+VISIBLE_TABLE[0x09] = "    "
+VISIBLE_TABLE[0x7F] = "\u2421"
+VISIBLE_TABLE.update({c: f"<U+{c:04X}>" for c in range(0x80, 0xA0)})
+VISIBLE_TABLE.update({ord(ch): f"<U+{ord(ch):04X}>" for ch in _INVISIBLE})
+VISIBLE_TABLE[0x2028] = "\n"
+VISIBLE_TABLE[0x2029] = "\n"
+
+
+def visible(text: object) -> str:
+    """The text with every active character shown as a visible stand-in (nothing removed)."""
+    s = text if isinstance(text, str) else ("" if text is None else str(text))
+    return s.translate(VISIBLE_TABLE)
+
+
+def html_literal(text: object) -> str:
+    """Model text for an HTML page: ``visible`` (escape sequences shown, not obeyed), then escaped."""
+    return _html.escape(visible(text), quote=True)
 
 
 def truncate(text: str, n: int) -> str:

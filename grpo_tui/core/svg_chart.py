@@ -8,7 +8,7 @@ are horizontal rules (a length cap, a planned memory figure).
 
 Colours are CSS classes (``s0``..``s7``, ``m-critical`` ...) so the page's stylesheet decides them
 for light and dark. Every text that reaches the markup (titles, labels, tooltips) is HTML-escaped
-through ``core.sanitize.html``: a reward function's or alert's name is data, never markup.
+through ``core.sanitize.html_literal``: a reward function's or alert's name is data, never markup.
 Headless, stdlib only.
 """
 
@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .sanitize import html as esc
+from .sanitize import html_literal as esc
 from .sanitize import truncate
 
 WIDTH, HEIGHT = 640, 220

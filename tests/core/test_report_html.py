@@ -95,7 +95,9 @@ def test_the_page_is_self_contained_and_hostile_text_stays_text():
     shown = [p for p in page.pre if "alert(1)" in p]
     assert shown, "the hostile completion is not in the page"
     assert "<script>alert(1)</script></svg></pre><img src=x onerror=alert(2)>[bold red]rich[/]" in shown[0]
-    assert "\x1b" not in text and "\u202e" not in text and "<U+202E>evil&amp;" in shown[0]
+    # escape sequences shown as the app shows them (␛ and ␇ stand-ins), never acted on
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text and "<U+202E>evil&amp;" in shown[0]
+    assert "␛]8;;http://evil.example␇link␛]8;;␇ ␛[31mred␛[0m" in shown[0]
     # every <svg> the page opens, it closes: the model's "</svg>" closed nothing
     assert text.count("<svg") == text.count("</svg>")
     # the alert's markup in its message is text too, and so is a reward function's name

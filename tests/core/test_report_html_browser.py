@@ -155,7 +155,7 @@ def test_headless_chromium_offline_draws_every_chart_and_shows_hostile_text_lite
     # the hostile completion reads as its characters: escapes stripped, bidi control made visible
     literal = HOSTILE.split("\x1b")[0]  # "<script>alert(1)</script></svg></pre><img ...>[bold red]rich[/] "
     assert any(literal in p for p in light["pres"]), light["pres"][:2]
-    assert any("<U+202E>evil&amp;" in p for p in light["pres"])
+    assert any("<U+202E>evil&amp;" in p and "␛[31mred␛[0m" in p for p in light["pres"])
     # light and dark follow the system setting
     assert light["bg"] == "rgb(255, 255, 255)" and dark["bg"] == "rgb(13, 17, 23)"
     assert light["line0"] != dark["line0"]

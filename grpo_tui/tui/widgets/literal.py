@@ -11,15 +11,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from ...core.sanitize import BIDI_CONTROLS
+from ...core.sanitize import VISIBLE_TABLE
 
-_TABLE: dict[int, str] = {c: chr(0x2400 + c) for c in range(0x20) if c not in (0x0A,)}
-_TABLE[0x09] = "    "
-_TABLE[0x7F] = "\u2421"
-_TABLE.update({c: f"<U+{c:04X}>" for c in range(0x80, 0xA0)})
-_TABLE.update({ord(ch): f"<U+{ord(ch):04X}>" for ch in BIDI_CONTROLS | set("\u200b\u200c\u200d\u2060\ufeff")})
-_TABLE[0x2028] = "\n"
-_TABLE[0x2029] = "\n"
+_TABLE = VISIBLE_TABLE  # one table for the app and the HTML report (core.sanitize.visible)
 _ONE_LINE = dict(_TABLE)
 _ONE_LINE[0x0A] = "\u23ce"  # ⏎
 
