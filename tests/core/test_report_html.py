@@ -309,3 +309,22 @@ def test_chosen_steps_are_found_by_bisection_past_asks_corrupt_and_torn_lines():
             assert got is not None and got["step"] == best, (want, got and got["step"], best)
     assert [c["step"] for c in rh.chosen_groups(w.run)] == [7, 399]
     assert [c["step"] for c in rh.chosen_groups(w.run, [204, 6])] == [7, 203]
+
+
+def test_failed_stopped_and_crashed_runs_say_why_they_ended():
+    w = SyntheticWriter.create(max_steps=20)
+    w.start()
+    w.steps(5)
+    w.finish("failed", error="ValueError: <b>my reward</b> broke", tb="Traceback ...\nValueError: <b>my reward</b> broke",
+             log_tail=["step 5", "ValueError: <b>my reward</b> broke"])
+    w.close()
+    text = rh.report_html(w.run)
+    assert "failed: ValueError: &lt;b&gt;my reward&lt;/b&gt; broke" in text
+    assert "What went wrong" in text and "<pre>step 5\nValueError: &lt;b&gt;my reward&lt;/b&gt; broke</pre>" in text
+    stopped = make_run(steps=8, max_steps=20, state="stopped")
+    assert "stopped by a stop command at step 8 of 20" in rh.report_html(stopped)
+    from grpo_tui.core.synthetic import dead_pid
+
+    crashed = make_run(steps=6, max_steps=20, state="training", pid=dead_pid())
+    text = rh.report_html(crashed)
+    assert "crashed: the trainer process is gone" in text and "What went wrong" in text
