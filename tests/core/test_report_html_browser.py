@@ -108,9 +108,13 @@ async def inspect(browser_ws: str, url: str) -> dict:
 def test_headless_chromium_offline_draws_every_chart_and_shows_hostile_text_literally(tmp_path):
     from test_report_html import HOSTILE, steered_run  # the same steered run as the unit tests
 
+    from grpo_tui.core.synthetic import make_run
+
     run = steered_run()
     page = tmp_path / "report.html"
     page.write_text(rh.report_html(run))
+    compared = tmp_path / "compare.html"  # the compare page: two runs overlaid
+    compared.write_text(rh.compare_html([run, make_run(steps=30, seed=2)]))
     port = free_port()
     profile = tempfile.mkdtemp(prefix="grpo-chromium-")
     browser = subprocess.Popen([CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -128,6 +132,7 @@ def test_headless_chromium_offline_draws_every_chart_and_shows_hostile_text_lite
                 asyncio.run(asyncio.sleep(0.1))
         assert version, "chromium never listened"
         got = asyncio.run(inspect(version["webSocketDebuggerUrl"], page.as_uri()))
+        got_cmp = asyncio.run(inspect(version["webSocketDebuggerUrl"], compared.as_uri()))
     finally:
         try:
             os.killpg(browser.pid, signal.SIGTERM)
@@ -164,3 +169,13 @@ def test_headless_chromium_offline_draws_every_chart_and_shows_hostile_text_lite
         png = scheme["png"]
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 60_000, len(png)
     (tmp_path / "light.png").write_bytes(light["png"])
+    # the compare page: every chart draws a line per run that has the metric, and asks for nothing else
+    cmp_light = got_cmp["light"]
+    assert set(got_cmp["requests"]) == {compared.as_uri()} and cmp_light["scripts"] == 0
+    assert len(cmp_light["charts"]) >= 8
+    for chart in cmp_light["charts"]:
+        drawn = [ln for ln in chart["lines"] if ln["len"] > 10 and ln["w"] > 10]
+        if "onerror" in chart["title"]:  # the hostile-named reward: one point in one run, a dot
+            assert [ln["len"] > 0 for ln in chart["lines"]] == [True], chart
+        else:  # held-out accuracy: only the steered run evaluates
+            assert len(drawn) == (1 if "accuracy" in chart["title"] else 2), chart
