@@ -62,6 +62,7 @@ def test_cpu_smollm2_trains_two_real_steps_and_the_dashboard_shows_them(smollm2)
     cfg = load_preset("cpu-smollm2").with_overrides({
         "max_steps": 2, "save_steps": 1000,
         "num_generations": 4, "per_device_train_batch_size": 4,  # one group of 4 a step: CI has 2 cores
+        "warmstart_steps": 3, "warmstart_batch_size": 2, "eval_size": 4,  # the format warm start, short
     })
     launched = launch.launch(cfg)
     run, proc = launched.run, launched.proc
@@ -82,6 +83,21 @@ def test_cpu_smollm2_trains_two_real_steps_and_the_dashboard_shows_them(smollm2)
     assert rendered.startswith("first prompt as the model reads it: '<|im_start|>system\\n" + cfg.system_prompt[:40])
     assert "<|im_end|>\\n<|im_start|>user\\n" in rendered
     assert rendered.endswith("<|im_end|>\\n<|im_start|>assistant\\n'")
+
+    # The format warm start ran first, as a phase with progress and its loss in the log, on the adapter
+    # GRPO continued; held-out accuracy (greedy) before it, after it and after training.
+    phases = [e for e in evs if e["type"] == ev.PHASE]
+    names = [p["name"] for p in phases]
+    assert names.index("warm_start") < names.index("loading_dataset") < names.index("training")
+    warm = [p for p in phases if p["name"] == "warm_start"]
+    assert warm[0]["total"] == 3 and warm[-1]["current"] == 3 and warm[-1]["progress"] == 1.0
+    assert "loss" in warm[-1]["message"]
+    loss_line = next(m for m in logs if m.startswith("format warm start: 3 steps, loss "))
+    first, last = (float(x) for x in loss_line.split("loss ")[1].split(" (")[0].split(" -> "))
+    assert 0 < last < first, loss_line
+    evals = [e for e in evs if e["type"] == ev.EVAL]
+    assert [e["when"] for e in evals] == ["before", "warmstart", "after"]
+    assert all(e["n"] == 4 and 0.0 <= e["accuracy"] <= 1.0 for e in evals)
 
     metrics = [e for e in evs if e["type"] == ev.METRICS]
     assert [m["step"] for m in metrics] == [1, 2]
