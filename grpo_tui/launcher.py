@@ -65,8 +65,8 @@ def checked(cfg: "RunConfig | Resolved", extra_rewards: list[str] | None = None)
     """Resolve (once) and run every pre-flight check on that one object; ConfigError on bad input."""
     resolved = resolve(cfg, extra_rewards)
     cfg = resolved.config
+    check_memory(cfg)  # first: on a machine without the GPU a preset needs, that is the line to read
     preflight.check(cfg)
-    check_memory(cfg)
     trainer_argv(None, cfg)  # more processes than GPUs is refused now, not in trainer.log
     if cfg.model.startswith((".", "/", "~")) and not Path(cfg.model).expanduser().exists():
         raise ConfigError("model", f"local model folder {cfg.model} does not exist",

@@ -201,3 +201,19 @@ def test_vllm_sampling_params_as_a_json_object():
 
     with pytest.raises(ConfigError, match="vllm_sampling_params.max_tokens"):
         RunConfig.from_mapping({"vllm_sampling_params": '{"max_tokens": 10}'})
+
+
+def test_without_a_gpu_the_gpu_is_said_first(tmp_path, capsys, monkeypatch):
+    """An imported Unsloth preset on a machine with no GPU: the missing GPU is the first line, before
+    the 8-bit optimizer (bitsandbytes) and the rewards, which would only matter on the GPU machine."""
+    monkeypatch.setenv("GRPO_TUI_FAKE_GPUS", "none")
+    cells = [MODEL, "def broken(completions, **kwargs):\n    return None\n",
+             "from trl import GRPOConfig, GRPOTrainer\nargs = GRPOConfig(optim = 'adamw_8bit', output_dir = 'o',\n"
+             "    max_prompt_length = 256, max_completion_length = 256)\n"
+             "trainer = GRPOTrainer(model = model, reward_funcs = [broken], args = args, train_dataset = None)\n"]
+    out = tmp_path / "g.toml"
+    assert main(["import", str(write_notebook(tmp_path / "g.ipynb", cells)), "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["run", "--preset", str(out), "--headless", "--detach"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "needs an NVIDIA GPU and none is usable" in err, err
