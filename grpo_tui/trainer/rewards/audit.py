@@ -156,7 +156,6 @@ class Report:
     def to_dict(self) -> dict[str, Any]:
         return {"preset": self.preset, "ok": self.ok, "summary": self.summary(), "counts": self.counts(),
                 "components": self.components,
-
                 "weights": self.weights, "scale_rewards": self.scale_rewards, "skipped": self.skipped,
                 "worst_seconds": self.worst_seconds, "rows": [r.to_dict() for r in self.rows],
                 "groups": self.groups}
