@@ -108,6 +108,7 @@ class ModelSpec:
     params_b: float  # published parameter count, billions
     source: str = ""
     estimated: bool = False  # True: parsed from the id, not from a config.json
+    model_type: str = ""  # config.json's model_type: which names its linear layers have
 
     @property
     def q_dim(self) -> int:
@@ -134,6 +135,9 @@ class ModelSpec:
     def module_shapes(self) -> dict[str, tuple[int, int]]:
         """(in, out) of each LoRA-targetable module."""
         h, q, kv, i = self.hidden, self.q_dim, self.kv_dim, self.intermediate
+        if self.model_type.startswith("lfm2"):  # transformers' Lfm2: attention, short convolutions, w1/w3/w2 MLP
+            return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "out_proj": (q, h),
+                    "in_proj": (h, 3 * h), "w1": (h, i), "w3": (h, i), "w2": (i, h)}
         return {"q_proj": (h, q), "k_proj": (h, kv), "v_proj": (h, kv), "o_proj": (q, h),
                 "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
 
@@ -285,8 +289,9 @@ def _from_config_json(model_id: str) -> ModelSpec | None:
         hidden = int(c["hidden_size"])
         spec = ModelSpec(model_id, int(c["num_hidden_layers"]), hidden, heads,
                          int(c.get("num_key_value_heads") or heads), int(c.get("head_dim") or hidden // heads),
-                         int(c["intermediate_size"]), int(c["vocab_size"]), bool(c.get("tie_word_embeddings", True)),
-                         0.0, f"{path}", False)
+                         int(c.get("intermediate_size") or c["block_ff_dim"]), int(c["vocab_size"]),
+                         bool(c.get("tie_word_embeddings", True)), 0.0, f"{path}", False,
+                         str(c.get("model_type") or ""))
     except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
         return None
     return replace(spec, params_b=round(spec.total_params / 1e9, 3))
@@ -341,6 +346,8 @@ def _checked_targets(cfg: RunConfig, spec: ModelSpec) -> list[str]:
         return targets
     shapes = spec.module_shapes()
     bad = [t for t in targets if t not in shapes]
+    if bad and spec.estimated:  # the architecture is a guess from the id: its own names cannot be checked here
+        return targets
     if bad:
         raise ConfigError("target_modules", f"{', '.join(map(repr, bad))} is not a linear layer of {spec.id}",
                           f'use some of {", ".join(shapes)} or "all-linear"')

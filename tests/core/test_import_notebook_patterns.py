@@ -10,6 +10,7 @@ a copy of those notebooks.
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,26 @@ def test_without_a_gpu_the_gpu_is_said_first(tmp_path, capsys, monkeypatch):
     assert main(["run", "--preset", str(out), "--headless", "--detach"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "needs an NVIDIA GPU and none is usable" in err, err
+
+
+def test_lora_targets_are_the_models_own_linear_layers(tmp_path):
+    """LFM2's layers (out_proj, in_proj, w1, w2, w3) are its own names, read from its config.json's
+    model_type (as in transformers' Lfm2); a model whose architecture is only guessed from its id is not
+    refused names that cannot be checked."""
+    from grpo_tui.core.config import ConfigError, RunConfig
+    from grpo_tui.core.planner import plan
+
+    folder = tmp_path / "lfm"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "lfm2", "num_hidden_layers": 16, "hidden_size": 2048, "num_attention_heads": 32,
+        "num_key_value_heads": 8, "block_ff_dim": 12288, "vocab_size": 65536, "tie_word_embeddings": True}))
+    lfm = ["q_proj", "k_proj", "v_proj", "out_proj", "in_proj", "w1", "w2", "w3"]
+    base = dict(backend="unsloth", model=str(folder), target_modules=lfm, max_seq_length=1024)
+    p = plan(RunConfig(**base).validate(), 14.74)
+    assert p.parts["weights"] > 0
+    with pytest.raises(ConfigError, match="'gate_proj' is not a linear layer of .*use some of q_proj, k_proj, "
+                                          "v_proj, out_proj, in_proj, w1, w3, w2"):
+        plan(RunConfig(**{**base, "target_modules": ["q_proj", "gate_proj"]}).validate(), 14.74)
+    guessed = RunConfig(**{**base, "model": "someone/Unheard-Of-1.2B"}).validate()
+    assert plan(guessed, 14.74).parts["weights"] > 0
