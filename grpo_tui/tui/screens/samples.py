@@ -58,6 +58,7 @@ class SampleBrowserScreen(Screen):
         Binding("t", "toggle_truncated", "Truncated only"),
         Binding("a", "ask", "Ask"),
         Binding("h", "ask_heldout", "Ask held-out"),
+        Binding("m", "modify_settings", "Set"),
         Binding("slash", "focus_search", "Search", show=False),
     ]
     DEFAULT_CSS = """
@@ -316,6 +317,64 @@ class SampleBrowserScreen(Screen):
             self.notify(f"ask not answered: {ack['error']}", severity="warning", markup=False)
         else:
             self._refresh_steps()
+
+    def action_modify_settings(self) -> None:
+        """The settings panel (screens.steer): what a live run can change, from its next step."""
+        from ...core.rundir import summarize
+        from .steer import SteerScreen
+
+        state = summarize(self.run)
+        if state.source == "trl-folder" or not state.live:
+            self.notify(f"the run is {state.state}: settings change only while a trainer runs "
+                        "(fork it: grpo-tui run --fork RUN --set key=value)", severity="warning", markup=False)
+            return
+        self.app.push_screen(SteerScreen(self.run), self._send_settings)
+
+    def _send_settings(self, changes: dict | None) -> None:
+        if not changes:
+            return
+        try:
+            cid = self.run.send_command("set", settings=changes)
+        except OSError as exc:
+            self.notify(f"could not send the change: {exc}", severity="error", markup=False)
+            return
+        self._status("settings sent; the trainer applies them at its next step boundary")
+        self._wait_settings(cid)
+
+    @work(thread=True, group="set")
+    def _wait_settings(self, cid: str) -> None:
+        """The trainer's acknowledgement (a paused trainer answers within a poll); the wait ends with the
+        screen (a cancelled worker) or when the trainer is gone."""
+        import time
+
+        from textual.worker import get_current_worker
+
+        from ...core import events as ev
+        from ...core.rundir import summarize
+
+        worker = get_current_worker()
+        reader = ev.EventReader(self.run.events, types=[ev.CONTROL])
+        checked = time.monotonic()
+        while not worker.is_cancelled:
+            ack = next((e for e in reader.read_new() if e.get("id") == cid), None)
+            if ack is not None or (time.monotonic() - checked > 2.0 and not summarize(self.run).live):
+                self.app.call_from_thread(self._settings_acked, ack)
+                return
+            if time.monotonic() - checked > 2.0:
+                checked = time.monotonic()
+            time.sleep(0.2)
+
+    def _settings_acked(self, ack: dict | None) -> None:
+        from ...core.live_settings import describe
+
+        if ack is None:
+            self.notify("no acknowledgement: the trainer is gone or busy", severity="warning")
+        elif ack.get("error"):
+            self.notify(f"settings not changed: {ack['error']}", severity="warning", markup=False)
+        else:
+            line = f"changed at step {ack.get('step')}: {describe(ack.get('changes') or {})}"
+            self._status(line)
+            self.notify(line, markup=False)
 
     def action_toggle_truncated(self) -> None:
         box = self.query_one("#f-trunc", Checkbox)

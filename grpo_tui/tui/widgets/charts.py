@@ -63,16 +63,18 @@ class LineChart(PlotWidget, can_focus=False):
         self.refresh(layout=True)
 
     def set_lines(self, lines: Sequence[tuple[Sequence[float], Sequence[float], str]],
-                  hlines: Sequence[tuple[float, str]] = (), ylimits: tuple[float | None, float | None] = (None, None)
-                  ) -> None:
-        """Replace every series: ``lines`` = (xs, ys, style); ``hlines`` = (y, style) across the x range."""
-        key = ([(tuple(xs), tuple(ys), style) for xs, ys, style in lines], tuple(hlines), tuple(ylimits))
+                  hlines: Sequence[tuple[float, str]] = (), ylimits: tuple[float | None, float | None] = (None, None),
+                  vlines: Sequence[tuple[float, str]] = ()) -> None:
+        """Replace every series: ``lines`` = (xs, ys, style); ``hlines`` = (y, style) across the x range;
+        ``vlines`` = (x, style) across the y range (a step where the run's settings changed)."""
+        key = ([(tuple(xs), tuple(ys), style) for xs, ys, style in lines], tuple(hlines), tuple(ylimits),
+               tuple(vlines))
         if key == getattr(self, "_shown_key", None):
             return  # unchanged: no redraw, no terminal output
         self._shown_key = key
         self._batch = True  # one redraw for the whole replacement, not one per series
         try:
-            self._replace(lines, hlines, ylimits)
+            self._replace(lines, hlines, ylimits, vlines)
         finally:
             self._batch = False
         canvas = self._plot_canvas()
@@ -98,7 +100,7 @@ class LineChart(PlotWidget, can_focus=False):
         except Exception:
             return None
 
-    def _replace(self, lines, hlines, ylimits) -> None:
+    def _replace(self, lines, hlines, ylimits, vlines=()) -> None:
         self.clear()
         xs_all = [x for xs, _, _ in lines for x in (xs[:1] + xs[-1:] if len(xs) else [])]
         if xs_all:  # reference lines first: the data is drawn over them
@@ -121,6 +123,12 @@ class LineChart(PlotWidget, can_focus=False):
             if y_hi <= y_lo:
                 y_lo, y_hi = padded(y_lo, y_hi, max(abs(y_lo) * 0.1, 0.5))
                 lo, hi = y_lo, y_hi
+        if xs_all and ys_all:  # markers last, across what the axis shows, inside the x range only
+            y0 = min(ys_all) if lo is None else lo
+            y1 = max(ys_all) if hi is None else hi
+            for x, style in vlines:
+                if min(xs_all) <= x <= max(xs_all):
+                    self.plot([x, x], [y0, y1], line_style=style, hires_mode=HiResMode.BRAILLE)
         self.set_ylimits(lo, hi)
 
 

@@ -220,6 +220,26 @@ class LoadingPanel(Vertical):
             bar.update(total=100, progress=100 * max(0.0, min(1.0, float(progress))))
 
 
+# -- settings changed while training (`grpo-tui set`) -----------------------------------------------------
+CHANGE_STYLE = "grey50"  # readable on dark and light backgrounds, and unlike every series colour
+
+
+def change_marks(snap: Snapshot) -> list[tuple[float, str]]:
+    """A vertical line at each step where the run's settings changed (a resume's re-application is no change)."""
+    steps = sorted({float(c["step"]) for c in snap.settings_changes if not c.get("resumed")})
+    return [(s, CHANGE_STYLE) for s in steps]
+
+
+def change_legend(snap: Snapshot) -> tuple[str, str] | None:
+    """'set@12: learning_rate' for the newest change (what the grey line means)."""
+    changes = [c for c in snap.settings_changes if not c.get("resumed")]
+    if not changes:
+        return None
+    last = changes[-1]
+    keys = ", ".join(last["changes"])
+    return (f"set@{last['step']}: {keys if len(keys) <= 40 else keys[:39] + '…'}", CHANGE_STYLE)
+
+
 # -- rewards ---------------------------------------------------------------------------------
 class RewardsPanel(Panel):
     def __init__(self) -> None:
@@ -246,8 +266,11 @@ class RewardsPanel(Panel):
         if total:
             lines.append((total[0], total[1], ink))
         legend.append((f"total {scaled(snap.latest.get(M.REWARD))}", ink))
+        mark = change_legend(snap)
+        if mark:
+            legend.append(mark)
         self.query_one(Legend).set_items(legend)
-        self.query_one(LineChart).set_lines(lines)
+        self.query_one(LineChart).set_lines(lines, vlines=change_marks(snap))
         std = snap.series.get(M.REWARD_STD)
         self.query_one("#reward-std", TrendRow).set_data(std[1][-120:] if std else [],
                                                          snap.latest.get(M.REWARD_STD))
@@ -291,7 +314,7 @@ class LengthsPanel(Panel):
         top = max([float(cap or 0)] + [max(p[1]) for p in lines if len(p[1])])
         # from 0, so lengths read against the cap (a flat run at the cap is not a degenerate axis)
         self.query_one(LineChart).set_lines(lines, hlines=[(float(cap), "red")] if cap else [],
-                                            ylimits=(0.0, top * 1.08 if top > 0 else None))
+                                            ylimits=(0.0, top * 1.08 if top > 0 else None), vlines=change_marks(snap))
         lengths = [r.get("length") for r in snap.samples if isinstance(r.get("length"), (int, float))]
         if snap.samples_step is not None:
             info.append(f"  hist: step {snap.samples_step}", style="dim")
