@@ -668,7 +668,7 @@ path.m-stall{stroke:var(--stall)}path.hline{stroke-width:1.2;stroke-dasharray:6 
 .legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;margin-top:4px}.key{white-space:nowrap}
 .key svg{vertical-align:middle;margin-right:4px}.fig{color:var(--dim)}.note{color:var(--dim);font-size:12px;margin:4px 0}
 .verdict{font-size:16px;font-weight:600;margin:6px 0 12px}.big{font-size:18px}
-.bar{display:flex;align-items:center;gap:8px;margin:2px 0}.bar span{width:70px}.barbg{fill:var(--grid)}
+.bar{display:flex;align-items:center;gap:8px;margin:2px 0}.bar span{width:90px}.barbg{fill:var(--grid)}
 .barfg{fill:var(--c2)}pre{white-space:pre-wrap;word-break:break-word;background:var(--card);border:1px solid var(--grid);
 border-radius:4px;padding:6px 8px;margin:4px 0;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace;
 max-height:28em;overflow:auto}.group{border-left:4px solid var(--grid);padding-left:10px;margin:10px 0}
