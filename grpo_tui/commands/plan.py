@@ -39,7 +39,8 @@ def run(args) -> int:
 
     console = Console()
     console.print(Text.assemble(("plan: ", "bold"), cfg.name, "  ", (cfg.model, "cyan"), f"  ({cfg.backend}",
-                                ", 4-bit" if cfg.load_in_4bit else ", 16-bit" if p.device == "cuda" else "",
+                                ", 4-bit" if cfg.load_in_4bit else ", FP8" if cfg.load_in_fp8 else ", 8-bit" if cfg.load_in_8bit
+                                else ", 16-bit" if p.device == "cuda" else "",
                                 ")  on ", target.label if p.device == "cuda" else "CPU RAM"))
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("part")

@@ -292,7 +292,7 @@ def _refusal(cells: list[_Cell], path: Path) -> str:
             (f"; it trains with {other})" if other else ")") + "; nothing written"
     vision = next((i for i, n in calls if _call_name(n) == "from_pretrained"
                    and ast.unparse(n.func).split(".")[0] == "FastVisionModel"), None)
-    if vision is not None:
+    if vision is not None and _images(cells):  # Gemma 4's text notebooks load with FastVisionModel too
         return (f"{path.name}: a vision GRPO notebook (FastVisionModel, cell {vision}: images reach the model with "
                 "each prompt); grpo-tui trains text models only, and a text preset would train something else: "
                 "nothing written")
@@ -303,6 +303,19 @@ def _refusal(cells: list[_Cell], path: Path) -> str:
                     "played by its code); grpo-tui does not carry an environment, and a preset without it would "
                     "train something else: nothing written")
     return ""
+
+
+def _images(cells: list[_Cell]) -> bool:
+    """The notebook's data carries images: an "image"/"images" column or a {"type": "image"} message part."""
+    for c in cells:
+        for n in ast.walk(c.tree):
+            if isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Constant) and n.slice.value in ("image",
+                                                                                                       "images"):
+                return True
+            if isinstance(n, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "type" and isinstance(v, ast.Constant)
+                                               and v.value == "image" for k, v in zip(n.keys, n.values)):
+                return True
+    return False
 
 
 def _from_saved_output(env: _Env, stmt: ast.stmt, cell: _Cell, out: Imported) -> None:

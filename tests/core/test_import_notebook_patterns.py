@@ -142,7 +142,9 @@ def test_a_dataset_built_in_code_is_said(tmp_path):
       "from trl import SFTTrainer, SFTConfig\ntrainer = SFTTrainer(model = model, args = SFTConfig(max_steps = 60))\n"],
      "not a GRPO notebook (no GRPOConfig or GRPOTrainer call; it trains with SFTTrainer in cell 1); nothing written"),
     (["from unsloth import FastVisionModel\nmodel, tokenizer = FastVisionModel.from_pretrained("
-      "'unsloth/Qwen2.5-VL-7B-Instruct', fast_inference = True)\n",
+      "'unsloth/Qwen2.5-VL-7B-Instruct', fast_inference = True)\n"
+      "def make_conversation(x):\n    return {'prompt': [{'role': 'user', 'content': [{'type': 'image'}, "
+      "{'type': 'text', 'text': x['question']}]}]}\n",
       "from trl import GRPOConfig, GRPOTrainer\ntrainer = GRPOTrainer(model = model, args = GRPOConfig(), "
       "reward_funcs = [], train_dataset = None)\n"],
      "a vision GRPO notebook (FastVisionModel, cell 0: images reach the model with each prompt)"),
@@ -241,3 +243,16 @@ def test_lora_targets_are_the_models_own_linear_layers(tmp_path):
         plan(RunConfig(**{**base, "target_modules": ["q_proj", "gate_proj"]}).validate(), 14.74)
     guessed = RunConfig(**{**base, "model": "someone/Unheard-Of-1.2B"}).validate()
     assert plan(guessed, 14.74).parts["weights"] > 0
+
+
+def test_a_text_notebook_loading_with_fastvisionmodel_is_text(tmp_path):
+    """Gemma 4's text GRPO notebooks load the model with FastVisionModel; no image reaches it."""
+    cells = ["from unsloth import FastVisionModel\nmodel, tokenizer = FastVisionModel.from_pretrained("
+             "'unsloth/gemma-4-E2B-it', max_seq_length = 1024, load_in_4bit = True)\n",
+             "from trl import GRPOConfig, GRPOTrainer\nargs = GRPOConfig(output_dir = 'o', max_prompt_length = 128,"
+             " max_completion_length = 256)\n"
+             "def r(completions, **kwargs):\n    return [0.0 for _ in completions]\n"
+             "trainer = GRPOTrainer(model = model, reward_funcs = [r], args = args, train_dataset = None)\n"]
+    out = tmp_path / "g4.toml"
+    assert main(["import", str(write_notebook(tmp_path / "g4.ipynb", cells)), "-o", str(out)]) == 0
+    assert parse_preset(out, "user").config.model == "unsloth/gemma-4-E2B-it"
