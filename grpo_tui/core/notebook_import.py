@@ -411,8 +411,26 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
             [s for s in ordered if not isinstance(s, (ast.Import, ast.ImportFrom))]
         header = (f'"""Reward functions carried from {out.path.name} by `grpo-tui import` (copied, not run).\n'
                   'Stubs at the end raise until filled in."""\n\n')
+        missing = _not_installed(ordered)
+        if missing:
+            out.not_carried.append(f"the copied rewards import {', '.join(missing)}, not installed here: "
+                                   f"pip install {' '.join(missing)} (the notebook installs it)")
         out.reward_file_text = header + "\n\n".join(ast.unparse(s) for s in ordered) + "\n" + \
             ("\n\n" + "\n\n".join(stubs) if stubs else "")
+
+
+def _not_installed(stmts: list[ast.stmt]) -> list[str]:
+    """Top-level modules the copied file imports that this Python cannot find (find_spec: nothing imported)."""
+    import importlib.util
+    import sys
+
+    names = []
+    for s in stmts:
+        if isinstance(s, ast.Import):
+            names += [a.name.split(".")[0] for a in s.names]
+        elif isinstance(s, ast.ImportFrom) and s.module and not s.level:
+            names.append(s.module.split(".")[0])
+    return sorted({n for n in names if n not in sys.stdlib_module_names and importlib.util.find_spec(n) is None})
 
 
 def _closure(name: str, defs: dict[str, tuple[ast.stmt, int]], builtin_names: set[str],

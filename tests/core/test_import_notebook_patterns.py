@@ -256,3 +256,15 @@ def test_a_text_notebook_loading_with_fastvisionmodel_is_text(tmp_path):
     out = tmp_path / "g4.toml"
     assert main(["import", str(write_notebook(tmp_path / "g4.ipynb", cells)), "-o", str(out)]) == 0
     assert parse_preset(out, "user").config.model == "unsloth/gemma-4-E2B-it"
+
+
+def test_a_reward_needing_a_package_not_installed_here_says_which(tmp_path):
+    cells = [MODEL, "import zz_not_installed_langid\ndef lang(completions, **kwargs):\n"
+             "    return [1.0 if zz_not_installed_langid.classify(c[0]['content']) else 0.0 for c in completions]\n",
+             "from trl import GRPOConfig, GRPOTrainer\nargs = GRPOConfig(output_dir = 'o', max_prompt_length = 128,"
+             " max_completion_length = 256)\n"
+             "trainer = GRPOTrainer(model = model, reward_funcs = [lang], args = args, train_dataset = None)\n"]
+    out = tmp_path / "l.toml"
+    assert main(["import", str(write_notebook(tmp_path / "l.ipynb", cells)), "-o", str(out)]) == 0
+    assert "the copied rewards import zz_not_installed_langid, not installed here: pip install " \
+           "zz_not_installed_langid" in out.read_text()
