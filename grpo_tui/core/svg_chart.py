@@ -188,9 +188,10 @@ def _limits(lines: Sequence[Line], hlines: Sequence[HLine], ylimits: tuple[float
         y1 = ylimits[1] if ylimits[1] is not None else y1
     if x1 <= x0:
         x0, x1 = x0 - 0.5, x1 + 0.5
-    if y1 <= y0:
+    if y1 <= y0:  # a flat series: an axis around it (from a fixed floor when there is one: 0 stays 0)
         pad = abs(y0) * 0.1 or 1.0
-        y0, y1 = y0 - pad, y1 + pad
+        fixed_floor = bool(ylimits and ylimits[0] is not None)
+        y0, y1 = (y0 if fixed_floor else y0 - pad), y0 + pad
     else:
         pad = (y1 - y0) * 0.05
         y0, y1 = (y0 - pad if not (ylimits and ylimits[0] is not None) else y0), y1 + pad

@@ -328,3 +328,13 @@ def test_failed_stopped_and_crashed_runs_say_why_they_ended():
     crashed = make_run(steps=6, max_steps=20, state="training", pid=dead_pid())
     text = rh.report_html(crashed)
     assert "crashed: the trainer process is gone" in text and "What went wrong" in text
+
+
+def test_a_flat_series_keeps_its_floor():
+    zeros = sc.line_chart([sc.Line("clipped", [1, 2, 3], [0.0, 0.0, 0.0])], title="t", ylimits=(0.0, None))
+    ticks = [float(t) for t in re.findall(r'class="tick" x="[0-9.]+" y="[0-9.]+" text-anchor="end">([-0-9.e]+)<', zeros)]
+    assert ticks and min(ticks) == 0.0 and max(ticks) > 0  # not -1..1 around a ratio that cannot go below 0
+    free = sc.line_chart([sc.Line("x", [1, 2], [5.0, 5.0])], title="t")
+    ticks = [float(t) for t in re.findall(r'class="tick" x="[0-9.]+" y="[0-9.]+" text-anchor="end">([-0-9.e]+)<', free)]
+    assert min(ticks) < 5.0 < max(ticks)
+
