@@ -17,6 +17,7 @@ Reward weights are keyed ``reward_weights.<name>`` (the name TRL logs the compon
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from .config import ConfigError, RunConfig, coerce, parse_overrides
@@ -58,11 +59,15 @@ class SettingsError(ConfigError):
 
 def _coerce(key: str, value: Any, typ: Any) -> Any:
     try:
-        return coerce(key, value, typ)
+        out = coerce(key, value, typ)
     except SettingsError:
         raise
     except ConfigError as exc:
         raise SettingsError(exc.field, exc.reason, exc.fix) from None
+    for v in out if isinstance(out, list) else [out]:
+        if isinstance(v, float) and not math.isfinite(v):  # nan > 0 is False, but inf > 0 is True
+            raise SettingsError(key, f"{value!r} is not a finite number")
+    return out
 
 
 def reward_names(cfg: RunConfig) -> list[str]:

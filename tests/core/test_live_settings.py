@@ -38,6 +38,9 @@ def test_live_keys_are_typed_and_reward_weights_take_both_forms():
     ("reward_weights.length=1", "this run has no reward 'length'"),
     ("top_p=0", "top_p: must be in (0, 1]"),
     ("learning_rate=abc", "learning_rate: 'abc' is not a valid float"),
+    ("learning_rate=inf", "learning_rate: 'inf' is not a finite number"),
+    ("reward_weights=1,nan", "reward_weights: '1,nan' is not a finite number"),
+    ("beta=nan", "beta: 'nan' is not a finite number"),
     ("max_completion_length=97", "97 is above this run's ceiling of 96 (max_seq_length 128 - max_prompt_length 32)"),
 ])
 def test_refusals_name_the_key_and_why(item, says):
