@@ -113,3 +113,42 @@ def test_vllm_sampling_attributes_change_too(tmp_path):
     assert (tr.vllm_generation.temperature, tr.vllm_generation.max_completion_length) == (0.7, 24)
     sp = tr.vllm_sampling_params
     assert (sp.temperature, sp.max_tokens, sp.top_k) == (0.7, 24, -1)  # vLLM's "off" is -1
+
+
+def test_the_controller_applies_a_set_and_acks_hostile_ones_with_an_error(tmp_path):
+    """Command files are written by any process: a malformed ``set`` is acknowledged with an error and
+    changes nothing; a good one is applied, acknowledged, announced and kept in settings.json."""
+    import json
+
+    from grpo_tui.core import events as ev
+    from grpo_tui.core import live_settings as ls
+    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.rundir import atomic_write
+    from grpo_tui.core.synthetic import make_run
+    from grpo_tui.trainer.context import TrainerContext
+    from grpo_tui.trainer.control import Controller
+    from grpo_tui.trainer.rank_sync import SingleProcess
+
+    tr = _trainer(tmp_path)
+    run = make_run(1, state="training")
+    cfg = load_preset("cpu-tiny")
+    ctx = TrainerContext(run=run, cfg=cfg, events=ev.EventWriter(run.events), samples=ev.EventWriter(run.samples))
+    ctx.step = 3
+    ctx.extras["trainer"] = tr
+    for i, body in enumerate([{"settings": ["learning_rate=1"]}, {"settings": "beta=1"}, {"settings": 5},
+                              {"settings": {"learning_rate": "x"}}, {"settings": {"num_generations": 2}},
+                              {}, {"settings": {"learning_rate": 0.02, "reward_weights.format": 0.5}}]):
+        atomic_write(run.commands / f"{i:020d}-1-aaaaaa.json", json.dumps({"id": f"c{i}", "command": "set", **body}))
+    Controller(ctx, sync=SingleProcess(), is_main=True).poll()
+    ctx.events.flush()
+    acks = {e["id"]: e for e in ev.read_all(run.events)[0] if e["type"] == ev.CONTROL}
+    assert [i for i in acks if acks[i].get("error")] == ["c0", "c1", "c2", "c3", "c4", "c5"]
+    assert "num_generations: cannot change while the run trains" in acks["c4"]["error"]
+    assert acks["c6"]["changes"] == {"learning_rate": {"old": 1e-3, "new": 0.02},
+                                     "reward_weights.format": {"old": 1.0, "new": 0.5}}
+    changed = [e for e in ev.read_all(run.events)[0] if e["type"] == ev.SETTINGS_CHANGED]
+    assert [(e["step"], e["id"]) for e in changed] == [(3, "c6")]
+    assert tr.optimizer.param_groups[0]["lr"] == pytest.approx(0.02) and tr.reward_weights.tolist() == [0.5, 1.0]
+    assert ls.load_overrides(run) == {"learning_rate": 0.02, "reward_weights.format": 0.5}
+    assert ctx.cfg.learning_rate == 0.02 and ctx.cfg.reward_weights == [0.5, 1.0]
+    assert not list(run.commands.glob("*.json"))  # every file taken
