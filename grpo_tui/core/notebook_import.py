@@ -389,11 +389,12 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
     file = str(rewards_file) if rewards_file else "rewards.py"  # absolute: presets run from anywhere
     keep: list[ast.stmt] = []
     stubs: list[str] = []
+    eos_uses: set[int] = set()  # ids of statements that read tokenizer.eos_token (and nothing else of it)
     for fn in names:
         if fn not in defs or not isinstance(defs[fn][0], ast.FunctionDef):
             out.not_carried.append(f"reward {fn} (cell {cell_no}): not a function defined in the notebook")
             continue
-        needed, why = _closure(fn, defs, set(dir(builtins)), rebound)
+        needed, why = _closure(fn, defs, set(dir(builtins)), rebound, eos_uses)
         if why:
             stub = defs[fn][0]
             stubs.append(f"def {fn}({ast.unparse(stub.args)}):\n"
@@ -415,6 +416,14 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
         if missing:
             out.not_carried.append(f"the copied rewards import {', '.join(missing)}, not installed here: "
                                    f"pip install {' '.join(missing)} (the notebook installs it)")
+        if any(id(s) in eos_uses for s in ordered):
+            model = next((st.value for st in out.settings if st.key == "model_name"), "")
+            header += ("# `tokenizer.eos_token` in the notebook: the model's EOS from its tokenizer files when they are\n"
+                       "# here, else \"\" -- TRL decodes completions without special tokens, so a reward never sees it.\n"
+                       "from grpo_tui.trainer.rewards.notebook_tokenizer import TokenizerFacts\n"
+                       f"tokenizer = TokenizerFacts({model!r})\n\n")
+            out.notes.append("tokenizer.eos_token in the copied rewards: the model's EOS from its tokenizer files, "
+                             "else \"\" (TRL decodes completions without special tokens)")
         out.reward_file_text = header + "\n\n".join(ast.unparse(s) for s in ordered) + "\n" + \
             ("\n\n" + "\n\n".join(stubs) if stubs else "")
 
@@ -434,7 +443,7 @@ def _not_installed(stmts: list[ast.stmt]) -> list[str]:
 
 
 def _closure(name: str, defs: dict[str, tuple[ast.stmt, int]], builtin_names: set[str],
-             rebound: dict[str, tuple[int, str]]) -> tuple[list[ast.stmt], str]:
+             rebound: dict[str, tuple[int, str]], eos_uses: set[int]) -> tuple[list[ast.stmt], str]:
     """The statements ``name`` needs (itself, imports, literal constants, regexes, plain functions),
     or the first thing that makes it not plain."""
     needed: list[ast.stmt] = []
@@ -458,7 +467,12 @@ def _closure(name: str, defs: dict[str, tuple[ast.stmt, int]], builtin_names: se
                 return [], f"`{n}` from {mod}"
             continue
         local = _local_names(stmt)
+        eos_names = {id(a.value) for a in ast.walk(stmt) if isinstance(a, ast.Attribute) and a.attr == "eos_token"
+                     and isinstance(a.value, ast.Name) and a.value.id == "tokenizer"}
         for node in ast.walk(stmt):
+            if id(node) in eos_names and "tokenizer" not in local:
+                eos_uses.add(id(stmt))  # tokenizer.eos_token only: the copied file's stand-in answers it
+                continue
             if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Load, ast.Store)) and node.id not in local:
                 todo.append(node.id)  # Store: a `global` the function sets
             elif isinstance(node, (ast.Import, ast.ImportFrom)) and node is not stmt:

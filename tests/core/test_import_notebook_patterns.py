@@ -268,3 +268,38 @@ def test_a_reward_needing_a_package_not_installed_here_says_which(tmp_path):
     assert main(["import", str(write_notebook(tmp_path / "l.ipynb", cells)), "-o", str(out)]) == 0
     assert "the copied rewards import zz_not_installed_langid, not installed here: pip install " \
            "zz_not_installed_langid" in out.read_text()
+
+
+def test_tokenizer_eos_token_in_a_reward_regex_is_answered_by_the_stand_in(tmp_path):
+    """Qwen3's notebook ends its format regex with an optional re.escape(tokenizer.eos_token): the copy
+    keeps the reward, with a stand-in that reads the model's EOS from its tokenizer files; a reward that
+    needs more of the tokenizer stays a stub."""
+    from grpo_tui.trainer.rewards import load_user_reward, probe_reward
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "tokenizer_config.json").write_text(json.dumps({"eos_token": {"content": "<|endoftext|>"},
+                                                             "chat_template": "{{ x }}"}))
+    cells = [MODEL.replace('"unsloth/Qwen3-4B-Base"', repr(str(model))),
+             "import re\nsolution_end_regex = r'</SOLUTION>[\\s]{0,}' + '(?:' + re.escape(tokenizer.eos_token) + ')?'\n"
+             "match_format = re.compile(rf'<SOLUTION>(.+?){solution_end_regex}[\\s]{{0,}}$', flags = re.DOTALL)\n"
+             "def exact(completions, **kwargs):\n"
+             "    return [3.0 if match_format.search(c[0]['content']) else 0.0 for c in completions]\n"
+             "def length(completions, **kwargs):\n"
+             "    return [len(tokenizer.encode(c[0]['content'])) / 100 for c in completions]\n",
+             "from trl import GRPOConfig, GRPOTrainer\nargs = GRPOConfig(output_dir = 'o', max_prompt_length = 128,"
+             " max_completion_length = 256)\n"
+             "trainer = GRPOTrainer(model = model, reward_funcs = [exact, length], args = args, train_dataset = None)\n"]
+    out = tmp_path / "e.toml"
+    assert main(["import", str(write_notebook(tmp_path / "e.ipynb", cells)), "-o", str(out)]) == 0
+    text = out.read_text()
+    cfg = parse_preset(out, "user").config.validate()
+    assert [r.rpartition(":")[2] for r in cfg.rewards] == ["exact"]
+    assert "length (cell 1) uses `tokenizer`" in text
+    mod = _load(Path(cfg.rewards[0].rpartition(":")[0]))
+    assert mod.tokenizer.eos_token == "<|endoftext|>"
+    assert mod.exact(completions=[[{"content": "<SOLUTION>4</SOLUTION><|endoftext|>"}],
+                                  [{"content": "<SOLUTION>4</SOLUTION>"}], [{"content": "4"}]]) == [3.0, 3.0, 0.0]
+    assert len(probe_reward(load_user_reward(cfg.rewards[0]), "exact", cfg)) == 3
+    with pytest.raises(AttributeError, match="knows eos_token only"):
+        mod.tokenizer.decode

@@ -24,6 +24,20 @@ from ...core.config import RunConfig
 DATASET_COLUMNS = ("answer",)
 
 
+def tokenizer_file(model: str, name: str) -> Path | None:
+    """A tokenizer file of ``model`` on this machine (a local folder, or the hub cache), or None."""
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return folder / name if (folder / name).is_file() else None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        hit = try_to_load_from_cache(model, name)
+    except Exception:  # not a repo id, or huggingface_hub missing
+        return None
+    return Path(hit) if isinstance(hit, str) else None
+
+
 def tokenizer_has_chat_template(model: str) -> bool | None:
     """Whether ``model``'s tokenizer ships a chat template, read from its files without loading it;
     None when its files are not on this machine."""
@@ -31,22 +45,7 @@ def tokenizer_has_chat_template(model: str) -> bool | None:
         return False  # trainer.tiny builds a tokenizer without one
     if model.lower().endswith(".gguf"):
         return True  # a GGUF carries tokenizer.chat_template (transformers reads it)
-    folder = Path(model).expanduser()
-    files: dict[str, Path | None] = {}
-    if folder.is_dir():
-        files = {n: (folder / n if (folder / n).is_file() else None) for n in ("tokenizer_config.json",
-                                                                            "chat_template.jinja")}
-    else:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-        except ImportError:  # pragma: no cover - a dependency of transformers
-            return None
-        for n in ("tokenizer_config.json", "chat_template.jinja"):
-            try:
-                hit = try_to_load_from_cache(model, n)
-            except Exception:  # not a repo id
-                hit = None
-            files[n] = Path(hit) if isinstance(hit, str) else None
+    files = {n: tokenizer_file(model, n) for n in ("tokenizer_config.json", "chat_template.jinja")}
     if files.get("chat_template.jinja"):
         return True
     cfg_file = files.get("tokenizer_config.json")
