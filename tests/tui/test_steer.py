@@ -154,3 +154,25 @@ async def _typed_error(pilot):
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_snapshot_settings_panel(snap_compare, size):
     assert snap_compare(PanelApp(), terminal_size=size, run_before=_typed_error)
+
+
+async def test_the_start_screens_run_list_shows_a_forks_lineage():
+    import json
+
+    from textual.widgets import DataTable
+
+    from grpo_tui.core.rundir import RUN_JSON
+    from tui_helpers import make_app, synthetic_run
+    from test_tui_start import ready
+
+    synthetic_run("20260101-000000-parent-9ec6", state="completed")
+    child = synthetic_run("20260102-000000-child-4185", state="completed")
+    info = json.loads((child.path / RUN_JSON).read_text())
+    info["fork_of"] = {"run": "20260101-000000-parent-9ec6", "step": 41}
+    (child.path / RUN_JSON).write_text(json.dumps(info))
+    app = make_app("RTX 4090")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await ready(pilot)
+        table = screen.query_one("#runs", DataTable)
+        cells = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
+        assert cells == {"20260102-000000-child-4185 ← …9ec6@41", "20260101-000000-parent-9ec6"}

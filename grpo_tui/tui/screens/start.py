@@ -700,7 +700,10 @@ class StartScreen(Screen):
                 state = Text(s.stall_line.split(' (')[0], style="bold red")
             step = f"{s.step}/{s.max_steps}" if s.max_steps else str(s.step)
             reward = f"{s.last_reward:.3f}" if s.last_reward is not None else "–"
-            run_cell = Text.assemble(("✓ ", "bold"), s.id) if s.id in self.marked else s.id
+            run_cell = Text.assemble(("✓ ", "bold"), s.id) if s.id in self.marked else Text(s.id)
+            if s.fork_of:  # lineage (`grpo-tui run --fork`): the parent's id tail and the step it forked at
+                parent, _, at = s.fork_of.rpartition("@")
+                run_cell.append(f" ← …{parent[-4:]}@{at}", style="dim")
             rows.append((s.id, [run_cell, state, step, reward, _short_eval(s), _short_model(s.model)]))
         fill_table(table, RUN_COLUMNS, rows)
         live = sum(1 for s in msg.summaries if s.live)
