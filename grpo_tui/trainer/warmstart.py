@@ -168,8 +168,9 @@ def warm_start(model: Any, tokenizer: Any, cfg: RunConfig, progress: Progress | 
     a batch's logits over a 49k vocabulary at once would cost GBs of RAM on a CPU machine."""
     import torch
 
-    chat = bool(getattr(tokenizer, "chat_template", None))
-    rows = example_rows(cfg, chat)
+    from .datasets import prompts_are_chat
+
+    rows = example_rows(cfg, prompts_are_chat(cfg, tokenizer))  # the form the GRPO prompts take
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("warmstart_steps: the model has no trainable weights (attach LoRA first)")

@@ -180,3 +180,16 @@ def test_the_old_name_still_reads():
     with pytest.raises(ConfigError, match="sets warmstart_steps again"):
         RunConfig.from_mapping({"warm_start_steps": 7, "warmstart_steps": 3})
     assert to_prompt("q", RunConfig(), chat=False) == "q"
+
+
+def test_the_examples_take_the_prompt_form_the_grpo_rows_take(monkeypatch):
+    """prompt_form = "text" on a model with a chat template: GRPO's prompts are plain strings, and so
+    are the warm start's (it must teach the layout the run will see)."""
+    seen = []
+    real = warmstart.example_rows
+    monkeypatch.setattr(warmstart, "example_rows", lambda cfg, chat: seen.append(chat) or real(cfg, chat))
+    cfg, model, tok = _tiny(warmstart_steps=1, warmstart_batch_size=2, prompt_form="chat")
+    warmstart.warm_start(model, tok, cfg)  # the tiny tokenizer gets its plain chat template, as for GRPO
+    assert tok.chat_template
+    warmstart.warm_start(model, tok, cfg.with_overrides({"prompt_form": "text"}))
+    assert seen == [True, False]
