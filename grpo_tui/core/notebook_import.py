@@ -371,8 +371,9 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
             names_here: list[str] = []
             if isinstance(stmt, (ast.FunctionDef, ast.ClassDef)):
                 names_here = [stmt.name]
-            elif isinstance(stmt, ast.Assign):
-                names_here = [t.id for t in stmt.targets if isinstance(t, ast.Name)]
+            elif isinstance(stmt, ast.Assign):  # a, b = ... binds both
+                names_here = [n.id for t in stmt.targets for n in ast.walk(t)
+                              if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
             elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 names_here = [(a.asname or a.name).split(".")[0] for a in stmt.names]
             for n in names_here:
@@ -405,6 +406,9 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
             continue
         keep.extend(s for s in needed if s not in keep)
         out.rewards.append(f"{file}:{fn}")
+    if stubs and not out.rewards:
+        out.not_carried.append("rewards: none of the notebook's reward functions could be copied (stubs below); "
+                               "grpo-tui's built-in format + correctness are used until you fill them in")
     if keep or stubs:
         ordered = [s for _, _, s in order if s in keep]
         # imports first: a notebook may import a module again in a later cell than its first use
@@ -501,7 +505,7 @@ def _local_names(stmt: ast.stmt) -> set[str]:
             names.update((a.asname or a.name).split(".")[0] for a in node.names)
         elif isinstance(node, ast.ExceptHandler) and node.name:
             names.add(node.name)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+        elif isinstance(node, ast.Global):  # nonlocal names stay the enclosing function's locals
             declared_global.update(node.names)
         elif isinstance(node, ast.comprehension):
             for t in ast.walk(node.target):

@@ -303,3 +303,39 @@ def test_tokenizer_eos_token_in_a_reward_regex_is_answered_by_the_stand_in(tmp_p
     assert len(probe_reward(load_user_reward(cfg.rewards[0]), "exact", cfg)) == 3
     with pytest.raises(AttributeError, match="knows eos_token only"):
         mod.tokenizer.decode
+
+
+def test_nonlocal_counters_and_tuple_assignments_are_read_as_python_does(tmp_path):
+    """gpt-oss's helper counts with `nonlocal` inside a nested function; Muse Glimmer unpacks
+    `_head, _tail = ...` at top level. Neither is an undefined name."""
+    cells = [MODEL,
+             "def count_imports(code):\n    count = 0\n    def visit(line):\n        nonlocal count\n"
+             "        if line.startswith('import'):\n            count += 1\n"
+             "    for line in code.splitlines():\n        visit(line)\n    return count\n"
+             "_head, _tail = 'A|B'.split('|')\n"
+             "def few_imports(completions, **kwargs):\n"
+             "    return [1.0 if count_imports(c[0]['content']) < 2 else 0.0 for c in completions]\n"
+             "def starts_right(completions, **kwargs):\n"
+             "    return [0.5 if c[0]['content'].startswith(_head) else 0.0 for c in completions]\n",
+             "from trl import GRPOConfig, GRPOTrainer\nargs = GRPOConfig(output_dir = 'o', max_prompt_length = 128,"
+             " max_completion_length = 256)\n"
+             "trainer = GRPOTrainer(model = model, reward_funcs = [few_imports, starts_right], args = args,\n"
+             "    train_dataset = None)\n"]
+    out = tmp_path / "n.toml"
+    assert main(["import", str(write_notebook(tmp_path / "n.ipynb", cells)), "-o", str(out)]) == 0
+    cfg = parse_preset(out, "user").config
+    assert [r.rpartition(":")[2] for r in cfg.rewards] == ["few_imports", "starts_right"]
+    mod = _load(Path(cfg.rewards[0].rpartition(":")[0]))
+    done = [[{"content": "import os\nimport sys"}], [{"content": "A then B"}]]
+    assert mod.few_imports(completions=done) == [0.0, 1.0] and mod.starts_right(completions=done) == [0.0, 0.5]
+
+
+def test_when_no_reward_can_be_copied_the_built_in_ones_are_said(tmp_path):
+    cells = [MODEL, "def uses_model(completions, **kwargs):\n    return [model.score(c) for c in completions]\n",
+             "from trl import GRPOConfig, GRPOTrainer\nargs = GRPOConfig(output_dir = 'o', max_prompt_length = 128,"
+             " max_completion_length = 256)\n"
+             "trainer = GRPOTrainer(model = model, reward_funcs = [uses_model], args = args, train_dataset = None)\n"]
+    out = tmp_path / "m.toml"
+    assert main(["import", str(write_notebook(tmp_path / "m.ipynb", cells)), "-o", str(out)]) == 0
+    assert "none of the notebook's reward functions could be copied (stubs below); grpo-tui's built-in format + " \
+           "correctness are used until you fill them in" in out.read_text()
