@@ -113,7 +113,8 @@ def trace_dataset(cells: list[Any], literal: Callable[[ast.AST], Any], node: ast
     for c in sft_cells:
         out.not_carried.append(
             f"SFT stage (cell {c}, SFTTrainer): the notebook fine-tunes the format with SFT before GRPO; not "
-            "carried -- the preset trains GRPO only, from the base model")
+            "carried -- the preset trains GRPO only, from the base model. grpo-tui's own format warm start "
+            "(--set warmstart_steps=N, warmstart_dataset=...) does that stage from rows with a worked solution")
     return out
 
 
