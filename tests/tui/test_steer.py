@@ -85,7 +85,7 @@ async def test_the_panel_refuses_a_finished_run():
 
 @pytest.mark.slow
 async def test_the_panel_changes_a_real_paused_trainer():
-    launched = start(max_steps=40)
+    launched = start(max_steps=400)  # stopped below; never ends before the pause
     run, proc = launched.run, launched.proc
     try:
         wait_for(run, lambda e: e["type"] == ev.METRICS, proc=proc)
