@@ -79,9 +79,16 @@ def follow(run: RunDir, console: Console | None = None, *, poll: float = POLL_S)
                     elif t == ev.CONTROL:
                         progress.console.print(
                             f"{escape(str(e.get('command')))} acknowledged at step {e.get('step')}: "
-                            f"{escape(str(e.get('state')))}")
+                            f"{escape(str(e.get('state')))}"
+                            + (f" -- refused: {escape(str(e['error']))}" if e.get("error") else ""))
                         if e.get("state") == "paused":
                             progress.update(task, description="paused")
+                    elif t == ev.SETTINGS_CHANGED and isinstance(e.get("changes"), dict):
+                        from .core.live_settings import describe
+
+                        again = " (re-applied on resume)" if e.get("resumed") else ""
+                        progress.console.print(f"settings changed at step {e.get('step')}{again}: "
+                                               f"{escape(describe(e['changes']))}")
                     elif t == ev.CHECKPOINT:
                         progress.console.print(f"{e.get('kind')} saved: {escape(str(e.get('path')))}")
                     elif t == ev.ALERT:

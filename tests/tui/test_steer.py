@@ -176,3 +176,24 @@ async def test_the_start_screens_run_list_shows_a_forks_lineage():
         table = screen.query_one("#runs", DataTable)
         cells = {str(table.get_row_at(i)[0]) for i in range(table.row_count)}
         assert cells == {"20260102-000000-child-4185 ← …9ec6@41", "20260101-000000-parent-9ec6"}
+
+
+def test_headless_attach_prints_changes_and_refusals(capsys):
+    from grpo_tui.cli import main
+
+    run = make_run(6, run_id="20260101-000000-synthetic-headless")
+    lines = [line for line in run.events.read_bytes().splitlines(keepends=True)]
+    finished = lines.pop()  # the changes go before the run's end, as a trainer writes them
+    run.events.write_bytes(b"".join(lines))
+    with ev.EventWriter(run.events) as w:
+        w.emit(ev.CONTROL, 3, command="set", id="c1", state="paused", error="num_generations: cannot change")
+        w.emit(ev.SETTINGS_CHANGED, 3, changes={"learning_rate": {"old": 1.5e-3, "new": 0.01}}, id="c2")
+        w.emit(ev.SETTINGS_CHANGED, 3, changes={"learning_rate": {"old": 1.5e-3, "new": 0.01}}, resumed=True)
+    with open(run.events, "ab") as fh:
+        fh.write(finished)
+    capsys.readouterr()
+    assert main(["attach", run.id, "--headless"]) == 0
+    out = capsys.readouterr().out
+    assert "set acknowledged at step 3: paused -- refused: num_generations: cannot change" in out
+    assert "settings changed at step 3: learning_rate 0.0015 -> 0.01" in out
+    assert "settings changed at step 3 (re-applied on resume): learning_rate 0.0015 -> 0.01" in out
