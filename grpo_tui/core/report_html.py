@@ -268,7 +268,7 @@ def chosen_groups(run: RunDir, steps: Sequence[int] | None = None) -> list[dict[
         if not gs:
             continue
         best = max(gs, key=lambda g: g.mean)
-        worst = min(gs, key=lambda g: g.mean)
+        worst = min(reversed(gs), key=lambda g: g.mean)  # on a tie, another group than the best
         out.append({"step": int(e.get("step") or 0), "groups": len(gs), "best": best.to_dict(),
                     "worst": worst.to_dict() if worst is not best else None})
     return out

@@ -160,6 +160,8 @@ def test_chosen_steps_pick_the_nearest_sampled_steps():
         best, worst = c["best"], c["worst"]
         assert worst is None or best["mean_reward"] >= worst["mean_reward"]
     assert [c["step"] for c in rh.chosen_groups(run)] == [10, 30]
+    for c in rh.chosen_groups(run):  # two groups (even of equal mean): best and worst are different ones
+        assert c["groups"] == 2 and c["worst"] is not None and c["worst"]["group"] != c["best"]["group"]
 
 
 def test_a_quiet_run_has_no_marks_and_an_empty_run_says_not_recorded():
