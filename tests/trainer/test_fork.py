@@ -29,13 +29,13 @@ def _completions(run) -> dict[int, list[str]]:
 
 @pytest.fixture(scope="module")
 def parent(tmp_path_factory):
-    """A finished 6-step run with checkpoints at steps 3 and 6 (its own GRPO_TUI_HOME for the module)."""
+    """A finished 6-step LoRA run with checkpoints at steps 3 and 6 (its own GRPO_TUI_HOME for the module)."""
     import os
 
     home = tmp_path_factory.mktemp("fork-home")
     old = os.environ.get("GRPO_TUI_HOME")
     os.environ["GRPO_TUI_HOME"] = str(home)
-    launched = start(max_steps=6, save_steps=3)
+    launched = start(max_steps=6, save_steps=3, full_finetuning=False)  # a LoRA adapter, as real models train
     try:
         assert wait_exit(launched.proc) == 0, launched.run.log_tail(30)
     finally:
