@@ -56,9 +56,13 @@ def checkpoint_at(run: RunDir, step: int | None) -> Path:
 
 def plan_fork(parent: RunDir, step: int | None, items: list[str]) -> tuple[Any, dict[str, Any], Path]:
     """(the fork's RunConfig, the settings in force for it, the checkpoint) -- every check, nothing written."""
+    info = parent.info()
+    if info.get("source") in ("watched", "trl-folder"):
+        what = "a watched script" if info["source"] == "watched" else "a TRL folder"
+        raise ConfigError("--fork", f"run {parent.id} is {what}: grpo-tui cannot rebuild its trainer",
+                          "resume it from its own script with trainer.train(resume_from_checkpoint=...)")
     checkpoint = checkpoint_at(parent, step)
     cfg = ls.effective_config(parent)
-    info = parent.info()
     raw = parse_overrides(items)
     plain = {k: raw.pop(k) for k in FORK_KEYS if k in raw}
     changes = ls.parse_changes(raw, cfg, hardware=info.get("hardware")) if raw else {}

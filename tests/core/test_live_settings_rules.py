@@ -114,3 +114,14 @@ def test_set_refuses_a_finished_run_and_bad_keys_before_writing(capsys):
     assert main(["set", run.id, "learning_rate=1e-3"]) == 2
     assert "is completed; there is no trainer to change" in capsys.readouterr().err
     assert not list(run.commands.glob("*.json"))
+
+
+def test_a_watched_scripts_run_is_not_forked(capsys):
+    run = rd.create_run(tiny().to_dict(), extra={"source": "watched"})
+    (run.checkpoints / "checkpoint-2").mkdir()
+    (run.checkpoints / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    before = {r.id for r in rd.list_runs()}
+    assert main(["run", "--fork", run.id]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is a watched script: grpo-tui cannot rebuild its trainer" in err and len(err.splitlines()) == 1
+    assert {r.id for r in rd.list_runs()} == before

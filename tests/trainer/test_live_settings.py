@@ -125,7 +125,8 @@ def test_change_sent_while_loading_is_applied_at_the_first_step_and_two_readers_
     for m in monitors:
         m.poll()
         seen.append([(c["step"], c["changes"]) for c in m.settings_changes])
-    assert seen[0] == seen[1] == [(0, {"learning_rate": {"old": 1.5e-3, "new": 0.02}, "beta": {"old": 0.0, "new": 0.0}})]
+    assert seen[0] == seen[1] == [(0, {"learning_rate": {"old": 1.5e-3, "new": 0.02},
+                                       "beta": {"old": 0.0, "new": 0.0}})]
 
 
 def test_changes_survive_a_killed_trainer_and_resume():
