@@ -270,15 +270,49 @@ def test_planner_against_logged_figures(name, util, batch, vram, reserved, weigh
     assert p.kv_cache == pytest.approx(kv, abs=0.9)
 
 
-@pytest.mark.parametrize("name", ["qwen3-4b", "advanced-llama-3.2-3b"])
+# The saved runs' cells (unslothai/notebooks @ bdda2ef, nb/): "actual GPU utilization" and vLLM's
+# reservation / weights / KV cache from the from_pretrained cell, the batch and steps from the trainer cell.
+T4_RUNS = {  # name: (Unsloth version, load cell, train cell, steps finished)
+    "qwen3-4b": ("2025.5.7", 8, 61, "100/100"),
+    "deepseek-r1-qwen3-8b": ("2025.5.9", 9, 48, "100/100"),
+    "llama-3.1-8b": ("2025.3.8", 8, 14, "250/250"),
+    "phi-4": ("2025.2.4", 8, 14, "100/100"),
+    "qwen2.5-3b": ("2025.2.4", 8, 14, "250/250"),
+    "advanced-llama-3.2-3b": ("2025.5.4", 9, 39, "500/500"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(T4_RUNS))
 def test_runs_that_finished_on_a_t4_fit_as_they_ran(name):
-    util = {"qwen3-4b": 0.6934, "advanced-llama-3.2-3b": 0.5943}[name]
-    p = planner.plan(_as_ran(name, gpu_memory_utilization=util, per_device_train_batch_size=4), T4)
-    assert p.verdict == "fits", p.explain()
-    # the same settings under today's Unsloth with standby (its fixed share, [CI-T4]'s extra): no comfort
+    """Every GRPO notebook whose saved output finished on a T4, planned as it ran there (no standby:
+    its Unsloth predates it; the logged utilization and batch), fits or is tight."""
+    _, util, batch, vram, *_ = next(row for row in LOGGED if row[0] == name)
+    assert vram == T4
+    p = planner.plan(_as_ran(name, gpu_memory_utilization=util, per_device_train_batch_size=batch), T4)
+    assert p.verdict in ("fits", "tight"), p.explain()
+    # the same settings under today's Unsloth with standby: its fixed 0.76 share, [CI-T4]'s extra
     s = planner.plan(_as_ran(name, gpu_memory_utilization=util, vllm_standby=True), T4)
-    assert s.verdict in ("tight", "no") and s.gpu_memory_utilization == pytest.approx(0.76)
-    assert s.total > p.total
+    assert s.gpu_memory_utilization == pytest.approx(0.76) and s.total > p.total
+
+
+def test_the_two_as_written_plans_that_say_no_are_unsloths_own_t4_oom():
+    """Qwen3 (4B) and Advanced Llama 3.2 (3B) as written today (standby on) plan "no" on a T4. That is
+    not a miscalibration: Unsloth's T4 CI ([CI-T4], tests/core/test_planner.py CI_OOM) ran the Qwen3 (4B)
+    notebook's settings under standby on a 14.56 GiB T4 and they ran out of memory in the backward.
+    The as-written Qwen3 plan is that run within 0.25 GiB, and Advanced Llama's training side is larger."""
+    from test_planner import CI_FIT, CI_OOM, KAGGLE_T4, cfg
+
+    oom = planner.plan(cfg(**CI_OOM), KAGGLE_T4)
+    qwen = planner.plan(_as_ran("qwen3-4b", vllm_standby=True), T4)
+    llama = planner.plan(_as_ran("advanced-llama-3.2-3b", vllm_standby=True), T4)
+    assert oom.verdict == qwen.verdict == llama.verdict == "no"
+    assert qwen.total - qwen.vram == pytest.approx(oom.total - oom.vram, abs=0.25)
+
+    def training(p):
+        return p.parts["lora"] + p.parts["activations"] + p.parts["logits"]
+
+    ran = planner.plan(cfg(**CI_FIT), KAGGLE_T4)  # the CI run that finished
+    assert training(llama) >= training(oom) > training(ran) + 0.8
 
 
 def test_model_shape_from_the_hub_cache(tmp_path, monkeypatch):
