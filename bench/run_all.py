@@ -41,7 +41,7 @@ QUICK_ARGS = {
     "zero_variance": ["--groups", "100"],
 }
 # Minutes of training each (a 300-step tiny run; SmolLM2's load, generation and backward); opt in with --only.
-SLOW = {"tiny_learning", "smollm2_cpu", "smollm2_learning", "mutation"}  # mutation: ~30 min of mutmut (docs/testing.md)
+SLOW = {"tiny_learning", "smollm2_cpu", "smollm2_learning", "mutation", "vllm_cpu"}  # mutation: ~30 min of mutmut (docs/testing.md)
 
 
 def scripts() -> list[str]:
