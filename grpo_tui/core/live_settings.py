@@ -208,8 +208,8 @@ def current_value(cfg: RunConfig, key: str, overrides: dict[str, Any] | None = N
         name = key[len(REWARD_WEIGHT):]
         weights = list(cfg.reward_weights) or [1.0] * len(names)
         return weights[names.index(name)] if name in names else None
-    if key == "epsilon_high":
-        return current_value(cfg, "epsilon", overrides)
+    if key == "epsilon_high":  # 0 (the config's default) means: the same as epsilon, as TRL's None does
+        return getattr(cfg, "epsilon_high", 0) or current_value(cfg, "epsilon", overrides)
     return getattr(cfg, key, None)
 
 

@@ -99,6 +99,7 @@ def _apply_one(trainer: Any, key: str, value: Any, cfg: RunConfig) -> None:
         return None
     if key == "epsilon_high":
         trainer.epsilon_high = float(value)
+        trainer.args.epsilon_high = float(value)  # set on its own now: a later epsilon no longer moves it
         return None
     if key == "num_iterations":
         trainer.num_iterations = int(value)

@@ -125,3 +125,11 @@ def test_a_watched_scripts_run_is_not_forked(capsys):
     err = capsys.readouterr().err.strip()
     assert "is a watched script: grpo-tui cannot rebuild its trainer" in err and len(err.splitlines()) == 1
     assert {r.id for r in rd.list_runs()} == before
+
+
+def test_epsilon_high_in_force_is_its_own_value_or_epsilons():
+    cfg = tiny()
+    assert ls.current_value(cfg, "epsilon_high") == cfg.epsilon
+    assert ls.current_value(cfg, "epsilon_high", {"epsilon": 0.1}) == 0.1
+    assert ls.current_value(cfg.with_overrides({"epsilon_high": 0.28}), "epsilon_high", {"epsilon": 0.1}) == 0.28
+    assert ls.apply_to_config(cfg, {"epsilon_high": 0.3}).epsilon_high == 0.3  # a fork launches with it

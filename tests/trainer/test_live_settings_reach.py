@@ -79,8 +79,12 @@ def test_every_live_setting_reaches_where_trl_reads_it(tmp_path):
 
 def test_epsilon_alone_moves_both_sides_as_trl_defaults_it(tmp_path):
     tr = _trainer(tmp_path)
-    live.apply(tr, {"epsilon": 0.15}, RunConfig(rewards=["format", "correctness"]))
+    cfg = RunConfig(rewards=["format", "correctness"])
+    live.apply(tr, {"epsilon": 0.15}, cfg)
     assert (tr.epsilon_low, tr.epsilon_high) == (0.15, 0.15)
+    live.apply(tr, {"epsilon_high": 0.28}, cfg)  # set on its own: a later epsilon leaves it
+    live.apply(tr, {"epsilon": 0.1}, cfg)
+    assert (tr.epsilon_low, tr.epsilon_high) == (0.1, 0.28)
 
 
 def test_beta_on_a_full_fine_tune_without_a_reference_is_refused_and_nothing_changes(tmp_path):
