@@ -34,7 +34,7 @@ class ThreadChoice:
                 f"the cores other jobs leave free; more threads than free cores spin and slow a step)")
 
     def payload(self) -> dict:
-        return {"torch_threads": self.threads, "usable_cores": self.cores, "load_at_launch": None if self.load is None else round(self.load, 2),
+        return {"torch_threads": self.threads, "usable_cores": self.cores, "load_at_launch": self.load,
                 "threads_by_user": self.by_user}
 
 
@@ -53,6 +53,8 @@ def choose(env: dict[str, str] | None = None, cores: int | None = None, load: fl
             load = os.getloadavg()[0]
         except (AttributeError, OSError):
             load = None
+    if load is not None:
+        load = round(load, 2)  # one value for the log line and the event payload
     raw = (env.get(ENV) or "").strip()
     if raw.isdigit() and int(raw) > 0:
         return ThreadChoice(int(raw), cores, load, by_user=True)
