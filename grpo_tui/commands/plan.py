@@ -65,8 +65,9 @@ def run(args) -> int:
         if p.gpu_memory_utilization is not None:
             details.append(f"vLLM gpu_memory_utilization: {share_text(p)} -> {p.vllm_reserved:.2f} GiB reserved, "
                            f"KV cache {p.kv_cache:.2f} GiB = {p.kv_tokens} tokens")
-        details.append(f"micro-batch: {p.micro_batch} completions x "
-                       f"{min(cfg.max_seq_length, cfg.max_prompt_length + cfg.max_completion_length)} tokens")
+        tokens = cfg.max_seq_length if cfg.lengths_from_data else \
+            min(cfg.max_seq_length, cfg.max_prompt_length + cfg.max_completion_length)  # as planned
+        details.append(f"micro-batch: {p.micro_batch} completions x {tokens} tokens")
         for d in details:
             console.print(Text(d, style="dim"))
     verdict = Text.assemble(("verdict: ", "bold"), (p.verdict, f"bold {VERDICT_STYLE.get(p.verdict, '')}"))

@@ -319,7 +319,8 @@ class AlertEngine:
                     max_reward: float | None = None) -> "AlertEngine":
         """From a RunConfig dict; ``max_reward`` is run.json's (the launcher records it)."""
         cfg = config or {}
-        mcl = cfg.get("max_completion_length")
+        # lengths_from_data: the cap is measured at launch (said in the run's log), not the config's figure
+        mcl = None if cfg.get("lengths_from_data") else cfg.get("max_completion_length")
         tags = (str(cfg.get("reasoning_start") or "<think>"), str(cfg.get("reasoning_end") or "</think>"))
         return cls(thresholds, max_completion_length=int(mcl) if isinstance(mcl, int) else None,
                    max_reward=_num(max_reward), reasoning_tags=tags)

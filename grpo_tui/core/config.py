@@ -15,6 +15,7 @@ exits 2).
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -64,6 +65,9 @@ class RunConfig:
     gradient_accumulation_steps: int = 1
     max_prompt_length: int = 128  # ours: prompts longer than this are filtered out of the dataset
     max_completion_length: int = 32
+    # ours: "quantile 0.9 + 1" / "max + 1": at launch the trainer sets max_prompt_length from the training
+    # prompts' token lengths and max_completion_length = max_seq_length - max_prompt_length (trainer.datasets)
+    lengths_from_data: str = ""
     learning_rate: float = 5e-6
     lr_scheduler_type: str = "constant"
     warmup_ratio: float = 0.0
@@ -234,6 +238,7 @@ class RunConfig:
                 f" exceeds max_seq_length = {self.max_seq_length}",
                 "raise max_seq_length or shorten prompts/completions",
             )
+        lengths_rule(self.lengths_from_data)  # a clear error before any model loads
         if self.importance_sampling_level not in ("token", "sequence"):
             raise ConfigError("importance_sampling_level", f"{self.importance_sampling_level!r} is not a TRL level",
                               "use token, or sequence (GSPO)")
@@ -413,3 +418,22 @@ _NORMALISE = {"use_gradient_checkpointing": _gradient_checkpointing, "target_mod
 def canonical_keys(data: dict[str, Any], *, source: str = "") -> dict[str, Any]:
     """Other libraries' names -> this record's; ConfigError for a name it cannot take (core.fields)."""
     return fields.canonical_keys(data, RunConfig.field_names(), source=source)
+
+
+_LENGTHS_RULE = re.compile(r"^\s*(?:quantile\s+(0(?:\.\d+)?|1(?:\.0+)?)|max)\s*(?:\+\s*(\d+))?\s*$")
+
+
+def lengths_rule(text: str) -> tuple[float, int] | None:
+    """``lengths_from_data``: "quantile Q + N" (Q in (0, 1]) or "max + N" -> (Q, N); "" -> None.
+
+    The notebooks' rule (Qwen3 4B: ``maximum_length = int(np.quantile(L, 0.9))``,
+    ``max_prompt_length = maximum_length + 1``): the trainer applies it to the training prompts."""
+    if not text:
+        return None
+    m = _LENGTHS_RULE.match(text)
+    q = 1.0 if m and m.group(1) is None else float(m.group(1)) if m else 0.0
+    if not m or not 0.0 < q <= 1.0:
+        raise ConfigError("lengths_from_data", f"{text!r} is not a length rule",
+                          'use "quantile 0.9 + 1" or "max + 1" (prompt tokens at that quantile, plus N), or ""')
+    return q, int(m.group(2) or 0)
+

@@ -69,6 +69,7 @@ FIELD_INFO: dict[str, tuple[str, str]] = {
     "gradient_accumulation_steps": (TRL, "micro-batches per optimizer step"),
     "max_prompt_length": (TRL, "prompts longer than this are dropped from the dataset (count reported)"),
     "max_completion_length": (TRL, "completion cap, in tokens"),
+    "lengths_from_data": (OURS, "\"quantile 0.9 + 1\" or \"max + 1\": max_prompt_length measured from the training prompts at launch (longer ones dropped), max_completion_length = max_seq_length minus it"),
     "learning_rate": (TRANSFORMERS, "peak learning rate"),
     "lr_scheduler_type": (TRANSFORMERS, "constant, linear, cosine, ..."),
     "warmup_ratio": (TRANSFORMERS, "warm-up as a fraction of max_steps (transformers 5 folds it into warmup_steps)"),

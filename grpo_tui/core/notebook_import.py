@@ -14,8 +14,10 @@ blanked first). What is carried, each line citing its cell:
   the user adds it.
 
 Values are the literal ones, or names and arithmetic over earlier literal assignments
-(``lora_alpha = lora_rank*2``). A value computed from data or a model (``maximum_length + 1``),
-and a keyword grpo-tui does not take, is listed under "not carried" with the reason.
+(``lora_alpha = lora_rank*2``). Lengths computed from the prompts (``maximum_length + 1``) come from the
+cell's saved output, else become ``lengths_from_data`` (the trainer measures them at launch). Any other
+value computed from data or a model, and a keyword grpo-tui does not take, is listed under "not carried"
+with the reason.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class _Env:
         self.values: dict[str, Any] = {}
         self.unresolved: dict[str, str] = {}
         self.cells: dict[str, int] = {}  # name -> the cell of its last assignment
+        self.chat_lengths = False  # the notebook tokenizes prompts with apply_chat_template(add_generation_prompt)
 
     def eval(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
@@ -157,8 +160,16 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
         try:
             value = env.eval(node)
         except Unresolved as exc:
-            out.not_carried.append(f"{key} (cell {cell}, {call}): computed, not a literal ({exc}); "
-                                   f"set it with --set {key}=...")
+            rule = _length_rule(env, key, node)
+            if rule is None:
+                out.not_carried.append(f"{key} (cell {cell}, {call}): computed, not a literal ({exc}); "
+                                       f"set it with --set {key}=...")
+            elif "lengths_from_data" not in seen and rule:
+                seen.add("lengths_from_data")
+                out.settings.append(Setting("lengths_from_data", rule, cell, call, str(exc)))
+                out.notes.append(f"{key} (cell {cell}, {call}): computed from the data ({exc}) and not in the "
+                                 f"saved output; lengths_from_data = {rule!r}: the trainer measures the training "
+                                 "prompts with the model's tokenizer at launch and says the lengths it set")
             return
         if key == "vllm_sampling_params":
             return
@@ -192,6 +203,10 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
                 continue
             env.assign(stmt, cell.index)
             _from_saved_output(env, stmt, cell, out)
+            env.chat_lengths = env.chat_lengths or any(
+                isinstance(n, ast.Call) and _call_name(n) == "apply_chat_template"
+                and any(k.arg == "add_generation_prompt" and isinstance(k.value, ast.Constant) and k.value.value is True
+                        for k in n.keywords) for n in ast.walk(stmt))
         for node in ast.walk(cell.tree):
             if not isinstance(node, ast.Call):
                 continue
@@ -344,6 +359,58 @@ def _from_saved_output(env: _Env, stmt: ast.stmt, cell: _Cell, out: Imported) ->
                 env.values[name] = value
                 env.unresolved.pop(name)
                 return
+
+
+def _rhs(env: _Env, node: ast.AST) -> ast.AST:
+    """An unresolved name's assigned expression (``name = expr`` as the env recorded it), else the node."""
+    if isinstance(node, ast.Name) and node.id in env.unresolved:
+        try:
+            return ast.parse(env.unresolved[node.id].split("=", 1)[1].strip(), mode="eval").body
+        except (SyntaxError, IndexError):
+            return node
+    return node
+
+
+def _length_rule(env: _Env, key: str, node: ast.AST) -> str | None:
+    """The notebooks' computed lengths as a ``lengths_from_data`` rule, else None.
+
+    max_prompt_length = M + N where M = int(np.quantile(L, Q)) (or max(L)) -> "quantile Q + N" / "max + N";
+    max_completion_length = max_seq_length - max_prompt_length -> "" (the rule covers it)."""
+    expr = _rhs(env, node)
+    if key == "max_completion_length":
+        ok = (isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Sub) and _is_number(env, expr.left)
+              and _length_rule(env, "max_prompt_length", expr.right) is not None)
+        return "" if ok else None
+    if key != "max_prompt_length":
+        return None
+    plus = 0
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add) and _is_number(env, expr.right):
+        plus, expr = env.eval(expr.right), expr.left
+    measured = _rhs(env, expr)
+    if isinstance(measured, ast.Call) and _call_name(measured) == "int" and measured.args:
+        measured = measured.args[0]
+    if not (isinstance(measured, ast.Call) and isinstance(plus, int) and plus >= 0):
+        return None
+    name = _call_name(measured)
+    # the trainer measures prompts as it sends them (chat template + generation prompt): take only a column
+    # of lengths (tokenized["L"]) where the notebook measured those too, never an inline generator over
+    # raw text (``max(len(tokenizer(x)) for x in ...)`` counts something else)
+    if not (measured.args and isinstance(measured.args[0], (ast.Subscript, ast.Name)) and env.chat_lengths):
+        return None
+    if name == "quantile" and len(measured.args) == 2 and _is_number(env, measured.args[1]):
+        q = env.eval(measured.args[1])
+        return f"quantile {q:g} + {plus}" if 0 < q <= 1 else None
+    if name in ("max", "amax") and len(measured.args) == 1:
+        return f"max + {plus}"
+    return None
+
+
+def _is_number(env: _Env, node: ast.AST) -> bool:
+    try:
+        value = env.eval(node)
+    except Unresolved:
+        return False
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _assigned_name(tree: ast.Module, call: ast.Call) -> str | None:
@@ -559,6 +626,8 @@ def preset_text(imp: Imported, name: str) -> str:
             cite = f"cell {s.cell}: the dataset's .map() -- {s.source}"
         elif s.call == "tags":
             cite = f"cell {s.cell}: {s.key} = {s.source}"
+        elif s.key == "lengths_from_data":
+            cite = f"cell {s.cell}: {s.call}(max_prompt_length = ...) with {s.source}: measured at launch"
         cite = cite.replace("\n", " ")
         tables.setdefault(table, []).append(f"{s.key} = {value}  # {cite}")
     if imp.rewards:

@@ -623,6 +623,10 @@ def plan(cfg: RunConfig, vram_gb: float | None = None, *, ram_gb: float | None =
     notes: list[str] = []
     if cfg.batch_notice():
         notes.append(cfg.batch_notice())
+    if cfg.lengths_from_data:  # measured from the prompts at launch: plan the longest completion it can set
+        cfg = cfg.with_overrides({"max_prompt_length": 1, "max_completion_length": cfg.max_seq_length - 1})
+        notes.append(f"lengths_from_data {cfg.lengths_from_data!r}: the lengths are measured from the prompts at "
+                     f"launch; planned at the most it can set (max_completion_length {cfg.max_completion_length})")
     L = min(cfg.max_seq_length, cfg.max_prompt_length + cfg.max_completion_length)
     targets = _checked_targets(cfg, spec)
     lora, activations, logits = _training_bytes(cfg, spec, targets, on_cpu, L)

@@ -213,25 +213,76 @@ def build_dataset(cfg: RunConfig, tokenizer, n_builtin: int | None = None):
         return {"prompt": prompt, "answer": _gold(row[a_col]) if a_col else None}
 
     ds = ds.map(convert, remove_columns=[c for c in cols if c not in ("prompt",)])
-    # max_prompt_length is no longer a GRPOConfig field: drop long prompts here.
-    def short_enough(row):
-        if isinstance(row["prompt"], list):
-            ids = tokenizer.apply_chat_template(row["prompt"], tokenize=True, add_generation_prompt=True)
-            if isinstance(ids, dict):
-                ids = ids["input_ids"]
-        else:
-            ids = tokenizer(row["prompt"], add_special_tokens=False)["input_ids"]
-        return len(ids) <= cfg.max_prompt_length
+    return _drop_long_prompts(cfg, ds, tokenizer)
 
-    kept = ds.filter(short_enough)
+
+def prompt_tokens(prompt: Any, tokenizer) -> int:
+    """Tokens of one training prompt as the trainer sends it (a chat prompt through the chat template
+    with the generation prompt, as the notebooks measure it; a text prompt as it stands)."""
+    if isinstance(prompt, list):
+        ids = tokenizer.apply_chat_template(prompt, tokenize=True, add_generation_prompt=True)
+        if isinstance(ids, dict):
+            ids = ids["input_ids"]
+        return len(ids)
+    return len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+
+
+def _drop_long_prompts(cfg: RunConfig, ds, tokenizer, limit: int | None = None, why: str = "max_prompt_length"):
+    # max_prompt_length is no longer a GRPOConfig field: drop long prompts here.
+    limit = cfg.max_prompt_length if limit is None else limit
+    kept = ds.filter(lambda row: prompt_tokens(row["prompt"], tokenizer) <= limit)
     dropped = len(ds) - len(kept)
     if dropped and len(kept) == 0:
         raise ValueError(f"max_prompt_length: all {len(ds)} prompts of {cfg.dataset} are longer than "
-                         f"{cfg.max_prompt_length} tokens, nothing left to train on (raise max_prompt_length)")
+                         f"{limit} tokens, nothing left to train on (raise max_prompt_length)")
     if dropped:
         import logging
 
         logging.getLogger("grpo_tui").warning(
-            "max_prompt_length %d: dropped %d of %d prompts (longer than that); %d left",
-            cfg.max_prompt_length, dropped, len(ds), len(kept))
+            "%s %d: dropped %d of %d prompts (longer than that); %d left", why, limit, dropped, len(ds), len(kept))
     return kept
+
+
+def lengths_from_data(cfg: RunConfig, tokenizer, ds) -> tuple[RunConfig, int, str]:
+    """``cfg.lengths_from_data`` applied to the training prompts ``ds``, as the notebooks compute it
+    (Qwen3 4B: ``maximum_length = int(np.quantile(L, 0.9))``, ``max_prompt_length = maximum_length + 1``,
+    ``max_completion_length = max_seq_length - max_prompt_length``): the config with both lengths set,
+    the measured length (the notebooks then drop the prompts longer than it) and the line that says so."""
+    import numpy as np
+
+    from ..core.config import lengths_rule
+
+    q, plus = lengths_rule(cfg.lengths_from_data)
+    lengths = [prompt_tokens(p, tokenizer) for p in ds["prompt"]]
+    if not lengths:
+        raise ConfigError("lengths_from_data", f"{cfg.dataset} has no prompts to measure", "check the dataset")
+    maximum = int(np.quantile(lengths, q))
+    prompt = maximum + plus
+    completion = cfg.max_seq_length - prompt
+    if completion < 1:
+        raise ConfigError("lengths_from_data", f"the prompts' {cfg.lengths_from_data.split('+')[0].strip()} is "
+                          f"{maximum} tokens, so max_prompt_length {prompt} leaves no completion within "
+                          f"max_seq_length {cfg.max_seq_length}", "raise max_seq_length or set the lengths yourself")
+    resolved = cfg.with_overrides({"max_prompt_length": prompt, "max_completion_length": completion}).validate()
+    line = (f"lengths_from_data {cfg.lengths_from_data!r}: {len(lengths)} training prompts measured with the "
+            f"tokenizer (shortest {min(lengths)}, longest {max(lengths)}, quantile {q:g} = {maximum} tokens); "
+            f"max_prompt_length = {maximum} + {plus} = {prompt}, max_completion_length = max_seq_length "
+            f"{cfg.max_seq_length} - {prompt} = {completion}")
+    return resolved, maximum, line
+
+
+def dataset_for_run(cfg: RunConfig, tokenizer, log: Callable[[str], None] | None = None):
+    """(config, dataset) for a run: ``build_dataset``, with ``lengths_from_data`` resolved first from
+    the same prompts (said through ``log`` and on stderr, which is trainer.log: never a silent default)."""
+    if not cfg.lengths_from_data:
+        return cfg, build_dataset(cfg, tokenizer)
+    import sys
+
+    unfiltered = build_dataset(cfg.with_overrides({"max_prompt_length": cfg.max_seq_length - 1,
+                                                    "max_completion_length": 1}), tokenizer)
+    resolved, maximum, line = lengths_from_data(cfg, tokenizer, unfiltered)
+    print(f"grpo-tui trainer: {line}", file=sys.stderr, flush=True)  # trainer.log
+    if log is not None:  # the run's events
+        log(line)
+    # as the notebook does: keep the prompts no longer than the measured length
+    return resolved, _drop_long_prompts(resolved, unfiltered, tokenizer, maximum, "lengths_from_data: prompts over")

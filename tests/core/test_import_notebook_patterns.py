@@ -62,14 +62,34 @@ def test_computed_lengths_come_from_the_saved_output_and_say_so(imported):
     assert "saved output 'Max Length =  201'" in text
 
 
-def test_lengths_without_a_saved_output_are_listed_not_guessed(tmp_path, capsys):
+def test_lengths_without_a_saved_output_are_measured_at_launch_not_guessed(tmp_path, capsys):
     nb = write_notebook(tmp_path / "nb.ipynb", CELLS)  # never run: no output
     out = tmp_path / "q.toml"
     assert main(["import", str(nb), "-o", str(out)]) == 0
+    capsys.readouterr()
     text = out.read_text()
-    assert "max_prompt_length (cell 8, GRPOConfig): computed, not a literal (max_prompt_length = maximum_length + 1)" \
+    assert "max_prompt_length (cell 8, GRPOConfig): computed from the data (max_prompt_length = maximum_length + 1)" \
         in text
-    assert "\nmax_prompt_length =" not in text
+    assert "\nmax_prompt_length =" not in text and "\nmax_completion_length =" not in text  # no default stands in
+    cfg = parse_preset(out, "user").config
+    assert cfg.lengths_from_data == "quantile 0.9 + 1"  # the trainer resolves it (tests/trainer/test_lengths_from_data.py)
+    assert main(["plan", str(out), "--gpu", "T4", "--json"]) in (0, 1)
+    plan = json.loads(capsys.readouterr().out)["plan"]  # planned at the longest completion it can set, said
+    assert any("lengths_from_data 'quantile 0.9 + 1'" in n and "max_completion_length 2047" in n for n in plan["notes"])
+
+
+@pytest.mark.parametrize("measured", [
+    'max(len(tokenizer(x)["input_ids"]) for x in dataset["question"])',  # raw text, not the chat prompt
+    'int(np.median(tokenized["L"]))',  # a rule the trainer does not have
+])
+def test_length_rules_the_trainer_cannot_repeat_stay_not_carried(tmp_path, measured):
+    cells = [c.replace('int(np.quantile(tokenized["L"], 0.9))', measured) for c in CELLS]
+    assert cells != CELLS
+    out = tmp_path / "q.toml"
+    assert main(["import", str(write_notebook(tmp_path / "nb.ipynb", cells)), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert "max_prompt_length (cell 8, GRPOConfig): computed, not a literal" in text
+    assert "lengths_from_data =" not in text
 
 
 def test_every_copied_reward_imports_and_passes_the_probe(imported):

@@ -12,7 +12,7 @@ events and exception handling; a backend only has to::
             ctx.phase("loading_model", "...")
             model, tokenizer = ...                        # your loading (Unsloth: import unsloth FIRST)
             ctx.phase("loading_dataset")
-            dataset = build_dataset(ctx.cfg, tokenizer)             # trainer.datasets
+            cfg, dataset = dataset_for_run(ctx.cfg, tokenizer, ctx.log)  # trainer.datasets
             funcs, weights = build_reward_funcs(ctx.cfg)            # trainer.rewards
             args = build_grpo_config(ctx.cfg, ctx.output_dir, device=..., reward_weights=weights)
             trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=funcs,

@@ -61,7 +61,7 @@ class TrlBackend(Backend):
 
     def run(self, ctx: TrainerContext) -> str:
         from ..compat import install_cpu_logprob_fallback
-        from ..datasets import build_dataset
+        from ..datasets import dataset_for_run
         from ..grpo_args import build_grpo_config, resolve_device
         from ..rewards import build_reward_funcs
 
@@ -86,7 +86,8 @@ class TrlBackend(Backend):
         if warmstart.run_phase(ctx, model, tokenizer) is not None:
             hf_eval(ctx, model, tokenizer, "warmstart")
         ctx.phase("loading_dataset", f"loading {cfg.dataset}")
-        dataset = build_dataset(cfg, tokenizer)
+        cfg, dataset = dataset_for_run(cfg, tokenizer, ctx.log)  # lengths_from_data resolved here, said
+        ctx.cfg = cfg
         funcs, weights = build_reward_funcs(cfg)
         # use_vllm: TRL's colocate mode needs nothing more; server mode gets `trl vllm-serve` on its own GPU.
         with server_for_run(ctx, cfg.model) as server_args:

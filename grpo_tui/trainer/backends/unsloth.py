@@ -270,7 +270,7 @@ class UnslothBackend(Backend):
             raise gpu_checks.GpuUnavailable(f"Unsloth refused to start: {first}") from None
         from trl import GRPOTrainer
 
-        from ..datasets import build_dataset
+        from ..datasets import dataset_for_run
         from ..grpo_args import build_grpo_config
         from ..rewards import build_reward_funcs
 
@@ -318,7 +318,8 @@ class UnslothBackend(Backend):
 
         # 6. Trainer.
         ctx.phase("loading_dataset", f"loading {cfg.dataset}")
-        dataset = build_dataset(cfg, tokenizer)
+        cfg, dataset = dataset_for_run(cfg, tokenizer, ctx.log)  # lengths_from_data resolved here, said
+        ctx.cfg = cfg
         funcs, weights = build_reward_funcs(cfg)
         args = build_grpo_config(cfg, ctx.output_dir, device, reward_weights=weights, **grpo_overrides(cfg, device))
         ctx.phase("building_trainer", "building the GRPO trainer (Unsloth patches and compiles it)")
