@@ -349,11 +349,14 @@ def _from_saved_output(env: _Env, stmt: ast.stmt, cell: _Cell, out: Imported) ->
             continue
         prefix = " ".join(a.value for a in node.args[:-1]).strip()
         for line in cell.output.splitlines():
-            if prefix and line.startswith(prefix):
+            # the print may follow output that did not end its line (DeepSeek's cell prints a decoded
+            # prompt first): the number is what follows the label's last occurrence
+            if prefix and prefix in line:
                 try:
-                    value: Any = int(line[len(prefix):].strip())
+                    value: Any = int(line.rsplit(prefix, 1)[1].strip())
                 except ValueError:
                     continue
+                line = line[line.rindex(prefix):]
                 out.notes.append(f"{name} = {value}: computed from the data in cell {cell.index} "
                                  f"({env.unresolved[name]}); taken from that cell's saved output {line.strip()!r}")
                 env.values[name] = value

@@ -359,3 +359,14 @@ def test_when_no_reward_can_be_copied_the_built_in_ones_are_said(tmp_path):
     assert main(["import", str(write_notebook(tmp_path / "m.ipynb", cells)), "-o", str(out)]) == 0
     assert "none of the notebook's reward functions could be copied (stubs below); grpo-tui's built-in format + " \
            "correctness are used until you fill them in" in out.read_text()
+
+
+def test_a_printed_length_after_unfinished_output_is_still_read(tmp_path, capsys):
+    # DeepSeek-R1-0528-Qwen3 (8B)'s cell 44 prints a decoded prompt without a newline, then the length:
+    # its saved output reads '...find $a + b + c$.<｜Assistant｜>Max Length =  180'
+    nb = write_notebook(tmp_path / "nb.ipynb", CELLS, outputs={4: "a prompt<｜Assistant｜>Max Length =  180\n"})
+    out = tmp_path / "q.toml"
+    assert main(["import", str(nb), "-o", str(out)]) == 0
+    cfg = parse_preset(out, "user").config
+    assert (cfg.max_prompt_length, cfg.max_completion_length, cfg.lengths_from_data) == (181, 2048 - 181, "")
+    assert "saved output 'Max Length =  180'" in out.read_text()
