@@ -271,18 +271,36 @@ def lengths_from_data(cfg: RunConfig, tokenizer, ds) -> tuple[RunConfig, int, st
     return resolved, maximum, line
 
 
-def dataset_for_run(cfg: RunConfig, tokenizer, log: Callable[[str], None] | None = None):
-    """(config, dataset) for a run: ``build_dataset``, with ``lengths_from_data`` resolved first from
-    the same prompts (said through ``log`` and on stderr, which is trainer.log: never a silent default)."""
+def _unfiltered(cfg: RunConfig, tokenizer):
+    return build_dataset(cfg.with_overrides({"max_prompt_length": cfg.max_seq_length - 1,
+                                             "max_completion_length": 1}), tokenizer)
+
+
+def resolve_lengths(cfg: RunConfig, tokenizer, log: Callable[[str], None] | None = None
+                    ) -> tuple[RunConfig, int | None]:
+    """``cfg.lengths_from_data`` measured on the training prompts, said through ``log`` (the run's
+    events) and on stderr (trainer.log): (the config with both lengths set and the rule done, the
+    measured prompt length the dataset is cut at). Called right after the tokenizer loads, so the
+    evaluation and warm start before GRPO use the measured cap too; (cfg, None) without a rule."""
     if not cfg.lengths_from_data:
-        return cfg, build_dataset(cfg, tokenizer)
+        return cfg, None
     import sys
 
-    unfiltered = build_dataset(cfg.with_overrides({"max_prompt_length": cfg.max_seq_length - 1,
-                                                    "max_completion_length": 1}), tokenizer)
-    resolved, maximum, line = lengths_from_data(cfg, tokenizer, unfiltered)
+    resolved, maximum, line = lengths_from_data(cfg, tokenizer, _unfiltered(cfg, tokenizer))
     print(f"grpo-tui trainer: {line}", file=sys.stderr, flush=True)  # trainer.log
     if log is not None:  # the run's events
         log(line)
+    return resolved.with_overrides({"lengths_from_data": ""}), maximum
+
+
+def dataset_for_run(cfg: RunConfig, tokenizer, log: Callable[[str], None] | None = None,
+                    measured: int | None = None):
+    """(config, dataset) for a run: ``build_dataset``, with ``lengths_from_data`` resolved first
+    (``resolve_lengths``) unless it was (``measured``: the prompt length it measured)."""
+    cfg, found = resolve_lengths(cfg, tokenizer, log)
+    measured = found if found is not None else measured
+    if measured is None:
+        return cfg, build_dataset(cfg, tokenizer)
     # as the notebook does: keep the prompts no longer than the measured length
-    return resolved, _drop_long_prompts(resolved, unfiltered, tokenizer, maximum, "lengths_from_data: prompts over")
+    return cfg, _drop_long_prompts(cfg, _unfiltered(cfg, tokenizer), tokenizer, measured,
+                                   "lengths_from_data: prompts over")

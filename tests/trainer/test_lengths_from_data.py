@@ -51,6 +51,10 @@ def test_lengths_are_measured_from_the_prompts_and_said(data, tokenizer, rule, q
     assert len(said) == 1 and f"quantile {q:g} = {maximum} tokens" in said[0]
     assert f"max_prompt_length = {maximum} + {plus} = {maximum + plus}" in said[0]
     assert f"max_completion_length = max_seq_length 400 - {maximum + plus} = {400 - maximum - plus}" in said[0]
+    assert resolved.lengths_from_data == ""  # done: a second call (the backends measure before the evaluation)
+    again: list[str] = []                     # cuts at what was measured and says nothing twice
+    cfg2, ds2 = dataset_for_run(resolved, tokenizer, again.append, maximum)
+    assert cfg2 is resolved and again == [] and ds2["prompt"] == ds["prompt"]
 
 
 def test_without_the_rule_nothing_is_measured(data, tokenizer):

@@ -61,7 +61,7 @@ class TrlBackend(Backend):
 
     def run(self, ctx: TrainerContext) -> str:
         from ..compat import install_cpu_logprob_fallback
-        from ..datasets import dataset_for_run
+        from ..datasets import dataset_for_run, resolve_lengths
         from ..grpo_args import build_grpo_config, resolve_device
         from ..rewards import build_reward_funcs
 
@@ -75,6 +75,9 @@ class TrlBackend(Backend):
         from trl import GRPOTrainer
 
         model, tokenizer = load_model_and_tokenizer(cfg, device, ctx)
+        # lengths_from_data: measured now, so the evaluation and warm start below use the measured cap
+        cfg, measured = resolve_lengths(cfg, tokenizer, ctx.log)
+        ctx.cfg = cfg
         if ctx.resume_from is None:
             hf_eval(ctx, model, tokenizer, "before")  # eval_size > 0 only; the model as loaded
         attach_lora = not cfg.full_finetuning  # in GRPOTrainer (peft_config), unless the warm start needs it now
@@ -86,8 +89,7 @@ class TrlBackend(Backend):
         if warmstart.run_phase(ctx, model, tokenizer) is not None:
             hf_eval(ctx, model, tokenizer, "warmstart")
         ctx.phase("loading_dataset", f"loading {cfg.dataset}")
-        cfg, dataset = dataset_for_run(cfg, tokenizer, ctx.log)  # lengths_from_data resolved here, said
-        ctx.cfg = cfg
+        cfg, dataset = dataset_for_run(cfg, tokenizer, ctx.log, measured)
         funcs, weights = build_reward_funcs(cfg)
         # use_vllm: TRL's colocate mode needs nothing more; server mode gets `trl vllm-serve` on its own GPU.
         with server_for_run(ctx, cfg.model) as server_args:

@@ -270,7 +270,7 @@ class UnslothBackend(Backend):
             raise gpu_checks.GpuUnavailable(f"Unsloth refused to start: {first}") from None
         from trl import GRPOTrainer
 
-        from ..datasets import dataset_for_run
+        from ..datasets import dataset_for_run, resolve_lengths
         from ..grpo_args import build_grpo_config
         from ..rewards import build_reward_funcs
 
@@ -309,6 +309,10 @@ class UnslothBackend(Backend):
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
 
+        # lengths_from_data: measured now, so the evaluation and warm start below use the measured cap
+        cfg, measured = resolve_lengths(cfg, tokenizer, ctx.log)
+        ctx.cfg = cfg
+
         # 5. Evaluation before training, then the format warm start on the LoRA weights GRPO goes on
         # with (trainer.warmstart: a plain supervised loop; Unsloth's model trains in one as in SFT).
         if cfg.eval_size > 0 and ctx.resume_from is None:
@@ -318,8 +322,7 @@ class UnslothBackend(Backend):
 
         # 6. Trainer.
         ctx.phase("loading_dataset", f"loading {cfg.dataset}")
-        cfg, dataset = dataset_for_run(cfg, tokenizer, ctx.log)  # lengths_from_data resolved here, said
-        ctx.cfg = cfg
+        cfg, dataset = dataset_for_run(cfg, tokenizer, ctx.log, measured)
         funcs, weights = build_reward_funcs(cfg)
         args = build_grpo_config(cfg, ctx.output_dir, device, reward_weights=weights, **grpo_overrides(cfg, device))
         ctx.phase("building_trainer", "building the GRPO trainer (Unsloth patches and compiles it)")
