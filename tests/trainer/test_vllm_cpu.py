@@ -79,6 +79,7 @@ def test_cpu_smollm2_trains_two_steps_with_vllm_and_the_run_says_so(smollm2):  #
     cfg = load_preset("cpu-smollm2").with_overrides({
         "use_vllm": True, "max_steps": 2, "save_steps": 1000, "num_generations": 4,
         "per_device_train_batch_size": 4, "max_completion_length": 48,
+        "warmstart_steps": 0, "eval_size": 0,  # the preset's warm start and held-out evals use transformers: minutes
     })
     launched = launch.launch(cfg)
     try:
