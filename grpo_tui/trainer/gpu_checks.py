@@ -283,7 +283,8 @@ def explain_failure(exc: BaseException, cfg: RunConfig, where: str, vram_gb: flo
                     gpu_name: str = "") -> GpuFailure | None:
     """A one-line GpuFailure for a known failure, else None (the caller re-raises as is).
 
-    ``where``: "load" (model / vLLM engine) or "step" (a training step)."""
+    ``where``: "load" (model / vLLM engine), "warmstart" (the format warm start's supervised steps) or
+    "step" (a training step)."""
     if isinstance(exc, GpuFailure):
         return exc
     text = str(exc)
@@ -292,6 +293,11 @@ def explain_failure(exc: BaseException, cfg: RunConfig, where: str, vram_gb: flo
     if is_oom(exc):
         on = f" on {gpu_name}" if gpu_name else ""
         size = f" ({vram_gb:.0f} GiB)" if vram_gb else ""
+        if where == "warmstart":  # its batch is its own knob: the GRPO plan does not size it
+            half = max(1, cfg.warmstart_batch_size // 2)
+            advice = (f"--set warmstart_batch_size={half} (was {cfg.warmstart_batch_size})"
+                      if cfg.warmstart_batch_size > 1 else "--set warmstart_steps=0 (no warm start)")
+            return GpuFailure("oom", f"CUDA out of memory during the format warm start{on}{size}: try {advice}")
         while_ = "loading the model / building the vLLM engine" if where == "load" else "a training step"
         return GpuFailure("oom", f"CUDA out of memory during {while_}{on}{size}: try "
                                  f"{oom_advice(cfg, where, vram_gb)}")

@@ -103,7 +103,9 @@ def _detach_line(t: Pty) -> str:
 
 
 def test_two_runs_at_once_and_two_apps_on_one_run():
-    one = start(max_steps=40)  # still running when both apps are up and `p` is pressed
+    # still running when both apps are up and `p` is pressed: at ~10 steps/s, 40 steps ended first
+    # under load (two apps attaching on 2 busy cores take several seconds)
+    one = start(max_steps=300)
     two = start(max_steps=8)
     apps: list[Pty] = []
     try:
@@ -141,7 +143,7 @@ def test_two_runs_at_once_and_two_apps_on_one_run():
             t.close()
         kill(one.proc)
         kill(two.proc)
-    for launched, pid, n in ((one, one.proc.pid, 40), (two, two.proc.pid, 8)):
+    for launched, pid, n in ((one, one.proc.pid, 300), (two, two.proc.pid, 8)):
         c = counts(launched.run)
         assert c["finished"][-1]["status"] == ev.COMPLETED
         assert c["metrics_steps"] == list(range(1, n + 1)) and c["samples_steps"] == c["metrics_steps"]

@@ -100,23 +100,26 @@ def test_trl_run_eval_before_after_and_command(capsys):
         kill(launched.proc)
     run = launched.run
     evals = [e for e in events(run) if e["type"] == ev.EVAL]
+    # the helper's settings warm-start the format (2 steps): held-out accuracy is also taken after it
     assert [(e["when"], e["n"], e["name"]) for e in evals] == [("before", 6, "builtin:arith"),
+                                                              ("warmstart", 6, "builtin:arith"),
                                                               ("after", 6, "builtin:arith")]
     assert all(e["correct"] == round(e["accuracy"] * 6) for e in evals)
-    before, after = (f"{100 * e['accuracy']:.1f}%" for e in evals)
+    before, _warm, after = (f"{100 * e['accuracy']:.1f}%" for e in evals)
     # Shown where runs are listed and followed, not only in the event log.
     assert main(["runs"]) == 0
-    assert f"before {before} -> after {after}" in " ".join(capsys.readouterr().out.split())
+    assert f"before {before} -> warmstart {_warm} -> after {after}" in " ".join(capsys.readouterr().out.split())
     console = Console(record=True, width=200, file=io.StringIO())
     assert follow(run, console, poll=0.01) == 0
     text = console.export_text()
-    assert f"held-out accuracy (after): {after}" in text and f"held-out accuracy: before {before} -> after {after}" in text
+    assert f"held-out accuracy (after): {after}" in text
+    assert f"held-out accuracy: before {before} -> warmstart {_warm} -> after {after}" in text
 
     assert main(["eval", run.id, "--n", "5"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"{run.id}: accuracy ") and "/5) on builtin:arith [fresh draws], adapter" in out
     assert main(["eval", run.id, "--n", "5", "--base"]) == 0
-    manual = [e for e in events(run) if e["type"] == ev.EVAL][2:]
+    manual = [e for e in events(run) if e["type"] == ev.EVAL][3:]
     assert [(e["when"], e["n"]) for e in manual] == [("manual", 5), ("base", 5)]
     assert manual[0]["step"] == 2
 

@@ -133,10 +133,15 @@ def _failed_run(**overrides) -> dict:
     ("offline", "is not in the local cache and the Hugging Face hub is unreachable"),
     ("step_oom", "GpuFailure: CUDA out of memory during a training step: try --set num_generations=2 "
                  "per_device_train_batch_size=4 (was 4)"),
+    # the same out-of-memory forward, met first by the format warm start's supervised steps
+    ("warmstart_oom", "GpuFailure: CUDA out of memory during the format warm start: try --set "
+                      "warmstart_batch_size=1 (was 2)"),
 ])
 def test_failure_messages(standins, fail, expected):
-    standins.setenv("GRPO_TUI_STANDIN_FAIL", fail)
-    fin = _failed_run()
+    warm = fail == "warmstart_oom"
+    standins.setenv("GRPO_TUI_STANDIN_FAIL", "step_oom" if warm else fail)
+    # step_oom must reach GRPO's first step: the warm start (on in the helper's settings) is left out
+    fin = _failed_run(**({"warmstart_batch_size": 2} if warm else {"warmstart_steps": 0}))
     assert expected in fin["error"], fin["error"]
 
 

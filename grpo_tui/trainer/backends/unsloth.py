@@ -317,7 +317,14 @@ class UnslothBackend(Backend):
         # with (trainer.warmstart: a plain supervised loop; Unsloth's model trains in one as in SFT).
         if cfg.eval_size > 0 and ctx.resume_from is None:
             self._evaluate(ctx, model, tokenizer, "before", lora_request=None)
-        if warmstart.run_phase(ctx, model, tokenizer) is not None and cfg.eval_size > 0:
+        try:
+            warmed = warmstart.run_phase(ctx, model, tokenizer)
+        except Exception as exc:
+            failure = gpu_checks.explain_failure(exc, cfg, "warmstart", vram, gpu_name)
+            if failure is not None:
+                raise failure from exc
+            raise
+        if warmed is not None and cfg.eval_size > 0:
             self._evaluate(ctx, model, tokenizer, "warmstart", lora_request=self._live_lora(ctx, model))
 
         # 6. Trainer.
