@@ -45,7 +45,7 @@ def child(mode: str, run_path: str, marker: str) -> int:
         Minimal().run()
         return 0
 
-    from grpo_tui.core.rundir import RunDir
+    from grpo_tui.core.run.rundir import RunDir
     from grpo_tui.tui.screens.dashboard import DashboardScreen
 
     if mode == "dashboard":  # the dashboard alone, without the app shell
@@ -132,7 +132,7 @@ def main() -> int:
 
 def memory(args) -> None:
     """1. memory after attaching to a long run"""
-    from grpo_tui.core.synthetic import make_run
+    from grpo_tui.core.run.synthetic import make_run
 
     t = time.perf_counter()
     run = make_run(args.steps, samples_every=args.samples_every, fast=True)
@@ -176,7 +176,7 @@ def _s(t: float | None) -> str:
 
 def live(args) -> None:
     """2. terminal bytes per second while a run is live"""
-    from grpo_tui.core.synthetic import SyntheticWriter
+    from grpo_tui.core.run.synthetic import SyntheticWriter
 
     os.environ["GRPO_TUI_HOME"] = tempfile.mkdtemp(prefix="grpo-bench-live-")  # only the live runs listed
     print(f"\nterminal output while live (window {args.seconds:.0f} s after attaching):")

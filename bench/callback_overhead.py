@@ -43,9 +43,9 @@ def main() -> int:
 
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    from grpo_tui.core import events as ev
-    from grpo_tui.core.presets import load_preset
-    from grpo_tui.core.rundir import create_run
+    from grpo_tui.core.run import events as ev
+    from grpo_tui.core.planning.presets import load_preset
+    from grpo_tui.core.run.rundir import create_run
     from grpo_tui.trainer.backends.base import attach_events
     from grpo_tui.trainer.backends.trl_backend import load_model_and_tokenizer
     from grpo_tui.trainer.compat import install_cpu_logprob_fallback

@@ -1,6 +1,6 @@
 """The compare screen over long runs: first frame, time to the newest steps, memory (issue 13).
 
-Four synthetic runs of 100,000 steps each (core.synthetic, buffered writing; samples every 1,000
+Four synthetic runs of 100,000 steps each (core.run.synthetic, buffered writing; samples every 1,000
 steps: the compare screen never reads samples) are opened in the compare screen of a real Textual
 app on a 120x40 pseudo-terminal, as a user over SSH has it. Measured from the child's process start
 (interpreter and imports included):
@@ -43,7 +43,7 @@ def child(mode: str, marker: str, run_paths: list[str]) -> int:
         Minimal().run()
         return 0
 
-    from grpo_tui.core.rundir import RunDir
+    from grpo_tui.core.run.rundir import RunDir
     from grpo_tui.tui.screens.compare import CompareScreen
 
     class CompareOnly(App):
@@ -98,8 +98,8 @@ def main() -> int:
         return child(args.child[0], args.child[1], args.child[2:])
 
     os.environ["GRPO_TUI_HOME"] = args.home or tempfile.mkdtemp(prefix="grpo-bench-")
-    from grpo_tui.core.rundir import RunDir, runs_root
-    from grpo_tui.core.synthetic import make_run
+    from grpo_tui.core.run.rundir import RunDir, runs_root
+    from grpo_tui.core.run.synthetic import make_run
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs (shared); terminal 120x40 (pty)")
     t = time.perf_counter()

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 import time
 
-from grpo_tui.core import fakenvml, hardware, planner
-from grpo_tui.core.presets import discover
+from grpo_tui.core.planning import fakenvml, hardware, planner
+from grpo_tui.core.planning.presets import discover
 
 
 def per_call(fn, n: int) -> float:

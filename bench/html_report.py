@@ -1,13 +1,13 @@
 """The HTML report of a long run: build time and file size (issue 30: a 100k-step run's report under
 2 MB, built in under 2 s).
 
-For a synthetic run (core.synthetic: TRL's metric names, GPU memory figures, a planner figure, an alert
+For a synthetic run (core.run.synthetic: TRL's metric names, GPU memory figures, a planner figure, an alert
 every 5,000 steps, a samples event every step as the trainer writes them: ~270 MiB of completions), in
 this one process:
 
-* monitor   core.monitor.RunMonitor.catch_up(): the dashboard's own read of the same log (the floor:
+* monitor   core.reading.monitor.RunMonitor.catch_up(): the dashboard's own read of the same log (the floor:
             the report reads through it, so the charts are the dashboard's series)
-* report    core.report_html.report_html(): read + samples scan + layout + SVG, the whole file
+* report    core.reading.report_html.report_html(): read + samples scan + layout + SVG, the whole file
 * size      bytes of the page, and the longest path in it (points per line are capped)
 
 Wall seconds are best of --repeat; CPU seconds (process time) move less on a shared machine.
@@ -57,10 +57,10 @@ def main() -> int:
 
 def bench(args) -> int:
 
-    from grpo_tui.core import report_html as rh
-    from grpo_tui.core import svg_chart as sc
-    from grpo_tui.core.monitor import RunMonitor
-    from grpo_tui.core.synthetic import make_run
+    from grpo_tui.core.reading import report_html as rh
+    from grpo_tui.core.reading import svg_chart as sc
+    from grpo_tui.core.reading.monitor import RunMonitor
+    from grpo_tui.core.run.synthetic import make_run
 
     t = time.perf_counter()
     run = make_run(steps=args.steps, samples_every=args.samples_every, cuda=True, plan=True, fast=True,

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 CHILD = r"""
 import resource, sys, time
 from pathlib import Path
-from grpo_tui.core.trl_folder import Follower, open_folder
+from grpo_tui.core.run.trl_folder import Follower, open_folder
 
 opened = open_folder(Path(sys.argv[1]), samples_budget=0)   # what `grpo-tui open` does first
 follower = Follower(opened).start()

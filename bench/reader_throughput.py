@@ -1,11 +1,11 @@
 """Event ingest: how fast the dashboard's reader turns a run log into its model.
 
-For a 10,000-step and a 100,000-step synthetic run with samples (core.synthetic,
+For a 10,000-step and a 100,000-step synthetic run with samples (core.run.synthetic,
 TRL's metric names, one samples event per step), in this one process:
 
 * raw        orjson.loads of every line of events.jsonl (the floor: JSON decode alone)
-* reader     core.events.EventReader over the same bytes (decode + envelope checks)
-* monitor    core.monitor.RunMonitor.catch_up(): reader + run state + downsampled series
+* reader     core.run.events.EventReader over the same bytes (decode + envelope checks)
+* monitor    core.reading.monitor.RunMonitor.catch_up(): reader + run state + downsampled series
 * preview    time until the newest step, state and figures are known (tail read + first poll)
 * samples    the newest samples step found (seek to the last line) vs decoding all of samples.jsonl
 
@@ -47,9 +47,9 @@ def main() -> int:
     args = ap.parse_args()
     home = tempfile.mkdtemp(prefix="grpo-bench-")
     os.environ["GRPO_TUI_HOME"] = home
-    from grpo_tui.core import events as ev
-    from grpo_tui.core.monitor import RunMonitor
-    from grpo_tui.core.synthetic import make_run
+    from grpo_tui.core.run import events as ev
+    from grpo_tui.core.reading.monitor import RunMonitor
+    from grpo_tui.core.run.synthetic import make_run
 
     print(f"python {sys.version.split()[0]}, orjson {orjson.__version__}, {os.cpu_count()} CPUs (shared)")
     for steps in args.steps:

@@ -55,8 +55,8 @@ def bench_rewards() -> None:
 
 
 def synth_run(steps: int):
-    from grpo_tui.core import events as ev
-    from grpo_tui.core import rundir as rd
+    from grpo_tui.core.run import events as ev
+    from grpo_tui.core.run import rundir as rd
 
     rng = random.Random(1)
     words = "add carry the tens digit then write down result so answer is".split()
@@ -80,8 +80,8 @@ def synth_run(steps: int):
 
 
 def bench_alerts_and_report(steps: int) -> None:
-    from grpo_tui.core import alerts as al
-    from grpo_tui.core import report as rp
+    from grpo_tui.core.reading import alerts as al
+    from grpo_tui.core.reading import report as rp
 
     run, metrics_events, samples_events = synth_run(steps)
     engine = al.AlertEngine()

@@ -97,7 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1000)
     args = ap.parse_args()
-    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.planning.presets import load_preset
     from grpo_tui.trainer import reward_rules as rr
     from grpo_tui.trainer.rewards import build_reward_funcs
 

@@ -43,8 +43,8 @@ def main() -> int:
                          "threads that wait for each other inflate both wall and CPU time")
     a = ap.parse_args()
 
-    from grpo_tui.core.config import parse_overrides
-    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.settings.config import parse_overrides
+    from grpo_tui.core.planning.presets import load_preset
 
     cfg = load_preset("cpu-smollm2").with_overrides(parse_overrides(a.overrides))
     import torch

@@ -30,7 +30,7 @@ COMPONENTS = ("format_strict", "format_soft", "correctness")
 
 
 def table(run_dir: Path) -> int:
-    from grpo_tui.core import events as ev
+    from grpo_tui.core.run import events as ev
 
     evs, _ = ev.read_all(run_dir / "events.jsonl")
     start = next((e["ts"] for e in evs if e["type"] == ev.RUN_STARTED), None)
@@ -81,8 +81,8 @@ def main() -> int:
     os.environ.setdefault("GRPO_TUI_HOME", tempfile.mkdtemp(prefix="grpo-bench-"))
 
     from grpo_tui import launcher as launch
-    from grpo_tui.core.config import parse_overrides
-    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.settings.config import parse_overrides
+    from grpo_tui.core.planning.presets import load_preset
 
     cfg = load_preset("cpu-smollm2").with_overrides(parse_overrides(a.overrides))
     print(f"load average at launch: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -28,11 +28,11 @@ def main() -> int:
     a = ap.parse_args()
     os.environ.setdefault("GRPO_TUI_HOME", tempfile.mkdtemp(prefix="grpo-bench-"))
 
-    from grpo_tui.core import events as ev
+    from grpo_tui.core.run import events as ev
     from grpo_tui import launcher as launch
-    from grpo_tui.core.config import parse_overrides
-    from grpo_tui.core.presets import load_preset
-    from grpo_tui.core.rundir import summarize
+    from grpo_tui.core.settings.config import parse_overrides
+    from grpo_tui.core.planning.presets import load_preset
+    from grpo_tui.core.run.rundir import summarize
 
     cfg = load_preset("cpu-tiny")
     over = parse_overrides(a.overrides)

@@ -49,7 +49,7 @@ def main() -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from vllm import LLM, SamplingParams
 
-    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.planning.presets import load_preset
     from grpo_tui.trainer import gguf, index_copies
     from grpo_tui.trainer.word_problems import instruction, word_problems
 

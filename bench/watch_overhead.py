@@ -45,7 +45,7 @@ def main() -> int:
     from trl import GRPOConfig, GRPOTrainer
 
     from grpo_tui import watch
-    from grpo_tui.core.config import RunConfig
+    from grpo_tui.core.settings.config import RunConfig
     from grpo_tui.trainer.compat import install_cpu_logprob_fallback
     from grpo_tui.trainer.tiny import ensure_tiny
 

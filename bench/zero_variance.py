@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grpo_tui.core.sample_columns import event_rows  # noqa: E402
+from grpo_tui.core.run.sample_columns import event_rows  # noqa: E402
 from grpo_tui.trainer import reward_rules as after  # noqa: E402
 from grpo_tui.trainer.word_problems import word_problems  # noqa: E402
 

@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     # Parse with only the chosen subcommand's module imported when possible.
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .core.config import ConfigError
-    from .core.rundir import RunNotFound
+    from .core.settings.config import ConfigError
+    from .core.run.rundir import RunNotFound
 
     try:
         if args.command is None:

@@ -2,7 +2,7 @@
 
 ``UserError`` is raised by the subcommands (grpo_tui.commands) for bad arguments; the
 CLI prints it as ``grpo-tui: error: ...``. Configuration problems raise
-``core.config.ConfigError`` instead, which names the field and the fix.
+``core.settings.config.ConfigError`` instead, which names the field and the fix.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The fork is a run directory of its own whose trainer resumes from a copy of the 
 or before STEP (transformers' own resume: the adapter or weights, optimizer, scheduler, RNG state, the
 step count and the data order, which skips the batches already seen). It starts with the settings the
 parent had in force (its settings.json) plus the fork's own ``--set`` changes, which are live settings
-(core.live_settings) and ``max_steps``; a setting that shapes the model or the batch cannot differ
+(core.run.live_settings) and ``max_steps``; a setting that shapes the model or the batch cannot differ
 from the checkpoint's and is refused in one line. run.json records ``fork_of: {run, step, checkpoint}``.
 """
 
@@ -15,9 +15,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .core import live_settings as ls
-from .core.config import ConfigError, coerce, parse_overrides
-from .core.rundir import CHECKPOINTS, RunDir, create_run
+from .core.run import live_settings as ls
+from .core.settings.config import ConfigError, coerce, parse_overrides
+from .core.run.rundir import CHECKPOINTS, RunDir, create_run
 
 FORK_KEYS = ("max_steps",)  # RunConfig fields a fork may set besides the live settings
 

@@ -16,11 +16,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from .core import events as ev
-from .core import metric_names as M
-from .core.formatting import clock, fixed
-from .core.rundir import COMPLETED, CRASHED, STOPPED, RunDir, RunSummarizer
-from .core.sanitize import clean
+from .core.run import events as ev
+from .core.run import metric_names as M
+from .core.util.formatting import clock, fixed
+from .core.run.rundir import COMPLETED, CRASHED, STOPPED, RunDir, RunSummarizer
+from .core.util.sanitize import clean
 
 POLL_S = 0.25
 ALIVE_CHECK_S = 2.0
@@ -44,7 +44,7 @@ def follow(run: RunDir, console: Console | None = None, *, poll: float = POLL_S)
     total = folder.summary.max_steps or None
     task = progress.add_task("launching", total=total, reward="-", length="-", rate="-", eta="-:--")
     last_alive_check = 0.0
-    stall_shown: float | None = None  # the stall already printed (core.stall), once per stall
+    stall_shown: float | None = None  # the stall already printed (core.run.stall), once per stall
     problems_reported = False
     try:
         with progress:
@@ -84,7 +84,7 @@ def follow(run: RunDir, console: Console | None = None, *, poll: float = POLL_S)
                         if e.get("state") == "paused":
                             progress.update(task, description="paused")
                     elif t == ev.SETTINGS_CHANGED and isinstance(e.get("changes"), dict):
-                        from .core.live_settings import describe
+                        from .core.run.live_settings import describe
 
                         again = " (re-applied on resume)" if e.get("resumed") else ""
                         progress.console.print(f"settings changed at step {e.get('step')}{again}: "

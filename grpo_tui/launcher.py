@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .core import hardware, planner
-from .core.config import ConfigError, RunConfig
-from .core.rundir import TRAINER_PID, RunDir, atomic_write, create_run, summarize
+from .core.planning import hardware, planner
+from .core.settings.config import ConfigError, RunConfig
+from .core.run.rundir import TRAINER_PID, RunDir, atomic_write, create_run, summarize
 from .trainer import preflight
 
 RESUME_ENV = "GRPO_TUI_RESUME"
@@ -75,7 +75,7 @@ def checked(cfg: "RunConfig | Resolved", extra_rewards: list[str] | None = None)
 
 
 def check_memory(cfg: RunConfig) -> None:
-    """Refuse a GPU configuration that cannot fit this machine's GPU (core.planner), with
+    """Refuse a GPU configuration that cannot fit this machine's GPU (core.planning.planner), with
     the memory breakdown, before any run directory or model exists. CPU and builtin-model
     configs are not checked; GRPO_TUI_SKIP_MEMORY_CHECK=1 skips it (the planner is an
     estimate: a user who knows better can still launch)."""
@@ -174,7 +174,7 @@ def spawn(run: RunDir, resume_from: Path | None = None, cfg: RunConfig | None = 
         pass
     atomic_write(run.path / TRAINER_PID, json.dumps({"pid": proc.pid, "create_time": create_time,
                                                      "started": time.time()}))
-    from .core import notify  # when notifications are configured: a watcher that reports the end, a crash, a stall
+    from .core.reading import notify  # when notifications are configured: a watcher that reports the end, a crash, a stall
 
     notify.spawn_watcher(run)
     return proc

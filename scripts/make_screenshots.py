@@ -41,7 +41,7 @@ def start_run(preset: str, steps: int):
     cpu-smollm2 (the default) is a real pretrained model, so the samples panel and the sample
     browser show real reasoning text; it takes ~30 s a step on 2 idle cores."""
     from grpo_tui import launcher as launch
-    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.planning.presets import load_preset
 
     _stop_simulating_gpu()  # the run's own hardware snapshot must say what it trained on
     # eval_size: held-out accuracy before and after, as the GPU presets measure it
@@ -55,7 +55,7 @@ def start_run(preset: str, steps: int):
 
 
 async def until_finished(pilot, run_dir: Path, timeout: float = 3600) -> None:
-    from grpo_tui.core.rundir import RunDir, summarize
+    from grpo_tui.core.run.rundir import RunDir, summarize
 
     run = RunDir(run_dir)
     deadline = time.monotonic() + timeout
@@ -70,7 +70,7 @@ async def until_finished(pilot, run_dir: Path, timeout: float = 3600) -> None:
 
 
 async def until_step(pilot, run_dir: Path, step: int) -> None:
-    from grpo_tui.core.rundir import RunDir, summarize
+    from grpo_tui.core.run.rundir import RunDir, summarize
 
     run = RunDir(run_dir)
     while summarize(run).step < step and summarize(run).live:
@@ -79,7 +79,7 @@ async def until_step(pilot, run_dir: Path, step: int) -> None:
 
 def link_run(src: Path) -> Path:
     """A run that is training now, shown where it is (linked into the throw-away home, not copied)."""
-    from grpo_tui.core.rundir import private_dir, runs_root
+    from grpo_tui.core.run.rundir import private_dir, runs_root
 
     dest = private_dir(runs_root()) / src.name
     dest.symlink_to(src, target_is_directory=True)
@@ -87,7 +87,7 @@ def link_run(src: Path) -> Path:
 
 
 def import_run(src: Path) -> Path:
-    from grpo_tui.core.rundir import private_dir, runs_root
+    from grpo_tui.core.run.rundir import private_dir, runs_root
 
     dest = private_dir(runs_root()) / src.name
     shutil.copytree(src, dest)
@@ -131,7 +131,7 @@ async def session(shooter: Shooter, run_dir: Path, size: tuple[int, int], full: 
                   live_at: int | None = None, finish: str = "wait") -> None:
     """One app at one size. With ``live_at`` the run is still training: the start screen and a
     dashboard are shot while it trains (at that step), the rest once it has finished."""
-    from grpo_tui.core.rundir import RunDir
+    from grpo_tui.core.run.rundir import RunDir
     from grpo_tui.tui.app import GrpoApp
 
     app = GrpoApp()
@@ -184,14 +184,14 @@ async def session(shooter: Shooter, run_dir: Path, size: tuple[int, int], full: 
 
 
 def _stop_simulating_gpu() -> None:
-    from grpo_tui.core import hardware
+    from grpo_tui.core.planning import hardware
 
     os.environ.pop("GRPO_TUI_FAKE_GPUS", None)
     hardware.set_backend(None)  # forget the fake NVML and its initialisation
 
 
 def _simulate_gpu() -> None:
-    from grpo_tui.core import hardware
+    from grpo_tui.core.planning import hardware
 
     os.environ["GRPO_TUI_FAKE_GPUS"] = FAKE_GPU
     hardware.set_backend(None)
@@ -223,7 +223,7 @@ def main() -> int:
         launched = None
         live_now = None
         if args.live:
-            from grpo_tui.core.rundir import RunDir, summarize
+            from grpo_tui.core.run.rundir import RunDir, summarize
 
             run_dir = link_run(args.live.resolve())
             live_now = summarize(RunDir(run_dir)).step

@@ -23,8 +23,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.sample_columns import event_rows
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.sample_columns import event_rows
 
 from trainer_helpers import SMALL
 
@@ -101,7 +101,7 @@ def small_args(**overrides) -> list[str]:
 def warm_tiny_cache(**overrides) -> None:
     """Build (or find) the cached tiny model in a subprocess, so a trainer started under a
     file-size limit fails at the log write the test aims at, not while saving the model."""
-    code = ("from grpo_tui.core.presets import load_preset\n"
+    code = ("from grpo_tui.core.planning.presets import load_preset\n"
             "from grpo_tui.trainer.tiny import ensure_tiny\n"
             f"ensure_tiny(load_preset('cpu-tiny').with_overrides({ {**SMALL, **overrides}!r}))\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300, cwd=str(REPO))

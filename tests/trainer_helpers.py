@@ -6,9 +6,9 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
-from grpo_tui.core import events as ev
+from grpo_tui.core.run import events as ev
 from grpo_tui import launcher as launch
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.planning.presets import load_preset
 
 # Small and fast: 2 prompts x 4 completions a step, a few steps.
 SMALL = {

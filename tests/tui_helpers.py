@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from grpo_tui.core import events as ev
-from grpo_tui.core import fakenvml, hardware
-from grpo_tui.core.config import RunConfig
-from grpo_tui.core.presets import Preset, parse_preset
-from grpo_tui.core.rundir import RunDir, create_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.planning import fakenvml, hardware
+from grpo_tui.core.settings.config import RunConfig
+from grpo_tui.core.planning.presets import Preset, parse_preset
+from grpo_tui.core.run.rundir import RunDir, create_run
 
 DATA = Path(__file__).resolve().parent / "data"
 GIB = 1024**3

@@ -12,7 +12,7 @@ HELP = "try a prompt against a paused run's policy (or --heldout N questions)"
 
 
 def add_arguments(parser, name: str = "ask") -> None:
-    from ..core.asks import DEFAULT_HELDOUT, DEFAULT_N, MAX_HELDOUT, MAX_N
+    from ..core.run.asks import DEFAULT_HELDOUT, DEFAULT_N, MAX_HELDOUT, MAX_N
 
     parser.add_argument("run", help="run id, unique prefix, path, or 'latest'")
     parser.add_argument("prompt", nargs="?", default="", help="the question, as a user would type it")
@@ -37,9 +37,9 @@ def pending_ask(run_dir) -> bool:
 def run(args) -> int:
     import json
 
-    from ..core.asks import AskError, answer_summary, check_request, wait_answer
-    from ..core.run_ref import resolve_run
-    from ..core.rundir import PAUSED, summarize
+    from ..core.run.asks import AskError, answer_summary, check_request, wait_answer
+    from ..core.run.run_ref import resolve_run
+    from ..core.run.rundir import PAUSED, summarize
     from ..errors import UserError
 
     if args.heldout and args.prompt:
@@ -84,7 +84,7 @@ def run(args) -> int:
 
 
 def _asks(run_dir) -> list[dict]:
-    from ..core.samples import SampleStore
+    from ..core.run.samples import SampleStore
 
     store = SampleStore(run_dir)
     store.refresh()
@@ -92,7 +92,7 @@ def _asks(run_dir) -> list[dict]:
 
 
 def _print(event: dict) -> None:
-    from ..core.sanitize import clean
+    from ..core.util.sanitize import clean
 
     last_group = None
     for i, row in enumerate(event["rows"], 1):

@@ -1,7 +1,7 @@
 """`grpo-tui attach RUN`: follow a run (the app; `--headless` for the plain progress view).
 
 `grpo-tui open PATH` (and `attach PATH`) also takes a plain TRL output folder: it is read through its
-mirror (core.trl_folder), kept current while the view is open, read-only.
+mirror (core.run.trl_folder), kept current while the view is open, read-only.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def follow_run(run_dir, headless: bool) -> int:
 def open_folder_view(path: Path, headless: bool) -> int:
     """A TRL output folder: its metrics mirrored now (fast), its completions files by a follower thread
     that keeps the mirror current while the view is open."""
-    from ..core.trl_folder import Follower, FolderError, open_folder
+    from ..core.run.trl_folder import Follower, FolderError, open_folder
     from ..errors import UserError
 
     try:
@@ -52,9 +52,9 @@ def open_folder_view(path: Path, headless: bool) -> int:
 
 
 def run(args) -> int:
-    from ..core.rundir import RUN_JSON
-    from ..core.run_ref import resolve_run
-    from ..core.trl_folder import looks_like
+    from ..core.run.rundir import RUN_JSON
+    from ..core.run.run_ref import resolve_run
+    from ..core.run.trl_folder import looks_like
 
     path = Path(args.run).expanduser()
     if not (path / RUN_JSON).is_file() and (args.command == "open" or looks_like(path)):

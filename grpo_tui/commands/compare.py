@@ -3,8 +3,8 @@
 The summary table (steps, best reward, first-30 -> last-30, eval before -> after, peak VRAM,
 steps/s) and the config keys that differ; `--format json` adds nothing hidden, only the same
 figures as data; `--format html` is one self-contained page with the runs' charts overlaid
-(grpo_tui.core.report_html). The app's compare screen (mark runs with space in the run list, then `c`)
-overlays their curves. See grpo_tui.core.compare.
+(grpo_tui.core.reading.report_html). The app's compare screen (mark runs with space in the run list, then `c`)
+overlays their curves. See grpo_tui.core.reading.compare.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ def add_arguments(parser, name: str) -> None:
 
 
 def run(args) -> int:
-    from ..core import compare as cmp
-    from ..core.run_ref import resolve_run
+    from ..core.reading import compare as cmp
+    from ..core.run.run_ref import resolve_run
     from ..errors import UserError
 
     if len(args.runs) < 2:
@@ -37,7 +37,7 @@ def run(args) -> int:
     if len({r.path for r in runs}) < len(runs):
         raise UserError("the same run is named twice; give different runs")
     if args.format == "html":
-        from ..core import report_html
+        from ..core.reading import report_html
 
         text = report_html.compare_html(runs)
     else:

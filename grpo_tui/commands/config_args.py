@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..core.config import RunConfig
+    from ..core.settings.config import RunConfig
 
 
 def add_set_argument(parser, example: str = "num_generations=8") -> None:
@@ -21,8 +21,8 @@ def add_reward_argument(parser, what: str = "add a reward function") -> None:
 
 def preset_config(preset: str, overrides: list[str]) -> "RunConfig":
     """The preset with the --set overrides applied (ConfigError for a bad one); not yet validated."""
-    from ..core.config import parse_overrides
-    from ..core.presets import load_preset
+    from ..core.settings.config import parse_overrides
+    from ..core.planning.presets import load_preset
 
     cfg = load_preset(preset)
     parsed = parse_overrides(overrides)

@@ -18,8 +18,8 @@ def add_arguments(parser, name: str) -> None:
 
 def wait_for_ack(run_dir, cid: str, timeout: float) -> dict | None:
     """The control event acknowledging ``cid``, or None (timeout / trainer gone)."""
-    from ..core import events as ev
-    from ..core.rundir import summarize
+    from ..core.run import events as ev
+    from ..core.run.rundir import summarize
 
     reader = ev.EventReader(run_dir.events, types=[ev.CONTROL, ev.FINISHED])
     deadline = time.monotonic() + timeout
@@ -42,8 +42,8 @@ def wait_for_ack(run_dir, cid: str, timeout: float) -> dict | None:
 
 def run(args) -> int:
     from ..errors import UserError
-    from ..core.run_ref import resolve_run
-    from ..core.rundir import summarize
+    from ..core.run.run_ref import resolve_run
+    from ..core.run.rundir import summarize
 
     run_dir = resolve_run(args.run)
     s = summarize(run_dir)

@@ -23,8 +23,8 @@ def run(args) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from ..core import hardware, planner, stack
-    from ..core.presets import discover
+    from ..core.planning import hardware, planner, stack
+    from ..core.planning.presets import discover
 
     hw = hardware.detect()
     st = stack.detect()

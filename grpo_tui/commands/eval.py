@@ -23,9 +23,9 @@ def add_arguments(parser, name: str) -> None:
 
 def run(args) -> int:
     from ..errors import UserError
-    from ..core.config import RunConfig
-    from ..core.run_ref import resolve_run
-    from ..core.rundir import summarize
+    from ..core.settings.config import RunConfig
+    from ..core.run.run_ref import resolve_run
+    from ..core.run.rundir import summarize
 
     rundir = resolve_run(args.run)
     summary = summarize(rundir)

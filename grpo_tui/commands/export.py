@@ -18,13 +18,13 @@ def add_arguments(parser, name: str) -> None:
 
 def run(args) -> int:
     from ..errors import UserError
-    from ..core.export import ExportError, export
-    from ..core.run_ref import resolve_run
-    from ..core.samples import SampleFilter, parse_steps
+    from ..core.reading.export import ExportError, export
+    from ..core.run.run_ref import resolve_run
+    from ..core.run.samples import SampleFilter, parse_steps
 
     run_dir = resolve_run(args.run)
     if args.metrics:
-        from ..core.metrics_csv import export_metrics
+        from ..core.reading.metrics_csv import export_metrics
 
         try:
             path, count = export_metrics(run_dir, args.output)

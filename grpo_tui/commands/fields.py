@@ -11,8 +11,8 @@ from typing import Any, get_type_hints
 
 def field_rows() -> list[dict[str, Any]]:
     """One row per RunConfig field: name, type, default, source library, other names, meaning."""
-    from ..core.config import RunConfig
-    from ..core.fields import ALIASES, FIELD_INFO
+    from ..core.settings.config import RunConfig
+    from ..core.settings.fields import ALIASES, FIELD_INFO
 
     defaults = RunConfig().to_dict()
     types = get_type_hints(RunConfig)
@@ -49,7 +49,7 @@ def add_arguments(parser, name: str) -> None:
 
 
 def run(args) -> int:
-    from ..core import fields
+    from ..core.settings import fields
 
     rows = field_rows()
     if getattr(args, "json", False):

@@ -20,8 +20,8 @@ def add_arguments(parser, name: str) -> None:
 
 
 def run(args) -> int:
-    from ..core.notebook_import import import_notebook, preset_text
-    from ..core.presets import parse_preset, user_dir
+    from ..core.settings.notebook_import import import_notebook, preset_text
+    from ..core.planning.presets import parse_preset, user_dir
     from ..errors import UserError
 
     src = Path(args.notebook).expanduser()

@@ -24,9 +24,9 @@ def add_arguments(parser, name: str) -> None:
 
 
 def run(args) -> int:
-    from ..core import notify
-    from ..core.run_ref import resolve_run
-    from ..core.user_settings import settings_path, settings_problem
+    from ..core.reading import notify
+    from ..core.run.run_ref import resolve_run
+    from ..core.settings.user_settings import settings_path, settings_problem
     from ..errors import UserError
 
     if settings_problem():
@@ -73,7 +73,7 @@ def run(args) -> int:
 
 
 def _report(watcher, sent) -> None:
-    from ..core.sanitize import clean
+    from ..core.util.sanitize import clean
 
     for n in sent:
         print(clean(f"{time.strftime('%H:%M:%S')} {n.event}: {n.message}"), flush=True)

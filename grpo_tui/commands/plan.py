@@ -23,7 +23,7 @@ def run(args) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from ..core import planner
+    from ..core.planning import planner
     cfg = preset_config(args.preset, args.overrides).validate()
     target = resolve_target(args)
     p = planner.plan(cfg, target.vram, ram_gb=target.ram_gb)

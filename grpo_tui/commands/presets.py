@@ -29,7 +29,7 @@ class Target:
     vram: float | None  # GiB to plan for; None: no GPU
     label: str  # what the plan is for, for humans
     detected: bool  # from this machine (False: --vram/--gpu)
-    hardware: Any = None  # core.hardware.Hardware when detected
+    hardware: Any = None  # core.planning.hardware.Hardware when detected
     ram_gb: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,7 +39,7 @@ class Target:
 def resolve_target(args) -> Target:
     """The GPU to plan for, from --vram / --gpu or the machine."""
     from ..errors import UserError
-    from ..core import hardware
+    from ..core.planning import hardware
 
     ram = hardware.host_info().ram_available_gb
     if getattr(args, "vram", None) is not None:
@@ -82,8 +82,8 @@ def run(args) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from ..core import planner
-    from ..core.presets import discover, user_dir
+    from ..core.planning import planner
+    from ..core.planning.presets import discover, user_dir
 
     target = resolve_target(args)
     presets = discover()

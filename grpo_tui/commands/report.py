@@ -1,7 +1,7 @@
 """`grpo-tui report RUN [--format md|json|html] [--output PATH]`: a run's report.
 
 Works on a run in any state (running, finished, failed, crashed), a watched script's run and a plain
-TRL output folder; see grpo_tui.core.report for what it contains, grpo_tui.core.report_html for the
+TRL output folder; see grpo_tui.core.reading.report for what it contains, grpo_tui.core.reading.report_html for the
 HTML page (charts, samples, verdicts in one file to share).
 """
 
@@ -27,8 +27,8 @@ def add_arguments(parser, name: str) -> None:
 
 def run(args) -> int:
     from ..errors import UserError
-    from ..core import report as rp
-    from ..core.run_ref import resolve_run
+    from ..core.reading import report as rp
+    from ..core.run.run_ref import resolve_run
 
     if args.window < 1:
         raise UserError(f"--window must be at least 1, got {args.window}")
@@ -39,7 +39,7 @@ def run(args) -> int:
         raise UserError("--steps chooses the sampled groups of the html report; add --format html")
     rundir = resolve_run(args.run)
     if args.format == "html":
-        from ..core import report_html
+        from ..core.reading import report_html
 
         text = report_html.report_html(rundir, steps=steps)
     else:
@@ -65,7 +65,7 @@ def check_output(path: str) -> Path:
 
 
 def write_output(path: str, text: str) -> None:
-    from ..core.rundir import atomic_write
+    from ..core.run.rundir import atomic_write
 
     out = check_output(path)
     atomic_write(out, text)  # 0600 like everything else from a run: it holds model text and config

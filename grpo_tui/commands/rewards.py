@@ -50,7 +50,7 @@ def _print(report, show_all: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from ..core.formatting import fixed
+    from ..core.util.formatting import fixed
 
     console = Console()
     if not console.is_terminal:

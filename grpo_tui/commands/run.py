@@ -30,7 +30,7 @@ def add_arguments(parser, name: str) -> None:
 def run(args) -> int:
     from ..errors import UserError
     from .. import launcher as launch
-    from ..core.run_ref import resolve_run
+    from ..core.run.run_ref import resolve_run
 
     if args.fork:
         if args.preset or args.rewards or args.resume:
@@ -59,7 +59,7 @@ def run(args) -> int:
         launched = launch.launch(resolved)
         import sys
 
-        for note in cfg.notices():  # notebook settings applied as their libraries apply them (core.fields)
+        for note in cfg.notices():  # notebook settings applied as their libraries apply them (core.settings.fields)
             print(f"grpo-tui: note: {note}", file=sys.stderr)
     run_dir = launched.run
     print(f"run {run_dir.id} started (pid {launched.proc.pid if launched.proc else '?'}); "

@@ -18,8 +18,8 @@ def run(args) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from ..core.rundir import iter_summaries, runs_root
-    from ..core.sanitize import clean
+    from ..core.run.rundir import iter_summaries, runs_root
+    from ..core.util.sanitize import clean
 
     table = Table(title=None, box=None, header_style="bold")
     for col in ("id", "preset", "model", "state", "step", "started", "best reward", "first-30 -> last-30", "eval",
@@ -39,7 +39,7 @@ def run(args) -> int:
                  "failed": "red", "crashed": "red"}.get(s.state, "")
         window = "-" if s.first_window_reward is None else f"{_r(s.first_window_reward)} -> {_r(s.last_window_reward)}"
         state = Text(s.state, style=style)
-        if s.stalled_since is not None:  # core.stall: live, but no progress for too long
+        if s.stalled_since is not None:  # core.run.stall: live, but no progress for too long
             state = Text(f"{s.state}, {s.stall_line.split(' (')[0]}", style="bold red")
         preset = f"{s.preset} ({s.source})" if s.source else s.preset  # a user's script or a TRL folder
         run_id = Text(s.id)

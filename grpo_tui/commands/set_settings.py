@@ -1,6 +1,6 @@
 """`grpo-tui set RUN key=value [key=value ...]`: change a live run's settings from the next step.
 
-Checked here before anything is written (core.live_settings: a setting that cannot change while the
+Checked here before anything is written (core.run.live_settings: a setting that cannot change while the
 run trains, a value out of range, a completion cap above the run's ceiling -> one line, exit 2), then
 queued as a ``set`` command; the trainer applies it at the next step boundary and acknowledges it with
 the old and new values (``settings_changed`` event). ``--wait`` prints that acknowledgement.
@@ -20,7 +20,7 @@ def add_arguments(parser, name: str) -> None:
 
 def check(run_dir, items: list[str]) -> dict:
     """The typed changes for ``run_dir`` (SettingsError, one line, when one cannot be made)."""
-    from ..core import live_settings as ls
+    from ..core.run import live_settings as ls
 
     info = run_dir.info()
     cfg = ls.effective_config(run_dir)
@@ -31,9 +31,9 @@ def check(run_dir, items: list[str]) -> dict:
 
 
 def run(args) -> int:
-    from ..core.live_settings import describe
-    from ..core.run_ref import resolve_run
-    from ..core.rundir import summarize
+    from ..core.run.live_settings import describe
+    from ..core.run.run_ref import resolve_run
+    from ..core.run.rundir import summarize
     from ..errors import UserError
     from .control import wait_for_ack
 

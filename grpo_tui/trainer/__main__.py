@@ -23,9 +23,9 @@ import sys
 import traceback
 from pathlib import Path
 
-from ..core import events as ev
-from ..core.config import RunConfig
-from ..core.rundir import RunDir
+from ..core.run import events as ev
+from ..core.settings.config import RunConfig
+from ..core.run.rundir import RunDir
 
 # Test hook: raise inside the trainer after N steps (tests/test_failures.py).
 FAIL_ENV = "GRPO_TUI_TEST_FAIL_AT_STEP"
@@ -50,7 +50,7 @@ def hardware_snapshot() -> dict:
     except Exception:
         pass
     try:
-        from ..core import hardware
+        from ..core.planning import hardware
 
         gpus = hardware.detect(processes=False, host=False).visible_gpus
         if gpus:
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     hardware = hardware_snapshot()
     expected = None
     if threads is not None:
-        from ..core.cpu_speed import expected_step_seconds
+        from ..core.planning.cpu_speed import expected_step_seconds
 
         hardware.update(threads.payload())
         expected = expected_step_seconds(cfg, threads.threads, threads.cores, threads.load)

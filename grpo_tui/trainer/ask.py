@@ -1,4 +1,4 @@
-"""Answer an ``ask`` command with the live policy while the run is paused (core.asks has the flow).
+"""Answer an ``ask`` command with the live policy while the run is paused (core.run.asks has the flow).
 
 What an ask must never do is change training: it runs only while paused (between two steps), in
 ``torch.no_grad``, with the model switched to eval mode and back, and inside a forked RNG (torch,
@@ -26,8 +26,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from ..core import events as ev
-from ..core.asks import AskError, AskRequest, check_request
+from ..core.run import events as ev
+from ..core.run.asks import AskError, AskRequest, check_request
 from .capture import prompt_text
 from .rewards import completion_text
 

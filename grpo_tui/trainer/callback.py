@@ -15,7 +15,7 @@
 * ``on_save``: a ``checkpoint`` event.
 * ``metrics``, ``samples`` and ``alert`` events are held and written in
   groups at most ``COMMIT_S`` apart (``commit``); the health checks
-  (core.alerts) see every one, and each ``alert`` names its step.
+  (core.reading.alerts) see every one, and each ``alert`` names its step.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from ..core import events as ev
-from ..core import metric_names as M
-from ..core.numbers import finite
-from ..core.alerts import AlertEngine
+from ..core.run import events as ev
+from ..core.run import metric_names as M
+from ..core.util.numbers import finite
+from ..core.reading.alerts import AlertEngine
 from .context import TrainerContext
 from .control import Controller
 

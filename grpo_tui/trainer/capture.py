@@ -7,7 +7,7 @@ them per step would repeat rows whenever a generation is reused
 (``num_iterations > 1``). Instead we wrap that one method on the trainer
 *instance*: after each real generation we slice the rows it just appended and
 add what ``_logs`` lacks (token length, truncation, group, gold answer). They
-are queued as columns (core.sample_columns: no dict per completion) and
+are queued as columns (core.run.sample_columns: no dict per completion) and
 written by the callback at the next step end, so each completion is written
 exactly once.
 
@@ -21,27 +21,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core import events as ev
-from ..core.messages import chat_text
-from ..core.numbers import finite
+from ..core.run import events as ev
+from ..core.run.messages import chat_text
+from ..core.util.numbers import finite
 from .rewards import completion_text
 
 
 # What the tensors and the inputs tell of each completion, as columns: (completion tokens, truncated,
 # gold answer); None where not known (no answer in the dataset; facts that could not be read).
 Facts = tuple[list[Any], list[Any], list[Any]]
-Batch = dict[str, Any]  # one generation's samples payload: prompts + columns (core.sample_columns)
+Batch = dict[str, Any]  # one generation's samples payload: prompts + columns (core.run.sample_columns)
 COLUMN_KEYS = ("prompt", "completion", "advantage", "group", "length", "truncated", "answer")
 
 
 def prompt_text(prompt: Any) -> str:
-    """A prompt as the sample browser shows it: ``role: content`` lines (core.messages)."""
+    """A prompt as the sample browser shows it: ``role: content`` lines (core.run.messages)."""
     return chat_text(prompt, roles=True)
 
 
 def _num(x: Any) -> float | None:
     """A reward or advantage as a finite float: they arrive as tensors or numpy scalars, so converted
-    with float() first (core.numbers.finite takes Python numbers only)."""
+    with float() first (core.util.numbers.finite takes Python numbers only)."""
     if type(x) is float:  # TRL's _logs hold floats (.tolist()): the common case, without a call
         return x if x - x == 0.0 else None  # NaN and +-inf give NaN here
     try:
@@ -159,7 +159,7 @@ def concat(parts: list[Facts]) -> Facts:
 
 
 def columns_of(trainer: Any, facts: Facts) -> Batch:
-    """The columns (core.sample_columns) of one generation's completions: all processes', in TRL's
+    """The columns (core.run.sample_columns) of one generation's completions: all processes', in TRL's
     gathered order, which is also its grouping order. The newest entries (one per fact) of TRL's
     ``_logs`` columns, aligned with the token facts; a prompt repeated through its group is turned
     into text once."""

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core import events as ev
-from ..core.config import RunConfig
-from ..core.rundir import RunDir
+from ..core.run import events as ev
+from ..core.settings.config import RunConfig
+from ..core.run.rundir import RunDir
 
 
 class StoppedBeforeTraining(BaseException):

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..core import events as ev
-from ..core.rundir import PAUSED, STOPPING, TRAINING
+from ..core.run import events as ev
+from ..core.run.rundir import PAUSED, STOPPING, TRAINING
 from . import distributed, rank_sync
 from .context import TrainerContext
 from .rank_sync import RankSync
@@ -142,7 +142,7 @@ class Controller:
 
     def _ask(self, cmd: dict) -> None:
         """Answer an ask with the live policy (trainer.ask); only while paused, never changing training."""
-        from ..core.asks import AskError
+        from ..core.run.asks import AskError
         from .ask import AskCancelled, answer
 
         state = PAUSED if self.paused else TRAINING
@@ -167,7 +167,7 @@ class Controller:
     def _set(self, cmd: dict, state: str) -> None:
         """Change settings from the next step on (trainer.live_settings); acknowledged with the old and new
         values, and a ``settings_changed`` event that readers mark on their charts."""
-        from ..core.live_settings import SettingsError, apply_to_config, load_overrides, parse_changes, save_overrides
+        from ..core.run.live_settings import SettingsError, apply_to_config, load_overrides, parse_changes, save_overrides
         from . import live_settings
 
         trainer = self.ctx.extras.get("trainer")
@@ -202,7 +202,7 @@ class Controller:
     def restore_settings(self) -> None:
         """A resumed run (or a fork) starts with the changes in force (settings.json), applied to the
         trainer after its checkpoint is loaded; announced as one ``settings_changed`` event."""
-        from ..core.live_settings import apply_to_config, load_overrides
+        from ..core.run.live_settings import apply_to_config, load_overrides
         from . import live_settings
 
         trainer = self.ctx.extras.get("trainer")

@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
-from ..core.config import ConfigError, RunConfig
+from ..core.settings.config import ConfigError, RunConfig
 from .sources import LOCAL_SUFFIXES, classify  # noqa: F401 (classify: part of this module's API)
 from .word_problems import instruction as word_problem_instruction, word_problems
 
@@ -250,7 +250,7 @@ def lengths_from_data(cfg: RunConfig, tokenizer, ds) -> tuple[RunConfig, int, st
     the measured length (the notebooks then drop the prompts longer than it) and the line that says so."""
     import numpy as np
 
-    from ..core.config import lengths_rule
+    from ..core.settings.config import lengths_rule
 
     q, plus = lengths_rule(cfg.lengths_from_data)
     lengths = [prompt_tokens(p, tokenizer) for p in ds["prompt"]]

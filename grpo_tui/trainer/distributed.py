@@ -115,7 +115,7 @@ class NullEventWriter:
         pass
 
     def emit(self, type_: str, step: int = 0, **payload: Any) -> dict:
-        from ..core import events as ev
+        from ..core.run import events as ev
 
         return ev.make_event(type_, step, **payload)
 
@@ -141,7 +141,7 @@ def event_writers(events_path: str | os.PathLike[str], samples_path: str | os.Pa
     entry point and a watched script (trainer.watch) choose with this; the adapter is saved by the
     main process only in the same way (``is_main_process()`` in the backends)."""
     if is_main_process(env):
-        from ..core import events as ev
+        from ..core.run import events as ev
 
         return ev.EventWriter(events_path), ev.EventWriter(samples_path)
     return NullEventWriter(events_path), NullEventWriter(samples_path)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..core import events as ev
-from ..core.config import RunConfig
+from ..core.run import events as ev
+from ..core.settings.config import RunConfig
 from . import gsm8k
 from .evaluate import EvalResult, Generate, HfGenerator, VllmGenerator, evaluate
 
@@ -76,7 +76,7 @@ def _load_unsloth(cfg: RunConfig, adapter: Path | None) -> tuple[Any, Any, Gener
 def evaluate_run(run: Any, *, n: int, split: str | None = None, base: bool = False) -> EvalResult:
     """Evaluate a run's saved adapter (or, with ``base``, the model it started from) and append an
     ``eval`` event (when = manual / base) to the run's event log."""
-    from ..core.rundir import summarize
+    from ..core.run.rundir import summarize
 
     cfg = gsm8k.apply_defaults(RunConfig.from_mapping(run.config()))
     adapter = None

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..core import events as ev
-from ..core.config import RunConfig
+from ..core.run import events as ev
+from ..core.settings.config import RunConfig
 from . import gsm8k
 from .reward_rules import Tags, answers_match, extract_answer
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..core.config import ConfigError
-from ..core.rundir import cache_home, private_dir
+from ..core.settings.config import ConfigError
+from ..core.run.rundir import cache_home, private_dir
 
 SUFFIX = ".gguf"
 MAGIC = b"GGUF"

@@ -13,7 +13,7 @@ this machine does not have.
   (``expandable_segments``), which CUDA reads once, when it starts.
 * ``explain_failure(exc, cfg, where, vram_gb)``: turns a load/step exception into
   a ``GpuFailure`` whose message names the fix: CUDA out of memory (the knob and
-  the new value come from the memory planner, ``core.planner.suggest``), a gated
+  the new value come from the memory planner, ``core.planning.planner.suggest``), a gated
   model without a token, an unreachable hub, the missing vllm-bnb-plugin.
 """
 
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Iterable
 
-from ..core.config import RunConfig
-from ..core.stack import TESTED_SET
+from ..core.settings.config import RunConfig
+from ..core.planning.stack import TESTED_SET
 
 MIN_CAPABILITY = (7, 0)  # Unsloth's Triton kernels need Volta or newer
 # vLLM 0.31's wheels are built with CUDA 13 (they link libcudart.so.13), which dropped Volta: their
@@ -35,7 +35,7 @@ MIN_CAPABILITY = (7, 0)  # Unsloth's Triton kernels need Volta or newer
 VLLM_MIN_CAPABILITY = (7, 5)
 BNB_PLUGIN = "vllm-bnb-plugin"
 
-# The [gpu] extra as resolved with pip's resolver and pinned (docs/gpu.md); core.stack holds it, and
+# The [gpu] extra as resolved with pip's resolver and pinned (docs/gpu.md); core.planning.stack holds it, and
 # `grpo-tui doctor` compares an installed set against it.
 TESTED_GPU_SET: dict[str, str] = {k: v for k, v in TESTED_SET.items() if v}
 GPU_INSTALL = "pip install 'grpo-tui[gpu]'"
@@ -63,8 +63,8 @@ class CudaDevice:
 
 def probe_nvml() -> list[CudaDevice]:
     """The GPUs a CUDA process here will see (``CUDA_VISIBLE_DEVICES`` applied, numbered as CUDA
-    numbers them), read through NVML (core.hardware). Creates no CUDA context."""
-    from ..core import hardware
+    numbers them), read through NVML (core.planning.hardware). Creates no CUDA context."""
+    from ..core.planning import hardware
 
     hw = hardware.detect(processes=False, host=False)
     return [CudaDevice(i, g.name, g.compute_capability, g.plannable_gb or g.total_gb or 0.0)
@@ -233,11 +233,11 @@ def _fmt(change: dict[str, Any]) -> str:
 def oom_advice(cfg: RunConfig, where: str, vram_gb: float | None) -> str:
     """Which knob to turn and to what. Load: a fixed rule (4-bit, standby, vLLM share) with the
     planner's before/after figures; step: the planner's first single-knob change that fits and lowers
-    the total (core.planner.suggest), else halve the group / the completion length."""
+    the total (core.planning.planner.suggest), else halve the group / the completion length."""
     planner = None
     if vram_gb:
         try:
-            from ..core import planner as planner_mod
+            from ..core.planning import planner as planner_mod
 
             current = planner_mod.plan(cfg, vram_gb).total
             planner = planner_mod

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..core.config import RunConfig
+from ..core.settings.config import RunConfig
 
 
 def resolve_device(cfg: RunConfig) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..core.config import RunConfig
+from ..core.settings.config import RunConfig
 
 DATASET = "openai/gsm8k"
 CONFIG = "main"

@@ -16,7 +16,7 @@ import socket
 import sys
 from urllib.parse import urlparse
 
-from ..core.config import RunConfig
+from ..core.settings.config import RunConfig
 
 _TRUE = ("1", "true", "True", "YES", "yes", "on")
 

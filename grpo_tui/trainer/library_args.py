@@ -1,4 +1,4 @@
-"""The notebook settings each library takes (core.fields), as keyword arguments for that library.
+"""The notebook settings each library takes (core.settings.fields), as keyword arguments for that library.
 
 * GRPOConfig: the batch that runs (Unsloth's raise to num_generations), Adam betas, warm-up,
   epochs, reporting integrations, gradient checkpointing on every device, and sampling: TRL's
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.config import RunConfig
-from ..core.fields import keeps_stop_text, report_targets
+from ..core.settings.config import RunConfig
+from ..core.settings.fields import keeps_stop_text, report_targets
 
 
 def uses_vllm(cfg: RunConfig) -> bool:
@@ -57,7 +57,7 @@ def lora_kwargs(cfg: RunConfig) -> dict[str, Any]:
 
 
 def _flags_changed(cfg: RunConfig) -> bool:
-    from ..core.fields import _flags_changed as changed
+    from ..core.settings.fields import _flags_changed as changed
 
     return changed(cfg)
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core import live_settings as ls
-from ..core.config import RunConfig
+from ..core.run import live_settings as ls
+from ..core.settings.config import RunConfig
 
 SAMPLING = ("temperature", "top_p", "top_k", "min_p")
 
@@ -69,7 +69,7 @@ def read(trainer: Any, key: str, cfg: RunConfig) -> Any:
 
 
 def apply(trainer: Any, changes: dict[str, Any], cfg: RunConfig) -> dict[str, dict[str, Any]]:
-    """Apply ``changes`` (``core.live_settings.parse_changes`` output) to ``trainer``; returns
+    """Apply ``changes`` (``core.run.live_settings.parse_changes`` output) to ``trainer``; returns
     ``{key: {old, new}}``. Every key is read before any is written, so a refusal changes nothing."""
     olds = {k: read(trainer, k, cfg) for k in changes}
     if changes.get("beta", 0) and not olds.get("beta") and not has_reference(trainer):

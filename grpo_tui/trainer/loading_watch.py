@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import threading
 
-from ..core import events as ev
-from ..core.rundir import STOPPING
+from ..core.run import events as ev
+from ..core.run.rundir import STOPPING
 from .context import TrainerContext
 from .control import take_commands
 

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..core.config import ConfigError, RunConfig
+from ..core.settings.config import ConfigError, RunConfig
 from . import datasets, distributed, gguf, gsm8k, rewards
 
 
@@ -53,7 +53,7 @@ def resolve(cfg: RunConfig, extra_rewards: list[str] | None = None) -> RunConfig
 def check(cfg: RunConfig) -> RunConfig:
     """Check the parts of a resolved config (``resolve``) only the trainer knows about, on that
     one object (none of them rebuilds it); ConfigError on bad input. Returns ``cfg``."""
-    from ..core.fields import check_installed
+    from ..core.settings.fields import check_installed
 
     check_installed(cfg)  # optim / quantisation / report_to packages: refused now, not in trainer.log
     datasets.check_dataset_source(cfg)

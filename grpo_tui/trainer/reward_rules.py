@@ -44,7 +44,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any, Callable, Sequence
 
-from ..core.messages import content_text
+from ..core.run.messages import content_text
 
 FORMAT_STRICT_MAX = 0.5
 FORMAT_SOFT_MAX = 0.5

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ..core.cpu_speed import usable_cores
+from ..core.planning.cpu_speed import usable_cores
 
 ENV = "OMP_NUM_THREADS"
 

@@ -7,7 +7,7 @@ correct answer to ``3+4=`` is ``<answer>7</answer>`` plus EOS: 4 tokens) and a
 2-core CPU can run a few hundred GRPO steps in minutes.
 
 The build is cached under ``$GRPO_TUI_CACHE`` (tests share one that way) or
-``core.rundir.cache_home()``, in a folder named after a hash of its spec, so it
+``core.run.rundir.cache_home()``, in a folder named after a hash of its spec, so it
 is rebuilt only when the spec (sizes, tags, seed) changes. The folder is a
 normal ``save_pretrained`` directory: ``from_pretrained(path)`` loads it.
 """
@@ -20,8 +20,8 @@ import os
 import shutil
 from pathlib import Path
 
-from ..core.config import RunConfig
-from ..core.rundir import cache_home, private_dir
+from ..core.settings.config import RunConfig
+from ..core.run.rundir import cache_home, private_dir
 
 TINY_MODEL = "builtin:tiny"
 SPEC_VERSION = 1

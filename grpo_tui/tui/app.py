@@ -17,9 +17,9 @@ from textual.binding import Binding
 from . import settings as settings_mod
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..core.hardware import Hardware
-    from ..core.presets import Preset
-    from ..core.rundir import RunDir
+    from ..core.planning.hardware import Hardware
+    from ..core.planning.presets import Preset
+    from ..core.run.rundir import RunDir
 
 
 NOTIFIER_DELAY_S = 1.0  # the notifier polls every 10 s: a second's wait costs nothing
@@ -68,7 +68,7 @@ class GrpoApp(App[int]):
         self._apply_theme(self.settings.theme)
         if self.attach_to is not None:
             self.open_run(self.attach_to)
-        # Off the UI thread and after the first frames: core.notify pulls in urllib/http/email and reads
+        # Off the UI thread and after the first frames: core.reading.notify pulls in urllib/http/email and reads
         # settings.toml, which the first paint must not wait for.
         self.set_timer(NOTIFIER_DELAY_S, lambda: self.run_worker(self._start_notifier, thread=True, group="notify"))
 
@@ -76,8 +76,8 @@ class GrpoApp(App[int]):
 
     def _start_notifier(self) -> None:
         """While the app is open it sends the notifications of settings.toml's [notify] for every run
-        (core.notify; a marker file per event keeps the launcher's watcher from sending them again)."""
-        from ..core import notify
+        (core.reading.notify; a marker file per event keeps the launcher's watcher from sending them again)."""
+        from ..core.reading import notify
 
         if notify.configured():
             self._notifier = notify.Watcher(interval=10.0).start()
@@ -196,12 +196,12 @@ class GrpoApp(App[int]):
 
 
 def _detect_hardware() -> "Hardware":
-    from ..core.hardware import detect
+    from ..core.planning.hardware import detect
 
     return detect(processes=False)
 
 
 def _load_presets() -> "dict[str, Preset]":
-    from ..core.presets import discover
+    from ..core.planning.presets import discover
 
     return discover()

@@ -14,8 +14,8 @@ def _error(msg: str) -> int:
 
 
 def run_app(*, preset: str | None = None, attach: str | None = None) -> int:
-    from ..core.config import ConfigError
-    from ..core.run_ref import RunNotFound, resolve_run
+    from ..core.settings.config import ConfigError
+    from ..core.run.run_ref import RunNotFound, resolve_run
 
     run = None
     if attach is not None:
@@ -27,7 +27,7 @@ def run_app(*, preset: str | None = None, attach: str | None = None) -> int:
         except (OSError, ValueError) as exc:
             return _error(f"{attach}: cannot read its run.json ({exc.__class__.__name__}: {exc})")
     if preset is not None:
-        from ..core.presets import load_preset
+        from ..core.planning.presets import load_preset
 
         try:
             load_preset(preset)
@@ -54,8 +54,8 @@ def serve_app(*, host: str = "127.0.0.1", port: int = 8566, preset: str | None =
     except ImportError:
         return _error("--serve needs textual-serve: pip install 'grpo-tui[serve]'")
     if preset is not None:
-        from ..core.config import ConfigError
-        from ..core.presets import load_preset
+        from ..core.settings.config import ConfigError
+        from ..core.planning.presets import load_preset
 
         try:
             load_preset(preset)

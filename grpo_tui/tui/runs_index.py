@@ -12,8 +12,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 
-from ..core import events as ev
-from ..core.rundir import RunDir, RunSummarizer, RunSummary, list_runs
+from ..core.run import events as ev
+from ..core.run.rundir import RunDir, RunSummarizer, RunSummary, list_runs
 
 # what RunSummarizer folds; samples and alerts are not needed for a summary
 FOLDED = (ev.RUN_STARTED, ev.PHASE, ev.METRICS, ev.CONTROL, ev.EVAL, ev.FINISHED)

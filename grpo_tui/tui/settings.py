@@ -12,7 +12,7 @@ import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from ..core.paths import config_home
+from ..core.util.paths import config_home
 
 ENV_THEME = "GRPO_TUI_THEME"
 FILE_NAME = "app.json"
@@ -52,11 +52,11 @@ class AppSettings:
         return s
 
     def save(self) -> None:
-        # imported here: the app imports this module before its first frame, and core.rundir
+        # imported here: the app imports this module before its first frame, and core.run.rundir
         # (with json, tomllib, statistics behind it) is ~9 ms the first frame need not pay
         import json
 
-        from ..core.rundir import atomic_write, private_dir
+        from ..core.run.rundir import atomic_write, private_dir
 
         private_dir(self.path().parent)
         atomic_write(self.path(), json.dumps(asdict(self), indent=2))

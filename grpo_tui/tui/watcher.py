@@ -13,7 +13,7 @@ screen has painted it (``shown``, or after a second), the history in 4 MiB chunk
 ``poll()`` every ``interval`` seconds; ``check_alive()`` once a second (a dead trainer pid -> crashed).
 
 ``ResourceSampler``: once a second, VRAM per GPU and the trainer's own share
-through ``core.hardware.GpuSampler.sample_once`` (NVML), and the trainer
+through ``core.planning.hardware.GpuSampler.sample_once`` (NVML), and the trainer
 process family's RAM through psutil; bounded histories for the trends.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from ..core.monitor import RunMonitor
+from ..core.reading.monitor import RunMonitor
 
 
 SHOWN_WAIT_S = 1.0  # at most this long between the preview and reading the history
@@ -193,7 +193,7 @@ class ResourceSampler(_Background):
 
     def _run(self) -> None:
         try:
-            from ..core import hardware
+            from ..core.planning import hardware
 
             hw = hardware.detect(processes=False)
             self._names = {g.index: g.name for g in hw.gpus}

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from grpo_tui.core import alerts as al
-from grpo_tui.core import events as ev
+from grpo_tui.core.reading import alerts as al
+from grpo_tui.core.run import events as ev
 
 
 def healthy(n: int = 120, seed: int = 0) -> list[dict]:

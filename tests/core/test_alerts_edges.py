@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from grpo_tui.core import alerts as al
-from grpo_tui.core import events as ev
+from grpo_tui.core.reading import alerts as al
+from grpo_tui.core.run import events as ev
 
 
 def feed(rows: list[dict], engine: al.AlertEngine | None = None) -> list[al.Alert]:

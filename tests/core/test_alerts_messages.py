@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from grpo_tui.core import alerts as al
-from grpo_tui.core import events as ev
+from grpo_tui.core.reading import alerts as al
+from grpo_tui.core.run import events as ev
 
 from test_alerts import healthy, run
 

@@ -3,8 +3,8 @@ answer (issue 11, hack class 7), fed from samples events as the trainer writes t
 
 from __future__ import annotations
 
-from grpo_tui.core import alerts as al
-from grpo_tui.core import events as ev
+from grpo_tui.core.reading import alerts as al
+from grpo_tui.core.run import events as ev
 
 WHY = "In April she sold 48 clips. In May half as many, 48 / 2 = 24. Altogether 48 + 24 = 72 clips."
 

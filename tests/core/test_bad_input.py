@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from grpo_tui.cli import main
-from grpo_tui.core.rundir import runs_root
+from grpo_tui.core.run.rundir import runs_root
 
 
 def _run(capsys, *argv: str) -> str:
@@ -66,7 +66,7 @@ def test_missing_reward_file(capsys, tmp_path):
 
 def test_resume_without_checkpoint(capsys):
     from grpo_tui import launcher as launch
-    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.planning.presets import load_preset
 
     run = launch.launch(load_preset("cpu-tiny"), spawn_trainer=False).run
     (run.path / "events.jsonl").write_text(

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from grpo_tui.core import compare as cmp
-from grpo_tui.core import events as ev
-from grpo_tui.core.synthetic import make_run
+from grpo_tui.core.reading import compare as cmp
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.synthetic import make_run
 
 from tui_helpers import make_app, synthetic_run
 
@@ -189,7 +189,7 @@ async def test_mark_runs_in_the_run_list_and_compare_them():
 
 
 def test_a_plain_trl_output_folder_compares_like_any_run(grpo_home, tmp_path):
-    """An opened TRL folder (core.trl_folder's mirror) goes through the same reader: a trainer_state.json
+    """An opened TRL folder (core.run.trl_folder's mirror) goes through the same reader: a trainer_state.json
     in TRL's own shape, beside a launched-style run."""
     folder = tmp_path / "trl-out"
     folder.mkdir()
@@ -206,7 +206,7 @@ def test_a_plain_trl_output_folder_compares_like_any_run(grpo_home, tmp_path):
     assert trl["source"] == "trl-folder" and trl["steps"] == 20
     assert trl["best_reward"] == pytest.approx(2.0)
     assert trl["first_window"] == pytest.approx(sum(0.1 * i for i in range(1, 21)) / 20)
-    from grpo_tui.core.run_ref import resolve_run
+    from grpo_tui.core.run.run_ref import resolve_run
 
     c = cmp.Comparison([resolve_run("20260101-000000-ours"), resolve_run(folder)])
     c.load()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.report import build_report, to_markdown
-from grpo_tui.core.rundir import create_run, summarize
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.reading.report import build_report, to_markdown
+from grpo_tui.core.run.rundir import create_run, summarize
 
 
 def _run(whens):

@@ -6,7 +6,7 @@ import os
 
 import orjson
 
-from grpo_tui.core import events as ev
+from grpo_tui.core.run import events as ev
 
 
 def _append(path, data: bytes) -> None:

@@ -1,4 +1,4 @@
-"""core.events beyond the reader's basics (test_events_reader.py): the envelope and its encoding,
+"""core.run.events beyond the reader's basics (test_events_reader.py): the envelope and its encoding,
 the writer's file and its partial writes, the reader's byte budget, oversized lines, replaced or
 truncated files, places that cannot be read, and the one-line summary of what was skipped."""
 
@@ -11,7 +11,7 @@ import threading
 import orjson
 import pytest
 
-from grpo_tui.core import events as ev
+from grpo_tui.core.run import events as ev
 
 
 def _append(path, data: bytes) -> None:

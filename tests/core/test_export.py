@@ -1,14 +1,14 @@
-"""core.samples + core.export + `grpo-tui export` over synthetic runs."""
+"""core.run.samples + core.reading.export + `grpo-tui export` over synthetic runs."""
 
 from __future__ import annotations
 
 import json
 
 from grpo_tui.cli import main
-from grpo_tui.core import events as ev
-from grpo_tui.core.export import export
-from grpo_tui.core.samples import SampleFilter, SampleStore
-from grpo_tui.core.synthetic import make_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.reading.export import export
+from grpo_tui.core.run.samples import SampleFilter, SampleStore
+from grpo_tui.core.run.synthetic import make_run
 
 EVIL = ("[bold red]RED[/] [link=http://x]l[/link] \x1b[31mansi\x1b[0m \x1b]52;c;aGk=\x07 "
         "\x1b]0;pwned\x07 \u202etxet\u202c nul\x00 <script>alert(1)</script> # heading")

@@ -1,4 +1,4 @@
-"""core.export's promises beyond the happy path: an existing file at the target survives a failed
+"""core.reading.export's promises beyond the happy path: an existing file at the target survives a failed
 export (the rows go to a temporary file renamed into place), failures are one line naming the place
 and the reason, and the places and defaults it picks. Failures are injected in-process, so every
 case runs the same as root (CI) and as a normal user."""
@@ -12,10 +12,10 @@ import re
 
 import pytest
 
-import grpo_tui.core.export as export_mod
-from grpo_tui.core.export import ExportError, export
-from grpo_tui.core.samples import SampleFilter
-from grpo_tui.core.synthetic import make_run
+import grpo_tui.core.reading.export as export_mod
+from grpo_tui.core.reading.export import ExportError, export
+from grpo_tui.core.run.samples import SampleFilter
+from grpo_tui.core.run.synthetic import make_run
 
 PRECIOUS = b"an earlier export the user kept\n"
 

@@ -13,9 +13,10 @@ import time
 import psutil
 import pytest
 
-from grpo_tui.core import cpu_speed, events as ev, stall
-from grpo_tui.core.presets import load_preset
-from grpo_tui.core.rundir import RunSummarizer, create_run
+from grpo_tui.core.planning import cpu_speed
+from grpo_tui.core.run import events as ev, stall
+from grpo_tui.core.planning.presets import load_preset
+from grpo_tui.core.run.rundir import RunSummarizer, create_run
 from grpo_tui.trainer import threads
 
 
@@ -90,7 +91,7 @@ def test_once_steps_are_measured_the_usual_rule_holds_and_the_line_goes():
 def test_the_dashboard_header_says_what_to_expect():
     from rich.console import Console
 
-    from grpo_tui.core.monitor import RunMonitor
+    from grpo_tui.core.reading.monitor import RunMonitor
     from grpo_tui.tui.widgets.panels import RunHeader
 
     run = create_run({"name": "t", "max_steps": 100})

@@ -1,4 +1,4 @@
-"""core.formatting: the one way numbers and durations are written (dashboard, stall line, report,
+"""core.util.formatting: the one way numbers and durations are written (dashboard, stall line, report,
 compare, headless view, sample browser and export)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from grpo_tui.core import formatting as fm
+from grpo_tui.core.util import formatting as fm
 
 NOT_NUMBERS = [None, math.nan, math.inf, -math.inf, True, "1.5", [1]]
 

@@ -1,4 +1,4 @@
-"""core.hardware against a stand-in NVML (core.fakenvml) presenting many machines,
+"""core.planning.hardware against a stand-in NVML (core.planning.fakenvml) presenting many machines,
 plus `grpo-tui doctor` / `grpo-tui presets` output for each."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import time
 import pytest
 
 from grpo_tui import cli
-from grpo_tui.core import fakenvml, hardware
-from grpo_tui.core.fakenvml import FakeNVML, FakeProcess, known
+from grpo_tui.core.planning import fakenvml, hardware
+from grpo_tui.core.planning.fakenvml import FakeNVML, FakeProcess, known
 
 GIB = 1024**3
 

@@ -64,14 +64,14 @@ asyncio.run(main())
 
 def test_launch_preflight_used_by_the_app_stays_light():
     """The start screen validates and launches in-process: that path must not load torch either."""
-    code = ("from grpo_tui import launcher\nfrom grpo_tui.core.presets import load_preset\n"
+    code = ("from grpo_tui import launcher\nfrom grpo_tui.core.planning.presets import load_preset\n"
             "launcher.prepare(load_preset('cpu-tiny'))")
     assert loaded_after(code, HEAVY) == []
 
 
 def test_core_modules_import_neither_textual_nor_the_training_stack():
-    names = [m.name for m in pkgutil.iter_modules(grpo_tui.core.__path__, "grpo_tui.core.")]
-    assert "grpo_tui.core.rundir" in names and len(names) > 5
+    names = [m.name for m in pkgutil.walk_packages(grpo_tui.core.__path__, "grpo_tui.core.")]
+    assert "grpo_tui.core.run.rundir" in names and len(names) > 5
     code = "\n".join(f"import {n}" for n in names)
     assert loaded_after(code, ("textual",) + HEAVY) == []
 
@@ -84,7 +84,7 @@ def test_cli_help_imports_neither_torch_nor_textual():
 
 # Needed once tables, knobs or the run list are made, after the first frame (bench/first_frame.py:
 # together ~15 ms of a ~200 ms first frame on a 2-core box).
-AFTER_FIRST_FRAME = ("textual.widgets._data_table", "grpo_tui.core.config", "grpo_tui.core.rundir",
+AFTER_FIRST_FRAME = ("textual.widgets._data_table", "grpo_tui.core.settings.config", "grpo_tui.core.run.rundir",
                      "grpo_tui.tui.runs_index", "tomllib", "statistics")
 
 

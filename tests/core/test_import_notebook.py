@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from grpo_tui.cli import main
-from grpo_tui.core.presets import parse_preset
+from grpo_tui.core.planning.presets import parse_preset
 
 CELLS = [
     "%%capture\nimport os\nos.environ[\"UNSLOTH_VLLM_STANDBY\"] = \"1\"\n!pip install unsloth vllm\n",

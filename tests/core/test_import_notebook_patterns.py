@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from grpo_tui.cli import main
-from grpo_tui.core.presets import parse_preset
+from grpo_tui.core.planning.presets import parse_preset
 from notebook_cells import CELLS, MODEL, write_notebook
 
 
@@ -208,19 +208,19 @@ def test_fields_the_rl_notebooks_bring_are_carried_or_refused_with_a_reason(tmp_
                  "use_rslora (cell 0, get_peft_model): not taken"):
         assert line in text, line
     # planned at one byte a parameter for the linear layers, as the FP8 notebooks' logs show
-    from grpo_tui.core.planner import plan
+    from grpo_tui.core.planning.planner import plan
     sixteen = plan(cfg.with_overrides({"load_in_fp8": False}), 14.74)
     fp8 = plan(cfg, 14.74)
     assert fp8.parts["weights"] < 0.6 * sixteen.parts["weights"]
 
 
 def test_vllm_sampling_params_as_a_json_object():
-    from grpo_tui.core.config import RunConfig
+    from grpo_tui.core.settings.config import RunConfig
 
     a = RunConfig.from_mapping({"vllm_sampling_params": '{"min_p": 0.1, "top_k": -1, "seed": 3407}'})
     b = RunConfig.from_mapping({"vllm_sampling_params": "min_p=0.1, top_k=-1, seed=3407"})
     assert (a.min_p, a.top_k, a.sampling_seed) == (b.min_p, b.top_k, b.sampling_seed) == (0.1, -1, 3407)
-    from grpo_tui.core.config import ConfigError
+    from grpo_tui.core.settings.config import ConfigError
 
     with pytest.raises(ConfigError, match="vllm_sampling_params.max_tokens"):
         RunConfig.from_mapping({"vllm_sampling_params": '{"max_tokens": 10}'})
@@ -246,8 +246,8 @@ def test_lora_targets_are_the_models_own_linear_layers(tmp_path):
     """LFM2's layers (out_proj, in_proj, w1, w2, w3) are its own names, read from its config.json's
     model_type (as in transformers' Lfm2); a model whose architecture is only guessed from its id is not
     refused names that cannot be checked."""
-    from grpo_tui.core.config import ConfigError, RunConfig
-    from grpo_tui.core.planner import plan
+    from grpo_tui.core.settings.config import ConfigError, RunConfig
+    from grpo_tui.core.planning.planner import plan
 
     folder = tmp_path / "lfm"
     folder.mkdir()

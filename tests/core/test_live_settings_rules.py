@@ -1,4 +1,4 @@
-"""core.live_settings: what a live run may change, checked before a `set` command is written; and the
+"""core.run.live_settings: what a live run may change, checked before a `set` command is written; and the
 lists (runs, report, compare) that show the changes a trainer acknowledged."""
 
 from __future__ import annotations
@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 
 from grpo_tui.cli import main
-from grpo_tui.core import events as ev
-from grpo_tui.core import live_settings as ls
-from grpo_tui.core import rundir as rd
-from grpo_tui.core.compare import Comparison, to_markdown
-from grpo_tui.core.config import RunConfig
-from grpo_tui.core.presets import load_preset
-from grpo_tui.core.report import build_report, to_markdown as report_md
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run import live_settings as ls
+from grpo_tui.core.run import rundir as rd
+from grpo_tui.core.reading.compare import Comparison, to_markdown
+from grpo_tui.core.settings.config import RunConfig
+from grpo_tui.core.planning.presets import load_preset
+from grpo_tui.core.reading.report import build_report, to_markdown as report_md
 
 
 def tiny() -> RunConfig:
@@ -63,7 +63,7 @@ def test_beta_needs_a_reference_model():
 
 
 def test_the_cap_ceiling_on_a_gpu_is_the_planners():
-    from grpo_tui.core import planner
+    from grpo_tui.core.planning import planner
 
     cfg = load_preset("gpu-8gb").with_overrides({"max_seq_length": 16384})  # the context does not bind
     ceiling, why = ls.completion_ceiling(cfg, {"vram_gb": 7.6})

@@ -1,4 +1,4 @@
-"""TRL's metric names (and our own memory keys) live in core/metric_names.py only: the readers (core, the
+"""TRL's metric names (and our own memory keys) live in core/run/metric_names.py only: the readers (core, the
 headless view) and our writers (the trainer's callback, the unsloth backend's vLLM figures) name a metric
 through its constants, so a key renamed in a TRL release is one edit. Scanned with ast, so
 prose and comments do not count; every string constant does, f-string pieces included."""
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from grpo_tui.core import metric_names as M
+from grpo_tui.core.run import metric_names as M
 
-PKG = Path(M.__file__).resolve().parents[1]
+PKG = Path(M.__file__).resolve().parents[2]
 
 # learning_rate is also a RunConfig field (and the fields table names it): as a literal it is
 # the config key far more often than the logged metric, so it is left out of the scan.
@@ -23,7 +23,7 @@ PREFIXES = ("rewards/", "completions/", "memory/")
 
 
 def scanned_modules() -> list[Path]:
-    mods = sorted(p for p in (PKG / "core").glob("*.py") if p.name != "metric_names.py")
+    mods = sorted(p for p in (PKG / "core").rglob("*.py") if p.name != "metric_names.py")
     return [*mods, PKG / "headless.py", PKG / "trainer" / "callback.py", PKG / "trainer" / "backends" / "unsloth.py"]
 
 
@@ -51,7 +51,7 @@ def test_the_scan_sees_the_readers():
 @pytest.mark.parametrize("path", scanned_modules(), ids=lambda p: p.name)
 def test_no_metric_name_literal(path):
     found = literals(path.read_text())
-    assert not found, f"{path.name}: use grpo_tui.core.metric_names instead of {found}"
+    assert not found, f"{path.name}: use grpo_tui.core.run.metric_names instead of {found}"
 
 
 def test_the_scan_can_fail():

@@ -1,4 +1,4 @@
-"""core.monitor: the dashboard's run model -- bounded series with the right values, state, figures."""
+"""core.reading.monitor: the dashboard's run model -- bounded series with the right values, state, figures."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import random
 import orjson
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.monitor import RunMonitor, Series, _last_line_start
-from grpo_tui.core.rundir import CRASHED
-from grpo_tui.core.synthetic import T0, SyntheticWriter, dead_pid, make_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.reading.monitor import RunMonitor, Series, _last_line_start
+from grpo_tui.core.run.rundir import CRASHED
+from grpo_tui.core.run.synthetic import T0, SyntheticWriter, dead_pid, make_run
 
 
 # -- Series -----------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ def test_monitor_keeps_alerts_and_truncates_huge_completions():
 def test_monitor_plan_and_missing_run_json(tmp_path):
     run = make_run(3, plan=True)
     assert RunMonitor(run).snapshot().plan["total_gb"] == pytest.approx(6.2)
-    from grpo_tui.core.rundir import RunDir
+    from grpo_tui.core.run.rundir import RunDir
 
     d = tmp_path / "not-a-run"
     d.mkdir()
@@ -214,7 +214,7 @@ def test_monitor_plan_and_missing_run_json(tmp_path):
 
 
 def test_an_enormous_samples_line_is_skipped_and_reported(monkeypatch):
-    import grpo_tui.core.monitor as mon
+    import grpo_tui.core.reading.monitor as mon
 
     monkeypatch.setattr(mon, "SAMPLES_MAX_LINE", 2**20)  # 1 MiB here; 64 MiB in the app
     w = SyntheticWriter.create(max_steps=10)

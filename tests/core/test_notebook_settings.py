@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from grpo_tui.cli import main
-from grpo_tui.core import fields, planner
-from grpo_tui.core.config import ConfigError, RunConfig
-from grpo_tui.core.rundir import runs_root
+from grpo_tui.core.planning import planner
+from grpo_tui.core.settings import fields
+from grpo_tui.core.settings.config import ConfigError, RunConfig
+from grpo_tui.core.run.rundir import runs_root
 
 T4 = 15.0  # NVML total; device total 14.78 (the notebooks' torch reports 14.74)
 SAMPLING = "min_p=0.1, top_p=1.0, top_k=-1, seed=3407, stop=['<|endoftext|>'], include_stop_str_in_output=True"
@@ -335,7 +336,7 @@ def test_model_shape_from_the_hub_cache(tmp_path, monkeypatch):
 def _long_and_short(tmp_path) -> tuple[Path, object]:
     import json
 
-    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.planning.presets import load_preset
     from grpo_tui.trainer.tiny import build_tokenizer, tiny_spec
 
     data = tmp_path / "train.jsonl"
@@ -364,7 +365,7 @@ def test_no_prompt_left_is_an_error(tmp_path):
 
 
 def test_single_token_stop_strings_end_completions_without_vllm():
-    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.planning.presets import load_preset
     from grpo_tui.trainer.library_args import StopStringError, apply_stop_tokens
     from grpo_tui.trainer.tiny import build_tokenizer, tiny_spec
 
@@ -385,7 +386,7 @@ def test_single_token_stop_strings_end_completions_without_vllm():
 
 @pytest.mark.parametrize("where", ["[grpo]\n", ""])
 def test_vllm_sampling_params_as_a_toml_inline_table(tmp_path, where):
-    from grpo_tui.core.presets import parse_preset
+    from grpo_tui.core.planning.presets import parse_preset
 
     path = tmp_path / "p.toml"
     path.write_text(f"{where}vllm_sampling_params = {{min_p = 0.1, top_k = -1, seed = 11, stop = ['</s>']}}\n")

@@ -1,4 +1,4 @@
-"""Notifications (core.notify): a local HTTP server on 127.0.0.1 and a command that writes a file
+"""Notifications (core.reading.notify): a local HTTP server on 127.0.0.1 and a command that writes a file
 stand in for Slack / Discord / ntfy. Runs are synthetic (written through the real writer) except the
 end-to-end test, where the launcher starts the watcher beside a real CPU trainer."""
 
@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core import notify, stall
-from grpo_tui.core.config import ConfigError, RunConfig
-from grpo_tui.core.synthetic import dead_pid, make_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.reading import notify
+from grpo_tui.core.run import stall
+from grpo_tui.core.settings.config import ConfigError, RunConfig
+from grpo_tui.core.run.synthetic import dead_pid, make_run
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
-"""core.planner: checked against published Unsloth figures, monotone in every size
+"""core.planning.planner: checked against published Unsloth figures, monotone in every size
 knob, and the selection rule per VRAM class.
 
 Published figures (see docs/planner.md for the citations):
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import pytest
 
-from grpo_tui.core import planner
-from grpo_tui.core.config import ConfigError, RunConfig
-from grpo_tui.core.hardware import lookup_gpu
-from grpo_tui.core.planner import model_spec, plan
-from grpo_tui.core.presets import Preset, discover
+from grpo_tui.core.planning import planner
+from grpo_tui.core.settings.config import ConfigError, RunConfig
+from grpo_tui.core.planning.hardware import lookup_gpu
+from grpo_tui.core.planning.planner import model_spec, plan
+from grpo_tui.core.planning.presets import Preset, discover
 
 TOL = 0.10  # stated tolerance against published figures
 
@@ -323,10 +323,12 @@ def test_local_model_folder_reads_config_json(tmp_path):
 
 def test_launch_refuses_what_cannot_fit_before_creating_anything(monkeypatch):
     from grpo_tui import launcher as launch
-    from grpo_tui.core import fields, hardware, rundir
+    from grpo_tui.core.planning import hardware
+    from grpo_tui.core.run import rundir
+    from grpo_tui.core.settings import fields
 
     monkeypatch.setattr(fields, "installed", lambda module: True)  # as on the GPU machine (bitsandbytes)
-    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.planning.presets import load_preset
 
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setenv(hardware.ENV_FAKE, "T4")

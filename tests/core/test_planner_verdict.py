@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from grpo_tui.core.config import RunConfig
-from grpo_tui.core.planner import plan
+from grpo_tui.core.settings.config import RunConfig
+from grpo_tui.core.planning.planner import plan
 from test_planner import CI_FIT, CI_OOM, UNSLOTH
 
 MARGIN_GB, MARGIN_FRACTION = 1.25, 0.05  # docs/planner.md, "Verdict"

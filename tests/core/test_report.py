@@ -11,9 +11,9 @@ import psutil
 import pytest
 
 from grpo_tui import cli
-from grpo_tui.core import events as ev
-from grpo_tui.core import report as rp
-from grpo_tui.core import rundir as rd
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.reading import report as rp
+from grpo_tui.core.run import rundir as rd
 
 EVIL = "\x1b]0;pwned\x07\x1b[31m<script>alert(1)</script> **bold** \u202egnp.exe ``` # heading"
 
@@ -186,8 +186,8 @@ def test_cli_report_bad_input(tmp_path, capsys):
 
 
 def test_planned_memory_recomputed_for_a_gpu_run():
-    from grpo_tui.core import planner
-    from grpo_tui.core.config import RunConfig
+    from grpo_tui.core.planning import planner
+    from grpo_tui.core.settings.config import RunConfig
 
     cfg = {"name": "gpu-run", "model": "Qwen/Qwen2.5-1.5B-Instruct", "device": "cuda", "backend": "trl"}
     run = rd.create_run(cfg, hardware={"gpus": [{"name": "RTX 4090", "total_gb": 24.0, "plannable_gb": 24.0}],

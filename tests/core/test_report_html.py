@@ -1,4 +1,4 @@
-"""The HTML report (core.report_html, core.svg_chart) on logs written with the real writers: the page is
+"""The HTML report (core.reading.report_html, core.reading.svg_chart) on logs written with the real writers: the page is
 one self-contained file, its charts draw the dashboard's series, hostile model text stays text, settings
 changes / alerts / stalls are marked, and the CLI (`report --format html`, `compare --format html`)."""
 
@@ -13,12 +13,12 @@ from html.parser import HTMLParser
 import pytest
 
 from grpo_tui import cli
-from grpo_tui.core import events as ev
-from grpo_tui.core import metric_names as M
-from grpo_tui.core import report_html as rh
-from grpo_tui.core import svg_chart as sc
-from grpo_tui.core.monitor import RunMonitor
-from grpo_tui.core.synthetic import SyntheticWriter, make_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run import metric_names as M
+from grpo_tui.core.reading import report_html as rh
+from grpo_tui.core.reading import svg_chart as sc
+from grpo_tui.core.reading.monitor import RunMonitor
+from grpo_tui.core.run.synthetic import SyntheticWriter, make_run
 
 HOSTILE = ("<script>alert(1)</script></svg></pre><img src=x onerror=alert(2)>[bold red]rich[/] "
            "\x1b]8;;http://evil.example\x07link\x1b]8;;\x07 \x1b[31mred\x1b[0m \u202eevil&amp;")
@@ -253,7 +253,7 @@ def test_a_watched_script_and_its_plain_trl_folder_get_the_same_report(tmp_path,
     import sys
     from pathlib import Path
 
-    from grpo_tui.core.rundir import list_runs
+    from grpo_tui.core.run.rundir import list_runs
 
     scripts = Path(__file__).resolve().parents[1] / "scripts"
     out = tmp_path / "out"
@@ -325,7 +325,7 @@ def test_failed_stopped_and_crashed_runs_say_why_they_ended():
     assert "What went wrong" in text and "<pre>step 5\nValueError: &lt;b&gt;my reward&lt;/b&gt; broke</pre>" in text
     stopped = make_run(steps=8, max_steps=20, state="stopped")
     assert "stopped by a stop command at step 8 of 20" in rh.report_html(stopped)
-    from grpo_tui.core.synthetic import dead_pid
+    from grpo_tui.core.run.synthetic import dead_pid
 
     crashed = make_run(steps=6, max_steps=20, state="training", pid=dead_pid())
     text = rh.report_html(crashed)

@@ -20,7 +20,7 @@ import urllib.request
 
 import pytest
 
-from grpo_tui.core import report_html as rh
+from grpo_tui.core.reading import report_html as rh
 
 aiohttp = pytest.importorskip("aiohttp")
 
@@ -108,7 +108,7 @@ async def inspect(browser_ws: str, url: str) -> dict:
 def test_headless_chromium_offline_draws_every_chart_and_shows_hostile_text_literally(tmp_path):
     from test_report_html import HOSTILE, steered_run  # the same steered run as the unit tests
 
-    from grpo_tui.core.synthetic import make_run
+    from grpo_tui.core.run.synthetic import make_run
 
     run = steered_run()
     page = tmp_path / "report.html"

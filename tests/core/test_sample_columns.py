@@ -7,8 +7,8 @@ import math
 import orjson
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.sample_columns import event_completions, event_rows, expand, to_columns
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.sample_columns import event_completions, event_rows, expand, to_columns
 
 
 def columns_event(weights=None, **cols):

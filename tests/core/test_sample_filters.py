@@ -8,9 +8,9 @@ import json
 import pytest
 
 from grpo_tui.cli import main
-from grpo_tui.core import events as ev
-from grpo_tui.core.samples import TEXT_CAP, SampleFilter, SampleStore, normalise_row
-from grpo_tui.core.synthetic import make_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.samples import TEXT_CAP, SampleFilter, SampleStore, normalise_row
+from grpo_tui.core.run.synthetic import make_run
 
 # (completion, reward, truncated): ids are the completion text.
 ROWS = {
@@ -118,7 +118,7 @@ def test_cli_filter_options_select_the_same_rows(tmp_path, capsys):
 
 
 def test_step_ranges_read_alike_in_the_browser_and_export():
-    from grpo_tui.core.samples import parse_steps
+    from grpo_tui.core.run.samples import parse_steps
     from grpo_tui.tui.screens.samples import parse_filter
 
     for spec, want in [("", (None, None)), (None, (None, None)), ("  ", (None, None)), ("5", (5, 5)),

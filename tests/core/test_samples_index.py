@@ -1,4 +1,4 @@
-"""core.samples.SampleStore's index on hand-written samples.jsonl files: what it counts as a new
+"""core.run.samples.SampleStore's index on hand-written samples.jsonl files: what it counts as a new
 step, what it skips (and counts), a rewritten or replaced file, the step cache, and the answers of
 `grpo-tui ask` kept beside the training steps."""
 
@@ -7,10 +7,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core import samples as samples_mod
-from grpo_tui.core.samples import TEXT_CAP, SampleFilter, SampleStore, normalise_row
-from grpo_tui.core.synthetic import make_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run import samples as samples_mod
+from grpo_tui.core.run.samples import TEXT_CAP, SampleFilter, SampleStore, normalise_row
+from grpo_tui.core.run.synthetic import make_run
 
 
 def _row(text: str, reward: float = 1.0, **kw) -> dict:

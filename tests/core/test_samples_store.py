@@ -1,10 +1,10 @@
-"""core.samples.SampleStore limits: oversized lines are skipped and counted; the step cache stays bounded."""
+"""core.run.samples.SampleStore limits: oversized lines are skipped and counted; the step cache stays bounded."""
 
 from __future__ import annotations
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.samples import SampleStore
-from grpo_tui.core.synthetic import make_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.samples import SampleStore
+from grpo_tui.core.run.synthetic import make_run
 
 
 def _samples_line(step: int, completion: str) -> bytes:

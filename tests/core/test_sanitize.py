@@ -1,8 +1,8 @@
-"""core.sanitize: untrusted model text is shown literally, never interpreted."""
+"""core.util.sanitize: untrusted model text is shown literally, never interpreted."""
 
 from __future__ import annotations
 
-from grpo_tui.core import sanitize as sz
+from grpo_tui.core.util import sanitize as sz
 
 
 def test_strips_terminal_escapes():

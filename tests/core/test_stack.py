@@ -1,4 +1,4 @@
-"""core.stack: versions without importing the heavy modules, the tested set, conflicts,
+"""core.planning.stack: versions without importing the heavy modules, the tested set, conflicts,
 and an install command for every missing piece of the GPU path."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
-from grpo_tui.core import stack
+from grpo_tui.core.planning import stack
 
 TESTED = dict(stack.TESTED_SET)
 
 
 def test_reads_this_environment_without_importing_torch():
-    code = ("import sys; from grpo_tui.core import stack; s = stack.detect(); "
+    code = ("import sys; from grpo_tui.core.planning import stack; s = stack.detect(); "
             "print(s.get('torch').version, s.torch_build); "
             "print([m for m in ('torch', 'transformers', 'trl', 'vllm', 'unsloth') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")

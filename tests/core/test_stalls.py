@@ -1,4 +1,4 @@
-"""Stalls (core.stall): a live run that stops making progress is flagged by any reader.
+"""Stalls (core.run.stall): a live run that stops making progress is flagged by any reader.
 
 The unit tests fold hand-made event logs; the trainer tests hang a real CPU trainer (SIGSTOP, and a
 user reward function that sleeps) and wait for a reader to say "stalled since", then for it to clear
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core import stall
-from grpo_tui.core.rundir import RunSummarizer, create_run, summarize
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run import stall
+from grpo_tui.core.run.rundir import RunSummarizer, create_run, summarize
 
 from trainer_helpers import kill, start, wait_for
 
@@ -177,7 +177,7 @@ def test_a_sigstopped_trainer_reads_as_stalled_then_recovers(monkeypatch):
         assert first["ts"] <= s.stalled_since <= stopped_at
         assert s.stall_line.startswith("stalled since ") and s.log_tail  # with trainer.log's last lines
         assert f"stalled since {time.strftime('%H:%M', time.localtime(s.stalled_since))}" in _runs_output()
-        from grpo_tui.core.report import build_report, to_markdown
+        from grpo_tui.core.reading.report import build_report, to_markdown
 
         md = to_markdown(build_report(run))
         assert "stalled since" in md and "Last lines of trainer.log" in md
@@ -251,9 +251,9 @@ def test_a_reward_function_that_sleeps_reads_as_stalled(monkeypatch, tmp_path):
 
 async def test_the_dashboard_shows_a_gpu_that_idles_with_flat_memory_as_a_stall(monkeypatch):
     """The dashboard's NVML sampler feeds the stall check (fake NVML: utilisation 0, memory flat)."""
-    from grpo_tui.core import hardware
-    from grpo_tui.core.fakenvml import FakeGpu, FakeNVML, FakeProcess
-    from grpo_tui.core.synthetic import SyntheticWriter
+    from grpo_tui.core.planning import hardware
+    from grpo_tui.core.planning.fakenvml import FakeGpu, FakeNVML, FakeProcess
+    from grpo_tui.core.run.synthetic import SyntheticWriter
 
     from test_dashboard import DashApp, header_text, loaded, until
 
@@ -281,7 +281,7 @@ async def test_the_dashboard_shows_a_gpu_that_idles_with_flat_memory_as_a_stall(
 async def test_the_run_list_shows_a_stalled_run(monkeypatch):
     from textual.widgets import DataTable
 
-    from grpo_tui.core.synthetic import make_run
+    from grpo_tui.core.run.synthetic import make_run
     from tui_helpers import make_app
 
     monkeypatch.setenv(stall.ENV_AFTER, "60")

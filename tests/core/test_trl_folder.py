@@ -1,5 +1,5 @@
 """``grpo-tui open PATH``: a plain TRL output folder -- written by a real TRL run on the CPU (the user's
-script in tests/scripts, without grpo-tui, log_completions=True) -- read through core.trl_folder into
+script in tests/scripts, without grpo-tui, log_completions=True) -- read through core.run.trl_folder into
 the same events every other view reads."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.rundir import summarize
-from grpo_tui.core.trl_folder import Follower, open_folder
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.rundir import summarize
+from grpo_tui.core.run.trl_folder import Follower, open_folder
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 STEPS = 4

@@ -18,8 +18,8 @@ import time
 
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.rundir import summarize
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.rundir import summarize
 
 from fault_helpers import REPO, Pty, counts
 from trainer_helpers import kill, start, wait_exit, wait_for
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX pty
 HAMMER = """
 import random, sys, time
 from pathlib import Path
-from grpo_tui.core.rundir import RunDir
+from grpo_tui.core.run.rundir import RunDir
 run, first, n = RunDir(Path(sys.argv[1])), sys.argv[2], int(sys.argv[3])
 other = {"pause": "resume", "resume": "pause"}
 cmd, ids = first, []

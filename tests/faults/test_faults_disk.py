@@ -19,10 +19,10 @@ import sys
 
 import pytest
 
-from grpo_tui.core import events as ev
+from grpo_tui.core.run import events as ev
 from grpo_tui import launcher as launch
-from grpo_tui.core.presets import load_preset
-from grpo_tui.core.rundir import summarize
+from grpo_tui.core.planning.presets import load_preset
+from grpo_tui.core.run.rundir import summarize
 
 from fault_helpers import counts, warm_tiny_cache
 from trainer_helpers import SMALL, kill, wait_exit

@@ -1,6 +1,6 @@
 """Exporting onto a full disk or into a place that cannot be written (issue 7), end to end through
 `grpo-tui export` on a real run: a clear one-line error, a non-zero exit, no partial file and no
-temporary file left behind. (core/export.py's own tests, including the permission refusals that root
+temporary file left behind. (core/reading/export.py's own tests, including the permission refusals that root
 would ignore, inject their failures in-process: tests/core/test_export_atomic.py.)
 """
 

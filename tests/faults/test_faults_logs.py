@@ -18,9 +18,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.monitor import SAMPLE_TEXT_CAP
-from grpo_tui.core.rundir import RunDir, runs_root, summarize
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.reading.monitor import SAMPLE_TEXT_CAP
+from grpo_tui.core.run.rundir import RunDir, runs_root, summarize
 
 from fault_helpers import REPO, dash_app, rendered_text, small_args, until
 from trainer_helpers import training
@@ -120,8 +120,8 @@ async def test_a_log_from_a_newer_schema_says_upgrade(real_run):
 
 MEASURE = """
 import gc, resource, sys, tracemalloc, orjson
-from grpo_tui.core.monitor import RunMonitor
-from grpo_tui.core.rundir import RunDir
+from grpo_tui.core.reading.monitor import RunMonitor
+from grpo_tui.core.run.rundir import RunDir
 rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 gc.collect(); before = rss()
 tracemalloc.start()
@@ -198,7 +198,7 @@ async def test_run_directory_deleted_while_attached():
 FOLD = """
 import resource, sys
 from pathlib import Path
-from grpo_tui.core.rundir import RunDir, summarize
+from grpo_tui.core.run.rundir import RunDir, summarize
 from grpo_tui.tui.runs_index import RunTracker
 rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 run = RunDir(Path(sys.argv[1]))

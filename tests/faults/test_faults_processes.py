@@ -20,8 +20,8 @@ import time
 import psutil
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.rundir import RunDir, runs_root, summarize
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.rundir import RunDir, runs_root, summarize
 
 from fault_helpers import Pty, counts, dash_app, kill_pid, rendered_text, small_args, until, wait_finished
 from trainer_helpers import training

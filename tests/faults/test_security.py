@@ -17,8 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.rundir import RunDir, config_home, home, runs_root
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.rundir import RunDir, config_home, home, runs_root
 
 from fault_helpers import REPO, Pty, dash_app, rendered_text, until
 from trainer_helpers import kill, start, wait_exit, wait_for
@@ -159,7 +159,7 @@ def _dangerous(tree: ast.AST, path: Path) -> list[str]:
 # The one shell the package may start: the notification command the user wrote in their own
 # settings file (0600), like a git hook. Nothing from a run is pasted into it: the notice reaches it
 # as JSON on stdin and GRPO_TUI_* environment variables (tests/core/test_notify.py checks both).
-ALLOWED_SHELL = {"grpo_tui/core/notify.py": "settings.command"}
+ALLOWED_SHELL = {"grpo_tui/core/reading/notify.py": "settings.command"}
 
 
 def _allowed(finding: str) -> bool:
@@ -181,13 +181,13 @@ def test_no_unpickling_eval_or_shell_in_the_package():
 def test_the_notify_shell_is_the_only_allowance():
     """Only the line that runs the user's own command is allowed: any other line of notify.py, or the
     same call in another file, is still a finding."""
-    lines = (REPO / "grpo_tui/core/notify.py").read_text(encoding="utf-8").splitlines()
+    lines = (REPO / "grpo_tui/core/reading/notify.py").read_text(encoding="utf-8").splitlines()
     allowed_line = next(i for i, line in enumerate(lines, 1) if "settings.command" in line and "shell=True" in line)
     other_line = next(i for i, line in enumerate(lines, 1) if "settings.command" not in line)
-    assert _allowed(f"grpo_tui/core/notify.py:{allowed_line} shell=True")
-    assert not _allowed(f"grpo_tui/core/notify.py:{other_line} shell=True")
-    assert not _allowed(f"grpo_tui/core/report.py:{allowed_line} shell=True")
-    assert not _allowed(f"grpo_tui/core/notify.py:{allowed_line} os.system")
+    assert _allowed(f"grpo_tui/core/reading/notify.py:{allowed_line} shell=True")
+    assert not _allowed(f"grpo_tui/core/reading/notify.py:{other_line} shell=True")
+    assert not _allowed(f"grpo_tui/core/reading/report.py:{allowed_line} shell=True")
+    assert not _allowed(f"grpo_tui/core/reading/notify.py:{allowed_line} os.system")
 
 
 def test_the_scanner_catches_what_it_looks_for():

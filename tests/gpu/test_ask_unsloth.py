@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.samples import SampleStore
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.samples import SampleStore
 from standin_helpers import read, use_standins
 from trainer_helpers import events, kill, start, wait_exit, wait_for
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from grpo_tui.core.presets import load_preset, parse_preset, shipped_dir
+from grpo_tui.core.planning.presets import load_preset, parse_preset, shipped_dir
 from grpo_tui.trainer import gpu_checks as gc
 from grpo_tui.trainer.backends import unsloth as ub
 
@@ -313,13 +313,13 @@ def _pynvml_functions() -> set[str]:
 def test_nvml_function_names_exist():
     real = _pynvml_functions()
     used = set()
-    for path in (PACKAGE / "core" / "hardware.py",):
+    for path in (PACKAGE / "core" / "planning" / "hardware.py",):
         for n in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(n, ast.Constant) and isinstance(n.value, str) and re.fullmatch(r"nvml[A-Z]\w+", n.value):
                 used.add(n.value)
     assert "nvmlDeviceGetEnforcedPowerLimit" in used
     assert used <= real, f"not in pynvml: {sorted(used - real)}"
-    fake = rw.Source(PACKAGE / "core" / "fakenvml.py")
+    fake = rw.Source(PACKAGE / "core" / "planning" / "fakenvml.py")
     methods = {n.name for n in ast.walk(fake.tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("nvml")}
     assert "nvmlDeviceGetEnforcedPowerLimit" in methods
     assert methods <= real, f"fake NVML names not in pynvml: {sorted(methods - real)}"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.sample_columns import event_rows
-from grpo_tui.core.presets import load_preset, parse_preset, shipped_dir
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.sample_columns import event_rows
+from grpo_tui.core.planning.presets import load_preset, parse_preset, shipped_dir
 from grpo_tui.trainer.backends import unsloth as ub
 
 from standin_helpers import read, use_standins  # noqa: E402  (tests/ is on sys.path)

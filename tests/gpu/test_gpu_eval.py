@@ -14,10 +14,10 @@ import pytest
 from rich.console import Console
 
 from grpo_tui.cli import main
-from grpo_tui.core import events as ev
-from grpo_tui.core.config import RunConfig
-from grpo_tui.core.presets import load_preset
-from grpo_tui.core.rundir import create_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.settings.config import RunConfig
+from grpo_tui.core.planning.presets import load_preset
+from grpo_tui.core.run.rundir import create_run
 from grpo_tui.headless import follow
 from grpo_tui.trainer import evaluate as E
 from grpo_tui.trainer import gsm8k

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.planning.presets import load_preset
 from grpo_tui.trainer import gpu_checks as gc
 
 from standin_helpers import use_standins
@@ -58,7 +58,7 @@ def test_this_machine_has_no_gpu_for_unsloth():
 
 # -- OOM advice from the planner ---------------------------------------------------------------------
 def test_oom_advice_uses_the_planner():
-    from grpo_tui.core import planner
+    from grpo_tui.core.planning import planner
 
     cfg = load_preset("gpu-16gb")
     load_knobs = ("load_in_4bit", "vllm_standby", "gpu_memory_utilization")
@@ -83,7 +83,7 @@ def test_oom_advice_without_the_planner():
 def test_load_oom_advice_on_the_trl_backend_never_asks_for_what_it_refuses():
     """The trl backend refuses load_in_4bit (it loads 16-bit): its load advice is Unsloth's 4-bit, or a
     smaller vLLM share when TRL runs vLLM colocated; each suggestion passes pre-flight validation."""
-    from grpo_tui.core.config import ConfigError
+    from grpo_tui.core.settings.config import ConfigError
 
     cfg = load_preset("cpu-tiny").with_overrides({"backend": "trl"})
     advice = gc.oom_advice(cfg, "load", None)
@@ -180,7 +180,7 @@ def test_tested_set_matches_pyproject():
 
 
 def test_model_source_offline_and_download_phase(monkeypatch):
-    from grpo_tui.core.rundir import create_run
+    from grpo_tui.core.run.rundir import create_run
     from grpo_tui.trainer.backends import unsloth as ub
     from grpo_tui.trainer.context import TrainerContext
 

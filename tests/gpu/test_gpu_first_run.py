@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core import hardware
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.planning import hardware
+from grpo_tui.core.planning.presets import load_preset
 from grpo_tui.trainer import gpu_checks as gc
 
 from standin_helpers import STANDINS, use_standins
@@ -57,7 +57,7 @@ def test_4bit_fast_inference_needs_the_bnb_plugin():
 def test_the_plugin_is_in_the_gpu_extra_and_the_tested_set():
     import tomllib
 
-    from grpo_tui.core import stack
+    from grpo_tui.core.planning import stack
 
     data = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
     assert "vllm-bnb-plugin==0.0.3" in data["project"]["optional-dependencies"]["gpu"]
@@ -73,7 +73,7 @@ def test_a_4bit_run_without_the_plugin_fails_in_one_line(monkeypatch, tmp_path):
     monkeypatch.setenv("GRPO_TUI_STANDIN_NO_BNB_PLUGIN", "1")
     # Straight to the trainer: the launcher would first refuse 4-bit here, where bitsandbytes is not installed.
     from grpo_tui import launcher
-    from grpo_tui.core.rundir import create_run
+    from grpo_tui.core.run.rundir import create_run
     from trainer_helpers import SMALL
 
     cfg = load_preset("cpu-tiny").with_overrides({**SMALL, "backend": "unsloth", "device": "auto",
@@ -195,7 +195,7 @@ def test_volta_runs_unsloth_but_not_vllm():
 def test_presets_pass_unsloths_load_rules(monkeypatch):
     """The keyword-vs-environment rule (the standby keyword needs UNSLOTH_VLLM_STANDBY=1, set before the
     import) and the 4-bit plugin rule, for what grpo-tui hands Unsloth from every shipped GPU preset."""
-    from grpo_tui.core.presets import parse_preset, shipped_dir
+    from grpo_tui.core.planning.presets import parse_preset, shipped_dir
     from grpo_tui.trainer.backends import unsloth as ub
 
     rules = unsloth_rules()

@@ -14,9 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.presets import load_preset
-from grpo_tui.core.rundir import create_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.planning.presets import load_preset
+from grpo_tui.core.run.rundir import create_run
 from grpo_tui.trainer import distributed as dist
 from grpo_tui.trainer import vllm_server as vs
 from grpo_tui.trainer.context import TrainerContext
@@ -255,7 +255,7 @@ def test_one_trainer_process_sees_only_its_gpu():
 
 def test_launcher_pins_the_gpus_by_uuid(monkeypatch):
     from grpo_tui import launcher
-    from grpo_tui.core import hardware
+    from grpo_tui.core.planning import hardware
 
     monkeypatch.setenv(hardware.ENV_FAKE, "T4,H100")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)

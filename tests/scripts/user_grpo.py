@@ -17,7 +17,7 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import GRPOConfig, GRPOTrainer
 
-from grpo_tui.core.config import RunConfig
+from grpo_tui.core.settings.config import RunConfig
 from grpo_tui.trainer.tiny import ensure_tiny
 
 out = os.environ.get("USER_OUT", "outputs")

@@ -14,7 +14,7 @@ import re  # noqa: E402
 from datasets import Dataset  # noqa: E402
 from trl import GRPOConfig, GRPOTrainer  # noqa: E402
 
-from grpo_tui.core.config import RunConfig  # noqa: E402
+from grpo_tui.core.settings.config import RunConfig  # noqa: E402
 from grpo_tui.trainer.tiny import ensure_tiny  # noqa: E402
 
 model, tokenizer = FastLanguageModel.from_pretrained(model_name=str(ensure_tiny(RunConfig())), max_seq_length=64,

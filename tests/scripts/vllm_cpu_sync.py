@@ -35,7 +35,7 @@ def main(folder: str, steps: int) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOTrainer
 
-    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.planning.presets import load_preset
     from grpo_tui.trainer.backends.base import lora_config
     from grpo_tui.trainer.compat import install_cpu_logprob_fallback
     from grpo_tui.trainer.datasets import build_dataset

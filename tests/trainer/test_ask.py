@@ -8,9 +8,9 @@ import json
 import pytest
 
 from grpo_tui.cli import main
-from grpo_tui.core import events as ev
-from grpo_tui.core.asks import AskError, check_request
-from grpo_tui.core.samples import SampleFilter, SampleStore
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.asks import AskError, check_request
+from grpo_tui.core.run.samples import SampleFilter, SampleStore
 from trainer_helpers import events, kill, start, wait_exit, wait_for
 
 # Metrics that depend on the numbers trained, not on wall time or memory.
@@ -177,7 +177,7 @@ def test_a_stop_cancels_a_generating_ask():
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from grpo_tui.core.presets import load_preset
+    from grpo_tui.core.planning.presets import load_preset
     from grpo_tui.trainer.ask import AskCancelled, HfAsker
     from grpo_tui.trainer.tiny import ensure_tiny
 
@@ -207,8 +207,8 @@ def test_a_watched_script_cannot_be_asked_and_says_why(capsys):
     """A user's own script owns its model: refused in one line, nothing queued (a paused run)."""
     import os
 
-    from grpo_tui.core.rundir import atomic_write, summarize
-    from grpo_tui.core.synthetic import make_run
+    from grpo_tui.core.run.rundir import atomic_write, summarize
+    from grpo_tui.core.run.synthetic import make_run
 
     run = make_run(3, state="paused", pid=os.getpid())
     info = run.info()

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from grpo_tui import launcher as launch
-from grpo_tui.core import events as ev
-from grpo_tui.core.presets import load_preset
-from grpo_tui.core.samples import SampleStore
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.planning.presets import load_preset
+from grpo_tui.core.run.samples import SampleStore
 from test_real_model_cpu import COMPONENTS, smollm2  # noqa: F401  (the fixture)
 from trainer_helpers import kill, wait_exit, wait_for
 

@@ -8,10 +8,10 @@ import json
 import os
 import time
 
-from grpo_tui.core import events as ev
-from grpo_tui.core import metric_names as M
-from grpo_tui.core.config import RunConfig
-from grpo_tui.core.synthetic import make_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run import metric_names as M
+from grpo_tui.core.settings.config import RunConfig
+from grpo_tui.core.run.synthetic import make_run
 from grpo_tui.trainer.callback import EventCallback
 from grpo_tui.trainer.context import TrainerContext
 from grpo_tui.trainer.control import Controller, Decision, FolderChanges

@@ -1,5 +1,5 @@
 """The samples written for each generation, from TRL's ``_logs`` columns: the capture queues them as
-columns (``columns_of``, ``merge``) and readers see rows (core.sample_columns.expand).
+columns (``columns_of``, ``merge``) and readers see rows (core.run.sample_columns.expand).
 
 128 completions a step on the tiny preset, so the capture is written for speed; these cases pin what
 each row must hold once read back."""
@@ -13,9 +13,9 @@ import types
 import orjson
 import torch
 
-from grpo_tui.core import events as ev
+from grpo_tui.core.run import events as ev
 
-from grpo_tui.core.sample_columns import expand
+from grpo_tui.core.run.sample_columns import expand
 from grpo_tui.trainer.capture import SampleCapture, concat, merge
 
 

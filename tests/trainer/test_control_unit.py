@@ -10,10 +10,10 @@ import threading
 
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.config import RunConfig
-from grpo_tui.core.rundir import atomic_write
-from grpo_tui.core.synthetic import make_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.settings.config import RunConfig
+from grpo_tui.core.run.rundir import atomic_write
+from grpo_tui.core.run.synthetic import make_run
 from grpo_tui.trainer import control
 from grpo_tui.trainer.context import TrainerContext
 from grpo_tui.trainer.control import Controller, Decision, take_commands

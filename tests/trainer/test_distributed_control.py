@@ -16,10 +16,10 @@ import psutil
 import pytest
 from trainer_helpers import SMALL, events, wait_exit, wait_for
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.sample_columns import event_rows
-from grpo_tui.core.presets import load_preset
-from grpo_tui.core.rundir import create_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.sample_columns import event_rows
+from grpo_tui.core.planning.presets import load_preset
+from grpo_tui.core.run.rundir import create_run
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ import signal
 
 from rich.console import Console
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.rundir import summarize
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.rundir import summarize
 from grpo_tui.headless import follow
 
 from trainer_helpers import events, kill, start, wait_exit, wait_for

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from grpo_tui.cli import main
-from grpo_tui.core import events as ev
-from grpo_tui.core import live_settings as ls
-from grpo_tui.core.compare import Comparison, to_markdown
-from grpo_tui.core.rundir import list_runs, summarize
-from grpo_tui.core.sample_columns import event_rows
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run import live_settings as ls
+from grpo_tui.core.reading.compare import Comparison, to_markdown
+from grpo_tui.core.run.rundir import list_runs, summarize
+from grpo_tui.core.run.sample_columns import event_rows
 from grpo_tui.forking import fork
 
 from trainer_helpers import events, kill, start, wait_exit

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from grpo_tui.cli import main
-from grpo_tui.core.config import ConfigError
-from grpo_tui.core.rundir import runs_root
+from grpo_tui.core.settings.config import ConfigError
+from grpo_tui.core.run.rundir import runs_root
 from grpo_tui.trainer import gguf, index_copies, model_source
 from grpo_tui.trainer.gguf import GgufRef
 

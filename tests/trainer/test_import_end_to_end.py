@@ -13,9 +13,9 @@ import json
 import pytest
 
 from grpo_tui.cli import main
-from grpo_tui.core import events as ev
-from grpo_tui.core.paths import runs_root
-from grpo_tui.core.presets import parse_preset
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.util.paths import runs_root
+from grpo_tui.core.planning.presets import parse_preset
 from notebook_cells import CELLS, write_notebook
 
 pytestmark = pytest.mark.slow

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from grpo_tui.cli import main
 from grpo_tui import launcher as launch
-from grpo_tui.core import hardware
-from grpo_tui.core.presets import load_preset
-from grpo_tui.core.rundir import runs_root
+from grpo_tui.core.planning import hardware
+from grpo_tui.core.planning.presets import load_preset
+from grpo_tui.core.run.rundir import runs_root
 import pytest
 
 

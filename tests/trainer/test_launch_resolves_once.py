@@ -2,7 +2,7 @@
 screen's Enter) to the spawned trainer, the config is built from the user's input once, resolved
 once (launcher.resolve: extra rewards, local paths absolute, validated) and that one object is
 what every check, run.json and the trainer's command line read. Counted, not assumed: the calls
-into core/config.py are counted, and each check records the object it was handed."""
+into core/settings/config.py are counted, and each check records the object it was handed."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ import pytest
 
 from grpo_tui import launcher
 from grpo_tui.cli import main
-from grpo_tui.core import presets, rundir
-from grpo_tui.core.config import RunConfig
+from grpo_tui.core.planning import presets
+from grpo_tui.core.run import rundir
+from grpo_tui.core.settings.config import RunConfig
 from grpo_tui.trainer import preflight
 
 

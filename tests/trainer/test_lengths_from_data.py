@@ -10,8 +10,8 @@ import json
 import numpy as np
 import pytest
 
-from grpo_tui.core.config import ConfigError, RunConfig
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.settings.config import ConfigError, RunConfig
+from grpo_tui.core.planning.presets import load_preset
 from grpo_tui.trainer.datasets import dataset_for_run, prompts_are_chat, to_prompt
 from grpo_tui.trainer.tiny import build_tokenizer, tiny_spec
 
@@ -86,8 +86,8 @@ def test_a_cpu_run_resolves_the_lengths_and_logs_them(tmp_path, capsys):
     """The tiny model trains 2 steps with the lengths measured at launch: the run's events and
     trainer.log say them."""
     from grpo_tui.cli import main
-    from grpo_tui.core import events as ev
-    from grpo_tui.core.paths import runs_root
+    from grpo_tui.core.run import events as ev
+    from grpo_tui.core.util.paths import runs_root
 
     data = tmp_path / "train.jsonl"  # enough rows for two steps of cpu-tiny's batch
     data.write_text("".join(json.dumps({"question": q, "answer": str(q.count("1"))}) + "\n" for q in QUESTIONS * 8))
@@ -107,7 +107,7 @@ def test_a_cpu_run_resolves_the_lengths_and_logs_them(tmp_path, capsys):
 
 
 def test_alerts_do_not_take_the_placeholder_cap_for_the_measured_one():
-    from grpo_tui.core.alerts import AlertEngine
+    from grpo_tui.core.reading.alerts import AlertEngine
 
     assert AlertEngine.from_config(RunConfig(lengths_from_data="quantile 0.9 + 1").to_dict()).max_completion_length \
         is None

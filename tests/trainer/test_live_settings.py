@@ -8,10 +8,10 @@ import pytest
 
 from grpo_tui import launcher as launch
 from grpo_tui.cli import main
-from grpo_tui.core import events as ev
-from grpo_tui.core import live_settings as ls
-from grpo_tui.core.monitor import RunMonitor
-from grpo_tui.core.sample_columns import event_rows
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run import live_settings as ls
+from grpo_tui.core.reading.monitor import RunMonitor
+from grpo_tui.core.run.sample_columns import event_rows
 
 from trainer_helpers import events, kill, start, wait_exit, wait_for
 

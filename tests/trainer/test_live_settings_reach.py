@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from grpo_tui.core.config import RunConfig
+from grpo_tui.core.settings.config import RunConfig
 from grpo_tui.trainer import live_settings as live
 
 
@@ -124,11 +124,11 @@ def test_the_controller_applies_a_set_and_acks_hostile_ones_with_an_error(tmp_pa
     changes nothing; a good one is applied, acknowledged, announced and kept in settings.json."""
     import json
 
-    from grpo_tui.core import events as ev
-    from grpo_tui.core import live_settings as ls
-    from grpo_tui.core.presets import load_preset
-    from grpo_tui.core.rundir import atomic_write
-    from grpo_tui.core.synthetic import make_run
+    from grpo_tui.core.run import events as ev
+    from grpo_tui.core.run import live_settings as ls
+    from grpo_tui.core.planning.presets import load_preset
+    from grpo_tui.core.run.rundir import atomic_write
+    from grpo_tui.core.run.synthetic import make_run
     from grpo_tui.trainer.context import TrainerContext
     from grpo_tui.trainer.control import Controller
     from grpo_tui.trainer.rank_sync import SingleProcess

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from grpo_tui import launcher as launch
-from grpo_tui.core import events as ev
-from grpo_tui.core.sample_columns import event_rows
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.sample_columns import event_rows
+from grpo_tui.core.planning.presets import load_preset
 from grpo_tui.trainer import index_copies
 
 from trainer_helpers import events, kill, wait_exit

@@ -13,7 +13,7 @@ import pytest
 from trl.data_utils import is_conversational
 
 from grpo_tui.cli import main
-from grpo_tui.core.config import ConfigError, RunConfig
+from grpo_tui.core.settings.config import ConfigError, RunConfig
 from grpo_tui.trainer.rewards import probe_reward
 from grpo_tui.trainer.rewards import trl_call
 from grpo_tui.trainer.rewards.audit import run_audit

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from grpo_tui.cli import main
-from grpo_tui.core.presets import discover, load_preset
+from grpo_tui.core.planning.presets import discover, load_preset
 from grpo_tui.trainer.rewards.audit import CLASSES, advantages, run_audit, suite
 
 

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.planning.presets import load_preset
 from grpo_tui.trainer.rewards import cost
 from grpo_tui.trainer.rewards.audit import run_audit
 

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from grpo_tui.core.config import RunConfig
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.settings.config import RunConfig
+from grpo_tui.core.planning.presets import load_preset
 from grpo_tui.trainer import reward_rules as rr
 from grpo_tui.trainer.rewards import build_reward_funcs
 
@@ -175,7 +175,7 @@ def test_truncated_never_above_the_same_text_stopped_earlier():
 def test_hub_presets_floor_truncation_and_docs_agree():
     from pathlib import Path
 
-    from grpo_tui.core.presets import discover
+    from grpo_tui.core.planning.presets import discover
 
     hub = [p for p in discover().values() if p.ok and "overlong_penalty" in p.config.rewards]
     assert len(hub) >= 7
@@ -282,7 +282,7 @@ def test_numeric_golds_of_any_type():
     ('{"question": "q", "solution": [1, 2]}\n', "'solution'.*is a list"),
 ])
 def test_bad_gold_refused_at_launch(tmp_path, body, match):
-    from grpo_tui.core.config import ConfigError
+    from grpo_tui.core.settings.config import ConfigError
     from grpo_tui.trainer.rewards import validate_reward_specs
 
     path = tmp_path / "data.jsonl"
@@ -293,7 +293,7 @@ def test_bad_gold_refused_at_launch(tmp_path, body, match):
 
 
 def test_csv_gold_checked_at_launch(tmp_path):
-    from grpo_tui.core.config import ConfigError
+    from grpo_tui.core.settings.config import ConfigError
     from grpo_tui.trainer.rewards import validate_reward_specs
 
     path = tmp_path / "data.csv"

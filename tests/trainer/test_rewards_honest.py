@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.planning.presets import load_preset
 from grpo_tui.trainer import reward_rules as rr
 from grpo_tui.trainer.rewards import build_reward_funcs
 

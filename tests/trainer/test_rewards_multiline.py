@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from grpo_tui.core.config import RunConfig
+from grpo_tui.core.settings.config import RunConfig
 from grpo_tui.trainer.rewards import BUILTINS, build_reward_funcs
 
 NAMES = ["format", "correctness", "format_strict", "format_soft"]

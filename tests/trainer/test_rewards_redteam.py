@@ -18,7 +18,7 @@ import types
 
 import pytest
 
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.planning.presets import load_preset
 from grpo_tui.trainer import reward_rules as rr
 from grpo_tui.trainer.rewards import build_reward_funcs
 
@@ -381,7 +381,7 @@ def test_a_stop_at_the_closing_answer_tag_keeps_the_tag_on_vllm():
     turns the flag on for it, says so in one notice line, and vLLM gets it."""
     import dataclasses
 
-    from grpo_tui.core import fields
+    from grpo_tui.core.settings import fields
     from grpo_tui.trainer.library_args import grpo_extra_kwargs, uses_vllm
 
     for stop in (["</answer>"], ["<|im_end|>", "</answer>"], ["</answer>\n"]):
@@ -408,7 +408,7 @@ def test_a_stop_string_that_ends_completions_before_the_answer_is_refused(stop):
     validation with one line naming `stop`, on every backend."""
     import dataclasses
 
-    from grpo_tui.core.config import ConfigError
+    from grpo_tui.core.settings.config import ConfigError
 
     for preset in PRESETS:
         with pytest.raises(ConfigError) as e:

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from grpo_tui.core.config import ConfigError, RunConfig
-from grpo_tui.core.presets import discover
+from grpo_tui.core.settings.config import ConfigError, RunConfig
+from grpo_tui.core.planning.presets import discover
 from grpo_tui.trainer import rewards as R
 from grpo_tui.trainer.rewards import registry
 

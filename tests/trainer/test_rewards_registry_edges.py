@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from grpo_tui.core.config import ConfigError, RunConfig
+from grpo_tui.core.settings.config import ConfigError, RunConfig
 from grpo_tui.trainer import rewards as R
 from grpo_tui.trainer.rewards import builtin, registry
 

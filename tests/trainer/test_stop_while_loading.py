@@ -9,9 +9,9 @@ import signal
 import pytest
 from trainer_helpers import events, kill, start, wait_exit, wait_for
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.presets import load_preset
-from grpo_tui.core.rundir import create_run, summarize
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.planning.presets import load_preset
+from grpo_tui.core.run.rundir import create_run, summarize
 from grpo_tui.trainer.context import StoppedBeforeTraining, TrainerContext
 from grpo_tui.trainer.loading_watch import LoadingWatch
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from grpo_tui.core import events as ev
+from grpo_tui.core.run import events as ev
 from grpo_tui import launcher as launch
-from grpo_tui.core.presets import load_preset
-from grpo_tui.core.rundir import summarize
+from grpo_tui.core.planning.presets import load_preset
+from grpo_tui.core.run.rundir import summarize
 
 from trainer_helpers import kill, wait_exit
 

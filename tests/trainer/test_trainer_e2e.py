@@ -12,10 +12,10 @@ import psutil
 import pytest
 
 from grpo_tui.cli import main
-from grpo_tui.core import events as ev
-from grpo_tui.core.sample_columns import event_rows
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.sample_columns import event_rows
 from grpo_tui import launcher as launch
-from grpo_tui.core.rundir import summarize
+from grpo_tui.core.run.rundir import summarize
 
 from trainer_helpers import events, kill, start, wait_exit, wait_for
 
@@ -157,7 +157,7 @@ def test_pause_resume_checkpoint_stop_then_resume_from_checkpoint(capsys):
 
 def test_run_json_records_max_reward_and_resolved_config():
     launched = launch.launch(
-        __import__("grpo_tui.core.presets", fromlist=["load_preset"]).load_preset("cpu-tiny"),
+        __import__("grpo_tui.core.planning.presets", fromlist=["load_preset"]).load_preset("cpu-tiny"),
         spawn_trainer=False)
     info = json.loads(launched.run.run_json.read_text())
     assert info["max_reward"] == 2.0

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.planning.presets import load_preset
 
 from trainer_helpers import events, kill, start, wait_exit
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from grpo_tui import launcher as launch
-from grpo_tui.core import events as ev
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.planning.presets import load_preset
 from grpo_tui.trainer import gguf, index_copies
 
 from test_real_model_cpu import MODEL, smollm2  # noqa: F401 - the fixture (fetches the wheel once)

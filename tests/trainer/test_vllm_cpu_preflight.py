@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.planning.presets import load_preset
 from grpo_tui.trainer import vllm_cpu
 from grpo_tui.trainer.vllm_server import VllmServerError, split_gpus
 

@@ -12,8 +12,8 @@ import random
 
 import pytest
 
-from grpo_tui.core.config import ConfigError, RunConfig
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.settings.config import ConfigError, RunConfig
+from grpo_tui.core.planning.presets import load_preset
 from grpo_tui.trainer import warmstart
 from grpo_tui.trainer.datasets import to_prompt
 from grpo_tui.trainer.rewards import build_reward_funcs

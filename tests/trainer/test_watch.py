@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.sample_columns import event_rows
-from grpo_tui.core.rundir import list_runs, summarize
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.sample_columns import event_rows
+from grpo_tui.core.run.rundir import list_runs, summarize
 from trainer_helpers import wait_for
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"

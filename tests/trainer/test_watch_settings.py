@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from grpo_tui.core import events as ev
+from grpo_tui.core.run import events as ev
 
 from test_watch import cli, start_script, the_run, wait_event
 

@@ -6,8 +6,8 @@ import pytest
 from textual.app import App
 from textual.widgets import DataTable, Input
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.synthetic import make_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.synthetic import make_run
 from grpo_tui.tui.screens.ask import AskScreen
 from grpo_tui.tui.screens.samples import SampleBrowserScreen
 from test_sample_browser import BrowserApp

@@ -9,7 +9,7 @@ import asyncio
 
 from textual.app import App
 
-from grpo_tui.core.synthetic import make_run
+from grpo_tui.core.run.synthetic import make_run
 from grpo_tui.tui.screens.dashboard import DashboardScreen
 from grpo_tui.tui.widgets.panels import RunHeader
 

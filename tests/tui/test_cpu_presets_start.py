@@ -1,13 +1,13 @@
 """On a machine with no GPU the start screen offers the real-model CPU preset beside cpu-tiny,
-with an estimated time per step from the measured CPU costs (core.cpu_speed)."""
+with an estimated time per step from the measured CPU costs (core.planning.cpu_speed)."""
 
 from __future__ import annotations
 
 import pytest
 from textual.widgets import DataTable, Static
 
-from grpo_tui.core import cpu_speed, planner
-from grpo_tui.core.presets import discover, load_preset
+from grpo_tui.core.planning import cpu_speed, planner
+from grpo_tui.core.planning.presets import discover, load_preset
 from grpo_tui.tui.app import GrpoApp
 
 from test_tui_start import text_of, until

@@ -1,4 +1,4 @@
-"""The dashboard screen, driven by Pilot over synthetic run directories (core.synthetic).
+"""The dashboard screen, driven by Pilot over synthetic run directories (core.run.synthetic).
 
 A tiny App pushes ``DashboardScreen(run)`` on its own, so these tests need nothing
 from the app shell. Live runs name this test process as their trainer (its pid is
@@ -17,7 +17,7 @@ from textual.app import App
 from textual.geometry import Region
 from textual.widgets import Static
 
-from grpo_tui.core.synthetic import T0, SyntheticWriter, dead_pid, make_run
+from grpo_tui.core.run.synthetic import T0, SyntheticWriter, dead_pid, make_run
 from grpo_tui.tui.screens.confirm import StopConfirm
 from grpo_tui.tui.screens.dashboard import DashboardScreen
 from grpo_tui.tui.widgets.panels import RunHeader, StatusBanner
@@ -250,8 +250,8 @@ async def test_narrow_terminal_collapses_to_one_column():
 
 
 async def test_vram_panel_with_a_gpu_shows_use_share_and_plan_vs_peak():
-    from grpo_tui.core import hardware
-    from grpo_tui.core.fakenvml import FakeGpu, FakeNVML, FakeProcess
+    from grpo_tui.core.planning import hardware
+    from grpo_tui.core.planning.fakenvml import FakeGpu, FakeNVML, FakeProcess
 
     gib = 2**30
     fake = FakeNVML([FakeGpu("NVIDIA GeForce RTX 4090", 24564, (8, 9), used_mib=12 * 1024,
@@ -275,8 +275,8 @@ async def test_vram_panel_with_a_gpu_shows_use_share_and_plan_vs_peak():
 
 
 async def test_vram_panel_compares_plan_with_measured_peak():
-    from grpo_tui.core import hardware
-    from grpo_tui.core.fakenvml import FakeGpu, FakeNVML, FakeProcess
+    from grpo_tui.core.planning import hardware
+    from grpo_tui.core.planning.fakenvml import FakeGpu, FakeNVML, FakeProcess
 
     gib = 2**30
     hardware.set_backend(FakeNVML([FakeGpu("NVIDIA GeForce RTX 4090", 24564, (8, 9), used_mib=8 * 1024,

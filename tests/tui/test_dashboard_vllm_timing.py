@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from grpo_tui.core import events as ev
-from grpo_tui.core import metric_names as M
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run import metric_names as M
 
 from test_dashboard import DashApp, header_text, loaded
 from tui_helpers import synthetic_run

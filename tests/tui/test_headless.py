@@ -8,9 +8,9 @@ import psutil
 from rich.console import Console
 
 from grpo_tui import headless
-from grpo_tui.core import events as ev
+from grpo_tui.core.run import events as ev
 from grpo_tui import launcher as launch
-from grpo_tui.core.presets import load_preset
+from grpo_tui.core.planning.presets import load_preset
 
 
 def _run_with_events(n_steps: int, finished: str | None, alive_pid: bool = True):

@@ -7,7 +7,7 @@ import json
 from textual.app import App
 from textual.widgets import Checkbox, DataTable, Input, Static
 
-from grpo_tui.core.synthetic import make_run
+from grpo_tui.core.run.synthetic import make_run
 from grpo_tui.tui.screens.export import ExportScreen
 from grpo_tui.tui.screens.samples import SampleBrowserScreen
 from grpo_tui.tui.screens.viewer import CompletionViewerScreen
@@ -70,7 +70,7 @@ async def test_browse_a_step_open_a_completion_and_read_it_literally():
 
 def _with_known_step(run, step: int):
     """Append a step of hand-written rows: two cut at the length cap, one holding a search word."""
-    from grpo_tui.core import events as ev
+    from grpo_tui.core.run import events as ev
 
     w = ev.EventWriter(run.samples)
     w.emit(ev.SAMPLES, step, rows=[

@@ -8,7 +8,7 @@ from rich.markup import render
 from textual.app import App
 from textual.widgets import DataTable
 
-from grpo_tui.core.synthetic import make_run
+from grpo_tui.core.run.synthetic import make_run
 from grpo_tui.tui.screens.samples import SampleBrowserScreen
 
 

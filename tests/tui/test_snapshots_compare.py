@@ -1,6 +1,6 @@
 """SVG snapshots of the compare screen at 80x24 and 120x40 over fixed synthetic runs.
 
-Stable by construction: core.synthetic writes fixed timestamps and seeds, run ids are fixed, the
+Stable by construction: core.run.synthetic writes fixed timestamps and seeds, run ids are fixed, the
 runs are finished (no polling), the dark theme is pinned, and the screenshot is taken once every
 history is read and the charts are drawn. Update after an intended change with
 ``pytest tests/tui/test_snapshots_compare.py --snapshot-update`` and look at the SVGs.
@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from textual.app import App
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.synthetic import make_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.synthetic import make_run
 from grpo_tui.tui.screens.compare import CompareScreen
 
 

@@ -1,6 +1,6 @@
 """SVG snapshots of the dashboard at 80x24 and 120x40 over fixed synthetic logs.
 
-Stable by construction: core.synthetic writes fixed timestamps (2026-01-01) and a
+Stable by construction: core.run.synthetic writes fixed timestamps (2026-01-01) and a
 fixed seed, run ids are fixed, the clock is injected (elapsed/ETA of a live run),
 the memory sampler is off (the panel shows the trainer's RAM from the log), and the
 screenshot is taken once the whole log is read and drawn. Update after an intended
@@ -15,7 +15,7 @@ import os
 import pytest
 from textual.app import App
 
-from grpo_tui.core.synthetic import T0, make_run
+from grpo_tui.core.run.synthetic import T0, make_run
 from grpo_tui.tui.screens.dashboard import DashboardScreen
 
 

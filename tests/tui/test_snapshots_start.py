@@ -90,7 +90,7 @@ def test_quit_confirmation_80x24(snap_compare):
 
     async def before(pilot):
         await settle()(pilot)
-        from grpo_tui.core.run_ref import resolve_run
+        from grpo_tui.core.run.run_ref import resolve_run
 
         app.track_run(resolve_run("20260102-100000-demo-16gb-2c3d"))  # watching a live run
         await pilot.press("q")

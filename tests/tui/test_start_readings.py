@@ -9,7 +9,7 @@ import time
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from grpo_tui.core.presets import discover
+from grpo_tui.core.planning.presets import discover
 from grpo_tui.tui.screens.start import KnobInput, StartScreen, fit_middle
 
 from tui_helpers import make_app

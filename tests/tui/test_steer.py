@@ -9,8 +9,8 @@ import pytest
 from textual.app import App
 from textual.widgets import Button, Input, Static
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.synthetic import T0, make_run
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.synthetic import T0, make_run
 from grpo_tui.tui.screens.dashboard import DashboardScreen
 from grpo_tui.tui.screens.steer import SteerScreen, field_id
 from grpo_tui.tui.widgets.charts import LineChart
@@ -161,7 +161,7 @@ async def test_the_start_screens_run_list_shows_a_forks_lineage():
 
     from textual.widgets import DataTable
 
-    from grpo_tui.core.rundir import RUN_JSON
+    from grpo_tui.core.run.rundir import RUN_JSON
     from tui_helpers import make_app, synthetic_run
     from test_tui_start import ready
 

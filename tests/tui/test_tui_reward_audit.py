@@ -7,7 +7,7 @@ import textwrap
 
 from textual.widgets import Static
 
-from grpo_tui.core.presets import parse_preset
+from grpo_tui.core.planning.presets import parse_preset
 from grpo_tui.tui import reward_audit
 from tui_helpers import fixed_hardware, fixed_presets
 

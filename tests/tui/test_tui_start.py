@@ -9,8 +9,8 @@ import time
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from grpo_tui.core import planner
-from grpo_tui.core.rundir import list_runs, summarize
+from grpo_tui.core.planning import planner
+from grpo_tui.core.run.rundir import list_runs, summarize
 from grpo_tui.tui.screens.start import StartScreen
 from grpo_tui.tui.widgets.memory_bar import MemoryBar, split_cells
 
@@ -311,7 +311,7 @@ def test_run_app_bad_attach_is_one_line_exit_2(tmp_path, capsys):
 # -- Enter starts a real tiny run -----------------------------------------------------------------
 async def test_enter_starts_a_real_tiny_run_and_opens_it(monkeypatch):
     """cpu-tiny with max_steps=2 through the real launcher; the trainer really trains."""
-    from grpo_tui.core.presets import discover
+    from grpo_tui.core.planning.presets import discover
 
     # the shipped cpu-tiny preset (not a fixture copy): this is what a user starts
     app = make_app("none")
@@ -356,7 +356,7 @@ def test_split_cells_keeps_every_part_and_the_width():
 
 
 def test_runs_index_reads_only_what_was_appended_and_matches_summarize():
-    from grpo_tui.core import events as ev
+    from grpo_tui.core.run import events as ev
     from grpo_tui.tui.runs_index import RunsIndex
 
     run = synthetic_run("20260102-000000-live", state="live", steps=3, max_steps=50)

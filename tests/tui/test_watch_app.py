@@ -10,8 +10,8 @@ import pytest
 from test_dashboard import DashApp, header_text, loaded, until
 from test_watch import start_script, the_run, wait_event
 
-from grpo_tui.core import events as ev
-from grpo_tui.core.rundir import summarize
+from grpo_tui.core.run import events as ev
+from grpo_tui.core.run.rundir import summarize
 
 pytestmark = pytest.mark.slow  # ~30 s: a real training script
 

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 
-from grpo_tui.core.monitor import RunMonitor
+from grpo_tui.core.reading.monitor import RunMonitor
 from grpo_tui.tui import watcher as watcher_mod
 
 from tui_helpers import synthetic_run

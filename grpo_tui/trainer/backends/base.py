@@ -44,7 +44,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from ...core import events as ev
+from ...core.run import events as ev
 from ..context import TrainerContext
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...core.config import RunConfig
+from ...core.settings.config import RunConfig
 from .. import warmstart
 from ..context import TrainerContext
 from ..model_source import ModelUnavailable  # noqa: F401 - re-exported (one-line load failures)

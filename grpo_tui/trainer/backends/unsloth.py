@@ -41,9 +41,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ...core import events as ev
-from ...core import metric_names as M
-from ...core.config import RunConfig
+from ...core.run import events as ev
+from ...core.run import metric_names as M
+from ...core.settings.config import RunConfig
 from .. import warmstart
 from ..context import TrainerContext
 from .base import Backend, attach_events

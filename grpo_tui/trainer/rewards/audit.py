@@ -37,7 +37,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from ...core.config import ConfigError, RunConfig
+from ...core.settings.config import ConfigError, RunConfig
 from .. import reward_rules as rules
 from . import cost
 from . import trl_call

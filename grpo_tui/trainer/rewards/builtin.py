@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ...core.config import RunConfig
-from ...core.messages import chat_text
+from ...core.settings.config import RunConfig
+from ...core.run.messages import chat_text
 from .. import reward_rules as rules
 
 FORMAT_MAX = 1.0
@@ -20,7 +20,7 @@ CORRECTNESS_MAX = rules.CORRECTNESS_MAX
 
 
 def completion_text(completion: Any) -> str:
-    """A completion as the rewards read it: reasoning then content, run together (core.messages)."""
+    """A completion as the rewards read it: reasoning then content, run together (core.run.messages)."""
     return chat_text(completion, joiner="")
 
 

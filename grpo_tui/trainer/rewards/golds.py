@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterator
 
-from ...core.config import ConfigError, RunConfig
+from ...core.settings.config import ConfigError, RunConfig
 from .. import reward_rules as rules
 
 ANSWER_COLUMNS = ("answer", "solution", "target", "output", "label")  # datasets.ANSWER_COLUMNS, in order

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ...core.config import ConfigError, RunConfig
+from ...core.settings.config import ConfigError, RunConfig
 from .. import reward_rules as rules
 from . import builtin
 

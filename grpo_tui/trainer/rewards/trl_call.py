@@ -18,7 +18,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from ...core.config import RunConfig
+from ...core.settings.config import RunConfig
 
 # The dataset columns TRL passes to a reward as keywords (build_dataset keeps these beside "prompt").
 DATASET_COLUMNS = ("answer",)

@@ -1,6 +1,6 @@
 """The ask dialog: a prompt (and, optionally, its right answer) for the paused model.
 
-It only collects and checks the request (core.asks.check_request, the same rule the CLI and the
+It only collects and checks the request (core.run.asks.check_request, the same rule the CLI and the
 trainer use) and hands it back; the sample browser queues it and shows the answer like a group.
 """
 
@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from ...core.asks import DEFAULT_N, MAX_N, AskError, check_request
+from ...core.run.asks import DEFAULT_N, MAX_N, AskError, check_request
 
 
 class AskScreen(ModalScreen[dict | None]):

@@ -7,7 +7,7 @@ accuracy. Above the charts, the summary table; below them, the config keys that 
 Keys: ``s`` smoothing on/off (TensorBoard's debiased EMA), ``x`` x by step / by wall time, Esc back.
 
 Data flow as in the dashboard: a thread worker reads the tail of each log first (the table shows the
-newest step at once), then folds the histories (``core.compare``), posting a data-free ``Loaded``
+newest step at once), then folds the histories (``core.reading.compare``), posting a data-free ``Loaded``
 message after each run; while any run is live it polls every ``POLL_S`` seconds.
 """
 
@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from ...core import compare as cmp
+from ...core.reading import compare as cmp
 # The charts (textual-plot) pull in numpy: imported after the first frame, when the first data lands.
 # One colour per run: the charts' palette (tests/test_compare.py checks they stay the same).
 PALETTE = ("cyan", "magenta", "yellow", "green", "blue", "red", "bright_cyan", "bright_magenta")
@@ -33,7 +33,7 @@ from ..widgets.literal import literal, visible
 from ..widgets.tables import fill_table
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ...core.rundir import RunDir
+    from ...core.run.rundir import RunDir
 
 POLL_S = 2.0
 SUMMARY_COLUMNS = ("run", "state", "steps", "best reward", "first-30 → last-30", "eval before → after",

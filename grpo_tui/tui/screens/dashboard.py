@@ -32,9 +32,9 @@ from textual.containers import Grid, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from ...core.monitor import RunMonitor, Snapshot
-from ...core.stall import GpuIdle
-from ...core.rundir import LAUNCHING, LIVE_STATES, LOADING, PAUSED, STOPPING, TRAINING, RunDir
+from ...core.reading.monitor import RunMonitor, Snapshot
+from ...core.run.stall import GpuIdle
+from ...core.run.rundir import LAUNCHING, LIVE_STATES, LOADING, PAUSED, STOPPING, TRAINING, RunDir
 from ..watcher import ResourcesSampled, ResourceSampler, RunChanged, RunWatcher
 from ..widgets.literal import visible
 from ..widgets.panels import (HealthPanel, LengthsPanel, LoadingPanel, MemoryPanel, Panel, RewardsPanel,

@@ -1,5 +1,5 @@
 """Export dialog: JSONL or Markdown, the current filter or the whole run, to the run's
-exports/ or a path you type. Runs core.export in a worker. On success the dialog closes itself
+exports/ or a path you type. Runs core.reading.export in a worker. On success the dialog closes itself
 and a notification gives the path and count (the screen underneath has the keys again at once:
 a dialog left open after ctrl+s took the user's next keys, issue 15); an error stays in the
 dialog, beside the path to fix."""
@@ -14,8 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
-from ...core.rundir import RunDir
-from ...core.samples import SampleFilter
+from ...core.run.rundir import RunDir
+from ...core.run.samples import SampleFilter
 
 
 class ExportScreen(ModalScreen["tuple[str, int] | None"]):
@@ -74,7 +74,7 @@ class ExportScreen(ModalScreen["tuple[str, int] | None"]):
 
     @work(thread=True, exclusive=True)
     def _export(self, fmt: str, path: str | None, flt: SampleFilter | None) -> None:
-        from ...core.export import ExportError, export
+        from ...core.reading.export import ExportError, export
 
         try:
             target, n = export(self.run, fmt, path, flt)

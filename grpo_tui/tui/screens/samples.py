@@ -4,11 +4,11 @@ Left, the steps (newest first); right, the selected step's completions, one grou
 (one prompt's G completions) after another, with each reward component, total,
 advantage (coloured by sign), length and a truncation mark. Enter opens the whole
 completion. Filters (step range, minimum reward, truncated only, text) apply to the
-table and to export (``e``). The store (core.samples) reads one step at a time, in a
+table and to export (``e``). The store (core.run.samples) reads one step at a time, in a
 worker, so a long run never loads whole. Model text is shown literally.
 
 While the run is paused, ``a`` asks the model a question and ``h`` asks it held-out questions
-(core.asks): the answers are listed with the steps as "ask N" and read like a group.
+(core.run.asks): the answers are listed with the steps as "ask N" and read like a group.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Checkbox, DataTable, Footer, Input, Static
 
-from ...core import metric_names as M
-from ...core.formatting import short
-from ...core.rundir import RunDir
-from ...core.samples import Row, SampleFilter, SampleStore, parse_steps
+from ...core.run import metric_names as M
+from ...core.util.formatting import short
+from ...core.run.rundir import RunDir
+from ...core.run.samples import Row, SampleFilter, SampleStore, parse_steps
 from ..widgets.literal import literal
 from ..widgets.tables import fill_table
 from .viewer import CompletionViewerScreen
@@ -269,13 +269,13 @@ class SampleBrowserScreen(Screen):
         self.app.push_screen(AskScreen(), self._send_ask)
 
     def action_ask_heldout(self) -> None:
-        from ...core.asks import DEFAULT_HELDOUT
+        from ...core.run.asks import DEFAULT_HELDOUT
 
         self._send_ask({"heldout": DEFAULT_HELDOUT})
 
     def _send_ask(self, payload: dict | None) -> None:
         """Queue the ask (the trainer answers only while paused, one at a time) and wait for its answer."""
-        from ...core.rundir import PAUSED, summarize
+        from ...core.run.rundir import PAUSED, summarize
 
         if payload is None:
             return
@@ -303,7 +303,7 @@ class SampleBrowserScreen(Screen):
 
     @work(thread=True, group="ask")
     def _wait_answer(self, cid: str) -> None:
-        from ...core.asks import wait_answer
+        from ...core.run.asks import wait_answer
 
         ack = wait_answer(self.run, cid, timeout=900.0)
         self.app.call_from_thread(self._answered, ack)
@@ -320,7 +320,7 @@ class SampleBrowserScreen(Screen):
 
     def action_modify_settings(self) -> None:
         """The settings panel (screens.steer): what a live run can change, from its next step."""
-        from ...core.rundir import summarize
+        from ...core.run.rundir import summarize
         from .steer import SteerScreen
 
         state = summarize(self.run)
@@ -349,8 +349,8 @@ class SampleBrowserScreen(Screen):
 
         from textual.worker import get_current_worker
 
-        from ...core import events as ev
-        from ...core.rundir import summarize
+        from ...core.run import events as ev
+        from ...core.run.rundir import summarize
 
         worker = get_current_worker()
         reader = ev.EventReader(self.run.events, types=[ev.CONTROL])
@@ -365,7 +365,7 @@ class SampleBrowserScreen(Screen):
             time.sleep(0.2)
 
     def _settings_acked(self, ack: dict | None) -> None:
-        from ...core.live_settings import describe
+        from ...core.run.live_settings import describe
 
         if ack is None:
             self.notify("no acknowledgement: the trainer is gone or busy", severity="warning")

@@ -3,7 +3,7 @@
 Everything slow happens in thread workers that post the typed messages below
 (``Surveyed``, ``RunsScanned``, ``Audited``, ``Launched``, ``LaunchFailed``); handlers only
 update widgets. The first frame is what a user over SSH waits for (bench/first_frame.py): it has
-no table and no knobs, and what only they need (DataTable, core.config, the run index) is imported
+no table and no knobs, and what only they need (DataTable, core.settings.config, the run index) is imported
 when they are made. The selected preset's reward audit runs `grpo-tui rewards audit` in a
 subprocess (tui.reward_audit) and shows its verdict on one line. The planner runs on every keystroke in a knob: it is arithmetic.
 """
@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Footer, Input, Label, Static
 
-from ...core.config_error import ConfigError
+from ...core.settings.config_error import ConfigError
 from ..widgets.memory_bar import BarData, MemoryBar
 from ..widgets.tables import fill_table
 
@@ -34,11 +34,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from textual.widgets import DataTable
 
     from ... import launcher
-    from ...core.config import RunConfig
-    from ...core.hardware import Hardware
-    from ...core.planner import Plan
-    from ...core.presets import Preset
-    from ...core.rundir import RunDir, RunSummary
+    from ...core.settings.config import RunConfig
+    from ...core.planning.hardware import Hardware
+    from ...core.planning.planner import Plan
+    from ...core.planning.presets import Preset
+    from ...core.run.rundir import RunDir, RunSummary
     from ..runs_index import RunsIndex
 
 # (RunConfig field, label, Input type)
@@ -124,9 +124,9 @@ class LaunchFailed(Message):
 
 @lru_cache(maxsize=1)
 def _field_types() -> dict[str, Any]:
-    # core.config is imported here, when the knobs are made (after the first frame): its big
+    # core.settings.config is imported here, when the knobs are made (after the first frame): its big
     # dataclass costs the first frame ~5 ms (bench/first_frame.py)
-    from ...core.config import RunConfig
+    from ...core.settings.config import RunConfig
 
     return get_type_hints(RunConfig)  # slow-ish (evaluates every annotation): once per process
 
@@ -142,7 +142,7 @@ class KnobValidator(Validator):
     def validate(self, value: str) -> ValidationResult:
         if not value.strip():
             return self.failure(f"{self.name}: needs a value")
-        from ...core.config import coerce
+        from ...core.settings.config import coerce
 
         try:
             coerce(self.name, value, self.hint)
@@ -319,7 +319,7 @@ class StartScreen(Screen):
         self.current = Current()
         self.summaries: list[RunSummary] = []
         # Made by the first scan, in its worker thread: runs_index pulls in the run-folder code
-        # (core.rundir, json, tomllib, statistics), ~9 ms the first frame need not wait for.
+        # (core.run.rundir, json, tomllib, statistics), ~9 ms the first frame need not wait for.
         self.runs_index: RunsIndex | None = None
         self._runs_index_made = threading.Lock()  # two scan threads may overlap (exclusive cannot stop a thread)
         self._workers_started = False  # the first paint has happened and the workers run
@@ -394,7 +394,7 @@ class StartScreen(Screen):
     # -- workers ----------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="survey")
     def survey(self) -> None:
-        from ...core import planner
+        from ...core.planning import planner
 
         app = self.app
         hw = app.detect_hardware()
@@ -578,7 +578,7 @@ class StartScreen(Screen):
             inp = self.query_one(f"#knob-{knob}", Input)
             inp.value = str(getattr(cfg, knob))
             inp.cursor_position = len(inp.value)
-        from ...core.planner import vllm_share_applies
+        from ...core.planning.planner import vllm_share_applies
 
         # no vLLM on a GPU (CPU presets, vLLM's CPU build, transformers generation): no share to set
         self.query_one("#knob-gpu_memory_utilization", Input).parent.display = vllm_share_applies(cfg)
@@ -594,7 +594,7 @@ class StartScreen(Screen):
 
     def recompute(self) -> Current:
         """Config from preset + knobs -> validate -> plan -> bar, verdict, error line."""
-        from ...core import planner
+        from ...core.planning import planner
 
         if self.selected is None:
             return self.current
@@ -696,7 +696,7 @@ class StartScreen(Screen):
         for s in msg.summaries:
             state = Text(s.state, style="bold green" if s.live else ("red" if s.state in ("failed", "crashed")
                                                                        else ""))
-            if s.stalled_since is not None:  # core.stall
+            if s.stalled_since is not None:  # core.run.stall
                 state = Text(s.stall_line.split(' (')[0], style="bold red")
             step = f"{s.step}/{s.max_steps}" if s.max_steps else str(s.step)
             reward = f"{s.last_reward:.3f}" if s.last_reward is not None else "–"
@@ -760,7 +760,7 @@ class StartScreen(Screen):
             self.app.notify(str(exc), title="cannot start", severity="error")
             return
         try:
-            from ...core import planner
+            from ...core.planning import planner
 
             if cur.plan is not None:  # a model the planner cannot size starts unchecked, as from the CLI
                 planner.check_launch(resolved.config, self.hardware)
@@ -805,7 +805,7 @@ class StartScreen(Screen):
         if not found or not found.first(DataTable).row_count:
             return
         table = found.first(DataTable)
-        from ...core.rundir import RunDir
+        from ...core.run.rundir import RunDir
 
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         match = next((s for s in self.summaries if s.id == key), None)
@@ -835,7 +835,7 @@ class StartScreen(Screen):
             table.move_cursor(row=table.cursor_row + 1)
 
     def action_compare(self) -> None:
-        from ...core.rundir import RunDir
+        from ...core.run.rundir import RunDir
         from .compare import CompareScreen
 
         runs = [RunDir(s.path) for s in self.summaries if s.id in self.marked]

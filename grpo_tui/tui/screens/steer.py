@@ -1,6 +1,6 @@
 """The settings panel of a paused run: change what a live run can change, from its next step.
 
-One field per live setting (core.live_settings), filled with the value in force; every keystroke is
+One field per live setting (core.run.live_settings), filled with the value in force; every keystroke is
 checked with the same rule the CLI and the trainer use (``parse_changes``: a value out of range, a
 completion cap above the run's ceiling), the field at fault is marked and the line says why. Apply
 hands back the typed changes; the sample browser queues them as a ``set`` command and shows the
@@ -19,8 +19,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from ...core import live_settings as ls
-from ...core.rundir import RunDir
+from ...core.run import live_settings as ls
+from ...core.run.rundir import RunDir
 
 FIELDS = ("learning_rate", "beta", "temperature", "top_p", "top_k", "min_p", "max_completion_length",
           "epsilon", "epsilon_high", "num_iterations")

@@ -3,7 +3,7 @@
 ``LineChart`` is textual-plot's ``PlotWidget`` made passive: not focusable and no
 pan/zoom (its keys -- ``r``, arrows, ``+``/``-`` -- would shadow the dashboard's),
 compact margins, and one call (``set_lines``) that replaces every series. It is
-fed downsampled points (``core.monitor.Series``), so a 100,000-step run draws a
+fed downsampled points (``core.reading.monitor.Series``), so a 100,000-step run draws a
 few hundred points.
 """
 

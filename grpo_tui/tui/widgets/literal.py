@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from ...core.sanitize import VISIBLE_TABLE
+from ...core.util.sanitize import VISIBLE_TABLE
 
-_TABLE = VISIBLE_TABLE  # one table for the app and the HTML report (core.sanitize.visible)
+_TABLE = VISIBLE_TABLE  # one table for the app and the HTML report (core.util.sanitize.visible)
 _ONE_LINE = dict(_TABLE)
 _ONE_LINE[0x0A] = "\u23ce"  # ⏎
 

@@ -1,4 +1,4 @@
-"""The dashboard's panels. Each takes a ``core.monitor.Snapshot`` in ``show(snap)``.
+"""The dashboard's panels. Each takes a ``core.reading.monitor.Snapshot`` in ``show(snap)``.
 
 Text that comes from the run (completions, prompts, reward names, alert messages,
 tracebacks, log lines) goes through ``literal`` / ``visible``: never markup, never
@@ -14,9 +14,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import ProgressBar, Sparkline, Static
 
-from ...core import metric_names as M
-from ...core.formatting import duration, rate, scaled
-from ...core.monitor import Snapshot
+from ...core.run import metric_names as M
+from ...core.util.formatting import duration, rate, scaled
+from ...core.reading.monitor import Snapshot
 from ..watcher import Readings
 from .charts import PALETTE, Histogram, Legend, LineChart, TrendRow
 from .literal import literal, visible
@@ -43,7 +43,7 @@ class Panel(Vertical):
     """
 
     def series(self, components: list[str]) -> list[str]:
-        """The metric series this panel draws (core.metric_names), given the run's reward components."""
+        """The metric series this panel draws (core.run.metric_names), given the run's reward components."""
         return []
 
     def __init__(self, title: str, *, id: str | None = None) -> None:
@@ -75,7 +75,7 @@ class RunHeader(Static):
             since = f" {duration(snap.now - ph['ts'])}" if isinstance(ph.get("ts"), (int, float)) else ""
             # the phase's own clock keeps moving: a long vLLM build never looks frozen
             line2.append(f" ({visible(ph['name'], one_line=True, limit=24)}{since})", style="cyan")
-        if s.stalled_since is not None:  # core.stall: alive, but no progress for too long
+        if s.stalled_since is not None:  # core.run.stall: alive, but no progress for too long
             line2.append(f"  {s.stall_line}", style="bold red")
         elif s.first_step_line():  # a slow CPU's first step: how long to expect before it could stall
             line2.append(f"  {s.first_step_line()}", style="cyan")

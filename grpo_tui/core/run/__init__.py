@@ -1,0 +1,1 @@
+"""The run on disk: the event log and its vocabulary (metric names, sample columns, chat messages), run directories and their summary (stalls are the summarizer's verdict), the sample store, runs named on the command line, opened TRL folders, synthetic runs, and what is written into a live run (set commands, asks)."""
