@@ -90,6 +90,7 @@ class Tags:
         return _angle_only(self.all)
 
 
+@functools.lru_cache(maxsize=64)  # asked by every _census miss: once per tag tuple
 def _angle_only(tags: tuple[str, ...]) -> bool:
     return all(t.startswith("<") and t.count("<") == 1 for t in tags)
 
@@ -203,6 +204,17 @@ def _only_exact_tags(text: str, tags: "Tags") -> bool:
         return False
     opens, counts = _census(text, tags.all)
     return opens == sum(counts)
+
+
+def _plain_counts(text: str, tags: "Tags") -> tuple[int, ...] | None:
+    """Each tag's count in any spelling, read from the census in one step, when the text is plain
+    ASCII without '&' (its tag view is itself) and every '<' opens an exact tag (so every spelling
+    present is the exact one); None otherwise (the callers then ask _count per tag)."""
+    if text.isascii() and "&" not in text and tags.angle_only:
+        opens, counts = _census(text, tags.all)
+        if opens == sum(counts):
+            return counts
+    return None
 
 
 def _exactly_once(text: str, tag: str, tags: "Tags | None" = None) -> bool:
@@ -392,10 +404,15 @@ def make_format_strict(tags: Tags, *, require_reasoning: bool = True,
     def layout_ok(text: str) -> bool:
         # Procedural on purpose: a regex with lazy bodies around the tags backtracks
         # quadratically on long near-misses (seconds per completion at a few thousand tokens).
-        for t in tags.all:
-            n = _count(text, t, tags)
-            if (require_reasoning or n) and not (n == 1 and _exact_count(text, t, tags) == 1):
+        counts = _plain_counts(text, tags)
+        if counts is not None:  # the common case: exact and loose counts are the same numbers
+            if any((require_reasoning or n) and n != 1 for n in counts):
                 return False
+        else:
+            for t in tags.all:
+                n = _count(text, t, tags)
+                if (require_reasoning or n) and not (n == 1 and _exact_count(text, t, tags) == 1):
+                    return False
         s = text.strip()
         if tags.reasoning_start in s:
             if not s.startswith(tags.reasoning_start):
@@ -430,7 +447,11 @@ def make_format_soft(tags: Tags, *, min_reasoning_chars: int = DEFAULT_MIN_REASO
 
     def score(c: Any) -> float:
         text = _with_reasoning_block(c, tags)
-        ok = [t for t in tags.all if _exactly_once(text, t, tags)]
+        counts = _plain_counts(text, tags)
+        if counts is not None:
+            ok = [t for t, n in zip(tags.all, counts) if n == 1]
+        else:
+            ok = [t for t in tags.all if _exactly_once(text, t, tags)]
         if tags.reasoning_start in ok or tags.reasoning_end in ok:
             body = _reasoning_of(text, tags) or ""
             if not has_reasoning(body, min_reasoning_chars):  # empty reasoning tags are not reasoning
@@ -568,14 +589,18 @@ def _clean(ans: str) -> str | None:
     \\right, math delimiters, \\text{}, one \\boxed{}, markdown emphasis); None when the
     answer boxes two things."""
     s = _ascii_digits(ans).translate(_SPACES).replace("\u2212", "-")
-    for a, b in (("\\left", ""), ("\\right", ""), ("\\!", ""), ("\\,", ""), ("\\;", " "), ("\\:", " "),
-                 ("\\ ", " "), ("\\$", "$"), ("\\%", "%"), ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"),
-                 ("{,}", ","), ("\\displaystyle", "")):
-        s = s.replace(a, b)
+    if "\\" in s:  # every replacement but "{,}" starts with a backslash (most answers have none)
+        for a, b in (("\\left", ""), ("\\right", ""), ("\\!", ""), ("\\,", ""), ("\\;", " "), ("\\:", " "),
+                     ("\\ ", " "), ("\\$", "$"), ("\\%", "%"), ("\\dfrac", "\\frac"), ("\\tfrac", "\\frac"),
+                     ("{,}", ","), ("\\displaystyle", "")):
+            s = s.replace(a, b)
+    else:
+        s = s.replace("{,}", ",")
     s = _unbox(s)
     if s is None:
         return None
-    s = _WRAPPER_CMDS.sub(r"\1", s)
+    if "\\" in s:
+        s = _WRAPPER_CMDS.sub(r"\1", s)
     for d in ("$", "\\(", "\\)", "\\[", "\\]", "**", "__"):  # math delimiters, markdown bold
         s = s.replace(d, " ")
     return " ".join(s.split()).strip(" *`")
@@ -633,24 +658,37 @@ def read_number(ans: str, allow: frozenset = frozenset()) -> Number | None:
     s = _clean(ans)
     if not s or len(s) > MAX_ANSWER_CHARS:
         return None
-    s = re.sub(rf"(?<=[{_L}{_CJK}])!+$", "", s)  # "72 clips!" (a "!" after a digit is a factorial)
+    if "!" in s:
+        s = _BANG_AFTER_WORD.sub("", s)  # "72 clips!" (a "!" after a digit is a factorial)
     s = s.rstrip(".。 ").strip()
-    s = re.sub(r"^#{1,6}\s*", "", s)  # "#### 72": GSM8K's own answer line (and a markdown heading)
+    if s.startswith("#"):
+        s = _HASHES.sub("", s)  # "#### 72": GSM8K's own answer line (and a markdown heading)
     got = _read_bare(s, allow)
-    if got is None and re.search(rf"[{_L}{_CJK}]", s):
+    if got is None and _A_LETTER.search(s):
         got = _read_sentence(s, allow)
     return got
+
+
+# Patterns of read_number and _read_bare, compiled once (each call looked them up by string).
+_BANG_AFTER_WORD = re.compile(rf"(?<=[{_L}{_CJK}])!+$")
+_HASHES = re.compile(r"^#{1,6}\s*")
+_A_LETTER = re.compile(rf"[{_L}{_CJK}]")
+_PAREN_WORDS = re.compile(r"\s*\(([a-zA-Z][a-zA-Z ]{0,30})\)$")
+_PAREN_NUMBER = re.compile(r"\(\s*([-+]?\s*[\d.,]+)\s*\)")
+_SI_GROUPED = re.compile(r"[-+]?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")
+_ENDS_IN_DIGIT = re.compile(r"\d$")
 
 
 def _read_bare(s: str, allow: frozenset) -> Number | None:
     s = _PREFIX.sub("", s, count=1).strip()
     s = _CURRENCY.sub("", s).strip()
     s = _CURRENCY_TAIL.sub("", s).strip()  # "72 €"
-    s = re.sub(r"\s*\(([a-zA-Z][a-zA-Z ]{0,30})\)$", r" \1", s)  # "72 (clips)"
-    m = re.fullmatch(r"\(\s*([-+]?\s*[\d.,]+)\s*\)", s)  # "(-5)"
-    if m:
-        s = m.group(1)
-    if re.fullmatch(r"[-+]?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?", s):  # "1 818" (SI grouping)
+    if ")" in s:
+        s = _PAREN_WORDS.sub(r" \1", s)  # "72 (clips)"
+        m = _PAREN_NUMBER.fullmatch(s)  # "(-5)"
+        if m:
+            s = m.group(1)
+    if " " in s and _SI_GROUPED.fullmatch(s):  # "1 818" (SI grouping)
         s = s.replace(" ", "")
     percent = False
     if s and s[-1] in _PERCENTS:
@@ -661,7 +699,7 @@ def _read_bare(s: str, allow: frozenset) -> Number | None:
         s = m.group("num").strip()
     elif s:
         m = _UNIT.match(s)
-        if m and m.group("num") and re.search(r"\d$", m.group("num")):
+        if m and m.group("num") and _ENDS_IN_DIGIT.search(m.group("num")):
             unit = m.group("unit").strip()
             words = _LETTER_RUN.findall(unit.lower())
             joined = "".join(words)
@@ -1390,7 +1428,7 @@ def make_repetition_penalty(ngram_size: int | None = None, max_penalty: float = 
     def repetition_penalty(prompts, completions, completion_ids=None, **kwargs):
         if completion_ids is not None:
             n = ngram_size or LOOP_NGRAM_TOKENS
-            seqs = [list(ids) for ids in completion_ids]
+            seqs = [ids if isinstance(ids, list) else list(ids) for ids in completion_ids]  # only read: no copy
         else:
             n = ngram_size or LOOP_NGRAM_WORDS
             seqs = [split_completion(c)[1].split() for c in completions]
