@@ -40,19 +40,27 @@ def wait_for_ack(run_dir, cid: str, timeout: float) -> dict | None:
     return None
 
 
-def run(args) -> int:
+def live_run(ref: str, read_only: str, not_live: str):
+    """The run ``ref`` names, when a trainer of it is alive to take a command; else a one-line UserError
+    (``read_only``: why a TRL folder takes none; ``not_live``: what to do instead)."""
     from ..errors import UserError
     from ..core.run.run_ref import resolve_run
     from ..core.run.rundir import summarize
 
-    run_dir = resolve_run(args.run)
+    run_dir = resolve_run(ref)
     s = summarize(run_dir)
     if s.source == "trl-folder":
-        raise UserError(f"{args.run} is a TRL output folder, read-only: grpo-tui steers the runs it launched "
-                        "and scripts that call grpo_tui.watch(trainer)")
+        raise UserError(f"{ref} is a TRL output folder, read-only: {read_only}")
     if not s.live:
-        raise UserError(f"run {run_dir.id} is {s.state}; there is no trainer to {args.command}"
-                        + (" (continue it with `grpo-tui run --resume RUN`)" if args.command == "resume" else ""))
+        raise UserError(f"run {run_dir.id} is {s.state}; {not_live}")
+    return run_dir
+
+
+def run(args) -> int:
+    run_dir = live_run(args.run, "grpo-tui steers the runs it launched and scripts that call "
+                                 "grpo_tui.watch(trainer)",
+                       f"there is no trainer to {args.command}"
+                       + (" (continue it with `grpo-tui run --resume RUN`)" if args.command == "resume" else ""))
     cid = run_dir.send_command(args.command)
     print(cid)
     if args.wait:

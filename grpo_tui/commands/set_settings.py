@@ -32,19 +32,10 @@ def check(run_dir, items: list[str]) -> dict:
 
 def run(args) -> int:
     from ..core.run.live_settings import describe
-    from ..core.run.run_ref import resolve_run
-    from ..core.run.rundir import summarize
-    from ..errors import UserError
-    from .control import wait_for_ack
+    from .control import live_run, wait_for_ack
 
-    run_dir = resolve_run(args.run)
-    s = summarize(run_dir)
-    if s.source == "trl-folder":
-        raise UserError(f"{args.run} is a TRL output folder, read-only: settings change only in runs grpo-tui "
-                        "launched or watches")
-    if not s.live:
-        raise UserError(f"run {run_dir.id} is {s.state}; there is no trainer to change "
-                        "(fork it instead: grpo-tui run --fork RUN --set key=value)")
+    run_dir = live_run(args.run, "settings change only in runs grpo-tui launched or watches",
+                       "there is no trainer to change (fork it instead: grpo-tui run --fork RUN --set key=value)")
     changes = check(run_dir, args.settings)
     cid = run_dir.send_command("set", settings=changes)
     print(cid)

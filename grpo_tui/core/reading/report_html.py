@@ -63,7 +63,17 @@ class Gap:
 
 class _Marks:
     """What the report marks on its charts' step axis, folded from the events a monitor reads:
-    every alert, every settings change, the gaps between steps (stalls), evals, a stop command."""
+    every alert, every settings change, the gaps between steps (stalls), evals, a stop command.
+    Mixed in before a RunMonitor: it folds each batch under the monitor's lock, after the monitor."""
+
+    def __init__(self, run: RunDir, **kwargs: Any) -> None:
+        super().__init__(run, **kwargs)
+        self._init_marks()
+
+    def feed(self, events: list[ev.Event]) -> None:
+        with self.lock:
+            super().feed(events)
+            self._fold_marks(events)
 
     def _init_marks(self) -> None:
         self.all_alerts: list[dict[str, Any]] = []
@@ -142,27 +152,9 @@ class _Marks:
 class ReportRun(_Marks, RunMonitor):
     """The dashboard's run model (RunMonitor: the same series, the same buckets) plus the marks."""
 
-    def __init__(self, run: RunDir, **kwargs: Any) -> None:
-        super().__init__(run, **kwargs)
-        self._init_marks()
-
-    def feed(self, events: list[ev.Event]) -> None:
-        with self.lock:
-            super().feed(events)
-            self._fold_marks(events)
-
 
 class CompareReportRun(_Marks, CompareRun):
     """compare's run model (RunMonitor + the clock and first/last rewards) plus the marks."""
-
-    def __init__(self, run: RunDir, **kwargs: Any) -> None:
-        super().__init__(run, **kwargs)
-        self._init_marks()
-
-    def feed(self, events: list[ev.Event]) -> None:
-        with self.lock:
-            super().feed(events)
-            self._fold_marks(events)
 
 
 def load(run: RunDir) -> ReportRun:
