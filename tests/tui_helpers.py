@@ -71,3 +71,12 @@ def synthetic_run(run_id: str, *, state: str = "completed", steps: int = 5, max_
         if state in ("completed", "failed", "stopped"):
             w.emit(ev.FINISHED, step=steps, status=state, error="boom" if state == "failed" else None)
     return run
+
+
+async def until(pilot, cond, seconds: float = 120.0) -> None:
+    """Let the app run until ``cond()`` holds (checked every 0.1 s); fail after ``seconds``."""
+    for _ in range(int(seconds / 0.1)):
+        await pilot.pause(0.1)
+        if cond():
+            return
+    raise AssertionError("timed out")

@@ -12,14 +12,7 @@ from grpo_tui.tui.screens.ask import AskScreen
 from grpo_tui.tui.screens.samples import SampleBrowserScreen
 from test_sample_browser import BrowserApp
 from trainer_helpers import kill, start, wait_exit, wait_for
-
-
-async def _until(pilot, cond, seconds=120.0):
-    for _ in range(int(seconds / 0.1)):
-        await pilot.pause(0.1)
-        if cond():
-            return
-    raise AssertionError("timed out")
+from tui_helpers import until as _until
 
 
 async def test_ask_and_ask_heldout_from_the_browser_of_a_paused_run():

@@ -18,14 +18,7 @@ from grpo_tui.tui.widgets.panels import CHANGE_STYLE
 from test_sample_browser import BrowserApp
 from test_snapshots_dashboard import DashApp, _loaded
 from trainer_helpers import kill, start, wait_exit, wait_for
-
-
-async def _until(pilot, cond, seconds=120.0):
-    for _ in range(int(seconds / 0.1)):
-        await pilot.pause(0.1)
-        if cond():
-            return
-    raise AssertionError("timed out")
+from tui_helpers import until as _until
 
 
 def paused_run(run_id="20260101-000000-synthetic-steer"):
