@@ -31,12 +31,24 @@ TAGS = ("reasoning_start = \"<start_working_out>\"\nreasoning_end = \"<end_worki
         "solution_start = \"<SOLUTION>\"\nsolution_end = \"</SOLUTION>\"\n"
         "system_prompt = f\"\"\"You are given a problem.\nShow your work between {reasoning_start} and "
         "{reasoning_end}.\nThen, provide your solution between {solution_start}{solution_end}\"\"\"\n")
-SFT = ("from datasets import load_dataset\nimport pandas as pd\n"
+SFT = ("from datasets import load_dataset, Dataset\nimport pandas as pd\nimport numpy as np\n"
        "dataset = load_dataset(\"unsloth/OpenMathReasoning-mini\", split = \"cot\")\n"
-       "dataset = dataset.to_pandas()[[\"expected_answer\", \"problem\"]]\n"
+       "dataset = dataset.to_pandas()[[\"expected_answer\", \"problem\", \"generated_solution\"]]\n"
+       "keep = pd.to_numeric(pd.Series(dataset[\"expected_answer\"]), errors = \"coerce\").notnull()\n"
+       "dataset = dataset.iloc[np.where(keep)[0]]\n"
+       "def as_messages(x):\n"
+       "    body = x[\"generated_solution\"].replace(\"<think>\", \"\").replace(\"</think>\", \"\").strip()\n"
+       "    return [{\"role\": \"system\", \"content\": system_prompt}, {\"role\": \"user\", \"content\": x[\"problem\"]},\n"
+       "            {\"role\": \"assistant\", \"content\": reasoning_start + body + reasoning_end + solution_start"
+       " + x[\"expected_answer\"] + solution_end}]\n"
+       "dataset[\"Messages\"] = dataset.apply(as_messages, axis = 1)\n"
+       "dataset[\"N\"] = dataset[\"Messages\"].apply(lambda m: len(tokenizer.apply_chat_template(m)))\n"
+       "dataset = dataset.loc[dataset[\"N\"] <= max_seq_length / 2].copy()\n"
+       "dataset = Dataset.from_pandas(dataset)\n"
        "from trl import SFTTrainer, SFTConfig\n"
        "trainer = SFTTrainer(model = model, tokenizer = tokenizer, train_dataset = dataset,\n"
-       "    args = SFTConfig(per_device_train_batch_size = 1, num_train_epochs = 2))\ntrainer.train()\n")
+       "    args = SFTConfig(per_device_train_batch_size = 1, gradient_accumulation_steps = 2, num_train_epochs = 2,\n"
+       "                     learning_rate = 2e-4, warmup_steps = 5, lr_scheduler_type = \"linear\"))\ntrainer.train()\n")
 GRPO_DATA = ("from datasets import load_dataset\n"
              "dataset = load_dataset(\"open-r1/DAPO-Math-17k-Processed\", \"en\", split = \"train\")\n"
              "dataset = dataset.map(lambda x: {\n    \"prompt\" : [\n"
@@ -82,3 +94,18 @@ TRAIN = ("max_prompt_length = maximum_length + 1\nmax_completion_length = max_se
          "    reward_funcs = [match_format_approximately, check_answer, check_numbers, language_reward, think_reward],\n"
          "    args = training_args, train_dataset = dataset)\ntrainer.train()\n")
 CELLS = [MODEL, TAGS, SFT, GRPO_DATA, LENGTHS, REWARDS, LATE_IMPORT, FROM_TOKENIZER, TRAIN]
+
+
+def cache_tokenizer(monkeypatch, hub_cache: Path, repo: str, added: list[tuple[int, str]]) -> None:
+    """Put a tokenizer.json with these added tokens in a hub cache, as a user who has run the notebook
+    has it, and point this process (and the trainers it starts) at that cache."""
+    import huggingface_hub.constants as hc
+
+    folder = hub_cache / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
+    (folder / "refs" / "main").write_text("0" * 40)
+    snap = folder / "snapshots" / ("0" * 40)
+    snap.mkdir(parents=True, exist_ok=True)
+    (snap / "tokenizer.json").write_text(json.dumps({"added_tokens": [{"id": i, "content": c} for i, c in added]}))
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache))
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(hub_cache))

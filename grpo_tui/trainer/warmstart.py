@@ -27,6 +27,7 @@ unsloth backends both call ``warm_start``.
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import re
 from pathlib import Path
@@ -35,7 +36,10 @@ from typing import Any, Callable, Iterator
 from ..core.settings.config import RunConfig
 from .sources import classify
 
-WORKED_COLUMNS = ("reasoning", "rationale", "explanation", "steps", "worked_solution")
+# OpenMathReasoning (Unsloth's SFT stage): generated_solution is the worked text, expected_answer the gold
+WORKED_COLUMNS = ("reasoning", "rationale", "explanation", "steps", "worked_solution", "generated_solution")
+EXTRA_ANSWER_COLUMNS = ("expected_answer",)
+_THINK_TAGS = re.compile(r"</?think>")  # a worked solution's own tags: the example wraps it in the task's
 _CALC_NOTE = re.compile(r"<<[^<>]*>>")  # GSM8K's calculator annotations
 SEED_OFFSET = 2  # another draw than the GRPO rows (seed) and the held-out rows (evaluate)
 
@@ -58,17 +62,30 @@ def worked_steps(row: dict[str, Any], answer_column: str | None) -> str | None:
         text = row[answer_column].split("####", 1)[0]
     else:
         text = next((row[c] for c in WORKED_COLUMNS if isinstance(row.get(c), str) and row[c].strip()), "")
-    text = " ".join(_CALC_NOTE.sub("", text).split())
+    text = " ".join(_THINK_TAGS.sub("", _CALC_NOTE.sub("", text)).split())
     return text or None
 
 
+def numeric(answer: Any) -> bool:
+    """A number as pandas.to_numeric reads one ("14", "-2", "3.5", "1e3"; not "1,000" or "\\frac{1}{2}")."""
+    try:
+        float(str(answer).strip())
+    except ValueError:
+        return False
+    return str(answer).strip().lower() not in ("nan", "inf", "-inf", "infinity", "-infinity", "+inf")
+
+
 def source_config(cfg: RunConfig) -> RunConfig:
-    return cfg.with_overrides({"dataset": cfg.warmstart_dataset}) if cfg.warmstart_dataset else cfg
+    if not cfg.warmstart_dataset:
+        return cfg
+    return cfg.with_overrides({"dataset": cfg.warmstart_dataset, "dataset_config": cfg.warmstart_dataset_config,
+                               "dataset_split": cfg.warmstart_dataset_split or "train"})
 
 
-def example_rows(cfg: RunConfig, chat: bool) -> Iterator[dict[str, Any]]:
-    """Endless ``{"prompt", "completion"}`` rows: ``warmstart_examples`` distinct ones cycled, or
-    fresh ones (built-in tasks) / the dataset's rows in a shuffled cycle (hub, local)."""
+def example_rows(cfg: RunConfig, chat: bool, tokenizer: Any = None) -> tuple[Iterator[dict[str, Any]], int | None]:
+    """Endless ``{"prompt", "completion"}`` rows and how many distinct ones there are (None: fresh
+    ones without end): ``warmstart_examples`` distinct ones cycled, or fresh ones (built-in tasks) /
+    the dataset's rows in a shuffled cycle, each pass one epoch (hub, local)."""
     from .datasets import TASKS, to_prompt
 
     src = source_config(cfg)
@@ -77,21 +94,32 @@ def example_rows(cfg: RunConfig, chat: bool) -> Iterator[dict[str, Any]]:
         task = TASKS[src.dataset.split(":", 1)[1]]
         fresh = (r for _ in itertools.count() for r in task(rng, 64))
         rows = ({"prompt": to_prompt(r["question"], cfg, chat),
-                 "completion": completion_text(cfg, r["answer"], r.get("steps"))} for r in fresh)
+                 "completion": completion_text(cfg, r["answer"], r.get("steps"))} for r in fresh
+                if not cfg.warmstart_numeric_answers or numeric(r["answer"]))
+        if cfg.warmstart_max_tokens and tokenizer is not None:
+            rows = (r for r in rows if fits(tokenizer, r, cfg.warmstart_max_tokens))
         if cfg.warmstart_examples:
-            rows = itertools.cycle(list(itertools.islice(rows, cfg.warmstart_examples)))
-        yield from rows
-        return
-    pool = dataset_examples(cfg, src, chat)
+            return itertools.cycle(list(itertools.islice(rows, cfg.warmstart_examples))), cfg.warmstart_examples
+        return rows, None
+    pool = dataset_examples(cfg, src, chat, tokenizer)
     if cfg.warmstart_examples:
         pool = pool[:cfg.warmstart_examples]
-    while True:
-        yield from pool
-        rng.shuffle(pool)
+
+    def cycle() -> Iterator[dict[str, Any]]:
+        while True:
+            yield from pool
+            rng.shuffle(pool)
+
+    return cycle(), len(pool)
 
 
-def dataset_examples(cfg: RunConfig, src: RunConfig, chat: bool) -> list[dict[str, Any]]:
-    """Rows of a hub or local dataset that have a worked solution, as warm-start examples."""
+def fits(tokenizer: Any, example: dict[str, Any], max_tokens: int) -> bool:
+    return len(encode(tokenizer, example["prompt"], example["completion"])[0]) <= max_tokens
+
+
+def dataset_examples(cfg: RunConfig, src: RunConfig, chat: bool, tokenizer: Any = None) -> list[dict[str, Any]]:
+    """Rows of a hub or local dataset that have a worked solution (and pass the warm start's
+    filters: a numeric gold answer, at most ``warmstart_max_tokens``), as warm-start examples."""
     from .datasets import ANSWER_COLUMNS, PROMPT_COLUMNS, _gold, load_rows_hub_or_local, local_holdout, to_prompt
 
     ds = load_rows_hub_or_local(src)
@@ -100,22 +128,41 @@ def dataset_examples(cfg: RunConfig, src: RunConfig, chat: bool) -> list[dict[st
         ds = ds.select(range(len(ds) - held))
     cols = ds.column_names
     q_col = next((c for c in PROMPT_COLUMNS if c in cols), None)
-    a_col = next((c for c in ANSWER_COLUMNS if c in cols), None)
+    a_col = next((c for c in ANSWER_COLUMNS + EXTRA_ANSWER_COLUMNS if c in cols), None)
     out = []
     for row in ds:
         steps = worked_steps(row, a_col)
         if q_col is None or a_col is None or steps is None or row.get(a_col) in (None, ""):
             continue
+        gold = _gold(row[a_col])
+        if cfg.warmstart_numeric_answers and not numeric(gold):
+            continue
         q = row[q_col]
-        out.append({"prompt": q if isinstance(q, list) else to_prompt(str(q), cfg, chat),
-                    "completion": completion_text(cfg, _gold(row[a_col]), steps)})
+        example = {"prompt": q if isinstance(q, list) else to_prompt(str(q), cfg, chat),
+                   "completion": completion_text(cfg, gold, steps)}
+        if cfg.warmstart_max_tokens and tokenizer is not None and not fits(tokenizer, example, cfg.warmstart_max_tokens):
+            continue
+        out.append(example)
         if cfg.warmstart_examples and len(out) >= cfg.warmstart_examples:
             break
     if not out:
+        kept = "".join([" with a numeric answer" if cfg.warmstart_numeric_answers else "",
+                        f" of at most {cfg.warmstart_max_tokens} tokens" if cfg.warmstart_max_tokens else ""])
         raise NoWarmstartExamples(
-            f"warmstart_steps: {Path(src.dataset).name if classify(src.dataset) == 'local' else src.dataset} has "
-            f"no rows with a worked solution (GSM8K's '... #### 42', or a column {', '.join(WORKED_COLUMNS)})")
+            f"warm start: {Path(src.dataset).name if classify(src.dataset) == 'local' else src.dataset} has "
+            f"no rows with a worked solution{kept} (GSM8K's '... #### 42', or a column {', '.join(WORKED_COLUMNS)})")
     return out
+
+
+def planned_steps(cfg: RunConfig, distinct: int | None) -> int:
+    """``warmstart_steps``, else ``warmstart_epochs`` passes over the distinct rows (as TRL counts an
+    epoch: ceil(rows / batch) steps)."""
+    if cfg.warmstart_steps:
+        return cfg.warmstart_steps
+    if not distinct:
+        raise NoWarmstartExamples("warmstart_epochs: the built-in task draws a fresh example every time; "
+                                  "set warmstart_examples (the rows an epoch covers) or warmstart_steps")
+    return max(1, math.ceil(cfg.warmstart_epochs * math.ceil(distinct / cfg.warmstart_batch_size)))
 
 
 def encode(tokenizer: Any, prompt: Any, completion: str) -> tuple[list[int], int]:
@@ -170,7 +217,8 @@ def warm_start(model: Any, tokenizer: Any, cfg: RunConfig, progress: Progress | 
 
     from .datasets import prompts_are_chat
 
-    rows = example_rows(cfg, prompts_are_chat(cfg, tokenizer))  # the form the GRPO prompts take
+    rows, distinct = example_rows(cfg, prompts_are_chat(cfg, tokenizer), tokenizer)  # the GRPO prompts' form
+    steps = planned_steps(cfg, distinct)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("warmstart_steps: the model has no trainable weights (attach LoRA first)")
@@ -179,7 +227,6 @@ def warm_start(model: Any, tokenizer: Any, cfg: RunConfig, progress: Progress | 
     vocab = int(getattr(model.config, "vocab_size", 0) or len(tokenizer))
     losses: list[float] = []
     model.train()
-    steps = cfg.warmstart_steps
     for step in range(steps):
         examples = list(itertools.islice(rows, cfg.warmstart_batch_size))
         parts = [example_tensors(tokenizer, chunk, cfg.max_seq_length)
@@ -205,7 +252,7 @@ def warm_start(model: Any, tokenizer: Any, cfg: RunConfig, progress: Progress | 
 def wanted(cfg: RunConfig, ctx: Any) -> bool:
     """Whether this run warm-starts: ``warmstart_steps`` > 0 and not a resume (the checkpoint
     holds what the warm start taught)."""
-    return cfg.warmstart_steps > 0 and ctx.resume_from is None
+    return (cfg.warmstart_steps > 0 or cfg.warmstart_epochs > 0) and ctx.resume_from is None
 
 
 def run_phase(ctx: Any, model: Any, tokenizer: Any) -> list[float] | None:
@@ -223,8 +270,10 @@ def run_phase(ctx: Any, model: Any, tokenizer: Any) -> list[float] | None:
             ctx.phase("warm_start", f"format warm start, loss {loss:.3f}", progress=step / total,
                       current=step, total=total)
 
-    ctx.phase("warm_start", f"format warm start: {cfg.warmstart_steps} supervised steps of "
-              f"{cfg.warmstart_batch_size} examples", progress=0.0, current=0, total=cfg.warmstart_steps)
+    planned = f"{cfg.warmstart_steps} supervised steps" if cfg.warmstart_steps else \
+        f"{cfg.warmstart_epochs:g} epoch(s) of supervised steps"
+    ctx.phase("warm_start", f"format warm start: {planned} of {cfg.warmstart_batch_size} examples",
+              progress=0.0, current=0, total=cfg.warmstart_steps or None)
     try:
         losses = warm_start(model, tokenizer, cfg, progress)
     except NoWarmstartExamples as exc:

@@ -17,7 +17,7 @@ import pytest
 
 from grpo_tui.cli import main
 from grpo_tui.core.planning.presets import parse_preset
-from notebook_cells import CELLS, MODEL, write_notebook
+from notebook_cells import CELLS, MODEL, SFT, write_notebook
 
 
 def _load(path: Path):
@@ -39,9 +39,33 @@ def test_the_grpo_dataset_is_the_one_the_trainer_gets_and_the_sft_stage_is_said(
     out, text, said = imported
     cfg = parse_preset(out, "user").config
     assert (cfg.dataset, cfg.dataset_config, cfg.dataset_split) == ("open-r1/DAPO-Math-17k-Processed", "en", "train")
-    assert "OpenMathReasoning" not in text.split("[preset]")[1]  # the SFT set is not the GRPO set
-    assert "SFT stage (cell 2, SFTTrainer): the notebook fine-tunes the format with SFT before GRPO; not carried" in text
-    assert "not carried: SFT stage" in said
+    assert '\ndataset = "unsloth/OpenMathReasoning' not in text  # the SFT set is not the GRPO set
+    # the SFT stage is the format warm start, on the SFT set, with the notebook's batch, rate, epochs and filters
+    assert (cfg.warmstart_dataset, cfg.warmstart_dataset_split, cfg.warmstart_dataset_config) == \
+        ("unsloth/OpenMathReasoning-mini", "cot", "")
+    assert (cfg.warmstart_steps, cfg.warmstart_epochs, cfg.warmstart_batch_size, cfg.warmstart_learning_rate) == \
+        (0, 2.0, 2, 2e-4)
+    assert cfg.warmstart_numeric_answers and cfg.warmstart_max_tokens == 1024  # max_seq_length 2048 / 2
+    assert "SFT stage (cell 2, SFTTrainer) carried as the format warm start" in text
+    assert "SFT stage (cell 2, SFTConfig): lr_scheduler_type, warmup_steps -- the warm start uses a constant rate, " \
+           "no warm-up" in said
+
+
+@pytest.mark.parametrize("change, why", [
+    (("train_dataset = dataset,", "train_dataset = make_rows(),"), "train_dataset = make_rows() is not traced back to a load_dataset call"),
+    (("num_train_epochs = 2,", "num_train_epochs = epochs,"), "its num_train_epochs is computed"),
+    (("learning_rate = 2e-4,", "learning_rate = lr,"), "its learning rate is computed"),
+])
+def test_an_sft_stage_that_cannot_be_read_is_said_and_nothing_of_it_is_half_carried(tmp_path, capsys, change, why):
+    cells = [c.replace(*change) if c is SFT else c for c in CELLS]
+    out = tmp_path / "s.toml"
+    assert main(["import", str(write_notebook(tmp_path / "s.ipynb", cells)), "-o", str(out)]) == 0
+    text = out.read_text()
+    assert f"SFT stage (cell 2, SFTTrainer): the notebook fine-tunes the format with SFT before GRPO; not carried " \
+           f"({why}" in text
+    assert "\nwarmstart_" not in text
+    cfg = parse_preset(out, "user").config
+    assert cfg.warmstart_steps == 0 and cfg.warmstart_epochs == 0 and not cfg.warmstart_dataset
 
 
 def test_the_system_prompt_tags_and_chat_form_are_carried(imported):
@@ -92,25 +116,66 @@ def test_length_rules_the_trainer_cannot_repeat_stay_not_carried(tmp_path, measu
     assert "lengths_from_data =" not in text
 
 
-def test_every_copied_reward_imports_and_passes_the_probe(imported):
+def test_every_copied_reward_imports_and_passes_the_probe(imported, monkeypatch):
     from grpo_tui.trainer.rewards import load_user_reward, probe_reward
 
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the model's tokenizer is not here and cannot be fetched
     out, text, _ = imported
     cfg = parse_preset(out, "user").config.validate()
     names = [r.rpartition(":")[2] for r in cfg.rewards]
-    assert names == ["match_format_approximately", "check_answer", "check_numbers", "language_reward"]
+    assert names == ["match_format_approximately", "check_answer", "check_numbers", "language_reward", "think_reward"]
     rewards_py = Path(cfg.rewards[0].rpartition(":")[0])
     source = rewards_py.read_text()
     assert source.index("import re") < source.index("re.compile")  # imports first, whatever cell they were in
     _load(rewards_py)  # imports
-    for spec in cfg.rewards:
+    for spec in cfg.rewards[:-1]:
         assert len(probe_reward(load_user_reward(spec), spec, cfg)) == 3
     right = [[{"role": "assistant", "content": "<end_working_out><SOLUTION>4</SOLUTION>"}]]
     assert load_user_reward(cfg.rewards[1])(prompts=[[]], completions=right, answer=["4"]) == [3.0]
-    # the name the notebook sets from the tokenizer is not copied as None: that reward is a stub that says so
-    assert "think_reward (cell 7) uses `think_tag`, which cell 7 sets at run time (for token in " in text
-    with pytest.raises(NotImplementedError):
+    # the tag the notebook takes from the tokenizer's added tokens is never guessed: without the model's
+    # tokenizer files the reward that reads it refuses, naming the model; the others above still score
+    assert "cell 7 reads tokenizer.get_added_vocab(): copied as written" in text
+    with pytest.raises(RuntimeError, match="unsloth/Qwen3-4B-Base's added tokens"):
         _load(rewards_py).think_reward(completions=[])
+
+
+def test_tags_set_from_the_tokenizers_added_tokens_are_read_from_its_files(tmp_path, monkeypatch):
+    """DeepSeek-R1-0528-Qwen3's notebook finds its reasoning tags by looping over
+    tokenizer.get_added_vocab(): the loop is copied as written and runs on the model's own added tokens,
+    in id order as transformers gives them (the last match wins, as in the notebook)."""
+    from grpo_tui.trainer.rewards import load_user_reward, probe_reward
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = tmp_path / "model"
+    model.mkdir()
+    added = [(7, "<think>"), (3, "<|User|>"), (9, "</think>"), (8, "<|think_old|>")]  # file order is not id order
+    (model / "tokenizer.json").write_text(json.dumps({"added_tokens": [{"id": i, "content": c} for i, c in added]}))
+    (model / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{ x }}"}))
+    loop = ("reasoning_start = None\nreasoning_end = None\nuser_token = None\n"
+            "for token in tokenizer.get_added_vocab().keys():\n"
+            "    if 'think' in token and '/' in token:\n        reasoning_end = token\n"
+            "    elif 'think' in token:\n        reasoning_start = token\n"
+            "    elif 'User' in token:\n        user_token = token\n")
+    cells = [MODEL.replace('"unsloth/Qwen3-4B-Base"', repr(str(model))), loop,
+             "import re\nmatch_format = re.compile(rf'{reasoning_end}(.*)', re.DOTALL)\n"
+             "def exactly(completions, **kwargs):\n"
+             "    return [3.0 if match_format.search(c[0]['content']) else 0.0 for c in completions]\n"
+             "def approx(completions, **kwargs):\n"
+             "    return [(0.5 if c[0]['content'].count(reasoning_start) == 1 else -1.0) for c in completions]\n",
+             "from trl import GRPOConfig, GRPOTrainer\nargs = GRPOConfig(output_dir = 'o', max_prompt_length = 128,"
+             " max_completion_length = 256)\n"
+             "trainer = GRPOTrainer(model = model, reward_funcs = [exactly, approx], args = args, train_dataset = None)\n"]
+    out = tmp_path / "d.toml"
+    assert main(["import", str(write_notebook(tmp_path / "d.ipynb", cells)), "-o", str(out)]) == 0
+    cfg = parse_preset(out, "user").config.validate()
+    assert [r.rpartition(":")[2] for r in cfg.rewards] == ["exactly", "approx"]
+    mod = _load(Path(cfg.rewards[0].rpartition(":")[0]))
+    assert (mod.reasoning_start, mod.reasoning_end, mod.user_token) == ("<|think_old|>", "</think>", "<|User|>")
+    done = [[{"content": "<|think_old|>2+2</think>4"}], [{"content": "just 4"}]]
+    assert mod.exactly(completions=done) == [3.0, 0.0] and mod.approx(completions=done) == [0.5, -1.0]
+    for spec in cfg.rewards:
+        assert len(probe_reward(load_user_reward(spec), spec, cfg)) == 3
+    assert main(["rewards", "audit", "--preset", str(out)]) in (0, 1)  # a verdict, not an error
 
 
 def test_a_function_building_the_dataset_and_a_verbatim_system_prompt(tmp_path):
@@ -321,7 +386,7 @@ def test_tokenizer_eos_token_in_a_reward_regex_is_answered_by_the_stand_in(tmp_p
     assert mod.exact(completions=[[{"content": "<SOLUTION>4</SOLUTION><|endoftext|>"}],
                                   [{"content": "<SOLUTION>4</SOLUTION>"}], [{"content": "4"}]]) == [3.0, 3.0, 0.0]
     assert len(probe_reward(load_user_reward(cfg.rewards[0]), "exact", cfg)) == 3
-    with pytest.raises(AttributeError, match="knows eos_token only"):
+    with pytest.raises(AttributeError, match=r"knows eos_token and get_added_vocab\(\) only"):
         mod.tokenizer.decode
 
 

@@ -31,7 +31,7 @@ def test_word_problem_examples_earn_every_format_and_correctness_reward_in_full(
     format_soft and correctness at their maxima under the preset's own (anti-hacking) rewards, and
     its worked steps reach the gold number."""
     cfg = load_preset("cpu-smollm2")
-    rows = list(itertools.islice(warmstart.example_rows(cfg, chat=True), 40))
+    rows = list(itertools.islice(warmstart.example_rows(cfg, chat=True)[0], 40))
     golds = [r["completion"].split(cfg.solution_start)[1].split(cfg.solution_end)[0] for r in rows]
     s = _scores(cfg, [r["completion"] for r in rows], golds)
     assert s["format_strict"] == [0.5] * 40 and s["format_soft"] == [0.5] * 40 and s["correctness"] == [1.0] * 40
@@ -60,11 +60,11 @@ def test_examples_differ_from_the_grpo_rows_and_cycle_when_capped():
     from grpo_tui.trainer.datasets import builtin_rows
 
     grpo_questions = {r["question"] for r in builtin_rows("word_problems", 200, cfg.seed)}
-    fresh = list(itertools.islice(warmstart.example_rows(cfg, chat=False), 100))
+    fresh = list(itertools.islice(warmstart.example_rows(cfg, chat=False)[0], 100))
     assert len({r["prompt"] for r in fresh}) > 90  # fresh draws
     assert not grpo_questions & {r["prompt"].split(" Think step")[0] for r in fresh}
     capped = list(itertools.islice(warmstart.example_rows(cfg.with_overrides({"warmstart_examples": 3}),
-                                                          chat=False), 9))
+                                                          chat=False)[0], 9))
     assert capped[:3] == capped[3:6] == capped[6:9] and len({r["prompt"] for r in capped}) == 3
 
 
@@ -77,7 +77,7 @@ def test_a_local_dataset_gives_its_worked_solutions_and_skips_rows_without(tmp_p
     ]
     data.write_text("\n".join(json.dumps(r) for r in rows))
     cfg = RunConfig(dataset=str(data), warmstart_steps=1)
-    got = list(itertools.islice(warmstart.example_rows(cfg, chat=False), 2))
+    got = list(itertools.islice(warmstart.example_rows(cfg, chat=False)[0], 2))
     assert {r["completion"] for r in got} == {"<think>6 bags of 7 is 42.</think><answer>42</answer>",
                                               "<think>10 / 2 = 5.</think><answer>5</answer>"}
     bare = tmp_path / "bare.jsonl"
@@ -86,7 +86,7 @@ def test_a_local_dataset_gives_its_worked_solutions_and_skips_rows_without(tmp_p
         next(warmstart.example_rows(RunConfig(dataset=str(bare)), chat=False))
     # warmstart_dataset: examples from another file than the GRPO rows.
     other = RunConfig(dataset=str(bare), warmstart_dataset=str(data))
-    assert next(warmstart.example_rows(other, chat=False))["completion"].endswith("</answer>")
+    assert next(warmstart.example_rows(other, chat=False)[0])["completion"].endswith("</answer>")
 
 
 def test_the_loss_is_on_the_completion_and_its_end_of_turn_only():
@@ -187,9 +187,45 @@ def test_the_examples_take_the_prompt_form_the_grpo_rows_take(monkeypatch):
     are the warm start's (it must teach the layout the run will see)."""
     seen = []
     real = warmstart.example_rows
-    monkeypatch.setattr(warmstart, "example_rows", lambda cfg, chat: seen.append(chat) or real(cfg, chat))
+    monkeypatch.setattr(warmstart, "example_rows", lambda cfg, chat, tok=None: seen.append(chat) or real(cfg, chat, tok))
     cfg, model, tok = _tiny(warmstart_steps=1, warmstart_batch_size=2, prompt_form="chat")
     warmstart.warm_start(model, tok, cfg)  # the tiny tokenizer gets its plain chat template, as for GRPO
     assert tok.chat_template
     warmstart.warm_start(model, tok, cfg.with_overrides({"prompt_form": "text"}))
     assert seen == [True, False]
+
+
+def test_an_sft_stage_set_like_openmathreasoning_is_read_as_the_notebook_formats_it(tmp_path):
+    """Unsloth's Qwen3 / LFM2.5 / FP8 notebooks warm up on OpenMathReasoning-mini: problem,
+    expected_answer, generated_solution (with its own <think> tags, which the notebook strips), only
+    numeric answers, only rows of at most max_seq_length / 2 tokens, for N epochs or max_steps."""
+    data = tmp_path / "omr.jsonl"
+    rows = [
+        {"problem": "Find x if x + 3 = 17.", "expected_answer": "14", "generated_solution": "<think>\nx = 17 - 3 = 14.\n</think>\nSo 14."},
+        {"problem": "Simplify 2/4.", "expected_answer": "\\frac{1}{2}", "generated_solution": "<think>Halve both.</think>"},
+        {"problem": "What is 3 * 3?", "expected_answer": "9", "generated_solution": "<think>" + "3 * 3 = 9. " * 200 + "</think>"},
+        {"problem": "What is -1 - 1?", "expected_answer": "-2", "generated_solution": "<think>-1 - 1 = -2.</think>"},
+    ]
+    data.write_text("\n".join(json.dumps(r) for r in rows))
+    cfg, model, tok = _tiny(warmstart_dataset=str(data), warmstart_dataset_split="cot", warmstart_batch_size=1, warmstart_steps=0,
+                            warmstart_epochs=2, warmstart_numeric_answers=True, warmstart_max_tokens=300)
+    assert warmstart.source_config(cfg).dataset_split == "cot"
+    got, distinct = warmstart.example_rows(cfg, chat=False, tokenizer=tok)
+    assert distinct == 2  # the fraction (not numeric) and the long one (over 300 tokens) are left out
+    first = [next(got) for _ in range(2)]
+    assert {r["completion"] for r in first} == {"<think>x = 17 - 3 = 14. So 14.</think><answer>14</answer>",
+                                                "<think>-1 - 1 = -2.</think><answer>-2</answer>"}
+    assert warmstart.planned_steps(cfg, distinct) == 4  # 2 epochs of 2 rows, batch 1
+    assert warmstart.planned_steps(cfg.with_overrides({"warmstart_batch_size": 3}), distinct) == 2  # ceil(2/3) a pass
+    assert warmstart.planned_steps(cfg.with_overrides({"warmstart_steps": 7}), distinct) == 7  # as max_steps wins
+    assert len(warmstart.warm_start(model, tok, cfg)) == 4
+    none_fit = cfg.with_overrides({"warmstart_max_tokens": 5})
+    with pytest.raises(warmstart.NoWarmstartExamples, match="with a numeric answer of at most 5 tokens"):
+        warmstart.example_rows(none_fit, chat=False, tokenizer=tok)
+    with pytest.raises(warmstart.NoWarmstartExamples, match="set warmstart_examples"):
+        warmstart.planned_steps(RunConfig(warmstart_epochs=1), None)
+    for bad in ("-1", "nan"):
+        with pytest.raises(ConfigError, match="warmstart_epochs"):
+            RunConfig(warmstart_epochs=float(bad)).validate()
+    assert warmstart.numeric("3.5") and warmstart.numeric(" -2 ") and not warmstart.numeric("1,000") \
+        and not warmstart.numeric("nan")

@@ -131,6 +131,11 @@ class RunConfig:
     warmstart_batch_size: int = 8  # examples a warm-start step
     warmstart_learning_rate: float = 2e-4  # AdamW, constant (Unsloth's SFT notebooks' LoRA rate)
     warmstart_dataset: str = ""  # where its examples come from (as ``dataset``); empty = the training set
+    warmstart_dataset_config: str = ""  # that dataset's hub config name (with warmstart_dataset)
+    warmstart_dataset_split: str = "train"  # its split (with warmstart_dataset)
+    warmstart_epochs: float = 0.0  # passes over the warm-start rows, when warmstart_steps is 0 (as SFTConfig)
+    warmstart_numeric_answers: bool = False  # keep only rows whose gold answer is a number
+    warmstart_max_tokens: int = 0  # keep only rows whose prompt + completion fit this many tokens; 0 = all
     # --- tiny model only ------------------------------------------------------------------
     tiny_hidden_size: int = 64
     tiny_layers: int = 2
@@ -271,12 +276,12 @@ class RunConfig:
         if self.min_reasoning_chars < 0:
             raise ConfigError("min_reasoning_chars", f"must be 0 or more, got {self.min_reasoning_chars}",
                               "0 = a reasoning block of any length counts")
-        for name in ("warmstart_steps", "warmstart_examples"):
-            if getattr(self, name) < 0:
+        for name in ("warmstart_steps", "warmstart_examples", "warmstart_epochs", "warmstart_max_tokens"):
+            if not getattr(self, name) >= 0:  # nan too
                 raise ConfigError(name, f"must be 0 or more, got {getattr(self, name)}", "0 switches it off")
         if self.warmstart_batch_size < 1:
             raise ConfigError("warmstart_batch_size", f"must be at least 1, got {self.warmstart_batch_size}")
-        if self.warmstart_steps and not self.warmstart_learning_rate > 0:
+        if (self.warmstart_steps or self.warmstart_epochs) and not self.warmstart_learning_rate > 0:
             raise ConfigError("warmstart_learning_rate", f"must be positive, got {self.warmstart_learning_rate}")
         if self.reward_weights and len(self.reward_weights) != len(self.rewards):
             raise ConfigError("reward_weights", f"{len(self.reward_weights)} weights for {len(self.rewards)} rewards",

@@ -5,8 +5,8 @@ through its assignments (``.map`` / ``.filter`` / ``.select`` / ``[...]`` / a fu
 to its ``load_dataset`` call -- not the first ``load_dataset`` in the notebook, which in Unsloth's
 FP8 / Qwen3 notebooks is the SFT warm-up set. Its ``.map`` formatting is carried as far as it is
 declarative: message lists (``prompt_form = "chat"``), the system message verbatim, the question and
-answer columns. A dataset built in code (``Dataset.from_list``) and an SFT stage are said in one line
-each.
+answer columns. A dataset built in code (``Dataset.from_list``) is said in one line; an SFT stage
+is read by notebook_sft.
 """
 
 from __future__ import annotations
@@ -51,8 +51,8 @@ def _last_assignment(stmts, name: str, before: tuple[int, int]) -> tuple[ast.AST
     return hit
 
 
-def trace_dataset(cells: list[Any], literal: Callable[[ast.AST], Any], node: ast.AST, trainer_cell: int,
-                  sft_cells: list[int]) -> DatasetTrace:
+def trace_dataset(cells: list[Any], literal: Callable[[ast.AST], Any], node: ast.AST,
+                  trainer_cell: int) -> DatasetTrace:
     """What ``train_dataset=node`` (in cell ``trainer_cell``) is. ``literal(node)`` is the node's
     value over the notebook's literal assignments, or MISSING."""
     out = DatasetTrace()
@@ -110,11 +110,6 @@ def trace_dataset(cells: list[Any], literal: Callable[[ast.AST], Any], node: ast
         return out
     _load(out, found, literal)
     _mapping(out, maps, funcs, literal)
-    for c in sft_cells:
-        out.not_carried.append(
-            f"SFT stage (cell {c}, SFTTrainer): the notebook fine-tunes the format with SFT before GRPO; not "
-            "carried -- the preset trains GRPO only, from the base model. grpo-tui's own format warm start "
-            "(--set warmstart_steps=N, warmstart_dataset=...) does that stage from rows with a worked solution")
     return out
 
 

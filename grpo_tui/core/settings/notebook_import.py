@@ -32,6 +32,7 @@ from typing import Any
 
 from .config import ConfigError, canonical_keys
 from .notebook_dataset import MISSING, trace_dataset
+from .notebook_sft import sft_stage
 
 _MAGIC = re.compile(r"^\s*[%!]")
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -278,11 +279,12 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
             except Unresolved:
                 return MISSING
 
-        trace = trace_dataset(cells, literal, trainer_dataset[0], trainer_dataset[1], sft_cells)
-        for key, value, cell_no, call, source in trace.settings:
-            out.settings.append(Setting(key, value, cell_no, call, source))
-        out.not_carried += trace.not_carried
-        out.notes += trace.notes
+        for trace in (trace_dataset(cells, literal, trainer_dataset[0], trainer_dataset[1]),
+                      sft_stage(cells, literal, sft_cells)):
+            for key, value, cell_no, call, source in trace.settings:
+                out.settings.append(Setting(key, value, cell_no, call, source))
+            out.not_carried += trace.not_carried
+            out.notes += trace.notes
     else:
         out.not_carried.append("dataset: no GRPOTrainer(train_dataset=...) found; grpo-tui's built-in task is used")
     out.refusal = _refusal(cells, path)
@@ -435,7 +437,7 @@ _UNSAFE = {"model", "tokenizer", "trainer", "dataset", "training_args", "llm", "
 def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, rewards_file: Path | None) -> None:
     defs: dict[str, tuple[ast.stmt, int]] = {}  # module-level name -> defining statement (last wins)
     order: list[tuple[int, int, ast.stmt]] = []
-    rebound: dict[str, tuple[int, str]] = {}  # module-level names set inside a loop / if (e.g. from the tokenizer)
+    rebound: dict[str, tuple[int, str, ast.stmt]] = {}  # module-level names set inside a loop / if (e.g. from the tokenizer)
     for cell in cells:
         for pos, stmt in enumerate(cell.tree.body):
             names_here: list[str] = []
@@ -454,13 +456,16 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
                 head = ast.unparse(stmt).splitlines()[0][:70]
                 for node in ast.walk(stmt):
                     if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                        rebound[node.id] = (cell.index, head)
+                        rebound[node.id] = (cell.index, head, stmt)
+                if _vocab_loop(stmt):  # copied as written when a reward needs what it sets
+                    order.append((cell.index, pos, stmt))
     import builtins
 
     file = str(rewards_file) if rewards_file else "rewards.py"  # absolute: presets run from anywhere
     keep: list[ast.stmt] = []
     stubs: list[str] = []
-    eos_uses: set[int] = set()  # ids of statements that read tokenizer.eos_token (and nothing else of it)
+    vocab_rewards: list[str] = []  # copied rewards that read the tokenizer's added tokens
+    eos_uses: set[int] = set()  # ids of statements that read tokenizer.eos_token / get_added_vocab() (nothing else)
     for fn in names:
         if fn not in defs or not isinstance(defs[fn][0], ast.FunctionDef):
             out.not_carried.append(f"reward {fn} (cell {cell_no}): not a function defined in the notebook")
@@ -476,6 +481,8 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
             continue
         keep.extend(s for s in needed if s not in keep)
         out.rewards.append(f"{file}:{fn}")
+        if any(_vocab_loop(s) for s in needed):
+            vocab_rewards.append(fn)
     if stubs and not out.rewards:
         out.not_carried.append("rewards: none of the notebook's reward functions could be copied (stubs below); "
                                "grpo-tui's built-in format + correctness are used until you fill them in")
@@ -492,13 +499,23 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
                                    f"pip install {' '.join(missing)} (the notebook installs it)")
         if any(id(s) in eos_uses for s in ordered):
             model = next((st.value for st in out.settings if st.key == "model_name"), "")
-            header += ("# `tokenizer.eos_token` in the notebook: the model's EOS from its tokenizer files when they are\n"
-                       "# here, else \"\" -- TRL decodes completions without special tokens, so a reward never sees it.\n"
+            header += ("# `tokenizer` in the notebook: a stand-in that reads the model's own tokenizer files. Its EOS is\n"
+                       "# \"\" when they are not here -- TRL decodes completions without special tokens, so a reward\n"
+                       "# never sees it; its added vocabulary (get_added_vocab) refuses to guess when they are not here.\n"
                        "from grpo_tui.trainer.rewards.notebook_tokenizer import TokenizerFacts\n"
                        f"tokenizer = TokenizerFacts({model!r})\n\n")
-            out.notes.append("tokenizer.eos_token in the copied rewards: the model's EOS from its tokenizer files, "
-                             "else \"\" (TRL decodes completions without special tokens)")
-        out.reward_file_text = header + "\n\n".join(ast.unparse(s) for s in ordered) + "\n" + \
+            if any(id(s) in eos_uses and _vocab_loop(s) for s in ordered):
+                loops = sorted({c for c, _, st in order if st in ordered and _vocab_loop(st)})
+                out.notes.append(f"cell {', '.join(map(str, loops))} reads tokenizer.get_added_vocab(): copied as written; "
+                                 f"the copied rewards read {model}'s added tokens from its tokenizer files "
+                                 "(the hub cache, or fetched once) when they are imported")
+            if any(id(s) in eos_uses and not _vocab_loop(s) for s in ordered):
+                out.notes.append("tokenizer.eos_token in the copied rewards: the model's EOS from its tokenizer files, "
+                                 "else \"\" (TRL decodes completions without special tokens)")
+        guards = "".join(f"{fn} = tokenizer.needs_vocab({fn})\n" for fn in vocab_rewards)
+        if guards:  # without the tokenizer's files these refuse when called, saying why; the others still run
+            guards = "\n# these read the tokenizer's added tokens: they refuse to score when those could not be read\n" + guards
+        out.reward_file_text = header + "\n\n".join(ast.unparse(s) for s in ordered) + "\n" + guards + \
             ("\n\n" + "\n\n".join(stubs) if stubs else "")
 
 
@@ -517,7 +534,7 @@ def _not_installed(stmts: list[ast.stmt]) -> list[str]:
 
 
 def _closure(name: str, defs: dict[str, tuple[ast.stmt, int]], builtin_names: set[str],
-             rebound: dict[str, tuple[int, str]], eos_uses: set[int]) -> tuple[list[ast.stmt], str]:
+             rebound: dict[str, tuple[int, str, ast.stmt]], eos_uses: set[int]) -> tuple[list[ast.stmt], str]:
     """The statements ``name`` needs (itself, imports, literal constants, regexes, plain functions),
     or the first thing that makes it not plain."""
     needed: list[ast.stmt] = []
@@ -554,8 +571,40 @@ def _closure(name: str, defs: dict[str, tuple[ast.stmt, int]], builtin_names: se
                 if (mod or "").split(".")[0] in _STACK:
                     return [], f"`{mod}` (imported inside {name})"
         if n in rebound:
-            return [], f"`{n}`, which cell {rebound[n][0]} sets at run time ({rebound[n][1]})"
+            loop = rebound[n][2]
+            if not _vocab_loop(loop):
+                return [], f"`{n}`, which cell {rebound[n][0]} sets at run time ({rebound[n][1]})"
+            if loop not in needed:  # the tokenizer's added tokens picked by name: the stand-in answers it
+                needed.append(loop)
+                eos_uses.add(id(loop))
+                todo.extend(x.id for x in ast.walk(loop) if isinstance(x, ast.Name) and x.id != "tokenizer"
+                            and x.id not in _loop_targets(loop))
     return needed, ""
+
+
+def _loop_targets(loop: ast.stmt) -> set[str]:
+    if not isinstance(loop, ast.For):
+        return set()
+    return {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+
+
+def _vocab_loop(stmt: ast.stmt) -> bool:
+    """``for token in tokenizer.get_added_vocab()[.keys()]:`` whose body only tests the token and binds
+    module-level names (DeepSeek's notebook finds its reasoning tags so): plain once the tokenizer's
+    added tokens are known, which the copied file's stand-in reads from the model's tokenizer files."""
+    if not isinstance(stmt, ast.For) or stmt.orelse or not isinstance(stmt.target, ast.Name):
+        return False
+    it = stmt.iter
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "keys" and not it.args:
+        it = it.func.value
+    if not (isinstance(it, ast.Call) and not it.args and not it.keywords and isinstance(it.func, ast.Attribute)
+            and it.func.attr == "get_added_vocab" and isinstance(it.func.value, ast.Name)
+            and it.func.value.id == "tokenizer"):
+        return False
+    allowed = (ast.If, ast.Assign, ast.Compare, ast.BoolOp, ast.UnaryOp, ast.Name, ast.Constant, ast.Load,
+               ast.Store, ast.In, ast.NotIn, ast.Eq, ast.NotEq, ast.And, ast.Or, ast.Not, ast.Pass, ast.Break,
+               ast.Continue, ast.Is, ast.IsNot)
+    return all(isinstance(n, allowed) for s in stmt.body for n in ast.walk(s))
 
 
 def _local_names(stmt: ast.stmt) -> set[str]:
@@ -629,6 +678,8 @@ def preset_text(imp: Imported, name: str) -> str:
             cite = f"cell {s.cell}: the dataset's .map() -- {s.source}"
         elif s.call == "tags":
             cite = f"cell {s.cell}: {s.key} = {s.source}"
+        elif s.key.startswith("warmstart_"):  # the SFT stage (notebook_sft): the notebook's own words
+            cite = f"cell {s.cell}: " + (s.source if s.call == "filter" else f"{s.call}({s.source})")
         elif s.key == "lengths_from_data":
             cite = f"cell {s.cell}: {s.call}(max_prompt_length = ...) with {s.source}: measured at launch"
         cite = cite.replace("\n", " ")
