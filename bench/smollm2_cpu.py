@@ -22,16 +22,10 @@ import argparse
 import os
 import resource
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def timed(fn):
-    w0, c0 = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - w0, time.process_time() - c0
+from _clock import timed  # noqa: E402  (bench/_clock.py, beside this script)
 
 
 def main() -> int:

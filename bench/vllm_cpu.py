@@ -18,20 +18,14 @@ import argparse
 import os
 import random
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _clock import timed  # noqa: E402  (bench/_clock.py, beside this script)
 os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # the engine in this process: its CPU time is ours
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 
 N, TOKENS = 8, 128
-
-
-def timed(fn):
-    w0, c0 = time.perf_counter(), time.process_time()
-    out = fn()
-    return out, time.perf_counter() - w0, time.process_time() - c0
 
 
 def main() -> int:

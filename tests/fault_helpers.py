@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import pty
@@ -27,6 +26,7 @@ from grpo_tui.core.run import events as ev
 from grpo_tui.core.run.sample_columns import event_rows
 
 from trainer_helpers import SMALL
+from tui_helpers import until  # noqa: E402,F401  (re-exported for the fault tests)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -134,17 +134,6 @@ def dash_app(run, **kw):
             self.push_screen(DashboardScreen(run, **{"resources": False, "poll_interval": 0.05, **kw}))
 
     return DashApp()
-
-
-async def until(pilot, cond, timeout: float = 10.0, what: str = "condition") -> float:
-    """Wait for cond() under the running app; returns the seconds it took."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while loop.time() - start < timeout:
-        if cond():
-            return loop.time() - start
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def rendered_text(widget) -> str:

@@ -73,10 +73,15 @@ def synthetic_run(run_id: str, *, state: str = "completed", steps: int = 5, max_
     return run
 
 
-async def until(pilot, cond, seconds: float = 120.0) -> None:
-    """Let the app run until ``cond()`` holds (checked every 0.1 s); fail after ``seconds``."""
-    for _ in range(int(seconds / 0.1)):
-        await pilot.pause(0.1)
+async def until(pilot, cond, timeout: float = 10.0, what: str = "condition") -> float:
+    """Let the app run until ``cond()`` holds (checked every 0.02 s); returns the seconds it took;
+    fails after ``timeout`` seconds, saying ``what``."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while loop.time() - start < timeout:
         if cond():
-            return
-    raise AssertionError("timed out")
+            return loop.time() - start
+        await pilot.pause(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

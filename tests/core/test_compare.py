@@ -14,7 +14,7 @@ from grpo_tui.core.reading import compare as cmp
 from grpo_tui.core.run import events as ev
 from grpo_tui.core.run.synthetic import make_run
 
-from tui_helpers import make_app, synthetic_run
+from tui_helpers import make_app, synthetic_run, until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,14 +129,6 @@ def _setup_runs():
     synthetic_run("20260103-090000-demo-c", state="failed", steps=3)
 
 
-async def _until(pilot, pred, what):
-    for _ in range(400):
-        if pred():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"never: {what}")
-
-
 async def test_mark_runs_in_the_run_list_and_compare_them():
     from textual.widgets import DataTable
 
@@ -146,26 +138,26 @@ async def test_mark_runs_in_the_run_list_and_compare_them():
     _setup_runs()
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await _until(pilot, lambda: app.screen.query("#runs") and app.screen.query_one("#runs", DataTable).row_count == 3,
-                     "the run list")
+        await until(pilot, lambda: app.screen.query("#runs") and app.screen.query_one("#runs", DataTable).row_count == 3,
+                    timeout=20, what="the run list")
         await pilot.press("c")  # nothing marked, and the preset table has focus: no compare screen
         assert not isinstance(app.screen, CompareScreen)
         await pilot.press("r")
         table = app.screen.query_one("#runs", DataTable)
-        await _until(pilot, lambda: app.focused is table, "the run list focused")
+        await until(pilot, lambda: app.focused is table, timeout=20, what="the run list focused")
         await pilot.press("space")
-        await _until(pilot, lambda: app.screen.marked, "a mark")
+        await until(pilot, lambda: app.screen.marked, timeout=20, what="a mark")
         assert app.screen.marked == {"20260103-090000-demo-c"}  # newest first; the cursor moved on
         assert str(table.get_row("20260103-090000-demo-c")[0]).startswith("✓ ")
         await pilot.press("c")  # one run marked: a hint, no screen
         assert not isinstance(app.screen, CompareScreen)
         await pilot.press("down", "space")
-        await _until(pilot, lambda: len(app.screen.marked) == 2, "the second mark")
+        await until(pilot, lambda: len(app.screen.marked) == 2, timeout=20, what="the second mark")
         await pilot.press("c")
-        await _until(pilot, lambda: isinstance(app.screen, CompareScreen), "the compare screen")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen), timeout=20, what="the compare screen")
         screen = app.screen
         assert [r.run.id for r in screen.comparison.runs] == ["20260103-090000-demo-c", "20260101-090000-demo-a"]
-        await _until(pilot, lambda: screen.done.is_set() and screen.rendered > 0, "the histories")
+        await until(pilot, lambda: screen.done.is_set() and screen.rendered > 0, timeout=20, what="the histories")
         await pilot.pause()
         summary = screen.query_one("#compare-summary", DataTable)
         assert summary.row_count == 2
@@ -175,7 +167,7 @@ async def test_mark_runs_in_the_run_list_and_compare_them():
         panels = list(screen.query(ChartPanel))
         assert [p.key for p in panels][0] == "reward" and "eval" in [p.key for p in panels]
         chart = panels[0].query_one(LineChart)
-        await _until(pilot, lambda: getattr(chart, "_shown_key", None), "the reward chart drawn")
+        await until(pilot, lambda: getattr(chart, "_shown_key", None), timeout=20, what="the reward chart drawn")
         raw = chart._shown_key
         assert len(raw[0]) == 2  # one line per run
         await pilot.press("s")

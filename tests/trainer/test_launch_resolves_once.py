@@ -10,7 +10,6 @@ import collections
 import json
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from grpo_tui.core.planning import presets
 from grpo_tui.core.run import rundir
 from grpo_tui.core.settings.config import RunConfig
 from grpo_tui.trainer import preflight
+from tui_helpers import until
 
 
 @pytest.fixture
@@ -101,13 +101,6 @@ def test_cli_launch_resolves_the_config_once(counted, tmp_path, monkeypatch):
     assert written["rewards"][-1] == f"{tmp_path / 'mine.py'}:short"
 
 
-async def _until(pilot, cond, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
-
-
 async def test_start_screen_launch_resolves_the_config_once(counted):
     from textual.widgets import Input
 
@@ -118,7 +111,7 @@ async def test_start_screen_launch_resolves_the_config_once(counted):
     app = make_app("none")
     app.load_presets = lambda: {"cpu-tiny": presets.discover()["cpu-tiny"]}
     async with app.run_test(size=(120, 40)) as pilot:
-        await _until(pilot, lambda: isinstance(app.screen, StartScreen) and app.screen.selected, "the survey")
+        await until(pilot, lambda: isinstance(app.screen, StartScreen) and app.screen.selected, timeout=60, what="the survey")
         await app.workers.wait_for_complete()
         knob = app.screen.query_one("#knob-max_completion_length", Input)
         knob.focus()
@@ -127,7 +120,7 @@ async def test_start_screen_launch_resolves_the_config_once(counted):
         await pilot.pause()
         calls.clear()  # the knobs build a config as they change (the display's); the launch starts here
         await pilot.press("enter")
-        await _until(pilot, lambda: app.current_run is not None, "the launch")
+        await until(pilot, lambda: app.current_run is not None, timeout=60, what="the launch")
         cfg = _the_one_object(seen)
         assert dict(calls) == {"validate": 1}
         assert app.current_run.config()["max_completion_length"] == 48 == cfg.max_completion_length

@@ -25,13 +25,13 @@ async def test_ask_and_ask_heldout_from_the_browser_of_a_paused_run():
         app = BrowserApp(run)
         async with app.run_test(size=(120, 40)) as pilot:
             screen = app.screen
-            await _until(pilot, lambda: screen.rows)
+            await _until(pilot, lambda: screen.rows, timeout=120)
             await pilot.press("a")
-            await _until(pilot, lambda: isinstance(app.screen, AskScreen))
+            await _until(pilot, lambda: isinstance(app.screen, AskScreen), timeout=120)
             await pilot.press(*"12+7=")
             app.screen.query_one("#ask-gold", Input).focus()
             await pilot.press("1", "9", "enter")
-            await _until(pilot, lambda: screen.step == "ask:0" and len(screen.rows) == 4)
+            await _until(pilot, lambda: screen.step == "ask:0" and len(screen.rows) == 4, timeout=120)
             assert all(r["ask"] and r["answer"] == "19" and set(r["rewards"]) == {"format", "correctness"}
                        for r in screen.rows)
             table = screen.query_one("#rows", DataTable)
@@ -40,13 +40,13 @@ async def test_ask_and_ask_heldout_from_the_browser_of_a_paused_run():
             assert str(steps.get_row_at(0)[0]) == "ask 1"
 
             await pilot.press("h")  # eight held-out questions, one completion each
-            await _until(pilot, lambda: screen.step == "ask:1" and len(screen.rows) == 8)
+            await _until(pilot, lambda: screen.step == "ask:1" and len(screen.rows) == 8, timeout=120)
             assert len({r["group"] for r in screen.rows}) == 8
             assert str(steps.get_row_at(0)[0]) == "ask 2"
 
             # An empty question is refused in the dialog, nothing is queued.
             await pilot.press("a")
-            await _until(pilot, lambda: isinstance(app.screen, AskScreen))
+            await _until(pilot, lambda: isinstance(app.screen, AskScreen), timeout=120)
             await pilot.press("enter")
             await pilot.pause(0.2)
             assert isinstance(app.screen, AskScreen)
@@ -63,7 +63,7 @@ async def test_ask_refused_in_the_browser_when_the_run_is_not_paused():
     app = BrowserApp(run)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = app.screen
-        await _until(pilot, lambda: screen.rows, 10)
+        await _until(pilot, lambda: screen.rows, timeout=10)
         await pilot.press("h")
         await pilot.pause(0.2)
         assert not run.pending_commands()
@@ -89,14 +89,14 @@ class AskedApp(App):
 
 
 async def _asked(pilot):
-    await _until(pilot, lambda: pilot.app.screen.step == 3, 10)
+    await _until(pilot, lambda: pilot.app.screen.step == 3, timeout=10)
     pilot.app.screen.query_one("#steps", DataTable).focus()
     await pilot.press("up")
-    await _until(pilot, lambda: pilot.app.screen.step == "ask:0", 10)
+    await _until(pilot, lambda: pilot.app.screen.step == "ask:0", timeout=10)
 
 
 async def _dialog(pilot):
-    await _until(pilot, lambda: pilot.app.screen.rows, 10)
+    await _until(pilot, lambda: pilot.app.screen.rows, timeout=10)
     await pilot.press("a")
     await pilot.pause(0.2)
     await pilot.press(*"What is 12+7?")

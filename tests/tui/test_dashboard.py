@@ -21,6 +21,7 @@ from grpo_tui.core.run.synthetic import T0, SyntheticWriter, dead_pid, make_run
 from grpo_tui.tui.screens.confirm import StopConfirm
 from grpo_tui.tui.screens.dashboard import DashboardScreen
 from grpo_tui.tui.widgets.panels import RunHeader, StatusBanner
+from tui_helpers import until  # noqa: E402  (one Pilot wait for all app tests)
 
 
 class DashApp(App):
@@ -40,16 +41,6 @@ def rendered(widget) -> tuple[str, list[tuple[str, Style]]]:
     segs = [(seg.text, seg.style or Style()) for strip in strips for seg in strip]
     lines = ["".join(seg.text for seg in strip).rstrip() for strip in strips]
     return "\n".join(lines), segs
-
-
-async def until(pilot, cond, timeout: float = 10.0, what: str = "condition"):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while loop.time() < end:
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def header_text(app) -> str:
@@ -110,6 +101,8 @@ async def test_failed_run_shows_traceback_tail():
     app = DashApp(run)
     async with app.run_test(size=(120, 40)) as pilot:
         await loaded(pilot)
+        # the banner fills in once the log tail is read: wait for it, then check all of it
+        await until(pilot, lambda: "Full log" in rendered(app.screen.query_one(StatusBanner))[0], what="banner")
         banner = rendered(app.screen.query_one(StatusBanner))[0]
         assert "FAILED" in banner and "injected failure" in banner and "Full log" in banner
 

@@ -38,9 +38,9 @@ async def test_the_panel_checks_as_you_type_and_queues_one_set_command():
     run = paused_run()
     app = BrowserApp(run)
     async with app.run_test(size=(120, 40)) as pilot:
-        await _until(pilot, lambda: app.screen.rows, 10)
+        await _until(pilot, lambda: app.screen.rows, timeout=10)
         await pilot.press("m")
-        await _until(pilot, lambda: isinstance(app.screen, SteerScreen), 10)
+        await _until(pilot, lambda: isinstance(app.screen, SteerScreen), timeout=10)
         panel = app.screen
         assert panel.query_one(f"#{field_id('learning_rate')}", Input).value == "5e-06"  # the value in force
         assert panel.query_one(f"#{field_id('reward_weights.format')}", Input).value == "1"
@@ -59,7 +59,7 @@ async def test_the_panel_checks_as_you_type_and_queues_one_set_command():
         assert not cap.has_class("-invalid-config") and not apply.disabled
         assert "max_completion_length 64 → 96" in status and "reward_weights.format 1 → 0.5" in status
         await pilot.press("ctrl+s")
-        await _until(pilot, lambda: not isinstance(app.screen, SteerScreen), 10)
+        await _until(pilot, lambda: not isinstance(app.screen, SteerScreen), timeout=10)
         (cmd,) = run.pending_commands()
         assert cmd["command"] == "set"
         assert cmd["settings"] == {"max_completion_length": 96, "reward_weights.format": 0.5}
@@ -69,7 +69,7 @@ async def test_the_panel_refuses_a_finished_run():
     run = make_run(3, groups=1)
     app = BrowserApp(run)
     async with app.run_test(size=(120, 40)) as pilot:
-        await _until(pilot, lambda: app.screen.rows, 10)
+        await _until(pilot, lambda: app.screen.rows, timeout=10)
         await pilot.press("m")
         await pilot.pause(0.2)
         assert not isinstance(app.screen, SteerScreen) and not run.pending_commands()
@@ -87,12 +87,12 @@ async def test_the_panel_changes_a_real_paused_trainer():
         app = BrowserApp(run)
         async with app.run_test(size=(120, 40)) as pilot:
             browser = app.screen
-            await _until(pilot, lambda: browser.rows)
+            await _until(pilot, lambda: browser.rows, timeout=120)
             await pilot.press("m")
-            await _until(pilot, lambda: isinstance(app.screen, SteerScreen))
+            await _until(pilot, lambda: isinstance(app.screen, SteerScreen), timeout=120)
             await _type(pilot, "learning_rate", "0.01")
             await pilot.press("ctrl+s")
-            await _until(pilot, lambda: "changed at step" in str(browser.query_one("#status", Static).render()))
+            await _until(pilot, lambda: "changed at step" in str(browser.query_one("#status", Static).render()), timeout=120)
             assert f"changed at step {k}: learning_rate 0.0015 -> 0.01" in str(
                 browser.query_one("#status", Static).render())
         run.send_command("resume")

@@ -15,15 +15,7 @@ from grpo_tui.tui.screens.start import StartScreen
 from grpo_tui.tui.widgets.memory_bar import MemoryBar, split_cells
 
 from tui_helpers import fixed_presets, make_app, synthetic_run
-
-
-async def until(pilot, cond, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from tui_helpers import until  # noqa: E402  (one Pilot wait for all app tests)
 
 
 async def ready(pilot) -> StartScreen:
