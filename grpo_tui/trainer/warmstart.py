@@ -66,13 +66,16 @@ def worked_steps(row: dict[str, Any], answer_column: str | None) -> str | None:
     return text or None
 
 
+# what pandas.to_numeric(errors="coerce") keeps (checked against pandas 2): ASCII digits with an optional sign,
+# point and exponent, ASCII spaces around; inf / infinity without spaces. Not float()'s "1_000", "１２", "nan".
+_PANDAS_NUMBER = re.compile(r"[ \t\n\r\f\v]*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t\n\r\f\v]*"
+                            r"|[+-]?(?:inf|infinity)", re.IGNORECASE)
+
+
 def numeric(answer: Any) -> bool:
-    """A number as pandas.to_numeric reads one ("14", "-2", "3.5", "1e3"; not "1,000" or "\\frac{1}{2}")."""
-    try:
-        float(str(answer).strip())
-    except ValueError:
-        return False
-    return str(answer).strip().lower() not in ("nan", "inf", "-inf", "infinity", "-infinity", "+inf")
+    """A number as pandas.to_numeric reads one ("14", "-2", "3.5", "1e3", "inf"; not "1,000", "1_000" or
+    "\\frac{1}{2}"), as the notebooks' SFT stage keeps its rows."""
+    return _PANDAS_NUMBER.fullmatch(str(answer)) is not None
 
 
 def source_config(cfg: RunConfig) -> RunConfig:
@@ -122,6 +125,11 @@ def dataset_examples(cfg: RunConfig, src: RunConfig, chat: bool, tokenizer: Any 
     filters: a numeric gold answer, at most ``warmstart_max_tokens``), as warm-start examples."""
     from .datasets import ANSWER_COLUMNS, PROMPT_COLUMNS, _gold, load_rows_hub_or_local, local_holdout, to_prompt
 
+    if classify(src.dataset) == "local":  # a notebook's own path (/content/...) that is not on this machine
+        p = Path(src.dataset).expanduser()
+        if not p.exists() or not (p.is_dir() or p.suffix.lower() in (".jsonl", ".json", ".parquet", ".csv")):
+            raise NoWarmstartExamples(f"warm start: {src.dataset} is not a folder or a .jsonl/.json/.parquet/.csv "
+                                      "file on this machine")
     ds = load_rows_hub_or_local(src)
     held = local_holdout(src, len(ds)) if src.dataset == cfg.dataset else 0
     if held:  # the held-out rows evaluation reads are never trained on, here either

@@ -9,13 +9,22 @@ start (trainer.warmstart) does with the notebook's tags and system prompt, so th
 as ``warmstart_*`` settings: the dataset followed from ``SFTTrainer(train_dataset=...)`` back to its
 ``load_dataset`` (through the pandas steps in between), the batch (per-device x accumulation), the
 learning rate, ``max_steps`` or ``num_train_epochs``, and the two row filters. What the warm start
-does differently (a constant rate, no warm-up, no weight decay, AdamW in 32-bit) is listed as not
-carried.
+does differently (a constant rate, no warm-up, no weight decay, AdamW in 32-bit, no packing, every row
+where the notebook kept a part) is listed as not carried.
+
+The stage is the last ``SFTTrainer`` the notebook trains (``.train()`` / ``unsloth_train``) before its
+GRPOTrainer, at top level (not in ``if False:``, not in a function); earlier and later ones are said.
+Values are read as they are at the statement that uses them (a name set again later for GRPO does not
+count), and a row filter only when the rows went through it (one merely printed does not). Rows from the
+notebook's own files, a path not on this machine, or a computed value make the stage not carried, said
+in one line, with nothing of it carried.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
+from pathlib import Path
 from typing import Any, Callable
 
 from .notebook_dataset import MISSING, DatasetTrace, _last_assignment, _name, _statements
@@ -27,148 +36,364 @@ _KEEPS_SOURCE = {"map", "filter", "select", "shuffle", "remove_columns", "rename
 _FROM_ROWS = {"from_pandas", "from_list", "from_dict"}
 TRL_SFT_LR = 2e-5  # trl 1.15 SFTConfig.learning_rate default
 TRL_EPOCHS = 3.0  # transformers TrainingArguments.num_train_epochs default
+HF_LR = 5e-5  # transformers TrainingArguments.learning_rate default (an SFTTrainer given TrainingArguments)
 _NOT_CARRIED = {"warmup_steps": "no warm-up", "warmup_ratio": "no warm-up", "lr_scheduler_type": "a constant rate",
-                "weight_decay": "no weight decay", "optim": "AdamW in 32-bit"}
+                "weight_decay": "no weight decay", "optim": "AdamW in 32-bit",
+                "packing": "one example a row, no packing", "neftune_noise_alpha": "no noise on the embeddings"}
+# load_dataset's packaged builders: the rows are the notebook's own files (data_files=), not a hub dataset
+_BUILDERS = {"json", "csv", "parquet", "text", "arrow", "pandas", "sql", "generator", "webdataset", "xml",
+             "imagefolder", "audiofolder", "videofolder"}
+_ROW_SUBSETS = {"select", "head", "sample", "train_test_split", "filter", "dropna", "shard", "take", "skip"}
 
 
-def sft_stage(cells: list[Any], literal: Callable[[ast.AST], Any], sft_cells: list[int]) -> DatasetTrace:
+def sft_stage(cells: list[Any], literal: Callable[[ast.AST], Any], sft_cells: list[int] | None = None) -> DatasetTrace:
+    """The SFT stage the notebook trains last before GRPO, as warmstart_* settings (or one line saying why
+    not). ``sft_cells`` is unused (kept for callers): the stages are found here, as the notebook runs them."""
     out = DatasetTrace()
     stmts = _statements(cells)
-    for cell_no in sft_cells[-1:]:  # the last SFT stage before GRPO, as the notebook runs it
-        call = next((n for c, _, st in stmts if c == cell_no for n in ast.walk(st)
-                     if isinstance(n, ast.Call) and _name(n) == "SFTTrainer"), None)
-        if call is None:
-            continue
-        why = _carry(out, stmts, literal, call, cell_no)
+    grpo = next(((c, p) for c, p, st in stmts for n in _live(st)
+                 if isinstance(n, ast.Call) and _name(n) == "GRPOTrainer"), (10 ** 9, 0))
+    stages = [((c, p), n, st) for c, p, st in stmts for n in _live(st)
+              if isinstance(n, ast.Call) and _name(n) == "SFTTrainer"]
+    stages.sort(key=lambda s: (s[0], s[1].lineno, s[1].col_offset))
+    for c, p, st in stmts:  # an SFTTrainer inside a function runs only if called: not read
+        for fn in (n for n in ast.walk(st) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+            if any(isinstance(n, ast.Call) and _name(n) == "SFTTrainer" for n in ast.walk(fn)):
+                out.not_carried.append(f"SFT stage (cell {c}, SFTTrainer inside {fn.name}()): not carried -- "
+                                       "only a stage written at the notebook's top level is read")
+                break
+    for pos, _, _ in stages:
+        if pos > grpo:
+            out.not_carried.append(f"SFT stage (cell {pos[0]}, SFTTrainer): it trains after GRPO; not carried "
+                                   "(the warm start runs before GRPO)")
+    trained = [s for s in stages if s[0] < grpo and _trained(stmts, s, grpo)]
+    for pos, _, _ in trained[:-1]:
+        out.not_carried.append(f"SFT stage (cell {pos[0]}, SFTTrainer): an earlier SFT stage; not carried -- the "
+                               f"warm start is one stage, the notebook's last before GRPO (cell {trained[-1][0][0]})")
+    for pos, call, _ in trained[-1:]:
+        why = _carry(out, stmts, literal, call, pos)
         if why:
             out.settings = [s for s in out.settings if not s[0].startswith("warmstart_")]
+            out.notes = [n for n in out.notes if not n.startswith("SFT stage")]
+            out.not_carried = [n for n in out.not_carried if not n.startswith(f"SFT stage (cell {pos[0]}, SFTConfig)")
+                               and not n.startswith(f"SFT stage (cell {pos[0]}): ")]
             out.not_carried.append(
-                f"SFT stage (cell {cell_no}, SFTTrainer): the notebook fine-tunes the format with SFT before GRPO; "
+                f"SFT stage (cell {pos[0]}, SFTTrainer): the notebook fine-tunes the format with SFT before GRPO; "
                 f"not carried ({why}) -- the preset trains GRPO only, from the base model. grpo-tui's own format "
                 "warm start (--set warmstart_steps=N, warmstart_dataset=...) does that stage from rows with a "
                 "worked solution")
     return out
 
 
-def _carry(out: DatasetTrace, stmts, literal, call: ast.Call, cell_no: int) -> str:
+def _live(stmt: ast.AST):
+    """The nodes of a top-level statement that run when it runs: not a function's or lambda's body, not
+    the branch of ``if False:`` (Unsloth's notebooks keep saving code there) that never runs."""
+    todo = [stmt]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, (ast.If, ast.While)) and isinstance(node.test, ast.Constant):
+            todo.append(node.test)
+            todo.extend(node.body if node.test.value else node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+
+
+def _trained(stmts, stage, before: tuple[int, int]) -> bool:
+    """``trainer = SFTTrainer(...)`` followed by ``trainer.train()`` (or ``unsloth_train(trainer)``)
+    before GRPO and before the name is bound again; or ``SFTTrainer(...).train()``."""
+    pos, call, st = stage
+    if any(isinstance(n, ast.Attribute) and n.attr == "train" and n.value is call for n in _live(st)):
+        return True
+    if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)
+            and st.value is call):
+        return False
+    name = st.targets[0].id
+    for c, p, later in stmts:
+        if not pos < (c, p) < before:
+            continue
+        for n in _live(later):
+            if isinstance(n, ast.Call) and (
+                    (isinstance(n.func, ast.Attribute) and n.func.attr == "train" and isinstance(n.func.value, ast.Name)
+                     and n.func.value.id == name)
+                    or ("train" in _name(n) and any(isinstance(a, ast.Name) and a.id == name for a in n.args))):
+                return True
+        if name in _bound(later):
+            return False
+    return False
+
+
+def _bound(stmt: ast.AST) -> set[str]:
+    """Module-level names a top-level statement binds (not those of a function body or comprehension)."""
+    names: set[str] = set()
+    todo = [stmt]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            continue
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            continue
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        todo.extend(ast.iter_child_nodes(node))
+    return names
+
+
+_UNSET = "\x00not-a-literal-here"
+
+
+def _at(stmts, literal, node: ast.AST | None, where: tuple[int, int], depth: int = 0) -> Any:
+    """``node``'s value as the notebook has it at ``where``: each name read from its last top-level
+    assignment before that point (not the notebook's last one: an SFT cell's ``lr`` may be set again for
+    GRPO later); a name bound otherwise there (``+=``, a loop) is not a literal."""
+    if node is None or depth > 20:
+        return MISSING
+
+    class Subst(ast.NodeTransformer):
+        def visit_Name(self, n: ast.Name) -> ast.AST:
+            if not isinstance(n.ctx, ast.Load):
+                return n
+            hit = None
+            for c, p, st in stmts:
+                if (c, p) >= where:
+                    break
+                if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name) \
+                        and st.targets[0].id == n.id:
+                    hit = (st.value, (c, p))
+                elif n.id in _bound(st):
+                    hit = (None, (c, p))
+            v = _at(stmts, literal, hit[0], hit[1], depth + 1) if hit else MISSING
+            if v is MISSING or not (v is None or isinstance(v, (int, float, str, bool))):
+                return ast.copy_location(ast.Name(id=_UNSET, ctx=ast.Load()), n)
+            return ast.copy_location(ast.Constant(v), n)
+
+    return literal(Subst().visit(copy.deepcopy(node)))
+
+
+def _carry(out: DatasetTrace, stmts, literal, call: ast.Call, pos: tuple[int, int]) -> str:
+    cell_no = pos[0]
     kw = {k.arg: k.value for k in call.keywords if k.arg}
     if "train_dataset" not in kw:
         return "no train_dataset"
-    pos = next((c, p) for c, p, st in stmts if c == cell_no and any(n is call for n in ast.walk(st)))
     found = _load_call(stmts, kw["train_dataset"], pos)
-    if found is None:
-        return f"train_dataset = {ast.unparse(kw['train_dataset'])[:60]} is not traced back to a load_dataset call"
-    load, load_cell = found
-    args = [literal(a) for a in load.args]
-    if not args or not isinstance(args[0], str):
+    if isinstance(found, str):
+        return found
+    load, load_pos, chain, key, row_steps = found
+    load_cell = load_pos[0]
+    lkw = {k.arg: k.value for k in load.keywords if k.arg}
+    path_node = load.args[0] if load.args else lkw.get("path")
+    name_node = load.args[1] if len(load.args) > 1 else lkw.get("name")
+    path = _at(stmts, literal, path_node, load_pos)
+    if not isinstance(path, str) or not path:
         return f"its load_dataset arguments are computed ({ast.unparse(load)[:60]})"
-    out.settings.append(("warmstart_dataset", args[0], load_cell, "load_dataset", ast.unparse(load.args[0])))
-    if len(args) > 1 and isinstance(args[1], str):
-        out.settings.append(("warmstart_dataset_config", args[1], load_cell, "load_dataset",
-                             ast.unparse(load.args[1])))
-    split = next((literal(k.value) for k in load.keywords if k.arg == "split"), "train")
-    out.settings.append(("warmstart_dataset_split", split if isinstance(split, str) else "train", load_cell,
-                         "load_dataset", f"split = {split!r}"))
+    if path in _BUILDERS or "data_files" in lkw or "data_dir" in lkw:
+        return (f"its rows are the notebook's own files ({ast.unparse(load)[:80]}); point warmstart_dataset at "
+                "a copy of them here")
+    if path.startswith((".", "/", "~")) or Path(path).suffix.lower() in (".json", ".jsonl", ".csv", ".parquet"):
+        if not Path(path).expanduser().exists():
+            return f"its load_dataset reads {path}, which is not on this machine"
+    split_node = lkw.get("split")
+    split = _at(stmts, literal, split_node, load_pos) if split_node is not None else None
+    if split_node is not None and split is not None and not isinstance(split, str):
+        return f"its split is not one split name ({ast.unparse(split_node)[:60]})"
+    if split is None and key is not None:
+        split, split_src = key, f"split picked by [{key!r}] on its result"
+    else:
+        split_src = f"split = {split!r}" if split is not None else "no split: the train split"
+    config = _at(stmts, literal, name_node, load_pos) if name_node is not None else None
+    if name_node is not None and config is not None and not isinstance(config, str):
+        return f"its dataset config is computed ({ast.unparse(name_node)[:60]})"
     cfg = _sft_config(stmts, kw.get("args"), pos)
     if cfg is None:
-        return "its SFTConfig is not a call written in the notebook"
-    conf, conf_cell = cfg
-    ckw = {k.arg: k.value for k in conf.keywords if k.arg}
-    value = {k: literal(v) for k, v in ckw.items()}
+        return f"its args = {ast.unparse(kw['args'])[:60]} is not an SFTConfig / TrainingArguments call written in " \
+               "the notebook"
+    conf, conf_pos, defaults_lr, conf_name = cfg
+    conf_cell = conf_pos[0]
+    ckw = {k.arg: k.value for k in conf.keywords if k.arg} if conf is not None else {}
+    value = {k: _at(stmts, literal, v, conf_pos) for k, v in ckw.items()}
+    settings: list[tuple[str, Any, int, str, str]] = []
+    settings.append(("warmstart_dataset", path, load_cell, "load_dataset", ast.unparse(path_node)))
+    if isinstance(config, str) and config:
+        settings.append(("warmstart_dataset_config", config, load_cell, "load_dataset", ast.unparse(name_node)))
+    settings.append(("warmstart_dataset_split", split if isinstance(split, str) and split else "train", load_cell,
+                     "load_dataset", split_src))
     batch = value.get("per_device_train_batch_size", 8)
     accum = value.get("gradient_accumulation_steps", 1)
-    if not (isinstance(batch, int) and isinstance(accum, int)) or batch < 1 or accum < 1:
+    if not (_is_int(batch) and _is_int(accum)) or batch < 1 or accum < 1:
         return "its batch size is computed"
-    out.settings.append(("warmstart_batch_size", batch * accum, conf_cell, "SFTConfig",
-                         f"per_device_train_batch_size {batch} x gradient_accumulation_steps {accum}"))
-    lr = value.get("learning_rate", TRL_SFT_LR)
+    settings.append(("warmstart_batch_size", batch * accum, conf_cell, conf_name,
+                     f"per_device_train_batch_size {batch} x gradient_accumulation_steps {accum}"))
+    lr = value.get("learning_rate", defaults_lr)
     if not isinstance(lr, (int, float)) or isinstance(lr, bool):
         return "its learning rate is computed"
-    out.settings.append(("warmstart_learning_rate", float(lr), conf_cell, "SFTConfig",
-                         f"learning_rate = {ast.unparse(ckw['learning_rate'])}" if "learning_rate" in ckw
-                         else f"learning_rate: TRL's default {lr:g}"))
+    if not lr > 0:
+        return f"its learning rate is {lr!r}: that stage changes no weight"
+    settings.append(("warmstart_learning_rate", float(lr), conf_cell, conf_name,
+                     f"learning_rate = {ast.unparse(ckw['learning_rate'])}" if "learning_rate" in ckw
+                     else f"learning_rate: the default {lr:g}" + ("" if conf is not None else " (no args)")))
     steps = value.get("max_steps", -1)
-    if isinstance(steps, int) and steps > 0:
-        out.settings.append(("warmstart_steps", steps, conf_cell, "SFTConfig", f"max_steps = {ast.unparse(ckw['max_steps'])}"))
+    if isinstance(steps, float) and steps.is_integer():
+        steps = int(steps)
+    if not _is_int(steps):
+        return "its max_steps is computed"
+    if steps > 0:
+        settings.append(("warmstart_steps", steps, conf_cell, conf_name, f"max_steps = {ast.unparse(ckw['max_steps'])}"))
     else:
         epochs = value.get("num_train_epochs", TRL_EPOCHS)
-        if not isinstance(epochs, (int, float)) or epochs <= 0:
+        if not isinstance(epochs, (int, float)) or isinstance(epochs, bool):
             return "its num_train_epochs is computed"
-        out.settings.append(("warmstart_steps", 0, conf_cell, "SFTConfig", "no max_steps: epochs count"))
-        out.settings.append(("warmstart_epochs", float(epochs), conf_cell, "SFTConfig",
-                             f"num_train_epochs = {ast.unparse(ckw['num_train_epochs'])}" if "num_train_epochs" in ckw
-                             else f"num_train_epochs: the default {TRL_EPOCHS:g}"))
-    between = [(c, st) for c, p, st in stmts if (load_cell, -1) < (c, p) < pos]
-    numeric = next((c for c, st in between for n in ast.walk(st)
+        if not epochs > 0:
+            return f"its num_train_epochs is {epochs!r} with no max_steps: that stage trains no step"
+        settings.append(("warmstart_steps", 0, conf_cell, conf_name, "no max_steps: epochs count"))
+        settings.append(("warmstart_epochs", float(epochs), conf_cell, conf_name,
+                         f"num_train_epochs = {ast.unparse(ckw['num_train_epochs'])}" if "num_train_epochs" in ckw
+                         else f"num_train_epochs: the default {TRL_EPOCHS:g}"))
+    # the row filters: only steps the SFT rows went through (the chain of assignments followed, and the
+    # names those read, e.g. keep = pd.to_numeric(...)), never a filter merely printed
+    feeders = _feeders(stmts, chain)
+    numeric = next((c for (c, _), st in feeders for n in _live(st)
                     if isinstance(n, ast.Call) and _name(n) == "to_numeric"), None)
     if numeric is not None:
-        out.settings.append(("warmstart_numeric_answers", True, numeric, "filter",
-                             "pd.to_numeric(...) keeps the rows whose answer is a number"))
-    cap = _length_cap(between, literal)
+        settings.append(("warmstart_numeric_answers", True, numeric, "filter",
+                         "pd.to_numeric(...) keeps the rows whose answer is a number"))
+    between = [(c, st) for c, p, st in stmts if load_pos <= (c, p) < pos]
+    cap = _length_cap(between, feeders, stmts, literal)
     if cap is not None:
-        out.settings.append(("warmstart_max_tokens", cap[0], cap[1], "filter", f"keeps {cap[2]} (tokens of the chat text)"))
+        settings.append(("warmstart_max_tokens", cap[0], cap[1], "filter", f"keeps {cap[2]} (tokens of the chat text)"))
+    out.settings += settings
+    subsets = list(dict.fromkeys(row_steps))
+    if subsets:
+        out.not_carried.append(f"SFT stage (cell {cell_no}): the notebook trains on part of the rows "
+                               f"({'; '.join(subsets)[:160]}); the warm start reads every row of the split that has a "
+                               "worked solution" + (" (and passes the filters carried)" if numeric or cap else "")
+                               + " -- set warmstart_examples=N to cap them")
     skipped = sorted(k for k in ckw if k in _NOT_CARRIED)
     if skipped:
-        out.not_carried.append(f"SFT stage (cell {conf_cell}, SFTConfig): {', '.join(skipped)} -- the warm start uses "
-                               f"{', '.join(dict.fromkeys(_NOT_CARRIED[k] for k in skipped))}")
+        out.not_carried.append(f"SFT stage (cell {conf_cell}, {conf_name}): {', '.join(skipped)} -- the warm start "
+                               f"uses {', '.join(dict.fromkeys(_NOT_CARRIED[k] for k in skipped))}")
     out.notes.append(f"SFT stage (cell {cell_no}, SFTTrainer) carried as the format warm start: the rows of "
-                     f"{args[0]} written as the notebook's tags around the worked solution and the answer, after "
+                     f"{path} written as the notebook's tags around the worked solution and the answer, after "
                      "its system prompt, training the LoRA adapter GRPO then goes on with")
     return ""
 
 
-def _load_call(stmts, node: ast.AST, where: tuple[int, int]) -> tuple[ast.Call, int] | None:
-    """Follow the SFT rows back to their load_dataset call, through datasets' and pandas' steps."""
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _load_call(stmts, node: ast.AST, where: tuple[int, int]):
+    """Follow the SFT rows back to their load_dataset call, through datasets' and pandas' steps:
+    (the call, its statement's position, the positions of the statements followed, the split a
+    ``ds["cot"]`` subscript picks, the steps that keep only part of the rows); else why not."""
     cur = node
+    chain = [where]
+    key: str | None = None  # ds["cot"] on what load_dataset returned (a DatasetDict)
+    subsets: list[str] = []
     for _ in range(60):
         if isinstance(cur, ast.Name):
             hit = _last_assignment(stmts, cur.id, where)
             if hit is None:
-                return None
+                return f"train_dataset = {ast.unparse(node)[:60]} is not traced back to a load_dataset call"
             cur, where = hit
-        elif isinstance(cur, ast.Subscript):  # df[[cols]], df.iloc[...], ds["train"]
+            chain.append(where)
+        elif isinstance(cur, ast.Subscript):  # df[[cols]], df.iloc[...], ds["train"], df[mask]
+            sl = cur.slice
+            if isinstance(sl, ast.Constant) and isinstance(sl.value, str):
+                key = sl.value
+            elif isinstance(sl, ast.Slice):
+                subsets.append(ast.unparse(cur))
             cur = cur.value
         elif isinstance(cur, ast.Attribute) and cur.attr in ("iloc", "loc"):
             cur = cur.value
         elif isinstance(cur, ast.Call) and _name(cur) == "load_dataset":
-            return cur, where[0]
+            return cur, where, chain, key, subsets
         elif isinstance(cur, ast.Call) and _name(cur) in _FROM_ROWS and cur.args:
             cur = cur.args[0]
         elif isinstance(cur, ast.Call) and isinstance(cur.func, ast.Attribute) and _name(cur) in _KEEPS_SOURCE:
+            if _name(cur) in _ROW_SUBSETS:
+                subsets.append(ast.unparse(cur)[:80] if _name(cur) != "train_test_split" or key is None
+                               else f"{ast.unparse(cur)[:70]}[{key!r}]")
+                key = None  # train_test_split(...)["train"] is a part, not a split of the dataset
             cur = cur.func.value
         else:
-            return None
-    return None
+            return f"train_dataset = {ast.unparse(node)[:60]} is not traced back to a load_dataset call"
+    return f"train_dataset = {ast.unparse(node)[:60]} is not traced back to a load_dataset call"
 
 
-def _sft_config(stmts, node: ast.AST | None, where: tuple[int, int]) -> tuple[ast.Call, int] | None:
-    if isinstance(node, ast.Call) and _name(node) == "SFTConfig":
-        return node, where[0]
+def _feeders(stmts, chain: list[tuple[int, int]]) -> list[tuple[tuple[int, int], ast.stmt]]:
+    """The statements followed to the load, and the top-level assignments of the names they read
+    (two levels: ``keep = pd.to_numeric(...)`` read by ``df = df.iloc[np.where(keep)[0]]``)."""
+    at = {(c, p): st for c, p, st in stmts}
+    picked = {w: at[w] for w in chain if w in at}
+    frontier = list(picked)
+    for _ in range(2):
+        nxt = []
+        for w in frontier:
+            for n in _live(picked[w]):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+                    hit = _last_assignment(stmts, n.id, w)
+                    if hit and hit[1] not in picked:
+                        picked[hit[1]] = at[hit[1]]
+                        nxt.append(hit[1])
+        frontier = nxt
+    return sorted(picked.items(), key=lambda kv: kv[0])
+
+
+def _sft_config(stmts, node: ast.AST | None, where: tuple[int, int]):
+    """(the config call or None, its position, the learning rate it defaults to, its name)."""
+    if node is None:  # TRL makes SFTConfig() itself
+        return None, where, TRL_SFT_LR, "SFTConfig"
     if isinstance(node, ast.Name):
         hit = _last_assignment(stmts, node.id, where)
-        if hit and isinstance(hit[0], ast.Call) and _name(hit[0]) == "SFTConfig":
-            return hit[0], hit[1][0]
+        if not hit:
+            return None
+        node, where = hit
+    if isinstance(node, ast.Call) and _name(node) == "SFTConfig":
+        return node, where, TRL_SFT_LR, "SFTConfig"
+    if isinstance(node, ast.Call) and _name(node) in ("TrainingArguments", "UnslothTrainingArguments"):
+        return node, where, HF_LR, _name(node)
     return None
 
 
-def _length_cap(between, literal) -> tuple[int, int, str] | None:
+def _counts_tokens(node: ast.AST) -> bool:
+    """``len(tokenizer.apply_chat_template(m))``: the token count (not ``tokenize=False``'s characters, not
+    ``return_dict=True``'s keys)."""
+    if not (isinstance(node, ast.Call) and _name(node) == "len" and isinstance(node.func, ast.Name)
+            and len(node.args) == 1 and isinstance(node.args[0], ast.Call)
+            and _name(node.args[0]) == "apply_chat_template"):
+        return False
+    kws = {k.arg: k.value for k in node.args[0].keywords}
+    for k, ok in (("tokenize", True), ("return_dict", False)):
+        if k in kws and not (isinstance(kws[k], ast.Constant) and kws[k].value is ok):
+            return False
+    return True
+
+
+def _length_cap(between, feeders, stmts, literal) -> tuple[int, int, str] | None:
     """``df.loc[df["N"] <= max_seq_length / 2]`` where ``df["N"]`` is the token count of each row's chat
     text (``len(tokenizer.apply_chat_template(...))``): the cap, its cell and how it was written."""
     counted = set()
     for _, st in between:
         if isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Subscript):
-            text = ast.unparse(st.value)
             col = st.targets[0].slice
-            if "apply_chat_template" in text and "len(" in text and isinstance(col, ast.Constant):
+            v = st.value
+            if isinstance(col, ast.Constant) and (_counts_tokens(v) or (
+                    isinstance(v, ast.Call) and _name(v) in ("apply", "map") and v.args
+                    and isinstance(v.args[0], ast.Lambda) and _counts_tokens(v.args[0].body))):
                 counted.add(col.value)
-    for c, st in between:
-        for n in ast.walk(st):
+    for w, st in feeders:
+        for n in _live(st):
             if (isinstance(n, ast.Compare) and len(n.ops) == 1 and isinstance(n.ops[0], (ast.LtE, ast.Lt))
                     and isinstance(n.left, ast.Subscript) and isinstance(n.left.slice, ast.Constant)
                     and n.left.slice.value in counted):
-                v = literal(n.comparators[0])
+                v = _at(stmts, literal, n.comparators[0], w)
                 if v is MISSING or not isinstance(v, (int, float)) or isinstance(v, bool) or v < 1:
                     return None
                 cap = int(v) - (1 if isinstance(n.ops[0], ast.Lt) and float(v).is_integer() else 0)
-                return cap, c, ast.unparse(n)
+                return cap, w[0], ast.unparse(n)
     return None
