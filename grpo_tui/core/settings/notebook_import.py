@@ -437,26 +437,31 @@ _UNSAFE = {"model", "tokenizer", "trainer", "dataset", "training_args", "llm", "
 def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, rewards_file: Path | None) -> None:
     defs: dict[str, tuple[ast.stmt, int]] = {}  # module-level name -> defining statement (last wins)
     order: list[tuple[int, int, ast.stmt]] = []
-    rebound: dict[str, tuple[int, str, ast.stmt]] = {}  # module-level names set inside a loop / if (e.g. from the tokenizer)
+    # every top-level binding of a name, in notebook order: (cell, "" or the head of the loop / if that sets it, stmt)
+    binds: dict[str, list[tuple[int, str, ast.stmt]]] = {}
     for cell in cells:
         for pos, stmt in enumerate(cell.tree.body):
             names_here: list[str] = []
             if isinstance(stmt, (ast.FunctionDef, ast.ClassDef)):
                 names_here = [stmt.name]
-            elif isinstance(stmt, ast.Assign):  # a, b = ... binds both
-                names_here = [n.id for t in stmt.targets for n in ast.walk(t)
-                              if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+            elif isinstance(stmt, (ast.Assign, ast.AugAssign)) or (isinstance(stmt, ast.AnnAssign) and stmt.value):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]  # a, b = ... binds both
+                names_here = list(dict.fromkeys(n.id for t in targets for n in ast.walk(t)
+                                                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)))
             elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
                 names_here = [(a.asname or a.name).split(".")[0] for a in stmt.names]
             for n in names_here:
-                defs[n] = (stmt, cell.index)
+                if not isinstance(stmt, ast.AugAssign):
+                    defs[n] = (stmt, cell.index)
+                binds.setdefault(n, []).append((cell.index, "", stmt))
             if names_here:
                 order.append((cell.index, pos, stmt))
             if isinstance(stmt, (ast.For, ast.While, ast.If, ast.With, ast.Try)):
                 head = ast.unparse(stmt).splitlines()[0][:70]
-                for node in ast.walk(stmt):
-                    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                        rebound[node.id] = (cell.index, head, stmt)
+                for name in dict.fromkeys(node.id for node in ast.walk(stmt)  # a loop's own variable: not carried
+                                          if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
+                                          and not (_vocab_loop(stmt) and node.id in _loop_targets(stmt))):
+                    binds.setdefault(name, []).append((cell.index, head, stmt))
                 if _vocab_loop(stmt):  # copied as written when a reward needs what it sets
                     order.append((cell.index, pos, stmt))
     import builtins
@@ -470,7 +475,7 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
         if fn not in defs or not isinstance(defs[fn][0], ast.FunctionDef):
             out.not_carried.append(f"reward {fn} (cell {cell_no}): not a function defined in the notebook")
             continue
-        needed, why = _closure(fn, defs, set(dir(builtins)), rebound, eos_uses)
+        needed, why = _closure(fn, binds, set(dir(builtins)), eos_uses)
         if why:
             stub = defs[fn][0]
             stubs.append(f"def {fn}({ast.unparse(stub.args)}):\n"
@@ -504,6 +509,10 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
                        "# never sees it; its added vocabulary (get_added_vocab) refuses to guess when they are not here.\n"
                        "from grpo_tui.trainer.rewards.notebook_tokenizer import TokenizerFacts\n"
                        f"tokenizer = TokenizerFacts({model!r})\n\n")
+            if not model:
+                out.not_carried.append("the copied rewards' tokenizer stand-in: the notebook's model name is not "
+                                       f"carried, so it reads no tokenizer files -- write the model into "
+                                       f"TokenizerFacts('') in {file}")
             if any(id(s) in eos_uses and _vocab_loop(s) for s in ordered):
                 loops = sorted({c for c, _, st in order if st in ordered and _vocab_loop(st)})
                 out.notes.append(f"cell {', '.join(map(str, loops))} reads tokenizer.get_added_vocab(): copied as written; "
@@ -515,8 +524,21 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
         guards = "".join(f"{fn} = tokenizer.needs_vocab({fn})\n" for fn in vocab_rewards)
         if guards:  # without the tokenizer's files these refuse when called, saying why; the others still run
             guards = "\n# these read the tokenizer's added tokens: they refuse to score when those could not be read\n" + guards
-        out.reward_file_text = header + "\n\n".join(ast.unparse(s) for s in ordered) + "\n" + guards + \
+        out.reward_file_text = header + "\n\n".join(_unset_first(s, ordered[:i]) + ast.unparse(s)
+                                                    for i, s in enumerate(ordered)) + "\n" + guards + \
             ("\n\n" + "\n\n".join(stubs) if stubs else "")
+
+
+def _unset_first(stmt: ast.stmt, before: list[ast.stmt]) -> str:
+    """Before a copied tokenizer loop: ``name = None`` for each name it sets that nothing copied sets
+    earlier, so the file still imports when the tokenizer's files cannot be read (the loop then runs over
+    nothing) -- the rewards that read them refuse when called instead (needs_vocab)."""
+    if not _vocab_loop(stmt):
+        return ""
+    earlier = {n.id for s in before for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    unset = [n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+             and n.id not in earlier and n.id not in _loop_targets(stmt)]
+    return "".join(f"{n} = None  # set below when the tokenizer's added tokens match\n" for n in dict.fromkeys(unset))
 
 
 def _not_installed(stmts: list[ast.stmt]) -> list[str]:
@@ -533,8 +555,8 @@ def _not_installed(stmts: list[ast.stmt]) -> list[str]:
     return sorted({n for n in names if n not in sys.stdlib_module_names and importlib.util.find_spec(n) is None})
 
 
-def _closure(name: str, defs: dict[str, tuple[ast.stmt, int]], builtin_names: set[str],
-             rebound: dict[str, tuple[int, str, ast.stmt]], eos_uses: set[int]) -> tuple[list[ast.stmt], str]:
+def _closure(name: str, binds: dict[str, list[tuple[int, str, ast.stmt]]], builtin_names: set[str],
+             eos_uses: set[int]) -> tuple[list[ast.stmt], str]:
     """The statements ``name`` needs (itself, imports, literal constants, regexes, plain functions),
     or the first thing that makes it not plain."""
     needed: list[ast.stmt] = []
@@ -546,40 +568,60 @@ def _closure(name: str, defs: dict[str, tuple[ast.stmt, int]], builtin_names: se
         done.add(n)
         if n in _UNSAFE:
             return [], f"`{n}`"
-        if n not in defs:
+        if n not in binds:
             if n in builtin_names:
                 continue
             return [], f"`{n}`, which the notebook does not define at top level"
-        stmt = defs[n][0]
-        needed.append(stmt)
-        if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            mod = stmt.module if isinstance(stmt, ast.ImportFrom) else stmt.names[0].name
-            if (mod or "").split(".")[0] in _STACK:
-                return [], f"`{n}` from {mod}"
-            continue
-        local = _local_names(stmt)
-        eos_names = {id(a.value) for a in ast.walk(stmt) if isinstance(a, ast.Attribute) and a.attr == "eos_token"
-                     and isinstance(a.value, ast.Name) and a.value.id == "tokenizer"}
-        for node in ast.walk(stmt):
-            if id(node) in eos_names and "tokenizer" not in local:
-                eos_uses.add(id(stmt))  # tokenizer.eos_token only: the copied file's stand-in answers it
+        chain = _bindings(n, binds[n])
+        if isinstance(chain, str):
+            return [], chain
+        for stmt in chain:
+            if stmt in needed:
                 continue
-            if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Load, ast.Store)) and node.id not in local:
-                todo.append(node.id)  # Store: a `global` the function sets
-            elif isinstance(node, (ast.Import, ast.ImportFrom)) and node is not stmt:
-                mod = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+            needed.append(stmt)
+            if _vocab_loop(stmt):  # the tokenizer's added tokens picked by name: the stand-in answers it
+                eos_uses.add(id(stmt))
+                todo.extend(x.id for x in ast.walk(stmt) if isinstance(x, ast.Name) and x.id != "tokenizer"
+                            and x.id not in _loop_targets(stmt))
+                continue
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                mod = stmt.module if isinstance(stmt, ast.ImportFrom) else stmt.names[0].name
                 if (mod or "").split(".")[0] in _STACK:
-                    return [], f"`{mod}` (imported inside {name})"
-        if n in rebound:
-            loop = rebound[n][2]
-            if not _vocab_loop(loop):
-                return [], f"`{n}`, which cell {rebound[n][0]} sets at run time ({rebound[n][1]})"
-            if loop not in needed:  # the tokenizer's added tokens picked by name: the stand-in answers it
-                needed.append(loop)
-                eos_uses.add(id(loop))
-                todo.extend(x.id for x in ast.walk(loop) if isinstance(x, ast.Name) and x.id != "tokenizer"
-                            and x.id not in _loop_targets(loop))
+                    return [], f"`{n}` from {mod}"
+                continue
+            local = _local_names(stmt)
+            eos_names = {id(a.value) for a in ast.walk(stmt) if isinstance(a, ast.Attribute) and a.attr == "eos_token"
+                         and isinstance(a.value, ast.Name) and a.value.id == "tokenizer"}
+            for node in ast.walk(stmt):
+                if id(node) in eos_names and "tokenizer" not in local:
+                    eos_uses.add(id(stmt))  # tokenizer.eos_token only: the copied file's stand-in answers it
+                    continue
+                if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Load, ast.Store)) and node.id not in local:
+                    todo.append(node.id)  # Store: a `global` the function sets
+                elif isinstance(node, (ast.Import, ast.ImportFrom)) and node is not stmt:
+                    mod = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+                    if (mod or "").split(".")[0] in _STACK:
+                        return [], f"`{mod}` (imported inside {name})"
     return needed, ""
+
+
+def _bindings(name: str, found: list[tuple[int, str, ast.stmt]]) -> list[ast.stmt] | str:
+    """The top-level statements that give ``name`` its value when the rewards run, in notebook order:
+    its last binding, and the ones before it as long as that one builds on them (``x += ...``,
+    ``x = x + ...``, a tokenizer loop that sets it only for a matching token); or why it is not plain
+    (a loop / if / with / try sets it at run time)."""
+    chain: list[ast.stmt] = []
+    for cell, head, stmt in reversed(found):
+        if head and not _vocab_loop(stmt):
+            return f"`{name}`, which cell {cell} sets at run time ({head})"
+        chain.append(stmt)
+        if head or isinstance(stmt, ast.AugAssign):
+            continue
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and any(
+                isinstance(x, ast.Name) and x.id == name and isinstance(x.ctx, ast.Load) for x in ast.walk(stmt.value)):
+            continue
+        break
+    return chain[::-1]
 
 
 def _loop_targets(loop: ast.stmt) -> set[str]:

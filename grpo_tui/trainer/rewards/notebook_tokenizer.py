@@ -58,20 +58,28 @@ class TokenizerFacts:
 def _eos(model: str) -> str:
     from .trl_call import tokenizer_file
 
-    path = tokenizer_file(model, "tokenizer_config.json")
+    path = tokenizer_file(model, "tokenizer_config.json") if model else None  # "": not the current folder
     if path is None:
         return ""
     try:
-        eos = json.loads(path.read_text(encoding="utf-8")).get("eos_token") or ""
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return ""
-    return eos.get("content", "") if isinstance(eos, dict) else str(eos)
+    eos = data.get("eos_token") if isinstance(data, dict) else None
+    if isinstance(eos, dict):
+        eos = eos.get("content")
+    return eos if isinstance(eos, str) else ""
 
 
 def added_vocab(model: str) -> dict[str, int]:
     """The added tokens of ``model``'s tokenizer (tokenizer.json's ``added_tokens``, else
     tokenizer_config.json's ``added_tokens_decoder``), sorted by id."""
+    if not model:
+        raise RuntimeError("the copied rewards read the model's added tokens (the notebook loops over "
+                           "tokenizer.get_added_vocab()), and no model is named: write the notebook's model into "
+                           "TokenizerFacts(...) in the rewards file")
     found: dict[int, str] = {}
+    read: list[str] = []
     for name in ("tokenizer.json", "tokenizer_config.json"):
         path = _file(model, name)
         if path is None:
@@ -80,19 +88,29 @@ def added_vocab(model: str) -> dict[str, int]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise RuntimeError(f"cannot read {path}: {e}") from e
+        if not isinstance(data, dict):
+            raise RuntimeError(f"cannot read {path}: not a JSON object (a {type(data).__name__})")
+        read.append(str(path))
+        entries = data.get("added_tokens") if name == "tokenizer.json" else data.get("added_tokens_decoder")
         if name == "tokenizer.json":
-            for t in data.get("added_tokens") or []:
+            for t in entries if isinstance(entries, list) else []:
                 if isinstance(t, dict) and isinstance(t.get("id"), int) and isinstance(t.get("content"), str):
                     found[t["id"]] = t["content"]
         else:
-            for k, t in (data.get("added_tokens_decoder") or {}).items():
+            for k, t in (entries.items() if isinstance(entries, dict) else []):
                 if str(k).isdigit() and isinstance(t, dict) and isinstance(t.get("content"), str):
                     found.setdefault(int(k), t["content"])
         if found:
             return {text: i for i, text in sorted(found.items())}
+    if read:
+        raise RuntimeError(f"the copied rewards read {model}'s added tokens (the notebook loops over "
+                           f"tokenizer.get_added_vocab()), and its tokenizer files ({', '.join(read)}) list none: "
+                           "the tags it picks from them are unset")
+    where = "the local folder has no tokenizer.json or tokenizer_config.json" if Path(model).expanduser().is_dir() \
+        else "its tokenizer files are neither here nor fetchable: run once with the hub reachable (or use a local " \
+             "model folder)"
     raise RuntimeError(f"the copied rewards read {model}'s added tokens (the notebook loops over "
-                       f"tokenizer.get_added_vocab()), and its tokenizer files are neither here nor fetchable: "
-                       f"run once with the hub reachable (or use a local model folder)")
+                       f"tokenizer.get_added_vocab()), and {where}")
 
 
 def _file(model: str, name: str) -> Path | None:
