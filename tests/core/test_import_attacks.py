@@ -146,6 +146,17 @@ def test_an_sft_stage_that_cannot_be_carried_is_refused_in_one_line_and_nothing_
     assert cfg.warmstart_steps == 0 and cfg.warmstart_epochs == 0 and not cfg.warmstart_dataset
 
 
+def test_a_number_test_on_another_column_or_a_computed_cap_is_said_not_carried(tmp_path):
+    """pd.to_numeric on a column that is not the answer is not warmstart_numeric_answers (the warm start tests
+    the answer); a token cap that is computed is said, not dropped without a word."""
+    out, text = _import(tmp_path, _sft_cells(('pd.Series(dataset["expected_answer"])', 'pd.Series(dataset["problem"])'),
+                                             ("max_seq_length / 2", "max_seq_length / ratio")))
+    got = _warm(parse_preset(out, "user").config)
+    assert (got["warmstart_numeric_answers"], got["warmstart_max_tokens"]) == (False, 0)
+    assert "keeps rows by a column that is not the answer" in text
+    assert "SFT stage (cell 2): the length filter dataset['N'] <= max_seq_length / ratio is computed; not carried" in text
+
+
 def test_an_sft_stage_after_grpo_is_not_a_warm_start(tmp_path):
     out, text = _import(tmp_path, CELLS[:2] + CELLS[3:] + [SFT])
     assert "SFT stage (cell 8, SFTTrainer): it trains after GRPO; not carried" in text
@@ -304,6 +315,15 @@ def test_without_the_tokenizer_files_a_loop_with_no_initial_value_still_imports(
     _model(tmp_path, [(5, "<think>")])
     mod = _load(out.with_name(f"{out.stem}_rewards.py"))
     assert mod.tagged(completions=[[{"content": "<think>x"}], [{"content": "y"}]]) == [1.0, 0.0]
+
+
+def test_a_value_set_again_after_training_is_not_what_the_rewards_read(tmp_path, monkeypatch):
+    """The cells after GRPOTrainer (inference) set `tag` again: the rewards scored with the value it had when
+    the trainer ran (the copy took the notebook's last one)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out, _ = _import(tmp_path, [MODEL, "tag = '<a>'\n" + REWARDS, TRAIN + "trainer.train()\n",
+                                "tag = '<inference>'\nprint(tag)\n"])
+    assert _load(out.with_name(f"{out.stem}_rewards.py")).tag == "<a>"
 
 
 @pytest.mark.parametrize("files, says", [

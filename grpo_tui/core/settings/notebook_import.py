@@ -440,6 +440,8 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
     # every top-level binding of a name, in notebook order: (cell, "" or the head of the loop / if that sets it, stmt)
     binds: dict[str, list[tuple[int, str, ast.stmt]]] = {}
     for cell in cells:
+        if cell.index > cell_no:  # after the GRPOTrainer cell: the inference cells, not what the rewards read
+            continue
         for pos, stmt in enumerate(cell.tree.body):
             names_here: list[str] = []
             if isinstance(stmt, (ast.FunctionDef, ast.ClassDef)):

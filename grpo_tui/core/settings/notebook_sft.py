@@ -43,6 +43,7 @@ _NOT_CARRIED = {"warmup_steps": "no warm-up", "warmup_ratio": "no warm-up", "lr_
 # load_dataset's packaged builders: the rows are the notebook's own files (data_files=), not a hub dataset
 _BUILDERS = {"json", "csv", "parquet", "text", "arrow", "pandas", "sql", "generator", "webdataset", "xml",
              "imagefolder", "audiofolder", "videofolder"}
+_ANSWER_COLUMNS = {"answer", "solution", "target", "output", "label", "expected_answer"}  # as trainer.warmstart reads
 _ROW_SUBSETS = {"select", "head", "sample", "train_test_split", "filter", "dropna", "shard", "take", "skip"}
 
 
@@ -256,13 +257,26 @@ def _carry(out: DatasetTrace, stmts, literal, call: ast.Call, pos: tuple[int, in
     # the row filters: only steps the SFT rows went through (the chain of assignments followed, and the
     # names those read, e.g. keep = pd.to_numeric(...)), never a filter merely printed
     feeders = _feeders(stmts, chain)
-    numeric = next((c for (c, _), st in feeders for n in _live(st)
-                    if isinstance(n, ast.Call) and _name(n) == "to_numeric"), None)
-    if numeric is not None:
-        settings.append(("warmstart_numeric_answers", True, numeric, "filter",
-                         "pd.to_numeric(...) keeps the rows whose answer is a number"))
+    to_numeric = next(((c, n) for (c, _), st in feeders for n in _live(st)
+                       if isinstance(n, ast.Call) and _name(n) == "to_numeric"), None)
+    numeric = None
+    if to_numeric is not None:
+        cols = {n.slice.value for n in ast.walk(to_numeric[1]) if isinstance(n, ast.Subscript)
+                and isinstance(n.slice, ast.Constant) and isinstance(n.slice.value, str)}
+        if cols and not cols & _ANSWER_COLUMNS:  # a number test on another column than the answer
+            out.not_carried.append(f"SFT stage (cell {to_numeric[0]}): {ast.unparse(to_numeric[1])[:80]} keeps rows by "
+                                   "a column that is not the answer; the warm start's numeric filter reads the "
+                                   "answer only, so it is not carried")
+        else:
+            numeric = to_numeric[0]
+            settings.append(("warmstart_numeric_answers", True, numeric, "filter",
+                             "pd.to_numeric(...) keeps the rows whose answer is a number"))
     between = [(c, st) for c, p, st in stmts if load_pos <= (c, p) < pos]
     cap = _length_cap(between, feeders, stmts, literal)
+    if cap is not None and cap[0] is None:
+        out.not_carried.append(f"SFT stage (cell {cap[1]}): the length filter {cap[2]} is computed; not carried -- "
+                               "set warmstart_max_tokens=N")
+        cap = None
     if cap is not None:
         settings.append(("warmstart_max_tokens", cap[0], cap[1], "filter", f"keeps {cap[2]} (tokens of the chat text)"))
     out.settings += settings
@@ -374,9 +388,10 @@ def _counts_tokens(node: ast.AST) -> bool:
     return True
 
 
-def _length_cap(between, feeders, stmts, literal) -> tuple[int, int, str] | None:
+def _length_cap(between, feeders, stmts, literal) -> tuple[int | None, int, str] | None:
     """``df.loc[df["N"] <= max_seq_length / 2]`` where ``df["N"]`` is the token count of each row's chat
-    text (``len(tokenizer.apply_chat_template(...))``): the cap, its cell and how it was written."""
+    text (``len(tokenizer.apply_chat_template(...))``): the cap (None: computed), its cell and how it was
+    written."""
     counted = set()
     for _, st in between:
         if isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Subscript):
@@ -393,7 +408,7 @@ def _length_cap(between, feeders, stmts, literal) -> tuple[int, int, str] | None
                     and n.left.slice.value in counted):
                 v = _at(stmts, literal, n.comparators[0], w)
                 if v is MISSING or not isinstance(v, (int, float)) or isinstance(v, bool) or v < 1:
-                    return None
+                    return None, w[0], ast.unparse(n)
                 cap = int(v) - (1 if isinstance(n.ops[0], ast.Lt) and float(v).is_integer() else 0)
                 return cap, w[0], ast.unparse(n)
     return None
