@@ -371,3 +371,36 @@ def test_a_model_name_not_carried_reads_no_tokenizer_from_the_current_folder(tmp
     assert mod.tag is None
     with pytest.raises(RuntimeError, match="no model is named"):
         mod.tagged(completions=[])
+
+
+def test_tags_the_loop_picks_are_not_carried_as_the_none_they_start_as(tmp_path, monkeypatch):
+    """DeepSeek's shape: `reasoning_start = None`, the loop over the added tokens sets it, and the system prompt
+    is an f-string over it. The preset carried the system prompt "... None and None ..." (the literal before
+    the loop); now the tags and that prompt are said as not carried, grpo-tui's defaults in their place."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    loop = ("reasoning_start = None\nreasoning_end = None\n"
+            "for token in tokenizer.get_added_vocab().keys():\n"
+            "    if 'think' in token and '/' in token:\n        reasoning_end = token\n"
+            "    elif 'think' in token:\n        reasoning_start = token\n"
+            "system_prompt = f'Think between {reasoning_start} and {reasoning_end}'\n")
+    data = ("from datasets import load_dataset\ndataset = load_dataset('open-r1/DAPO-Math-17k-Processed', 'en', "
+            "split = 'train')\ndataset = dataset.map(lambda x: {'prompt': [{'role': 'system', 'content': system_prompt},"
+            " {'role': 'user', 'content': x['prompt']}], 'answer': x['solution']})\n")
+    out, text = _import(tmp_path, [MODEL, loop, data, REWARDS.replace("tag in", "reasoning_start in"),
+                                   TRAIN.replace("train_dataset = None", "train_dataset = dataset")])
+    assert "None and None" not in text
+    assert "reasoning_start: computed in the notebook (reasoning_start: set at run time in cell 1 (for token in " \
+           "tokenizer.get_added_vocab().keys():))" in text
+    assert "system_prompt (cell 2): the system message is computed" in text
+    cfg = parse_preset(out, "user").config
+    assert "None" not in cfg.system_prompt
+
+
+@pytest.mark.parametrize("later, r", [
+    ("lora_rank *= 2\n", 64),  # was carried as 32
+    ("lora_rank, other = 16, 0\n", 16),  # a tuple assignment of literals
+])
+def test_a_setting_name_bound_again_another_way_is_not_stale(tmp_path, later, r):
+    model = MODEL.replace("model = FastLanguageModel.get_peft_model", later + "model = FastLanguageModel.get_peft_model")
+    out, _ = _import(tmp_path, [model, REWARDS.replace("tag in", "'x' in"), TRAIN])
+    assert parse_preset(out, "user").config.lora_rank == r

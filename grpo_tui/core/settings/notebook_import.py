@@ -137,6 +137,55 @@ class _Env:
             except Unresolved:
                 self.values.pop(name, None)
                 self.unresolved[name] = f"{name} = {ast.unparse(stmt.value)}"
+            return
+        if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets):  # a = b = 3
+            for t in stmt.targets:
+                self.assign(ast.Assign(targets=[t], value=stmt.value), cell)
+            return
+        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], (ast.Tuple, ast.List))
+                and isinstance(stmt.value, (ast.Tuple, ast.List)) and len(stmt.value.elts) == len(stmt.targets[0].elts)
+                and all(isinstance(t, ast.Name) for t in stmt.targets[0].elts)
+                and not any(isinstance(e, ast.Starred) for e in stmt.value.elts)):  # a, b = 16, 0
+            values = {}
+            for t, v in zip(stmt.targets[0].elts, stmt.value.elts):  # all read before any is bound, as Python does
+                try:
+                    values[t.id] = self.eval(v)
+                except Unresolved:
+                    values[t.id] = MISSING
+            for name, v in values.items():
+                self.cells[name] = cell
+                if v is MISSING:
+                    self.values.pop(name, None)
+                    self.unresolved[name] = f"{name}: set at run time in cell {cell} ({ast.unparse(stmt)[:70]})"
+                else:
+                    self.values[name] = v
+                    self.unresolved.pop(name, None)
+            return
+        if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):  # lora_rank *= 2
+            name = stmt.target.id
+            self.assign(ast.Assign(targets=[ast.Name(name, ast.Store())],
+                                   value=ast.BinOp(ast.Name(name, ast.Load()), stmt.op, stmt.value)), cell)
+            return
+        if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Constant):  # if False: ... never runs
+            for s in stmt.body if stmt.test.value else stmt.orelse:
+                self.assign(s, cell)
+            return
+        if isinstance(stmt, (ast.Expr, ast.Pass, ast.Assert, ast.Global, ast.Nonlocal, ast.Delete)):
+            return
+        # any other binding (a, b = ..., a loop, with, try, an import, a def): no literal value from here on --
+        # a tag the notebook picks in a loop over the tokenizer is not the None it was set to before
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [stmt.name]
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            names = [(a.asname or a.name).split(".")[0] for a in stmt.names]
+        else:
+            names = [n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+        head = ast.unparse(stmt).splitlines()[0][:70]
+        for name in dict.fromkeys(names):
+            if name in self.values or name in self.unresolved:
+                self.values.pop(name, None)
+                self.unresolved[name] = f"{name}: set at run time in cell {cell} ({head})"
+                self.cells[name] = cell
 
 
 def _call_name(call: ast.Call) -> str:
@@ -368,7 +417,7 @@ def _from_saved_output(env: _Env, stmt: ast.stmt, cell: _Cell, out: Imported) ->
 
 def _rhs(env: _Env, node: ast.AST) -> ast.AST:
     """An unresolved name's assigned expression (``name = expr`` as the env recorded it), else the node."""
-    if isinstance(node, ast.Name) and node.id in env.unresolved:
+    if isinstance(node, ast.Name) and env.unresolved.get(node.id, "").startswith(f"{node.id} = "):
         try:
             return ast.parse(env.unresolved[node.id].split("=", 1)[1].strip(), mode="eval").body
         except (SyntaxError, IndexError):
