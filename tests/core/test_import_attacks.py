@@ -404,3 +404,33 @@ def test_a_setting_name_bound_again_another_way_is_not_stale(tmp_path, later, r)
     model = MODEL.replace("model = FastLanguageModel.get_peft_model", later + "model = FastLanguageModel.get_peft_model")
     out, _ = _import(tmp_path, [model, REWARDS.replace("tag in", "'x' in"), TRAIN])
     assert parse_preset(out, "user").config.lora_rank == r
+
+
+@pytest.mark.parametrize("tok, reads", [
+    ("from transformers import AutoTokenizer\ntokenizer = AutoTokenizer.from_pretrained('{other}')\n", "other"),
+    ("from unsloth.chat_templates import get_chat_template\ntokenizer = get_chat_template(tokenizer, "
+     "chat_template = 'qwen-2.5')\n", "model"),  # the model's own tokenizer, with another template
+])
+def test_the_loop_reads_the_tokenizer_the_notebook_loaded(tmp_path, monkeypatch, tok, reads):
+    """A notebook that loads its tokenizer from another repo than the model: the loop read the model's added
+    tokens instead."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = _model(tmp_path, [(5, "<think_model>")])
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "tokenizer.json").write_text(json.dumps({"added_tokens": [{"id": 3, "content": "<think_other>"}]}))
+    out, _ = _import(tmp_path, [MODEL.replace('"unsloth/Qwen3-4B-Base"', repr(str(model))),
+                                tok.replace("{other}", str(other)) + "tag = None\n" + LOOP, REWARDS, TRAIN])
+    assert _load(out.with_name(f"{out.stem}_rewards.py")).tag == f"<think_{reads}>"
+
+
+def test_a_tokenizer_built_in_code_is_said_and_the_processors_is_the_models(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = _model(tmp_path, [(5, "<think>")])
+    base = MODEL.replace('"unsloth/Qwen3-4B-Base"', repr(str(model)))
+    out, text = _import(tmp_path, [base, "tokenizer = processor.tokenizer\ntag = None\n" + LOOP, REWARDS, TRAIN], "p")
+    assert _load(out.with_name(f"{out.stem}_rewards.py")).tag == "<think>"
+    out, text = _import(tmp_path, [base, "tokenizer = build_tokenizer()\ntag = None\n" + LOOP, REWARDS, TRAIN], "b")
+    assert "the notebook's `tokenizer` is not the model's" in text
+    with pytest.raises(RuntimeError, match="no model is named"):
+        _load(out.with_name(f"{out.stem}_rewards.py")).tagged(completions=[])

@@ -555,12 +555,19 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
                                    f"pip install {' '.join(missing)} (the notebook installs it)")
         if any(id(s) in eos_uses for s in ordered):
             model = next((st.value for st in out.settings if st.key == "model_name"), "")
+            other = _other_tokenizer(cells, cell_no)
+            if other is not None:  # the notebook loads its tokenizer from elsewhere than the model
+                model = other
             header += ("# `tokenizer` in the notebook: a stand-in that reads the model's own tokenizer files. Its EOS is\n"
                        "# \"\" when they are not here -- TRL decodes completions without special tokens, so a reward\n"
                        "# never sees it; its added vocabulary (get_added_vocab) refuses to guess when they are not here.\n"
                        "from grpo_tui.trainer.rewards.notebook_tokenizer import TokenizerFacts\n"
                        f"tokenizer = TokenizerFacts({model!r})\n\n")
-            if not model:
+            if other == "":
+                out.not_carried.append("the copied rewards' tokenizer stand-in: the notebook's `tokenizer` is not the "
+                                       "model's (it is loaded or built another way, not from a literal name), so it "
+                                       f"reads no tokenizer files -- write its name into TokenizerFacts('') in {file}")
+            elif not model:
                 out.not_carried.append("the copied rewards' tokenizer stand-in: the notebook's model name is not "
                                        f"carried, so it reads no tokenizer files -- write the model into "
                                        f"TokenizerFacts('') in {file}")
@@ -578,6 +585,36 @@ def _rewards(out: Imported, cells: list[_Cell], names: list[str], cell_no: int, 
         out.reward_file_text = header + "\n\n".join(_unset_first(s, ordered[:i]) + ast.unparse(s)
                                                     for i, s in enumerate(ordered)) + "\n" + guards + \
             ("\n\n" + "\n\n".join(stubs) if stubs else "")
+
+
+def _other_tokenizer(cells: list[_Cell], cell_no: int) -> str | None:
+    """None when the notebook's ``tokenizer`` is the model's own (Unsloth's ``model, tokenizer =
+    FastLanguageModel.from_pretrained(...)``, or that passed through ``get_chat_template(tokenizer, ...)``);
+    else the name it is loaded from (``AutoTokenizer.from_pretrained("org/other")``), or "" when that is not
+    a literal."""
+    last: ast.AST | None = None
+    for cell in cells:
+        if cell.index > cell_no:
+            break
+        for stmt in cell.tree.body:
+            if isinstance(stmt, ast.Assign) and any(isinstance(n, ast.Name) and n.id == "tokenizer"
+                                                    for t in stmt.targets for n in ast.walk(t)):
+                value = stmt.value
+                if isinstance(value, ast.Call) and value.args and isinstance(value.args[0], ast.Name) \
+                        and value.args[0].id == "tokenizer":
+                    continue  # get_chat_template(tokenizer, ...): the same tokenizer's vocabulary
+                last = value
+    if last is None or isinstance(last, (ast.Name, ast.Attribute)):  # tokenizer = processor.tokenizer: the model's
+        return None
+    if isinstance(last, ast.Call) and _call_name(last) == "from_pretrained":
+        root = ast.unparse(last.func).split(".")[0]
+        if root in ("FastLanguageModel", "FastModel", "FastVisionModel"):
+            return None
+        arg = last.args[0] if last.args else next((k.value for k in last.keywords
+                                                    if k.arg in ("pretrained_model_name_or_path", "model_name")), None)
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            return arg.value
+    return ""
 
 
 def _unset_first(stmt: ast.stmt, before: list[ast.stmt]) -> str:
