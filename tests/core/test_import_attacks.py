@@ -434,3 +434,17 @@ def test_a_tokenizer_built_in_code_is_said_and_the_processors_is_the_models(tmp_
     assert "the notebook's `tokenizer` is not the model's" in text
     with pytest.raises(RuntimeError, match="no model is named"):
         _load(out.with_name(f"{out.stem}_rewards.py")).tagged(completions=[])
+
+
+def test_an_sft_stage_is_read_when_the_grpo_trainer_names_no_dataset(tmp_path):
+    """GRPOTrainer without train_dataset=: the SFT stage before it was not even looked at."""
+    train = CELLS[-1].replace(", train_dataset = dataset)", ")")
+    assert train != CELLS[-1]
+    out, text = _import(tmp_path, CELLS[:-1] + [train])
+    assert "dataset: no GRPOTrainer(train_dataset=...) found" in text
+    assert parse_preset(out, "user").config.warmstart_dataset == "unsloth/OpenMathReasoning-mini"
+
+
+def test_a_cap_written_the_other_way_round_is_the_same_cap(tmp_path):
+    out, _ = _import(tmp_path, _sft_cells((r'dataset["N"] <= max_seq_length / 2', r'max_seq_length / 2 > dataset["N"]')))
+    assert parse_preset(out, "user").config.warmstart_max_tokens == 1023

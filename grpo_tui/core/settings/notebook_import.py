@@ -321,21 +321,22 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
         elif tag in env.unresolved:
             out.not_carried.append(f"{tag}: computed in the notebook ({env.unresolved[tag]}); grpo-tui's default "
                                    "is used -- set it with --set " + tag + "=...")
-    if trainer_dataset:
-        def literal(node: ast.AST) -> Any:
-            try:
-                return env.eval(node)
-            except Unresolved:
-                return MISSING
+    def literal(node: ast.AST) -> Any:
+        try:
+            return env.eval(node)
+        except Unresolved:
+            return MISSING
 
-        for trace in (trace_dataset(cells, literal, trainer_dataset[0], trainer_dataset[1]),
-                      sft_stage(cells, literal, sft_cells)):
-            for key, value, cell_no, call, source in trace.settings:
-                out.settings.append(Setting(key, value, cell_no, call, source))
-            out.not_carried += trace.not_carried
-            out.notes += trace.notes
+    traces = [sft_stage(cells, literal, sft_cells)]  # an SFT stage is read whatever the GRPO dataset is
+    if trainer_dataset:
+        traces.insert(0, trace_dataset(cells, literal, trainer_dataset[0], trainer_dataset[1]))
     else:
         out.not_carried.append("dataset: no GRPOTrainer(train_dataset=...) found; grpo-tui's built-in task is used")
+    for trace in traces:
+        for key, value, cell_no, call, source in trace.settings:
+            out.settings.append(Setting(key, value, cell_no, call, source))
+        out.not_carried += trace.not_carried
+        out.notes += trace.notes
     out.refusal = _refusal(cells, path)
     if out.refusal:
         return out

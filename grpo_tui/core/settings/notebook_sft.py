@@ -401,8 +401,12 @@ def _length_cap(between, feeders, stmts, literal) -> tuple[int | None, int, str]
                     isinstance(v, ast.Call) and _name(v) in ("apply", "map") and v.args
                     and isinstance(v.args[0], ast.Lambda) and _counts_tokens(v.args[0].body))):
                 counted.add(col.value)
+    flip = {ast.GtE: ast.LtE, ast.Gt: ast.Lt}
     for w, st in feeders:
         for n in _live(st):
+            if (isinstance(n, ast.Compare) and len(n.ops) == 1 and type(n.ops[0]) in flip
+                    and isinstance(n.comparators[0], ast.Subscript)):  # 1024 >= df["N"] is df["N"] <= 1024
+                n = ast.Compare(left=n.comparators[0], ops=[flip[type(n.ops[0])]()], comparators=[n.left])
             if (isinstance(n, ast.Compare) and len(n.ops) == 1 and isinstance(n.ops[0], (ast.LtE, ast.Lt))
                     and isinstance(n.left, ast.Subscript) and isinstance(n.left.slice, ast.Constant)
                     and n.left.slice.value in counted):
