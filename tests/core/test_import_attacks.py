@@ -137,6 +137,8 @@ def test_a_filter_that_does_not_keep_rows_by_tokens_is_not_carried_as_one(tmp_pa
     ((("num_train_epochs = 2,", "num_train_epochs = 0,"),), "its num_train_epochs is 0 with no max_steps"),
     ((("learning_rate = 2e-4", "learning_rate = 0"),), "its learning rate is 0"),  # the preset did not load
     (((CONFIG, "    args = make_args())"),), "its args = make_args() is not an SFTConfig / TrainingArguments call"),
+    # **kwargs: the values are not read (TRL's defaults were carried)
+    (((CONFIG, "    args = SFTConfig(**sft_kwargs))"),), "its SFTConfig call takes **kwargs"),
 ])
 def test_an_sft_stage_that_cannot_be_carried_is_refused_in_one_line_and_nothing_half_carried(tmp_path, changes, why):
     out, text = _import(tmp_path, _sft_cells(*changes))
@@ -448,3 +450,17 @@ def test_an_sft_stage_is_read_when_the_grpo_trainer_names_no_dataset(tmp_path):
 def test_a_cap_written_the_other_way_round_is_the_same_cap(tmp_path):
     out, _ = _import(tmp_path, _sft_cells((r'dataset["N"] <= max_seq_length / 2', r'max_seq_length / 2 > dataset["N"]')))
     assert parse_preset(out, "user").config.warmstart_max_tokens == 1023
+
+
+def test_the_added_tokens_are_read_once_however_many_loops_read_them(tmp_path, monkeypatch):
+    """Each read may cost a hub connect (3 s when it is unreachable): two loops read the files once."""
+    from grpo_tui.trainer.rewards import notebook_tokenizer
+
+    calls = []
+    real = notebook_tokenizer.added_vocab
+    monkeypatch.setattr(notebook_tokenizer, "added_vocab", lambda m: calls.append(m) or real(m))
+    (tmp_path / "tokenizer.json").write_text(json.dumps({"added_tokens": [{"id": 1, "content": "<think>"}]}))
+    tok = notebook_tokenizer.TokenizerFacts(str(tmp_path))
+    first = tok.get_added_vocab()
+    first["<mutated>"] = 9  # a copy: the notebook's code cannot change what the next loop reads
+    assert tok.get_added_vocab() == {"<think>": 1} and len(calls) == 1

@@ -214,6 +214,9 @@ def _carry(out: DatasetTrace, stmts, literal, call: ast.Call, pos: tuple[int, in
         return f"its args = {ast.unparse(kw['args'])[:60]} is not an SFTConfig / TrainingArguments call written in " \
                "the notebook"
     conf, conf_pos, defaults_lr, conf_name = cfg
+    for c, what in ((call, "SFTTrainer"), (load, "load_dataset"), (conf, conf_name)):
+        if c is not None and (any(k.arg is None for k in c.keywords) or any(isinstance(a, ast.Starred) for a in c.args)):
+            return f"its {what} call takes **kwargs / *args ({ast.unparse(c)[:60]}), whose values are not read here"
     conf_cell = conf_pos[0]
     ckw = {k.arg: k.value for k in conf.keywords if k.arg} if conf is not None else {}
     value = {k: _at(stmts, literal, v, conf_pos) for k, v in ckw.items()}

@@ -30,13 +30,16 @@ class TokenizerFacts:
         self.model = model
         self.eos_token = _eos(model)
         self.vocab_missing = ""
+        self._vocab: dict[str, int] | None = None
 
     def get_added_vocab(self) -> dict[str, int]:
-        try:
-            return added_vocab(self.model)
-        except RuntimeError as e:
-            self.vocab_missing = str(e)
-            return {}
+        if self._vocab is None:  # read once: a notebook may loop over it more than once
+            try:
+                self._vocab = added_vocab(self.model)
+            except RuntimeError as e:
+                self.vocab_missing = str(e)
+                self._vocab = {}
+        return dict(self._vocab)
 
     def needs_vocab(self, fn):
         """``fn`` as it is when the added tokens were read; else a reward that raises saying why."""
