@@ -401,6 +401,7 @@ def test_tags_the_loop_picks_are_not_carried_as_the_none_they_start_as(tmp_path,
 @pytest.mark.parametrize("later, r", [
     ("lora_rank *= 2\n", 64),  # was carried as 32
     ("lora_rank, other = 16, 0\n", 16),  # a tuple assignment of literals
+    ("lora_rank: int = 8\n", 8),  # annotated (it kept 32)
 ])
 def test_a_setting_name_bound_again_another_way_is_not_stale(tmp_path, later, r):
     model = MODEL.replace("model = FastLanguageModel.get_peft_model", later + "model = FastLanguageModel.get_peft_model")

@@ -161,6 +161,9 @@ class _Env:
                     self.values[name] = v
                     self.unresolved.pop(name, None)
             return
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            self.assign(ast.Assign(targets=[stmt.target], value=stmt.value), cell)  # max_steps: int = 100
+            return
         if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):  # lora_rank *= 2
             name = stmt.target.id
             self.assign(ast.Assign(targets=[ast.Name(name, ast.Store())],
