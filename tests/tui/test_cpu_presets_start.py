@@ -20,7 +20,7 @@ def test_step_estimate_scales_with_the_batch_and_stops_at_the_measured_cores():
     two = cpu_speed.step_seconds(cfg, cores=2)
     assert one == pytest.approx(2 * two)
     assert cpu_speed.step_seconds(cfg, cores=16) == pytest.approx(two)  # more cores were not measured
-    double = cfg.with_overrides({"per_device_train_batch_size": 16})
+    double = cfg.with_overrides({"per_device_train_batch_size": 2 * cfg.per_device_train_batch_size})
     assert cpu_speed.step_seconds(double, cores=2) == pytest.approx(2 * two)
     assert cpu_speed.step_seconds(load_preset("cpu-small"), cores=2) is None  # not measured: no number
     assert planner.plan(cfg, ram_gb=16).notes[0] == cpu_speed.step_note(cfg)
