@@ -63,6 +63,7 @@ def test_cpu_smollm2_trains_two_real_steps_and_the_dashboard_shows_them(smollm2)
         "max_steps": 2, "save_steps": 1000,
         "num_generations": 4, "per_device_train_batch_size": 4,  # one group of 4 a step: CI has 2 cores
         "warmstart_steps": 3, "warmstart_batch_size": 2, "eval_size": 4,  # the format warm start, short
+        "temperature": 1.0,  # the real-text check below reads sampled words; the preset's 0.7 writes fewer
     })
     launched = launch.launch(cfg)
     run, proc = launched.run, launched.proc
