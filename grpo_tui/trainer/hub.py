@@ -41,8 +41,7 @@ def needs_hub(cfg: RunConfig) -> bool:
     from .tiny import TINY_MODEL
 
     model_from_hub = cfg.model != TINY_MODEL and not os.path.exists(os.path.expanduser(cfg.model))
-    warmstart_from_hub = bool(cfg.warmstart_steps or cfg.warmstart_epochs) and bool(cfg.warmstart_dataset) \
-        and classify(cfg.warmstart_dataset) == "hub"
+    warmstart_from_hub = cfg.warmstart_on and bool(cfg.warmstart_dataset) and classify(cfg.warmstart_dataset) == "hub"
     return model_from_hub or classify(cfg.dataset) == "hub" or warmstart_from_hub
 
 

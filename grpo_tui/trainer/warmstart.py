@@ -260,7 +260,7 @@ def warm_start(model: Any, tokenizer: Any, cfg: RunConfig, progress: Progress | 
 def wanted(cfg: RunConfig, ctx: Any) -> bool:
     """Whether this run warm-starts: ``warmstart_steps`` > 0 and not a resume (the checkpoint
     holds what the warm start taught)."""
-    return (cfg.warmstart_steps > 0 or cfg.warmstart_epochs > 0) and ctx.resume_from is None
+    return cfg.warmstart_on and ctx.resume_from is None
 
 
 def run_phase(ctx: Any, model: Any, tokenizer: Any) -> list[float] | None:

@@ -213,6 +213,11 @@ class RunConfig:
                 f"{self.gradient_accumulation_steps} does not divide by num_generations {self.num_generations}; "
                 f"Unsloth raises it to num_generations, and so does grpo-tui on both backends")
 
+    @property
+    def warmstart_on(self) -> bool:
+        """Whether a run asks for the format warm start: a step count, or epochs over its rows."""
+        return self.warmstart_steps > 0 or self.warmstart_epochs > 0
+
     def validate(self) -> "RunConfig":
         """Check everything that can be checked without the training stack."""
         if self.backend not in BACKENDS:
@@ -281,7 +286,7 @@ class RunConfig:
                 raise ConfigError(name, f"must be 0 or more, got {getattr(self, name)}", "0 switches it off")
         if self.warmstart_batch_size < 1:
             raise ConfigError("warmstart_batch_size", f"must be at least 1, got {self.warmstart_batch_size}")
-        if (self.warmstart_steps or self.warmstart_epochs) and not self.warmstart_learning_rate > 0:
+        if self.warmstart_on and not self.warmstart_learning_rate > 0:
             raise ConfigError("warmstart_learning_rate", f"must be positive, got {self.warmstart_learning_rate}")
         if self.reward_weights and len(self.reward_weights) != len(self.rewards):
             raise ConfigError("reward_weights", f"{len(self.reward_weights)} weights for {len(self.rewards)} rewards",
