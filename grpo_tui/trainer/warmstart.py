@@ -62,7 +62,8 @@ def worked_steps(row: dict[str, Any], answer_column: str | None) -> str | None:
         text = row[answer_column].split("####", 1)[0]
     else:
         text = next((row[c] for c in WORKED_COLUMNS if isinstance(row.get(c), str) and row[c].strip()), "")
-    text = " ".join(_THINK_TAGS.sub("", _CALC_NOTE.sub("", text)).split())
+    # the notebooks strip only the ends (thoughts.strip()): a solution's line breaks are kept
+    text = _THINK_TAGS.sub("", _CALC_NOTE.sub("", text)).strip()
     return text or None
 
 

@@ -49,6 +49,8 @@ def test_the_grpo_dataset_is_the_one_the_trainer_gets_and_the_sft_stage_is_said(
     assert "SFT stage (cell 2, SFTTrainer) carried as the format warm start" in text
     assert "SFT stage (cell 2, SFTConfig): lr_scheduler_type, warmup_steps -- the warm start uses a constant rate, " \
            "no warm-up" in said
+    # TRL's SFT on the chat text learns the prompt's tokens too; the warm start does not: said, not hidden
+    assert "SFT stage (cell 2, SFTTrainer): the loss -- the notebook learns every token of the chat text" in said
 
 
 @pytest.mark.parametrize("change, why", [
@@ -66,6 +68,15 @@ def test_an_sft_stage_that_cannot_be_read_is_said_and_nothing_of_it_is_half_carr
     assert "\nwarmstart_" not in text
     cfg = parse_preset(out, "user").config
     assert cfg.warmstart_steps == 0 and cfg.warmstart_epochs == 0 and not cfg.warmstart_dataset
+
+
+def test_an_sft_stage_that_learns_the_reply_only_is_not_said_to_differ_in_its_loss(tmp_path, capsys):
+    cells = [c.replace("num_train_epochs = 2,", "num_train_epochs = 2, assistant_only_loss = True,") if c is SFT else c
+             for c in CELLS]
+    assert main(["import", str(write_notebook(tmp_path / "a.ipynb", cells)), "-o", str(tmp_path / "a.toml")]) == 0
+    said = capsys.readouterr().out
+    assert "carried as the format warm start" in (tmp_path / "a.toml").read_text()
+    assert "the loss -- the notebook learns every token" not in said
 
 
 def test_the_system_prompt_tags_and_chat_form_are_carried(imported):

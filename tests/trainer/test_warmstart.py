@@ -213,7 +213,7 @@ def test_an_sft_stage_set_like_openmathreasoning_is_read_as_the_notebook_formats
     got, distinct = warmstart.example_rows(cfg, chat=False, tokenizer=tok)
     assert distinct == 2  # the fraction (not numeric) and the long one (over 300 tokens) are left out
     first = [next(got) for _ in range(2)]
-    assert {r["completion"] for r in first} == {"<think>x = 17 - 3 = 14. So 14.</think><answer>14</answer>",
+    assert {r["completion"] for r in first} == {"<think>x = 17 - 3 = 14.\n\nSo 14.</think><answer>14</answer>",  # line breaks kept, ends stripped
                                                 "<think>-1 - 1 = -2.</think><answer>-2</answer>"}
     assert warmstart.planned_steps(cfg, distinct) == 4  # 2 epochs of 2 rows, batch 1
     assert warmstart.planned_steps(cfg.with_overrides({"warmstart_batch_size": 3}), distinct) == 2  # ceil(2/3) a pass

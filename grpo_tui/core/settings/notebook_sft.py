@@ -293,10 +293,20 @@ def _carry(out: DatasetTrace, stmts, literal, call: ast.Call, pos: tuple[int, in
     if skipped:
         out.not_carried.append(f"SFT stage (cell {conf_cell}, {conf_name}): {', '.join(skipped)} -- the warm start "
                                f"uses {', '.join(dict.fromkeys(_NOT_CARRIED[k] for k in skipped))}")
+    if not _true(value.get("assistant_only_loss")) and not _true(value.get("completion_only_loss")):
+        # TRL's SFTTrainer on a text column learns every token; the warm start learns the reply only
+        # (trainer.warmstart.example_tensors), the part GRPO goes on to sample.
+        out.not_carried.append(f"SFT stage (cell {cell_no}, SFTTrainer): the loss -- the notebook learns every "
+                               "token of the chat text (system prompt and question too); the warm start learns "
+                               "the reply only")
     out.notes.append(f"SFT stage (cell {cell_no}, SFTTrainer) carried as the format warm start: the rows of "
                      f"{path} written as the notebook's tags around the worked solution and the answer, after "
                      "its system prompt, training the LoRA adapter GRPO then goes on with")
     return ""
+
+
+def _true(v: Any) -> bool:
+    return v is True
 
 
 def _is_int(v: Any) -> bool:
