@@ -32,7 +32,8 @@ class DatasetTrace:
     notes: list[str] = field(default_factory=list)
 
 
-def _name(call: ast.Call) -> str:
+def call_name(call: ast.Call) -> str:
+    """The called name: ``load_dataset`` for ``load_dataset(...)`` and ``datasets.load_dataset(...)``."""
     f = call.func
     return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
 
@@ -59,7 +60,7 @@ def trace_dataset(cells: list[Any], literal: Callable[[ast.AST], Any], node: ast
     stmts = _statements(cells)
     funcs = {stmt.name: (stmt, cell) for cell, _, stmt in stmts if isinstance(stmt, ast.FunctionDef)}
     trainer_pos = next(((c, p) for c, p, st in stmts if c == trainer_cell and any(
-        isinstance(n, ast.Call) and _name(n) == "GRPOTrainer" for n in ast.walk(st))), (trainer_cell, 10 ** 6))
+        isinstance(n, ast.Call) and call_name(n) == "GRPOTrainer" for n in ast.walk(st))), (trainer_cell, 10 ** 6))
     maps: list[tuple[ast.AST, int]] = []  # the .map functions applied, newest first
     where, cur = trainer_pos, node
     found: tuple[ast.Call, int, dict[str, Any]] | None = None
@@ -73,14 +74,14 @@ def trace_dataset(cells: list[Any], literal: Callable[[ast.AST], Any], node: ast
             cur, where = hit
         elif isinstance(cur, ast.Subscript):  # new_dataset["train"]
             cur = cur.value
-        elif isinstance(cur, ast.Call) and _name(cur) == "load_dataset":
+        elif isinstance(cur, ast.Call) and call_name(cur) == "load_dataset":
             found = (cur, where[0], {})
             break
-        elif isinstance(cur, ast.Call) and isinstance(cur.func, ast.Attribute) and _name(cur) in _PASS_THROUGH:
-            if _name(cur) == "map" and cur.args:
+        elif isinstance(cur, ast.Call) and isinstance(cur.func, ast.Attribute) and call_name(cur) in _PASS_THROUGH:
+            if call_name(cur) == "map" and cur.args:
                 maps.append((cur.args[0], where[0]))
             cur = cur.func.value
-        elif isinstance(cur, ast.Call) and _name(cur) in _BUILT:
+        elif isinstance(cur, ast.Call) and call_name(cur) in _BUILT:
             if _role_dicts(cur):  # the rows' prompts are message lists: TRL hands rewards chat completions
                 out.settings.append(("prompt_form", "chat", where[0], "map", "message lists in the built rows"))
             out.not_carried.append(
@@ -92,9 +93,9 @@ def trace_dataset(cells: list[Any], literal: Callable[[ast.AST], Any], node: ast
             fn, fn_cell = funcs[cur.func.id]
             defaults = _defaults(fn, literal)
             for n in ast.walk(fn):
-                if isinstance(n, ast.Call) and _name(n) == "map" and n.args:
+                if isinstance(n, ast.Call) and call_name(n) == "map" and n.args:
                     maps.append((n.args[0], fn_cell))
-            call = next((n for n in ast.walk(fn) if isinstance(n, ast.Call) and _name(n) == "load_dataset"), None)
+            call = next((n for n in ast.walk(fn) if isinstance(n, ast.Call) and call_name(n) == "load_dataset"), None)
             if call is None:
                 out.not_carried.append(f"dataset (cell {fn_cell}): {fn.name}() builds it without load_dataset; "
                                        "not carried, grpo-tui's built-in task is used")
@@ -179,7 +180,7 @@ def _templated(body: ast.AST) -> bool:
         if isinstance(d, ast.Dict):
             for k, v in zip(d.keys, d.values):
                 if isinstance(k, ast.Constant) and k.value == "prompt" and any(
-                        isinstance(c, ast.Call) and _name(c) == "apply_chat_template" for c in ast.walk(v)):
+                        isinstance(c, ast.Call) and call_name(c) == "apply_chat_template" for c in ast.walk(v)):
                     return True
     return False
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, canonical_keys
-from .notebook_dataset import MISSING, trace_dataset
+from .notebook_dataset import MISSING, call_name, trace_dataset
 from .notebook_sft import sft_stage
 
 _MAGIC = re.compile(r"^\s*[%!]")
@@ -191,11 +191,6 @@ class _Env:
                 self.cells[name] = cell
 
 
-def _call_name(call: ast.Call) -> str:
-    f = call.func
-    return f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
-
-
 def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
     """Everything carried from ``path``; ``rewards_file`` is where extracted rewards will live."""
     cells = read_cells(path)
@@ -257,13 +252,13 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
             env.assign(stmt, cell.index)
             _from_saved_output(env, stmt, cell, out)
             env.chat_lengths = env.chat_lengths or any(
-                isinstance(n, ast.Call) and _call_name(n) == "apply_chat_template"
+                isinstance(n, ast.Call) and call_name(n) == "apply_chat_template"
                 and any(k.arg == "add_generation_prompt" and isinstance(k.value, ast.Constant) and k.value.value is True
                         for k in n.keywords) for n in ast.walk(stmt))
         for node in ast.walk(cell.tree):
             if not isinstance(node, ast.Call):
                 continue
-            name = _call_name(node)
+            name = call_name(node)
             if name == "SamplingParams":
                 parent = _assigned_name(cell.tree, node)
                 if parent:
@@ -354,13 +349,13 @@ def _refusal(cells: list[_Cell], path: Path) -> str:
     """One line when the notebook trains something a grpo-tui preset would not: not GRPO at all, a
     vision model (images in the prompts), or an environment that plays the episodes (rollout_func)."""
     calls = [(c.index, n) for c in cells for n in ast.walk(c.tree) if isinstance(n, ast.Call)]
-    trainers = [(i, n) for i, n in calls if _call_name(n) == "GRPOTrainer"]
-    if not trainers and not any(_call_name(n) == "GRPOConfig" for _, n in calls):
-        other = next((f"{_call_name(n)} in cell {i}" for i, n in calls
-                      if _call_name(n) in ("SFTTrainer", "DPOTrainer", "ORPOTrainer", "KTOTrainer", "Trainer")), "")
+    trainers = [(i, n) for i, n in calls if call_name(n) == "GRPOTrainer"]
+    if not trainers and not any(call_name(n) == "GRPOConfig" for _, n in calls):
+        other = next((f"{call_name(n)} in cell {i}" for i, n in calls
+                      if call_name(n) in ("SFTTrainer", "DPOTrainer", "ORPOTrainer", "KTOTrainer", "Trainer")), "")
         return f"{path.name}: not a GRPO notebook (no GRPOConfig or GRPOTrainer call" + \
             (f"; it trains with {other})" if other else ")") + "; nothing written"
-    vision = next((i for i, n in calls if _call_name(n) == "from_pretrained"
+    vision = next((i for i, n in calls if call_name(n) == "from_pretrained"
                    and ast.unparse(n.func).split(".")[0] == "FastVisionModel"), None)
     if vision is not None and _images(cells):  # Gemma 4's text notebooks load with FastVisionModel too
         return (f"{path.name}: a vision GRPO notebook (FastVisionModel, cell {vision}: images reach the model with "
@@ -398,7 +393,7 @@ def _from_saved_output(env: _Env, stmt: ast.stmt, cell: _Cell, out: Imported) ->
     if name not in env.unresolved or not cell.output:
         return
     for node in ast.walk(cell.tree):
-        if not (isinstance(node, ast.Call) and _call_name(node) == "print" and node.args
+        if not (isinstance(node, ast.Call) and call_name(node) == "print" and node.args
                 and isinstance(node.args[-1], ast.Name) and node.args[-1].id == name
                 and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args[:-1])):
             continue
@@ -445,11 +440,11 @@ def _length_rule(env: _Env, key: str, node: ast.AST) -> str | None:
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Add) and _is_number(env, expr.right):
         plus, expr = env.eval(expr.right), expr.left
     measured = _rhs(env, expr)
-    if isinstance(measured, ast.Call) and _call_name(measured) == "int" and measured.args:
+    if isinstance(measured, ast.Call) and call_name(measured) == "int" and measured.args:
         measured = measured.args[0]
     if not (isinstance(measured, ast.Call) and isinstance(plus, int) and plus >= 0):
         return None
-    name = _call_name(measured)
+    name = call_name(measured)
     # the trainer measures prompts as it sends them (chat template + generation prompt): take only a column
     # of lengths (tokenized["L"]) where the notebook measured those too, never an inline generator over
     # raw text (``max(len(tokenizer(x)) for x in ...)`` counts something else)
@@ -610,7 +605,7 @@ def _other_tokenizer(cells: list[_Cell], cell_no: int) -> str | None:
                 last = value
     if last is None or isinstance(last, (ast.Name, ast.Attribute)):  # tokenizer = processor.tokenizer: the model's
         return None
-    if isinstance(last, ast.Call) and _call_name(last) == "from_pretrained":
+    if isinstance(last, ast.Call) and call_name(last) == "from_pretrained":
         root = ast.unparse(last.func).split(".")[0]
         if root in ("FastLanguageModel", "FastModel", "FastVisionModel"):
             return None

@@ -27,7 +27,7 @@ import copy
 from pathlib import Path
 from typing import Any, Callable
 
-from .notebook_dataset import MISSING, DatasetTrace, _last_assignment, _name, _statements
+from .notebook_dataset import MISSING, DatasetTrace, _last_assignment, _statements, call_name
 
 # Steps between the load and the SFTTrainer that keep the rows' source (datasets and pandas).
 _KEEPS_SOURCE = {"map", "filter", "select", "shuffle", "remove_columns", "rename_column", "rename_columns",
@@ -53,13 +53,13 @@ def sft_stage(cells: list[Any], literal: Callable[[ast.AST], Any], sft_cells: li
     out = DatasetTrace()
     stmts = _statements(cells)
     grpo = next(((c, p) for c, p, st in stmts for n in _live(st)
-                 if isinstance(n, ast.Call) and _name(n) == "GRPOTrainer"), (10 ** 9, 0))
+                 if isinstance(n, ast.Call) and call_name(n) == "GRPOTrainer"), (10 ** 9, 0))
     stages = [((c, p), n, st) for c, p, st in stmts for n in _live(st)
-              if isinstance(n, ast.Call) and _name(n) == "SFTTrainer"]
+              if isinstance(n, ast.Call) and call_name(n) == "SFTTrainer"]
     stages.sort(key=lambda s: (s[0], s[1].lineno, s[1].col_offset))
     for c, p, st in stmts:  # an SFTTrainer inside a function runs only if called: not read
         for fn in (n for n in ast.walk(st) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
-            if any(isinstance(n, ast.Call) and _name(n) == "SFTTrainer" for n in ast.walk(fn)):
+            if any(isinstance(n, ast.Call) and call_name(n) == "SFTTrainer" for n in ast.walk(fn)):
                 out.not_carried.append(f"SFT stage (cell {c}, SFTTrainer inside {fn.name}()): not carried -- "
                                        "only a stage written at the notebook's top level is read")
                 break
@@ -119,7 +119,7 @@ def _trained(stmts, stage, before: tuple[int, int]) -> bool:
             if isinstance(n, ast.Call) and (
                     (isinstance(n.func, ast.Attribute) and n.func.attr == "train" and isinstance(n.func.value, ast.Name)
                      and n.func.value.id == name)
-                    or ("train" in _name(n) and any(isinstance(a, ast.Name) and a.id == name for a in n.args))):
+                    or ("train" in call_name(n) and any(isinstance(a, ast.Name) and a.id == name for a in n.args))):
                 return True
         if name in _bound(later):
             return False
@@ -261,7 +261,7 @@ def _carry(out: DatasetTrace, stmts, literal, call: ast.Call, pos: tuple[int, in
     # names those read, e.g. keep = pd.to_numeric(...)), never a filter merely printed
     feeders = _feeders(stmts, chain)
     to_numeric = next(((c, n) for (c, _), st in feeders for n in _live(st)
-                       if isinstance(n, ast.Call) and _name(n) == "to_numeric"), None)
+                       if isinstance(n, ast.Call) and call_name(n) == "to_numeric"), None)
     numeric = None
     if to_numeric is not None:
         cols = {n.slice.value for n in ast.walk(to_numeric[1]) if isinstance(n, ast.Subscript)
@@ -337,13 +337,13 @@ def _load_call(stmts, node: ast.AST, where: tuple[int, int]):
             cur = cur.value
         elif isinstance(cur, ast.Attribute) and cur.attr in ("iloc", "loc"):
             cur = cur.value
-        elif isinstance(cur, ast.Call) and _name(cur) == "load_dataset":
+        elif isinstance(cur, ast.Call) and call_name(cur) == "load_dataset":
             return cur, where, chain, key, subsets
-        elif isinstance(cur, ast.Call) and _name(cur) in _FROM_ROWS and cur.args:
+        elif isinstance(cur, ast.Call) and call_name(cur) in _FROM_ROWS and cur.args:
             cur = cur.args[0]
-        elif isinstance(cur, ast.Call) and isinstance(cur.func, ast.Attribute) and _name(cur) in _KEEPS_SOURCE:
-            if _name(cur) in _ROW_SUBSETS:
-                subsets.append(ast.unparse(cur)[:80] if _name(cur) != "train_test_split" or key is None
+        elif isinstance(cur, ast.Call) and isinstance(cur.func, ast.Attribute) and call_name(cur) in _KEEPS_SOURCE:
+            if call_name(cur) in _ROW_SUBSETS:
+                subsets.append(ast.unparse(cur)[:80] if call_name(cur) != "train_test_split" or key is None
                                else f"{ast.unparse(cur)[:70]}[{key!r}]")
                 key = None  # train_test_split(...)["train"] is a part, not a split of the dataset
             cur = cur.func.value
@@ -380,19 +380,19 @@ def _sft_config(stmts, node: ast.AST | None, where: tuple[int, int]):
         if not hit:
             return None
         node, where = hit
-    if isinstance(node, ast.Call) and _name(node) == "SFTConfig":
+    if isinstance(node, ast.Call) and call_name(node) == "SFTConfig":
         return node, where, TRL_SFT_LR, "SFTConfig"
-    if isinstance(node, ast.Call) and _name(node) in ("TrainingArguments", "UnslothTrainingArguments"):
-        return node, where, HF_LR, _name(node)
+    if isinstance(node, ast.Call) and call_name(node) in ("TrainingArguments", "UnslothTrainingArguments"):
+        return node, where, HF_LR, call_name(node)
     return None
 
 
 def _counts_tokens(node: ast.AST) -> bool:
     """``len(tokenizer.apply_chat_template(m))``: the token count (not ``tokenize=False``'s characters, not
     ``return_dict=True``'s keys)."""
-    if not (isinstance(node, ast.Call) and _name(node) == "len" and isinstance(node.func, ast.Name)
+    if not (isinstance(node, ast.Call) and call_name(node) == "len" and isinstance(node.func, ast.Name)
             and len(node.args) == 1 and isinstance(node.args[0], ast.Call)
-            and _name(node.args[0]) == "apply_chat_template"):
+            and call_name(node.args[0]) == "apply_chat_template"):
         return False
     kws = {k.arg: k.value for k in node.args[0].keywords}
     for k, ok in (("tokenize", True), ("return_dict", False)):
@@ -411,7 +411,7 @@ def _length_cap(between, feeders, stmts, literal) -> tuple[int | None, int, str]
             col = st.targets[0].slice
             v = st.value
             if isinstance(col, ast.Constant) and (_counts_tokens(v) or (
-                    isinstance(v, ast.Call) and _name(v) in ("apply", "map") and v.args
+                    isinstance(v, ast.Call) and call_name(v) in ("apply", "map") and v.args
                     and isinstance(v.args[0], ast.Lambda) and _counts_tokens(v.args[0].body))):
                 counted.add(col.value)
     flip = {ast.GtE: ast.LtE, ast.Gt: ast.Lt}
