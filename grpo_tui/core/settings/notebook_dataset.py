@@ -15,6 +15,8 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from .notebook_env import MISSING
+
 # grpo-tui's dataset reads these columns (trainer.datasets PROMPT_COLUMNS / ANSWER_COLUMNS).
 PROMPT_COLUMNS = ("prompt", "question", "problem", "input", "query")
 ANSWER_COLUMNS = ("answer", "solution", "target", "output", "label")
@@ -22,7 +24,6 @@ ANSWER_COLUMNS = ("answer", "solution", "target", "output", "label")
 _PASS_THROUGH = {"map", "filter", "select", "shuffle", "remove_columns", "rename_column", "rename_columns",
                  "select_columns", "cast_column", "train_test_split", "flatten", "sort", "with_format"}
 _BUILT = {"from_list", "from_dict", "from_pandas", "from_generator", "from_csv", "from_json", "from_parquet"}
-MISSING = object()
 
 
 @dataclass

@@ -24,26 +24,20 @@ from __future__ import annotations
 
 import ast
 import json
-import operator
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, canonical_keys
-from .notebook_dataset import MISSING, call_name, trace_dataset
+from .notebook_dataset import call_name, trace_dataset
+from .notebook_env import Env, Unresolved
 from .notebook_sft import sft_stage
 
 _MAGIC = re.compile(r"^\s*[%!]")
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 _TABLE_OF = {"from_pretrained": "model", "get_peft_model": "lora", "LoraConfig": "lora", "GRPOTrainer": "model", "GRPOConfig": "grpo", "SamplingParams": "grpo",
              "os.environ": "model", "load_dataset": "data"}
 _SKIP_KWARGS = {"model", "tokenizer", "processing_class", "task_type"}  # objects / fixed here, not settings
-
-
-class Unresolved(Exception):
-    """A value that is not a literal (or arithmetic over literals)."""
 
 
 @dataclass
@@ -98,108 +92,15 @@ def read_cells(path: Path) -> list[_Cell]:
     return cells
 
 
-class _Env:
-    """Literal module-level assignments, in notebook order."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-        self.unresolved: dict[str, str] = {}
-        self.cells: dict[str, int] = {}  # name -> the cell of its last assignment
-        self.chat_lengths = False  # the notebook tokenizes prompts with apply_chat_template(add_generation_prompt)
-
-    def eval(self, node: ast.AST) -> Any:
-        if isinstance(node, ast.Constant):
-            return node.value
-        if isinstance(node, (ast.List, ast.Tuple)):
-            return [self.eval(e) for e in node.elts]
-        if isinstance(node, ast.Dict):
-            return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values)}
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -self.eval(node.operand)
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](self.eval(node.left), self.eval(node.right))
-        if isinstance(node, ast.JoinedStr):  # f"...{reasoning_start}..." over literal names
-            return "".join(str(self.eval(v.value)) if isinstance(v, ast.FormattedValue) else str(v.value)
-                           for v in node.values)
-        if isinstance(node, ast.Name):
-            if node.id in self.values:
-                return self.values[node.id]
-            raise Unresolved(self.unresolved.get(node.id, node.id))
-        raise Unresolved(ast.unparse(node))
-
-    def assign(self, stmt: ast.stmt, cell: int = 0) -> None:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-            name = stmt.targets[0].id
-            self.cells[name] = cell
-            try:
-                self.values[name] = self.eval(stmt.value)
-                self.unresolved.pop(name, None)
-            except Unresolved:
-                self.values.pop(name, None)
-                self.unresolved[name] = f"{name} = {ast.unparse(stmt.value)}"
-            return
-        if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets):  # a = b = 3
-            for t in stmt.targets:
-                self.assign(ast.Assign(targets=[t], value=stmt.value), cell)
-            return
-        if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], (ast.Tuple, ast.List))
-                and isinstance(stmt.value, (ast.Tuple, ast.List)) and len(stmt.value.elts) == len(stmt.targets[0].elts)
-                and all(isinstance(t, ast.Name) for t in stmt.targets[0].elts)
-                and not any(isinstance(e, ast.Starred) for e in stmt.value.elts)):  # a, b = 16, 0
-            values = {}
-            for t, v in zip(stmt.targets[0].elts, stmt.value.elts):  # all read before any is bound, as Python does
-                try:
-                    values[t.id] = self.eval(v)
-                except Unresolved:
-                    values[t.id] = MISSING
-            for name, v in values.items():
-                self.cells[name] = cell
-                if v is MISSING:
-                    self.values.pop(name, None)
-                    self.unresolved[name] = f"{name}: set at run time in cell {cell} ({ast.unparse(stmt)[:70]})"
-                else:
-                    self.values[name] = v
-                    self.unresolved.pop(name, None)
-            return
-        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
-            self.assign(ast.Assign(targets=[stmt.target], value=stmt.value), cell)  # max_steps: int = 100
-            return
-        if isinstance(stmt, ast.AugAssign) and isinstance(stmt.target, ast.Name):  # lora_rank *= 2
-            name = stmt.target.id
-            self.assign(ast.Assign(targets=[ast.Name(name, ast.Store())],
-                                   value=ast.BinOp(ast.Name(name, ast.Load()), stmt.op, stmt.value)), cell)
-            return
-        if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Constant):  # if False: ... never runs
-            for s in stmt.body if stmt.test.value else stmt.orelse:
-                self.assign(s, cell)
-            return
-        if isinstance(stmt, (ast.Expr, ast.Pass, ast.Assert, ast.Global, ast.Nonlocal, ast.Delete)):
-            return
-        # any other binding (a, b = ..., a loop, with, try, an import, a def): no literal value from here on --
-        # a tag the notebook picks in a loop over the tokenizer is not the None it was set to before
-        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names = [stmt.name]
-        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
-            names = [(a.asname or a.name).split(".")[0] for a in stmt.names]
-        else:
-            names = [n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
-        head = ast.unparse(stmt).splitlines()[0][:70]
-        for name in dict.fromkeys(names):
-            if name in self.values or name in self.unresolved:
-                self.values.pop(name, None)
-                self.unresolved[name] = f"{name}: set at run time in cell {cell} ({head})"
-                self.cells[name] = cell
-
-
 def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
     """Everything carried from ``path``; ``rewards_file`` is where extracted rewards will live."""
     cells = read_cells(path)
     out = Imported(path)
-    env = _Env()
+    env = Env()
+    chat_lengths = False  # the notebook tokenizes prompts with apply_chat_template(add_generation_prompt)
     sampling: dict[str, tuple[ast.Call, int]] = {}
     trainer_rewards: tuple[list[str], int] | None = None
     trainer_dataset: tuple[ast.AST, int] | None = None
-    sft_cells: list[int] = []
     seen: set[str] = set()
 
     def carry(key: str, node: ast.AST, cell: int, call: str) -> None:
@@ -208,7 +109,7 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
         try:
             value = env.eval(node)
         except Unresolved as exc:
-            rule = _length_rule(env, key, node)
+            rule = _length_rule(env, key, node, chat_lengths)
             if rule is None:
                 out.not_carried.append(f"{key} (cell {cell}, {call}): computed, not a literal ({exc}); "
                                        f"set it with --set {key}=...")
@@ -237,7 +138,7 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
         out.settings.append(Setting(key, value, cell, call, ast.unparse(node)))
 
     for cell in cells:
-        for stmt in cell.tree.body:
+        for pos, stmt in enumerate(cell.tree.body):
             # os.environ["UNSLOTH_VLLM_STANDBY"] = "1"
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Subscript):
                 tgt = stmt.targets[0]
@@ -249,9 +150,9 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
                     if var == "UNSLOTH_VLLM_STANDBY":
                         carry("UNSLOTH_VLLM_STANDBY", stmt.value, cell.index, "os.environ")
                 continue
-            env.assign(stmt, cell.index)
+            env.assign(stmt, cell.index, pos)
             _from_saved_output(env, stmt, cell, out)
-            env.chat_lengths = env.chat_lengths or any(
+            chat_lengths = chat_lengths or any(
                 isinstance(n, ast.Call) and call_name(n) == "apply_chat_template"
                 and any(k.arg == "add_generation_prompt" and isinstance(k.value, ast.Constant) and k.value.value is True
                         for k in n.keywords) for n in ast.walk(stmt))
@@ -307,8 +208,6 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
                         trainer_rewards = ([ast.unparse(e) for e in kw.value.elts], cell.index)
                     if kw.arg == "train_dataset":
                         trainer_dataset = (kw.value, cell.index)
-            elif name == "SFTTrainer":
-                sft_cells.append(cell.index)
         for stmt in cell.tree.body:  # tokenizer.chat_template = ... (the notebook's own template)
             if isinstance(stmt, ast.Assign) and any(ast.unparse(t).endswith(".chat_template") for t in stmt.targets):
                 out.not_carried.append(f"chat_template (cell {cell.index}): the notebook sets its own chat template; "
@@ -319,15 +218,9 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
         elif tag in env.unresolved:
             out.not_carried.append(f"{tag}: computed in the notebook ({env.unresolved[tag]}); grpo-tui's default "
                                    "is used -- set it with --set " + tag + "=...")
-    def literal(node: ast.AST) -> Any:
-        try:
-            return env.eval(node)
-        except Unresolved:
-            return MISSING
-
-    traces = [sft_stage(cells, literal, sft_cells)]  # an SFT stage is read whatever the GRPO dataset is
+    traces = [sft_stage(cells, env)]  # an SFT stage is read whatever the GRPO dataset is (as of its statements)
     if trainer_dataset:
-        traces.insert(0, trace_dataset(cells, literal, trainer_dataset[0], trainer_dataset[1]))
+        traces.insert(0, trace_dataset(cells, env.value, trainer_dataset[0], trainer_dataset[1]))
     else:
         out.not_carried.append("dataset: no GRPOTrainer(train_dataset=...) found; grpo-tui's built-in task is used")
     for trace in traces:
@@ -383,7 +276,7 @@ def _images(cells: list[_Cell]) -> bool:
     return False
 
 
-def _from_saved_output(env: _Env, stmt: ast.stmt, cell: _Cell, out: Imported) -> None:
+def _from_saved_output(env: Env, stmt: ast.stmt, cell: _Cell, out: Imported) -> None:
     """A value computed from the data (``maximum_length = int(np.quantile(...))``) that the cell
     also printed (``print("Max Length = ", maximum_length)``): the number the author's run printed
     is taken, and said so. Nothing else is guessed."""
@@ -409,12 +302,11 @@ def _from_saved_output(env: _Env, stmt: ast.stmt, cell: _Cell, out: Imported) ->
                 line = line[line.rindex(prefix):]
                 out.notes.append(f"{name} = {value}: computed from the data in cell {cell.index} "
                                  f"({env.unresolved[name]}); taken from that cell's saved output {line.strip()!r}")
-                env.values[name] = value
-                env.unresolved.pop(name)
+                env.bind(name, value, cell.index)
                 return
 
 
-def _rhs(env: _Env, node: ast.AST) -> ast.AST:
+def _rhs(env: Env, node: ast.AST) -> ast.AST:
     """An unresolved name's assigned expression (``name = expr`` as the env recorded it), else the node."""
     if isinstance(node, ast.Name) and env.unresolved.get(node.id, "").startswith(f"{node.id} = "):
         try:
@@ -424,7 +316,7 @@ def _rhs(env: _Env, node: ast.AST) -> ast.AST:
     return node
 
 
-def _length_rule(env: _Env, key: str, node: ast.AST) -> str | None:
+def _length_rule(env: Env, key: str, node: ast.AST, chat_lengths: bool) -> str | None:
     """The notebooks' computed lengths as a ``lengths_from_data`` rule, else None.
 
     max_prompt_length = M + N where M = int(np.quantile(L, Q)) (or max(L)) -> "quantile Q + N" / "max + N";
@@ -432,7 +324,7 @@ def _length_rule(env: _Env, key: str, node: ast.AST) -> str | None:
     expr = _rhs(env, node)
     if key == "max_completion_length":
         ok = (isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Sub) and _is_number(env, expr.left)
-              and _length_rule(env, "max_prompt_length", expr.right) is not None)
+              and _length_rule(env, "max_prompt_length", expr.right, chat_lengths) is not None)
         return "" if ok else None
     if key != "max_prompt_length":
         return None
@@ -448,7 +340,7 @@ def _length_rule(env: _Env, key: str, node: ast.AST) -> str | None:
     # the trainer measures prompts as it sends them (chat template + generation prompt): take only a column
     # of lengths (tokenized["L"]) where the notebook measured those too, never an inline generator over
     # raw text (``max(len(tokenizer(x)) for x in ...)`` counts something else)
-    if not (measured.args and isinstance(measured.args[0], (ast.Subscript, ast.Name)) and env.chat_lengths):
+    if not (measured.args and isinstance(measured.args[0], (ast.Subscript, ast.Name)) and chat_lengths):
         return None
     if name == "quantile" and len(measured.args) == 2 and _is_number(env, measured.args[1]):
         q = env.eval(measured.args[1])
@@ -458,7 +350,7 @@ def _length_rule(env: _Env, key: str, node: ast.AST) -> str | None:
     return None
 
 
-def _is_number(env: _Env, node: ast.AST) -> bool:
+def _is_number(env: Env, node: ast.AST) -> bool:
     try:
         value = env.eval(node)
     except Unresolved:

@@ -14,20 +14,20 @@ where the notebook kept a part) is listed as not carried.
 
 The stage is the last ``SFTTrainer`` the notebook trains (``.train()`` / ``unsloth_train``) before its
 GRPOTrainer, at top level (not in ``if False:``, not in a function); earlier and later ones are said.
-Values are read as they are at the statement that uses them (a name set again later for GRPO does not
-count), and a row filter only when the rows went through it (one merely printed does not). Rows from the
-notebook's own files, a path not on this machine, or a computed value make the stage not carried, said
-in one line, with nothing of it carried.
+Values are read as they are at the statement that uses them (notebook_env.Env.value; a name set again
+later for GRPO does not count), and a row filter only when the rows went through it (one merely printed
+does not). Rows from the notebook's own files, a path not on this machine, or a computed value make the
+stage not carried, said in one line, with nothing of it carried.
 """
 
 from __future__ import annotations
 
 import ast
-import copy
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .notebook_dataset import MISSING, DatasetTrace, _last_assignment, _statements, call_name
+from .notebook_dataset import DatasetTrace, _last_assignment, _statements, call_name
+from .notebook_env import MISSING, Env, bound_names
 
 # Steps between the load and the SFTTrainer that keep the rows' source (datasets and pandas).
 _KEEPS_SOURCE = {"map", "filter", "select", "shuffle", "remove_columns", "rename_column", "rename_columns",
@@ -47,9 +47,9 @@ _ANSWER_COLUMNS = {"answer", "solution", "target", "output", "label", "expected_
 _ROW_SUBSETS = {"select", "head", "sample", "train_test_split", "filter", "dropna", "shard", "take", "skip"}
 
 
-def sft_stage(cells: list[Any], literal: Callable[[ast.AST], Any], sft_cells: list[int] | None = None) -> DatasetTrace:
+def sft_stage(cells: list[Any], env: Env) -> DatasetTrace:
     """The SFT stage the notebook trains last before GRPO, as warmstart_* settings (or one line saying why
-    not). ``sft_cells`` is unused (kept for callers): the stages are found here, as the notebook runs them."""
+    not). ``env`` is the notebook replayed (notebook_env): each value is read as of the statement using it."""
     out = DatasetTrace()
     stmts = _statements(cells)
     grpo = next(((c, p) for c, p, st in stmts for n in _live(st)
@@ -72,7 +72,7 @@ def sft_stage(cells: list[Any], literal: Callable[[ast.AST], Any], sft_cells: li
         out.not_carried.append(f"SFT stage (cell {pos[0]}, SFTTrainer): an earlier SFT stage; not carried -- the "
                                f"warm start is one stage, the notebook's last before GRPO (cell {trained[-1][0][0]})")
     for pos, call, _ in trained[-1:]:
-        why = _carry(out, stmts, literal, call, pos)
+        why = _carry(out, stmts, env, call, pos)
         if why:
             out.settings = [s for s in out.settings if not s[0].startswith("warmstart_")]
             out.notes = [n for n in out.notes if not n.startswith("SFT stage")]
@@ -121,62 +121,12 @@ def _trained(stmts, stage, before: tuple[int, int]) -> bool:
                      and n.func.value.id == name)
                     or ("train" in call_name(n) and any(isinstance(a, ast.Name) and a.id == name for a in n.args))):
                 return True
-        if name in _bound(later):
+        if name in bound_names(later):
             return False
     return False
 
 
-def _bound(stmt: ast.AST) -> set[str]:
-    """Module-level names a top-level statement binds (not those of a function body or comprehension)."""
-    names: set[str] = set()
-    todo = [stmt]
-    while todo:
-        node = todo.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-            continue
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-            continue
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-        todo.extend(ast.iter_child_nodes(node))
-    return names
-
-
-_UNSET = "\x00not-a-literal-here"
-
-
-def _at(stmts, literal, node: ast.AST | None, where: tuple[int, int], depth: int = 0) -> Any:
-    """``node``'s value as the notebook has it at ``where``: each name read from its last top-level
-    assignment before that point (not the notebook's last one: an SFT cell's ``lr`` may be set again for
-    GRPO later); a name bound otherwise there (``+=``, a loop) is not a literal."""
-    if node is None or depth > 20:
-        return MISSING
-
-    class Subst(ast.NodeTransformer):
-        def visit_Name(self, n: ast.Name) -> ast.AST:
-            if not isinstance(n.ctx, ast.Load):
-                return n
-            hit = None
-            for c, p, st in stmts:
-                if (c, p) >= where:
-                    break
-                if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name) \
-                        and st.targets[0].id == n.id:
-                    hit = (st.value, (c, p))
-                elif n.id in _bound(st):
-                    hit = (None, (c, p))
-            v = _at(stmts, literal, hit[0], hit[1], depth + 1) if hit else MISSING
-            if v is MISSING or not (v is None or isinstance(v, (int, float, str, bool))):
-                return ast.copy_location(ast.Name(id=_UNSET, ctx=ast.Load()), n)
-            return ast.copy_location(ast.Constant(v), n)
-
-    return literal(Subst().visit(copy.deepcopy(node)))
-
-
-def _carry(out: DatasetTrace, stmts, literal, call: ast.Call, pos: tuple[int, int]) -> str:
+def _carry(out: DatasetTrace, stmts, env: Env, call: ast.Call, pos: tuple[int, int]) -> str:
     cell_no = pos[0]
     kw = {k.arg: k.value for k in call.keywords if k.arg}
     if "train_dataset" not in kw:
@@ -189,7 +139,7 @@ def _carry(out: DatasetTrace, stmts, literal, call: ast.Call, pos: tuple[int, in
     lkw = {k.arg: k.value for k in load.keywords if k.arg}
     path_node = load.args[0] if load.args else lkw.get("path")
     name_node = load.args[1] if len(load.args) > 1 else lkw.get("name")
-    path = _at(stmts, literal, path_node, load_pos)
+    path = env.value(path_node, load_pos)
     if not isinstance(path, str) or not path:
         return f"its load_dataset arguments are computed ({ast.unparse(load)[:60]})"
     if path in _BUILDERS or "data_files" in lkw or "data_dir" in lkw:
@@ -199,14 +149,14 @@ def _carry(out: DatasetTrace, stmts, literal, call: ast.Call, pos: tuple[int, in
         if not Path(path).expanduser().exists():
             return f"its load_dataset reads {path}, which is not on this machine"
     split_node = lkw.get("split")
-    split = _at(stmts, literal, split_node, load_pos) if split_node is not None else None
+    split = env.value(split_node, load_pos) if split_node is not None else None
     if split_node is not None and split is not None and not isinstance(split, str):
         return f"its split is not one split name ({ast.unparse(split_node)[:60]})"
     if split is None and key is not None:
         split, split_src = key, f"split picked by [{key!r}] on its result"
     else:
         split_src = f"split = {split!r}" if split is not None else "no split: the train split"
-    config = _at(stmts, literal, name_node, load_pos) if name_node is not None else None
+    config = env.value(name_node, load_pos) if name_node is not None else None
     if name_node is not None and config is not None and not isinstance(config, str):
         return f"its dataset config is computed ({ast.unparse(name_node)[:60]})"
     cfg = _sft_config(stmts, kw.get("args"), pos)
@@ -219,7 +169,7 @@ def _carry(out: DatasetTrace, stmts, literal, call: ast.Call, pos: tuple[int, in
             return f"its {what} call takes **kwargs / *args ({ast.unparse(c)[:60]}), whose values are not read here"
     conf_cell = conf_pos[0]
     ckw = {k.arg: k.value for k in conf.keywords if k.arg} if conf is not None else {}
-    value = {k: _at(stmts, literal, v, conf_pos) for k, v in ckw.items()}
+    value = {k: env.value(v, conf_pos) for k, v in ckw.items()}
     settings: list[tuple[str, Any, int, str, str]] = []
     settings.append(("warmstart_dataset", path, load_cell, "load_dataset", ast.unparse(path_node)))
     if isinstance(config, str) and config:
@@ -275,7 +225,7 @@ def _carry(out: DatasetTrace, stmts, literal, call: ast.Call, pos: tuple[int, in
             settings.append(("warmstart_numeric_answers", True, numeric, "filter",
                              "pd.to_numeric(...) keeps the rows whose answer is a number"))
     between = [(c, st) for c, p, st in stmts if load_pos <= (c, p) < pos]
-    cap = _length_cap(between, feeders, stmts, literal)
+    cap = _length_cap(between, feeders, env)
     if cap is not None and cap[0] is None:
         out.not_carried.append(f"SFT stage (cell {cap[1]}): the length filter {cap[2]} is computed; not carried -- "
                                "set warmstart_max_tokens=N")
@@ -401,7 +351,7 @@ def _counts_tokens(node: ast.AST) -> bool:
     return True
 
 
-def _length_cap(between, feeders, stmts, literal) -> tuple[int | None, int, str] | None:
+def _length_cap(between, feeders, env: Env) -> tuple[int | None, int, str] | None:
     """``df.loc[df["N"] <= max_seq_length / 2]`` where ``df["N"]`` is the token count of each row's chat
     text (``len(tokenizer.apply_chat_template(...))``): the cap (None: computed), its cell and how it was
     written."""
@@ -423,7 +373,7 @@ def _length_cap(between, feeders, stmts, literal) -> tuple[int | None, int, str]
             if (isinstance(n, ast.Compare) and len(n.ops) == 1 and isinstance(n.ops[0], (ast.LtE, ast.Lt))
                     and isinstance(n.left, ast.Subscript) and isinstance(n.left.slice, ast.Constant)
                     and n.left.slice.value in counted):
-                v = _at(stmts, literal, n.comparators[0], w)
+                v = env.value(n.comparators[0], w)
                 if v is MISSING or not isinstance(v, (int, float)) or isinstance(v, bool) or v < 1:
                     return None, w[0], ast.unparse(n)
                 cap = int(v) - (1 if isinstance(n.ops[0], ast.Lt) and float(v).is_integer() else 0)
