@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, canonical_keys
+from .notebook_aliases import unalias
 from .notebook_dataset import call_name, trace_dataset
 from .notebook_env import Env, Unresolved
 from .notebook_sft import sft_stage
@@ -95,6 +96,7 @@ def read_cells(path: Path) -> list[_Cell]:
 def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
     """Everything carried from ``path``; ``rewards_file`` is where extracted rewards will live."""
     cells = read_cells(path)
+    unalias([c.tree for c in cells])  # from trl import SFTTrainer as T: read as SFTTrainer
     out = Imported(path)
     env = Env()
     chat_lengths = False  # the notebook tokenizes prompts with apply_chat_template(add_generation_prompt)
