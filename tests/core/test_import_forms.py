@@ -76,3 +76,42 @@ def test_only_the_stacks_unambiguous_aliases_are_undone(src, renames):
         assert "T" not in ast.unparse(tree).replace("SFTTrainer", "")
     else:
         assert ast.unparse(tree) == ast.unparse(ast.parse(src))
+
+
+# -- (b) an SFT stage under `if USE_SFT:` -------------------------------------------------------------
+def _under_if(test: str, before: str) -> list[str]:
+    body = "".join("    " + line if line.strip() else line for line in SFT.splitlines(keepends=True))
+    return [before + f"if {test}:\n" + body if c is SFT else c for c in CELLS]
+
+
+@pytest.mark.parametrize("before, test", [
+    ("USE_SFT = True\n", "USE_SFT"),
+    ("MODE = 'sft'\nSKIP = False\n", "MODE == 'sft' and not SKIP"),
+    ("USE_SFT = 0\n", "USE_SFT:\n    pass\nelif True"),  # an elif branch that runs
+])
+def test_an_sft_stage_under_a_test_known_true_runs_as_written(tmp_path, before, test):
+    plain, _ = _import(tmp_path, CELLS, "plain")
+    out, text = _import(tmp_path, _under_if(test, before), "under_if")
+    got, want = _settings(out), _settings(plain)
+    assert {k: got[k] for k in WARM} == {k: want[k] for k in WARM}, text
+    assert got["warmstart_epochs"] == 2.0 and "carried as the format warm start" in text
+
+
+def test_an_sft_stage_under_a_test_known_false_never_runs(tmp_path):
+    out, text = _import(tmp_path, _under_if("USE_SFT", "USE_SFT = False\n"))
+    assert "\nwarmstart_" not in text and "carried as the format warm start" not in text
+    assert parse_preset(out, "user").config.dataset == "open-r1/DAPO-Math-17k-Processed"  # the GRPO set still is
+
+
+@pytest.mark.parametrize("cells, said", [
+    (_under_if("USE_SFT", "import os\nUSE_SFT = os.environ.get('SFT') == '1'\n"), "`USE_SFT`"),
+    (_under_if("USE_SFT", ""), "`USE_SFT`"),  # never set at all
+    # made at top level, trained only when a computed test holds
+    (_changed(CELLS, ('"linear"))\ntrainer.train()\n', '"linear"))\nif len(dataset) > 100:\n    trainer.train()\n')),
+     "`len(dataset) > 100`"),
+])
+def test_an_sft_stage_under_a_test_not_known_is_said_in_one_line(tmp_path, cells, said):
+    out, text = _import(tmp_path, cells)
+    assert (f"SFT stage (cell 2, SFTTrainer): it runs only if {said}, which is not a literal before it; "
+            "not carried") in text, text
+    assert "\nwarmstart_" not in text

@@ -128,3 +128,20 @@ def test_a_walrus_rebinding_a_grpo_setting_is_not_its_earlier_literal(tmp_path):
                           "print(lora_rank := pick())\nmodel = FastLanguageModel.get_peft_model")
     out, text = _import(tmp_path, [model, REWARDS.replace("tag in", "'x' in"), TRAIN])
     assert "r (cell 0, get_peft_model): computed, not a literal (lora_rank: set at run time in cell 0" in text
+
+
+@pytest.mark.parametrize("expr, value", [
+    ("not USE", False), ("USE and MODE == 'sft'", True), ("MODE != 'sft' or N", 3), ("1 < N <= 3", True),
+    ("MODE in ('sft', 'grpo')", True), ("N is None", False),
+    ("0 and unknown", 0),  # read only as far as Python would run it
+    ("1 / 0", MISSING), ("MODE < 1", MISSING), ("unknown or USE", MISSING),  # Python would raise: not a literal
+])
+def test_tests_over_literals_are_read_as_python_would(expr, value):
+    env = _replay("USE = True\nMODE = 'sft'\nN = 3\n")
+    assert _v(env, expr) == value if value is not MISSING else _v(env, expr) is MISSING
+
+
+@pytest.mark.parametrize("test, lr", [("USE", 2e-4), ("not USE", 1e-4), ("unknown", MISSING)])
+def test_an_if_over_a_known_test_binds_from_the_branch_that_runs(test, lr):
+    env = _replay("USE = True\nlr = 1e-4\n", f"if {test}:\n    lr = 2e-4\n")
+    assert _v(env, "lr") == lr if lr is not MISSING else _v(env, "lr") is MISSING

@@ -15,6 +15,9 @@ from typing import Any
 MISSING = object()  # not a literal here
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
         ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt,
+            ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
+            ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
 Where = tuple[int, int]  # (cell number, statement index in the cell)
 
 
@@ -71,14 +74,35 @@ class Env:
 
     # -- reading ---------------------------------------------------------------------------------
     def eval(self, node: ast.AST) -> Any:
+        try:
+            return self._eval(node)
+        except (TypeError, ValueError, ArithmeticError):  # "a" < 1, 1 / 0, {[]: 1}: Python would raise there
+            raise Unresolved(ast.unparse(node)) from None
+
+    def _eval(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
             return node.value
         if isinstance(node, (ast.List, ast.Tuple)):
             return [self.eval(e) for e in node.elts]
         if isinstance(node, ast.Dict):
             return {self.eval(k): self.eval(v) for k, v in zip(node.keys, node.values)}
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -self.eval(node.operand)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.Not)):
+            value = self.eval(node.operand)
+            return -value if isinstance(node.op, ast.USub) else not value
+        if isinstance(node, ast.BoolOp):  # USE_SFT and not SKIP: Python's value, read only as far as it runs
+            for v in node.values[:-1]:
+                value = self.eval(v)
+                if bool(value) != isinstance(node.op, ast.And):
+                    return value
+            return self.eval(node.values[-1])
+        if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):  # MODE == "sft"
+            left = self.eval(node.left)
+            for op, right_node in zip(node.ops, node.comparators):
+                right = self.eval(right_node)
+                if not _COMPARE[type(op)](left, right):
+                    return False
+                left = right
+            return True
         if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
             return _OPS[type(node.op)](self.eval(node.left), self.eval(node.right))
         if isinstance(node, ast.JoinedStr):  # f"...{reasoning_start}..." over literal names
@@ -178,10 +202,15 @@ class Env:
             self._assign(ast.Assign(targets=[ast.Name(name, ast.Store())],
                                     value=ast.BinOp(ast.Name(name, ast.Load()), stmt.op, stmt.value)), cell)
             return
-        if isinstance(stmt, ast.If) and isinstance(stmt.test, ast.Constant):  # if False: ... never runs
-            for s in stmt.body if stmt.test.value else stmt.orelse:
-                self._assign(s, cell)
-            return
+        if isinstance(stmt, ast.If):  # if False: never runs; if USE_SFT: (True before it) does
+            try:
+                test = self.eval(stmt.test)
+            except Unresolved:
+                test = MISSING
+            if test is not MISSING:
+                for s in stmt.body if test else stmt.orelse:
+                    self._assign(s, cell)
+                return
         if isinstance(stmt, (ast.Expr, ast.Pass, ast.Assert, ast.Global, ast.Nonlocal, ast.Delete)):
             return
         # any other binding (a, b = f(), a loop, with, try, an import, a def): no literal value from here on

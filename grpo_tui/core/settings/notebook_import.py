@@ -32,7 +32,7 @@ from typing import Any
 from .config import ConfigError, canonical_keys
 from .notebook_aliases import unalias
 from .notebook_dataset import call_name, trace_dataset
-from .notebook_env import Env, Unresolved
+from .notebook_env import MISSING, Env, Unresolved
 from .notebook_sft import sft_stage
 
 _MAGIC = re.compile(r"^\s*[%!]")
@@ -140,7 +140,7 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
         out.settings.append(Setting(key, value, cell, call, ast.unparse(node)))
 
     for cell in cells:
-        for pos, stmt in enumerate(cell.tree.body):
+        for pos, stmt in _as_run(cell.tree.body, env):
             # os.environ["UNSLOTH_VLLM_STANDBY"] = "1"
             if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Subscript):
                 tgt = stmt.targets[0]
@@ -238,6 +238,23 @@ def import_notebook(path: Path, rewards_file: Path | None = None) -> Imported:
     if trainer_rewards:
         _rewards(out, cells, trainer_rewards[0], trainer_rewards[1], rewards_file)
     return out
+
+
+def _as_run(body: list[ast.stmt], env: Env):
+    """(position, statement) of a cell's top level, in order; an ``if`` whose test is known when it is
+    reached (``if False:``, ``if USE_SFT:`` after ``USE_SFT = True``) is replaced in ``body`` by the branch
+    that runs, so everything read afterwards (the SFT stage, the dataset, the rewards) sees that branch as
+    top-level code. An ``if`` whose test is not known stays as written."""
+    pos = 0
+    while pos < len(body):
+        stmt = body[pos]
+        if isinstance(stmt, ast.If):
+            test = env.value(stmt.test)  # as the notebook stands here: the statements before it replayed
+            if test is not MISSING:
+                body[pos:pos + 1] = stmt.body if test else stmt.orelse
+                continue
+        yield pos, stmt
+        pos += 1
 
 
 def _refusal(cells: list[_Cell], path: Path) -> str:

@@ -67,7 +67,16 @@ def sft_stage(cells: list[Any], env: Env) -> DatasetTrace:
         if pos > grpo:
             out.not_carried.append(f"SFT stage (cell {pos[0]}, SFTTrainer): it trains after GRPO; not carried "
                                    "(the warm start runs before GRPO)")
-    trained = [s for s in stages if s[0] < grpo and _trained(stmts, s, grpo)]
+    trained = []
+    for stage in (s for s in stages if s[0] < grpo):
+        run = _trained(stmts, stage, grpo)
+        guard = _guard(stage[2], stage[1]) or (run and _guard(*run))
+        if guard:  # it trains only when a test the notebook computes holds
+            out.not_carried.append(f"SFT stage (cell {stage[0][0]}, SFTTrainer): it runs only if {guard}, which is "
+                                   "not a literal before it; not carried -- if it runs, set the warm start yourself "
+                                   "(--set warmstart_steps=N, warmstart_dataset=...)")
+        elif run:
+            trained.append(stage)
     for pos, _, _ in trained[:-1]:
         out.not_carried.append(f"SFT stage (cell {pos[0]}, SFTTrainer): an earlier SFT stage; not carried -- the "
                                f"warm start is one stage, the notebook's last before GRPO (cell {trained[-1][0][0]})")
@@ -102,15 +111,36 @@ def _live(stmt: ast.AST):
         todo.extend(ast.iter_child_nodes(node))
 
 
-def _trained(stmts, stage, before: tuple[int, int]) -> bool:
-    """``trainer = SFTTrainer(...)`` followed by ``trainer.train()`` (or ``unsloth_train(trainer)``)
-    before GRPO and before the name is bound again; or ``SFTTrainer(...).train()``."""
+def _guard(stmt: ast.AST, target: ast.AST) -> str:
+    """The test of an ``if`` / ``while`` around ``target`` (a node of top-level ``stmt``) whose value is
+    not known before it runs (the importer has already replaced an ``if`` it knows by its branch), as
+    written; "" when there is none."""
+    todo = [(stmt, "")]
+    while todo:
+        node, guard = todo.pop()
+        if node is target:
+            return guard
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, (ast.If, ast.While)) and not isinstance(node.test, ast.Constant):
+            todo.append((node.test, guard))
+            todo.extend((n, guard or f"`{ast.unparse(node.test)[:60]}`") for n in node.body + node.orelse)
+            continue
+        todo.extend((n, guard) for n in ast.iter_child_nodes(node))
+    return ""
+
+
+def _trained(stmts, stage, before: tuple[int, int]) -> tuple[ast.stmt, ast.AST] | None:
+    """Where the stage is trained (the top-level statement, the call): ``trainer = SFTTrainer(...)``
+    followed by ``trainer.train()`` (or ``unsloth_train(trainer)``) before GRPO and before the name is
+    bound again; or ``SFTTrainer(...).train()``. None when it is not."""
     pos, call, st = stage
-    if any(isinstance(n, ast.Attribute) and n.attr == "train" and n.value is call for n in _live(st)):
-        return True
+    hit = next((n for n in _live(st) if isinstance(n, ast.Attribute) and n.attr == "train" and n.value is call), None)
+    if hit is not None:
+        return st, hit
     if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name)
             and st.value is call):
-        return False
+        return None
     name = st.targets[0].id
     for c, p, later in stmts:
         if not pos < (c, p) < before:
@@ -120,10 +150,10 @@ def _trained(stmts, stage, before: tuple[int, int]) -> bool:
                     (isinstance(n.func, ast.Attribute) and n.func.attr == "train" and isinstance(n.func.value, ast.Name)
                      and n.func.value.id == name)
                     or ("train" in call_name(n) and any(isinstance(a, ast.Name) and a.id == name for a in n.args))):
-                return True
+                return later, n
         if name in bound_names(later):
-            return False
-    return False
+            return None
+    return None
 
 
 def _carry(out: DatasetTrace, stmts, env: Env, call: ast.Call, pos: tuple[int, int]) -> str:
