@@ -115,3 +115,26 @@ def test_an_sft_stage_under_a_test_not_known_is_said_in_one_line(tmp_path, cells
     assert (f"SFT stage (cell 2, SFTTrainer): it runs only if {said}, which is not a literal before it; "
             "not carried") in text, text
     assert "\nwarmstart_" not in text
+
+
+# -- (c) a streamed set --------------------------------------------------------------------------------
+@pytest.mark.parametrize("streaming", ["True", "STREAM"])  # STREAM = True in the cell before
+def test_a_streamed_sft_set_is_carried_and_its_whole_download_said(tmp_path, streaming):
+    cells = _changed(CELLS, ('split = "cot")', f'split = "cot", streaming = {streaming})'),
+                     ("from datasets import load_dataset, Dataset", "STREAM = True\nfrom datasets import load_dataset, Dataset"))
+    out, text = _import(tmp_path, cells)
+    assert _settings(out)["warmstart_dataset_split"] == "cot"
+    assert (f"SFT stage (cell 2, load_dataset): streaming = {streaming} -- the warm start downloads the split whole "
+            "before it reads it") in text
+
+
+def test_a_streamed_grpo_set_is_carried_and_its_whole_download_said(tmp_path):
+    cells = _changed(CELLS, ('"en", split = "train")', '"en", split = "train", streaming = True)'))
+    out, text = _import(tmp_path, cells)
+    assert _settings(out)["dataset"] == "open-r1/DAPO-Math-17k-Processed"
+    assert "dataset (cell 3, load_dataset): streaming = True -- grpo-tui downloads the split whole" in text
+
+
+def test_a_set_not_streamed_says_nothing_of_it(tmp_path):
+    _, text = _import(tmp_path, _changed(CELLS, ('split = "cot")', 'split = "cot", streaming = False)')))
+    assert "streaming" not in text

@@ -269,6 +269,12 @@ def _carry(out: DatasetTrace, stmts, env: Env, call: ast.Call, pos: tuple[int, i
                                f"({'; '.join(subsets)[:160]}); the warm start reads every row of the split that has a "
                                "worked solution" + (" (and passes the filters carried)" if numeric or cap else "")
                                + " -- set warmstart_examples=N to cap them")
+    streaming = lkw.get("streaming")
+    if streaming is not None and env.value(streaming, load_pos) is not False:
+        # the same rows either way; only how they arrive differs -- but a set streamed for its size is downloaded
+        out.not_carried.append(f"SFT stage (cell {load_cell}, load_dataset): streaming = {ast.unparse(streaming)[:40]} "
+                               "-- the warm start downloads the split whole before it reads it; for a large set "
+                               "name a slice (--set warmstart_dataset_split='SPLIT[:N]')")
     skipped = sorted(k for k in ckw if k in _NOT_CARRIED)
     if skipped:
         out.not_carried.append(f"SFT stage (cell {conf_cell}, {conf_name}): {', '.join(skipped)} -- the warm start "
