@@ -138,3 +138,29 @@ def test_a_streamed_grpo_set_is_carried_and_its_whole_download_said(tmp_path):
 def test_a_set_not_streamed_says_nothing_of_it(tmp_path):
     _, text = _import(tmp_path, _changed(CELLS, ('split = "cot")', 'split = "cot", streaming = False)')))
     assert "streaming" not in text
+
+
+# -- (d) a lower bound in the SFT token filter ---------------------------------------------------------------
+CAP = 'dataset = dataset.loc[dataset["N"] <= max_seq_length / 2].copy()'
+
+
+@pytest.mark.parametrize("cap, low", [
+    ('dataset = dataset.loc[(dataset["N"] > 10) & (dataset["N"] <= max_seq_length / 2)].copy()', "dataset['N'] > 10"),
+    ('dataset = dataset.loc[(10 <= dataset["N"]) & (max_seq_length / 2 >= dataset["N"])].copy()',
+     "dataset['N'] >= 10"),
+    ('dataset = dataset.loc[10 < dataset["N"] <= max_seq_length / 2].copy()', "dataset['N'] > 10"),  # chained
+    ('L = dataset["N"]\ndataset = dataset.loc[(L > 10) & (L <= max_seq_length / 2)].copy()', "L > 10"),  # a name
+])
+def test_a_lower_length_bound_is_said_and_the_cap_beside_it_still_carried(tmp_path, cap, low):
+    out, text = _import(tmp_path, _changed(CELLS, (CAP, cap)))
+    assert _settings(out)["warmstart_max_tokens"] == 1024, text
+    assert (f"SFT stage (cell 2): the length filter {low} keeps only rows above that many tokens; the warm start "
+            "has no lower bound") in text
+
+
+def test_a_cap_read_through_a_name_is_carried_and_one_on_another_name_is_not(tmp_path):
+    out, text = _import(tmp_path, _changed(CELLS, (CAP, 'L = dataset["N"]\ndataset = dataset.loc[L < 512].copy()')))
+    assert _settings(out)["warmstart_max_tokens"] == 511 and "lower bound" not in text
+    out, text = _import(tmp_path, _changed(CELLS, (CAP, 'L = dataset["N"]\nL = dataset["problem"].str.len()\n'
+                                                        'dataset = dataset.loc[L < 512].copy()')), "b")
+    assert _settings(out)["warmstart_max_tokens"] == 0  # L counts characters of the problem by then

@@ -255,7 +255,11 @@ def _carry(out: DatasetTrace, stmts, env: Env, call: ast.Call, pos: tuple[int, i
             settings.append(("warmstart_numeric_answers", True, numeric, "filter",
                              "pd.to_numeric(...) keeps the rows whose answer is a number"))
     between = [(c, st) for c, p, st in stmts if load_pos <= (c, p) < pos]
-    cap = _length_cap(between, feeders, env)
+    cap, low = _length_cap(between, feeders, env)
+    if low is not None:
+        out.not_carried.append(f"SFT stage (cell {low[0]}): the length filter {low[1]} keeps only rows above that "
+                               "many tokens; the warm start has no lower bound and trains on the shorter rows too -- "
+                               "not carried")
     if cap is not None and cap[0] is None:
         out.not_carried.append(f"SFT stage (cell {cap[1]}): the length filter {cap[2]} is computed; not carried -- "
                                "set warmstart_max_tokens=N")
@@ -387,31 +391,53 @@ def _counts_tokens(node: ast.AST) -> bool:
     return True
 
 
-def _length_cap(between, feeders, env: Env) -> tuple[int | None, int, str] | None:
+def _length_cap(between, feeders, env: Env) -> tuple[tuple[int | None, int, str] | None, tuple[int, str] | None]:
     """``df.loc[df["N"] <= max_seq_length / 2]`` where ``df["N"]`` is the token count of each row's chat
-    text (``len(tokenizer.apply_chat_template(...))``): the cap (None: computed), its cell and how it was
-    written."""
-    counted = set()
+    text (``len(tokenizer.apply_chat_template(...))``), or a name bound to it (``L = df["N"]``): the cap
+    (None: computed), its cell and how it was written; and a lower bound beside it (``df["N"] > 10``),
+    its cell and how it was written -- the warm start has none, so that one is only said."""
+    counted: set[str] = set()  # columns of token counts
+    names: set[str] = set()  # names bound to such a column, or to the counts themselves
+
+    def counts(node: ast.AST) -> bool:
+        if isinstance(node, ast.Name):
+            return node.id in names
+        return (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)
+                and node.slice.value in counted)
+
     for _, st in between:
-        if isinstance(st, ast.Assign) and isinstance(st.targets[0], ast.Subscript):
-            col = st.targets[0].slice
-            v = st.value
-            if isinstance(col, ast.Constant) and (_counts_tokens(v) or (
-                    isinstance(v, ast.Call) and call_name(v) in ("apply", "map") and v.args
-                    and isinstance(v.args[0], ast.Lambda) and _counts_tokens(v.args[0].body))):
-                counted.add(col.value)
-    flip = {ast.GtE: ast.LtE, ast.Gt: ast.Lt}
+        if not (isinstance(st, ast.Assign) and len(st.targets) == 1):
+            continue
+        v = st.value
+        computed = _counts_tokens(v) or (isinstance(v, ast.Call) and call_name(v) in ("apply", "map") and v.args
+                                         and isinstance(v.args[0], ast.Lambda) and _counts_tokens(v.args[0].body))
+        target = st.targets[0]
+        if isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant) and computed:
+            counted.add(target.slice.value)
+        elif isinstance(target, ast.Name):
+            (names.add if computed or counts(v) else names.discard)(target.id)
+    flip = {ast.GtE: ast.LtE, ast.Gt: ast.Lt, ast.LtE: ast.GtE, ast.Lt: ast.Gt}
+    cap = low = None
     for w, st in feeders:
         for n in _live(st):
-            if (isinstance(n, ast.Compare) and len(n.ops) == 1 and type(n.ops[0]) in flip
-                    and isinstance(n.comparators[0], ast.Subscript)):  # 1024 >= df["N"] is df["N"] <= 1024
-                n = ast.Compare(left=n.comparators[0], ops=[flip[type(n.ops[0])]()], comparators=[n.left])
-            if (isinstance(n, ast.Compare) and len(n.ops) == 1 and isinstance(n.ops[0], (ast.LtE, ast.Lt))
-                    and isinstance(n.left, ast.Subscript) and isinstance(n.left.slice, ast.Constant)
-                    and n.left.slice.value in counted):
-                v = env.value(n.comparators[0], w)
+            if not isinstance(n, ast.Compare):
+                continue
+            sides = [n.left, *n.comparators]  # 10 < df["N"] <= 1024 is two tests
+            for left, op, right in zip(sides, n.ops, sides[1:]):
+                if type(op) not in flip or counts(left) == counts(right):
+                    continue
+                if counts(right):  # 1024 >= df["N"] is df["N"] <= 1024
+                    left, op, right = right, flip[type(op)](), left
+                pair = ast.Compare(left=left, ops=[op], comparators=[right])
+                if isinstance(op, (ast.Gt, ast.GtE)):
+                    low = low or (w[0], ast.unparse(pair))
+                    continue
+                if cap is not None:
+                    continue
+                v = env.value(right, w)
                 if v is MISSING or not isinstance(v, (int, float)) or isinstance(v, bool) or v < 1:
-                    return None, w[0], ast.unparse(n)
-                cap = int(v) - (1 if isinstance(n.ops[0], ast.Lt) and float(v).is_integer() else 0)
-                return cap, w[0], ast.unparse(n)
-    return None
+                    v = None  # computed: said
+                elif isinstance(op, ast.Lt) and float(v).is_integer():
+                    v = int(v) - 1
+                cap = (None if v is None else int(v)), w[0], ast.unparse(pair)
+    return cap, low
