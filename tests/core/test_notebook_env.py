@@ -6,6 +6,8 @@ evaluators got right."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,19 @@ def test_tests_over_literals_are_read_as_python_would(expr, value):
 def test_an_if_over_a_known_test_binds_from_the_branch_that_runs(test, lr):
     env = _replay("USE = True\nlr = 1e-4\n", f"if {test}:\n    lr = 2e-4\n")
     assert _v(env, "lr") == lr if lr is not MISSING else _v(env, "lr") is MISSING
+
+
+@pytest.mark.parametrize("src", ["x = 9 ** 9 ** 9\n", "x = '=' * 10 ** 13\n", "x = [0] * 10 ** 13\n"])
+def test_a_value_too_big_to_be_a_setting_is_not_computed(src):
+    """The importer never runs the notebook; it must not hang or run out of memory reading one either
+    (in a child process, so that a regression fails here in 30 s instead of hanging the suite)."""
+    code = ("import ast\nfrom grpo_tui.core.settings.notebook_env import MISSING, Env\nenv = Env()\n"
+            f"env.assign(ast.parse({src!r}).body[0])\n"
+            "assert env.value(ast.Name('x', ast.Load())) is MISSING\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_small_powers_and_repetitions_still_are():
+    env = _replay("x = 2 ** 10\nsep = '-' * 20\nneg = (-1) ** 100001\n")
+    assert (_v(env, "x"), _v(env, "sep"), _v(env, "neg")) == (1024, "-" * 20, -1)

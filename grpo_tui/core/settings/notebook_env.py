@@ -21,6 +21,16 @@ _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, as
 Where = tuple[int, int]  # (cell number, statement index in the cell)
 
 
+def _too_big(op: ast.operator, left: Any, right: Any) -> bool:
+    """A power or a repetition whose result no setting could be (and that takes long to compute)."""
+    if isinstance(op, ast.Pow) and isinstance(right, int) and isinstance(left, int):
+        return abs(right) > 10_000 and abs(left) > 1
+    if isinstance(op, ast.Mult):
+        seq, n = (left, right) if isinstance(left, (str, list)) else (right, left)
+        return isinstance(seq, (str, list)) and isinstance(n, int) and len(seq) * n > 1_000_000
+    return False
+
+
 class Unresolved(Exception):
     """A value that is not a literal (or arithmetic over literals)."""
 
@@ -104,7 +114,10 @@ class Env:
                 left = right
             return True
         if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-            return _OPS[type(node.op)](self.eval(node.left), self.eval(node.right))
+            left, right = self.eval(node.left), self.eval(node.right)
+            if _too_big(node.op, left, right):  # 9 ** 9 ** 9, "=" * 10 ** 12: the import would hang on it
+                raise Unresolved(ast.unparse(node))
+            return _OPS[type(node.op)](left, right)
         if isinstance(node, ast.JoinedStr):  # f"...{reasoning_start}..." over literal names
             return "".join(str(self.eval(v.value)) if isinstance(v, ast.FormattedValue) else str(v.value)
                            for v in node.values)
