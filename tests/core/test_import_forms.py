@@ -164,3 +164,13 @@ def test_a_cap_read_through_a_name_is_carried_and_one_on_another_name_is_not(tmp
     out, text = _import(tmp_path, _changed(CELLS, (CAP, 'L = dataset["N"]\nL = dataset["problem"].str.len()\n'
                                                         'dataset = dataset.loc[L < 512].copy()')), "b")
     assert _settings(out)["warmstart_max_tokens"] == 0  # L counts characters of the problem by then
+
+
+# -- a stage inside a block the importer does not read -----------------------------------------------------
+@pytest.mark.parametrize("head", ["try:", "for seed in (1, 2):", "with open('log.txt', 'w') as log:"])
+def test_an_sft_stage_inside_a_loop_with_or_try_is_said_not_dropped(tmp_path, head):
+    body = "".join("    " + line if line.strip() else line for line in SFT.splitlines(keepends=True))
+    tail = "except Exception:\n    pass\n" if head == "try:" else ""
+    out, text = _import(tmp_path, [f"{head}\n{body}{tail}" if c is SFT else c for c in CELLS])
+    assert f"SFT stage (cell 2, SFTTrainer): inside `{head}`; not carried" in text, text
+    assert "\nwarmstart_" not in text

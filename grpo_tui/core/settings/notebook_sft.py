@@ -77,6 +77,11 @@ def sft_stage(cells: list[Any], env: Env) -> DatasetTrace:
                                    "(--set warmstart_steps=N, warmstart_dataset=...)")
         elif run:
             trained.append(stage)
+        elif isinstance(stage[2], (ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)):
+            # trained or not in there, it is not read: said rather than dropped
+            out.not_carried.append(f"SFT stage (cell {stage[0][0]}, SFTTrainer): inside "
+                                   f"`{ast.unparse(stage[2]).splitlines()[0][:60]}`; not carried -- only a stage "
+                                   "written at the notebook's top level is read")
     for pos, _, _ in trained[:-1]:
         out.not_carried.append(f"SFT stage (cell {pos[0]}, SFTTrainer): an earlier SFT stage; not carried -- the "
                                f"warm start is one stage, the notebook's last before GRPO (cell {trained[-1][0][0]})")
