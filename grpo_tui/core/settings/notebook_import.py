@@ -15,10 +15,10 @@ blanked first). What is carried, each line citing its cell:
 
 Values are the literal ones, or names and arithmetic over earlier literal assignments
 (``lora_alpha = lora_rank*2``), read by one evaluator (notebook_env). Imports renamed with ``as`` are read
-as the names they stand for (notebook_aliases); a top-level ``if`` whose test is known runs its branch. Lengths computed from the prompts (``maximum_length + 1``) come from the
-cell's saved output, else become ``lengths_from_data`` (the trainer measures them at launch). Any other
-value computed from data or a model, and a keyword grpo-tui does not take, is listed under "not carried"
-with the reason.
+as the names they stand for (notebook_aliases); a top-level ``if`` whose test is known runs its branch.
+Lengths computed from the prompts (``maximum_length + 1``) come from the cell's saved output, else become
+``lengths_from_data`` (the trainer measures them at launch). Any other value computed from data or a model,
+and a keyword grpo-tui does not take, is listed under "not carried" with the reason.
 """
 
 from __future__ import annotations
