@@ -29,6 +29,34 @@ def test_threads_are_the_cores_other_jobs_leave_free(cores, load, want):
     assert f"torch threads: {want} of {cores} cores" in choice.line()
 
 
+def test_threads_follow_what_is_runnable_now_not_the_lagging_load_average(tmp_path, monkeypatch):
+    """A run launched just after another ended: the 1-minute load average still says 2.2 on 2 cores (one
+    thread), but nothing else is runnable (/proc/loadavg's running count is this process alone)."""
+    fake = tmp_path / "loadavg"
+    monkeypatch.setattr(threads, "PROC_LOADAVG", fake)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (2.2, 2.38, 1.95))
+    fake.write_text("2.20 2.38 1.95 1/312 4242\n")
+    idle = threads.choose(env={}, cores=2)
+    assert (idle.threads, idle.load, idle.measured) == (2, 0.0, "runnable now")
+    assert "other threads runnable 0.0 at launch" in idle.line()
+    fake.write_text("2.20 2.38 1.95 3/312 4242\n")  # two other runnable threads: one core is not enough for them
+    assert threads.choose(env={}, cores=2).threads == 1
+    assert threads.choose(env={}, cores=16).threads == 14
+    fake.unlink()  # not Linux: the load average it is
+    fallback = threads.choose(env={}, cores=2)
+    assert (fallback.threads, fallback.load, fallback.measured) == (1, 2.2, "load average")
+    assert "load average 2.2 at launch" in fallback.line()
+    fake.write_text("garbage")
+    assert threads.choose(env={}, cores=2).measured == "load average"
+
+
+def test_runnable_now_reads_this_machine():
+    if not threads.PROC_LOADAVG.is_file():
+        pytest.skip("no /proc/loadavg here")
+    got = threads.runnable_now(samples=3, every=0.01)
+    assert got is not None and 0.0 <= got < 10_000
+
+
 def test_omp_num_threads_set_by_the_user_wins():
     choice = threads.choose(env={"OMP_NUM_THREADS": "3"}, cores=2, load=15.0)
     assert choice.threads == 3 and choice.by_user and "set in the environment" in choice.line()
@@ -133,7 +161,9 @@ def test_a_cpu_trainer_says_which_thread_count_it_took(grpo_home, monkeypatch):
     assert 1 <= hw["torch_threads"] <= (os.cpu_count() or 1) and isinstance(hw["load_at_launch"], float)
     assert evs[0]["expected_step_s"] is None  # the tiny model's step cost is not measured: no estimate
     lines = [e["message"] for e in evs if e["type"] == ev.LOG and e["message"].startswith("torch threads:")]
-    assert lines == [f"torch threads: {hw['torch_threads']} of {hw['usable_cores']} cores (load average "
+    what = {"runnable now": "other threads runnable", "load average": "load average"}[hw["load_measured"]]
+    assert (hw["load_measured"] == "runnable now") == threads.PROC_LOADAVG.is_file()  # Linux: what runs now
+    assert lines == [f"torch threads: {hw['torch_threads']} of {hw['usable_cores']} cores ({what} "
                      f"{hw['load_at_launch']:.1f} at launch: the cores other jobs leave free; more threads than "
                      f"free cores spin and slow a step)"]
     assert "torch threads:" in launched.run.trainer_log.read_text()

@@ -24,7 +24,7 @@ Payload keys per type (all optional keys may be absent):
 
 ``run_started``  pid, pid_create_time, config (the resolved RunConfig dict),
                  hardware (snapshot dict; a CPU run adds torch_threads, load_at_launch,
-                 threads_by_user), resumed_from (checkpoint path or None), max_steps,
+                 load_measured ("runnable now" or "load average"), threads_by_user), resumed_from (checkpoint path or None), max_steps,
                  expected_step_s (a CPU run of a measured model: the step time
                  expected at launch, core.planning.cpu_speed; readers' stall allowance until a
                  step is measured).
