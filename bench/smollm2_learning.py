@@ -12,6 +12,8 @@ so a reading can be judged.
 
     .venv/bin/python bench/smollm2_learning.py [--set key=value ...]
     .venv/bin/python bench/smollm2_learning.py --run RUN_DIR      # the same table for a run already made
+    .venv/bin/python bench/smollm2_learning.py --set learning_rate=1e-12   # a control: the same problems, no learning
+    .venv/bin/python bench/smollm2_learning.py --run RUN_DIR --against CONTROL_RUN_DIR   # GRPO vs the control
 
 Not a test (tens of minutes); CI keeps a 3-step warm start + 2 GRPO steps (tests/trainer/test_real_model_cpu.py).
 """
@@ -83,13 +85,52 @@ def table(run_dir: Path) -> int:
     return 0
 
 
+def per_step_correctness(run_dir: Path) -> dict[int, float]:
+    from grpo_tui.core.run import events as ev
+
+    evs, _ = ev.read_all(run_dir / "events.jsonl")
+    return {e["step"]: e["metrics"]["rewards/correctness/mean"] for e in evs
+            if e["type"] == ev.METRICS and "rewards/correctness/mean" in e["metrics"]}
+
+
+def against(run_dir: Path, control_dir: Path, window: int = 10) -> None:
+    """GRPO against a control on the same problems: the control is the same config and seed with a learning
+    rate too small to move the adapter (--set learning_rate=1e-12), so both runs draw the same problems at the
+    same step (the trainer's sampler is seeded) and sample from the warm-started model -- one learning, one
+    not. The per-step difference in correctness is then the learning, with the problems' difficulty taken out."""
+    run, ctl = per_step_correctness(run_dir), per_step_correctness(control_dir)
+    steps = sorted(set(run) & set(ctl))
+    if not steps:
+        print("no common steps to compare")
+        return
+    print(f"correctness, GRPO run against the control on the same problems (windows of {window} steps):")
+    print("| steps | GRPO | control | difference |")
+    print("|---|---|---|---|")
+    for i in range(0, len(steps), window):
+        w = steps[i:i + window]
+        g, c = sum(run[s] for s in w) / len(w), sum(ctl[s] for s in w) / len(w)
+        print(f"| {w[0]}-{w[-1]} | {g:.3f} | {c:.3f} | {g - c:+.3f} |")
+    half = steps[len(steps) // 2:]
+    diffs = [run[s] - ctl[s] for s in half]
+    mean = sum(diffs) / len(diffs)
+    sd = (sum((d - mean) ** 2 for d in diffs) / max(1, len(diffs) - 1)) ** 0.5
+    se = sd / len(diffs) ** 0.5
+    print(f"second half (steps {half[0]}-{half[-1]}): GRPO - control = {mean:+.3f} (standard error {se:.3f}; "
+          f"{sum(d > 0 for d in diffs)} steps higher, {sum(d < 0 for d in diffs)} lower, {sum(d == 0 for d in diffs)} equal)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--run", help="print the table for this run directory instead of training")
+    ap.add_argument("--against", help="with --run: a control run (same config and seed, --set learning_rate=1e-12) "
+                                      "to compare each step's correctness with, on the same problems")
     a = ap.parse_args()
     if a.run:
-        return table(Path(a.run).expanduser())
+        rc = table(Path(a.run).expanduser())
+        if a.against:
+            against(Path(a.run).expanduser(), Path(a.against).expanduser())
+        return rc
     os.environ.setdefault("GRPO_TUI_HOME", tempfile.mkdtemp(prefix="grpo-bench-"))
 
     from grpo_tui import launcher as launch
