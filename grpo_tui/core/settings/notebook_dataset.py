@@ -149,11 +149,18 @@ def _load(out: DatasetTrace, found: tuple[ast.Call, int, dict[str, Any]], litera
     split = next((literal(k.value) for k in call.keywords if k.arg == "split"), extra.get("split"))
     if isinstance(split, str):
         out.settings.append(("dataset_split", split, cell, "load_dataset", repr(split)))
-    streaming = next((k.value for k in call.keywords if k.arg == "streaming"), None)
-    if streaming is not None and literal(streaming) is not False:  # the same rows, downloaded whole here
-        out.not_carried.append(f"dataset (cell {cell}, load_dataset): streaming = {ast.unparse(streaming)[:40]} -- "
+    streaming = streamed(call, literal)
+    if streaming:  # the same rows, downloaded whole here
+        out.not_carried.append(f"dataset (cell {cell}, load_dataset): streaming = {streaming} -- "
                                "grpo-tui downloads the split whole before training; for a large set name a slice "
                                "(--set dataset_split='SPLIT[:N]')")
+
+
+def streamed(call: ast.Call, value: Callable[[ast.AST], Any]) -> str:
+    """``load_dataset(..., streaming=X)``'s X as written when it may be true (``value`` reads it), else "";
+    grpo-tui downloads a split whole either way, which the GRPO set and the SFT set both say."""
+    node = next((k.value for k in call.keywords if k.arg == "streaming"), None)
+    return "" if node is None or value(node) is False else ast.unparse(node)[:40]
 
 
 def _map_bodies(maps, funcs) -> list[tuple[ast.AST, int]]:

@@ -26,7 +26,7 @@ import ast
 from pathlib import Path
 from typing import Any
 
-from .notebook_dataset import DatasetTrace, _last_assignment, _statements, call_name
+from .notebook_dataset import DatasetTrace, _last_assignment, _statements, call_name, streamed
 from .notebook_env import MISSING, Env, bound_names
 
 # Steps between the load and the SFTTrainer that keep the rows' source (datasets and pandas).
@@ -278,17 +278,16 @@ def _carry(out: DatasetTrace, stmts, env: Env, call: ast.Call, pos: tuple[int, i
                                f"({'; '.join(subsets)[:160]}); the warm start reads every row of the split that has a "
                                "worked solution" + (" (and passes the filters carried)" if numeric or cap else "")
                                + " -- set warmstart_examples=N to cap them")
-    streaming = lkw.get("streaming")
-    if streaming is not None and env.value(streaming, load_pos) is not False:
-        # the same rows either way; only how they arrive differs -- but a set streamed for its size is downloaded
-        out.not_carried.append(f"SFT stage (cell {load_cell}, load_dataset): streaming = {ast.unparse(streaming)[:40]} "
+    streaming = streamed(load, lambda n: env.value(n, load_pos))
+    if streaming:  # the same rows either way, but a set streamed for its size is downloaded whole
+        out.not_carried.append(f"SFT stage (cell {load_cell}, load_dataset): streaming = {streaming} "
                                "-- the warm start downloads the split whole before it reads it; for a large set "
                                "name a slice (--set warmstart_dataset_split='SPLIT[:N]')")
     skipped = sorted(k for k in ckw if k in _NOT_CARRIED)
     if skipped:
         out.not_carried.append(f"SFT stage (cell {conf_cell}, {conf_name}): {', '.join(skipped)} -- the warm start "
                                f"uses {', '.join(dict.fromkeys(_NOT_CARRIED[k] for k in skipped))}")
-    if not _true(value.get("assistant_only_loss")) and not _true(value.get("completion_only_loss")):
+    if value.get("assistant_only_loss") is not True and value.get("completion_only_loss") is not True:
         # TRL's SFTTrainer on a text column learns every token; the warm start learns the reply only
         # (trainer.warmstart.example_tensors), the part GRPO goes on to sample.
         out.not_carried.append(f"SFT stage (cell {cell_no}, SFTTrainer): the loss -- the notebook learns every "
@@ -298,10 +297,6 @@ def _carry(out: DatasetTrace, stmts, env: Env, call: ast.Call, pos: tuple[int, i
                      f"{path} written as the notebook's tags around the worked solution and the answer, after "
                      "its system prompt, training the LoRA adapter GRPO then goes on with")
     return ""
-
-
-def _true(v: Any) -> bool:
-    return v is True
 
 
 def _is_int(v: Any) -> bool:
